@@ -1,0 +1,51 @@
+// Package bridge lets the proxy-wasm Go SDK (github.com/tetratelabs/proxy-wasm-go-sdk
+// v0.24.0) run in a module built by upstream Go rather than TinyGo:
+//
+//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o build/apiguard.wasm ./filter
+//
+// # Why it exists
+//
+// SDK v0.24.0 targets TinyGo. Its ABI callbacks (proxy_on_*) carry TinyGo's
+// //export directives and its host calls are TinyGo //go:wasmimport
+// declarations in files built only with the tinygo tag. Under upstream Go
+// those files are excluded, the callbacks are plain unexported functions, and
+// every host call goes through an interface, internal.ProxyWasmHost, that the
+// SDK's own emulator (proxytest) implements. TinyGo cannot be installed where
+// apiguard is built, so this package supplies the two missing halves:
+//
+//   - exports_wasip1.go re-exports each SDK callback under its proxy-wasm name
+//     with //go:wasmexport and the ABI's i32 signature;
+//   - host_wasip1.go and imports_wasip1.go implement internal.ProxyWasmHost
+//     over //go:wasmimport env proxy_* declarations, and register_wasip1.go
+//     installs that host where the SDK looks for one.
+//
+// # What it relies on
+//
+//   - //go:linkname pulls of unexported SDK symbols (the callbacks and
+//     internal.RegisterMockWasmHost). The linker's -checklinkname check only
+//     polices symbols of the standard library, so these build.
+//   - Itab layout: hostABI (hostabi.go) mirrors internal.ProxyWasmHost method
+//     for method, because the SDK's interface names internal types we cannot
+//     spell. Interface calls index methods by their position in the sorted
+//     method set, so only names, order and parameter layout matter;
+//     TestHostABIMatchesSDK fails when the SDK's interface drifts.
+//   - A linker keep-alive (register_wasip1.go) without which the dead-code
+//     pass replaces every host method with runtime.unreachableMethod.
+//   - Buffers the host fills through proxy_on_memory_allocate are pinned
+//     until the host call that asked for them returns (host_wasip1.go).
+//
+// Envoy must call _initialize (a c-shared module is a WASI reactor); the
+// plugin must call proxywasm.SetVMContext from init(), because main.main never
+// runs in a reactor.
+//
+// # How to remove it
+//
+// When an SDK that supports upstream Go's wasip1 port can be used (its
+// successor, github.com/proxy-wasm/proxy-wasm-go-sdk, exports the callbacks
+// with //go:wasmexport itself), delete this package and its blank import in
+// filter/main.go, and move the plugin to that SDK's import paths. Nothing else
+// in apiguard refers to the bridge.
+//
+// Outside GOOS=wasip1, and under TinyGo, the package is empty, so native tests
+// keep using the SDK's proxytest emulator unchanged.
+package bridge

@@ -1,0 +1,204 @@
+//go:build wasip1 && !tinygo
+
+package bridge
+
+import "unsafe"
+
+// Status codes of the proxy-wasm ABI that the bridge itself returns.
+const (
+	statusOK              = 0
+	statusInternalFailure = 10
+)
+
+// pinned holds the buffers proxy_on_memory_allocate handed to the host during
+// the host call in progress. The host reports a buffer back only as a 32-bit
+// address written into an out-parameter, which the garbage collector cannot
+// see; without the pin a GC inside the same host call (the allocation itself
+// can trigger one) could free the buffer before the SDK reads it.
+var pinned [][]byte
+
+// proxyOnMemoryAllocate is how the host obtains guest memory for data it
+// returns (header values, shared data, configuration ...).
+//
+//go:wasmexport proxy_on_memory_allocate
+func proxyOnMemoryAllocate(size uint32) *byte {
+	buf := make([]byte, max(size, 1)) // &buf[0] must exist even for size 0
+	pinned = append(pinned, buf)
+	return &buf[0]
+}
+
+// received turns what the host wrote into a returned-data out-parameter back
+// into a Go pointer, and releases the pins of the finished host call. ok is
+// false when the address is not a buffer we handed out (a host bug): the
+// caller then reports an internal failure instead of fabricating a pointer
+// the garbage collector does not know.
+func received(addr, size uint32) (p *byte, ok bool) {
+	ok = addr == 0 && size == 0
+	for _, b := range pinned {
+		if uint32(uintptr(unsafe.Pointer(&b[0]))) == addr && int(size) <= len(b) {
+			p, ok = &b[0], true
+			break
+		}
+	}
+	clear(pinned)
+	pinned = pinned[:0]
+	return p, ok
+}
+
+// returned stores a host call's returned data into the SDK's out-parameters.
+func returned(status, addr, size uint32, retData **byte, retSize *int) uint32 {
+	p, ok := received(addr, size)
+	if status != statusOK {
+		*retData, *retSize = nil, 0
+		return status
+	}
+	if !ok {
+		*retData, *retSize = nil, 0
+		return statusInternalFailure
+	}
+	*retData, *retSize = p, int(size)
+	return statusOK
+}
+
+// i32 converts an SDK size to the ABI's i32. The SDK passes math.MaxInt32 as
+// "to the end" for buffer reads; larger values cannot occur in a 32-bit
+// address space and are clamped.
+func i32(v int) int32 {
+	if v > 1<<31-1 {
+		return 1<<31 - 1
+	}
+	return int32(v)
+}
+
+// host implements the SDK's internal.ProxyWasmHost over the env.proxy_*
+// imports. See hostabi.go for why its methods use uint32 for the SDK's named
+// types.
+type host struct{}
+
+func (host) ProxyLog(level uint32, msg *byte, msgSize int) uint32 {
+	return imLog(level, msg, i32(msgSize))
+}
+
+func (host) ProxySetProperty(path *byte, pathSize int, value *byte, valueSize int) uint32 {
+	return imSetProperty(path, i32(pathSize), value, i32(valueSize))
+}
+
+func (host) ProxyGetProperty(path *byte, pathSize int, retData **byte, retSize *int) uint32 {
+	var addr, size uint32
+	st := imGetProperty(path, i32(pathSize), &addr, &size)
+	return returned(st, addr, size, retData, retSize)
+}
+
+func (host) ProxySendLocalResponse(statusCode uint32, details *byte, detailsSize int, body *byte, bodySize int,
+	headers *byte, headersSize int, grpcStatus int32) uint32 {
+	return imSendLocalResponse(statusCode, details, i32(detailsSize), body, i32(bodySize),
+		headers, i32(headersSize), grpcStatus)
+}
+
+func (host) ProxyGetSharedData(key *byte, keySize int, retData **byte, retSize *int, retCas *uint32) uint32 {
+	var addr, size uint32
+	st := imGetSharedData(key, i32(keySize), &addr, &size, retCas)
+	return returned(st, addr, size, retData, retSize)
+}
+
+func (host) ProxySetSharedData(key *byte, keySize int, value *byte, valueSize int, cas uint32) uint32 {
+	return imSetSharedData(key, i32(keySize), value, i32(valueSize), cas)
+}
+
+func (host) ProxyRegisterSharedQueue(name *byte, nameSize int, retID *uint32) uint32 {
+	return imRegisterSharedQueue(name, i32(nameSize), retID)
+}
+
+func (host) ProxyResolveSharedQueue(vmID *byte, vmIDSize int, name *byte, nameSize int, retID *uint32) uint32 {
+	return imResolveSharedQueue(vmID, i32(vmIDSize), name, i32(nameSize), retID)
+}
+
+func (host) ProxyDequeueSharedQueue(queueID uint32, retData **byte, retSize *int) uint32 {
+	var addr, size uint32
+	st := imDequeueSharedQueue(queueID, &addr, &size)
+	return returned(st, addr, size, retData, retSize)
+}
+
+func (host) ProxyEnqueueSharedQueue(queueID uint32, value *byte, valueSize int) uint32 {
+	return imEnqueueSharedQueue(queueID, value, i32(valueSize))
+}
+
+func (host) ProxyGetHeaderMapValue(mapType uint32, key *byte, keySize int, retData **byte, retSize *int) uint32 {
+	var addr, size uint32
+	st := imGetHeaderMapValue(mapType, key, i32(keySize), &addr, &size)
+	return returned(st, addr, size, retData, retSize)
+}
+
+func (host) ProxyAddHeaderMapValue(mapType uint32, key *byte, keySize int, value *byte, valueSize int) uint32 {
+	return imAddHeaderMapValue(mapType, key, i32(keySize), value, i32(valueSize))
+}
+
+func (host) ProxyReplaceHeaderMapValue(mapType uint32, key *byte, keySize int, value *byte, valueSize int) uint32 {
+	return imReplaceHeaderMapValue(mapType, key, i32(keySize), value, i32(valueSize))
+}
+
+func (host) ProxyContinueStream(streamType uint32) uint32 { return imContinueStream(streamType) }
+
+func (host) ProxyCloseStream(streamType uint32) uint32 { return imCloseStream(streamType) }
+
+func (host) ProxyRemoveHeaderMapValue(mapType uint32, key *byte, keySize int) uint32 {
+	return imRemoveHeaderMapValue(mapType, key, i32(keySize))
+}
+
+func (host) ProxyGetHeaderMapPairs(mapType uint32, retData **byte, retSize *int) uint32 {
+	var addr, size uint32
+	st := imGetHeaderMapPairs(mapType, &addr, &size)
+	return returned(st, addr, size, retData, retSize)
+}
+
+func (host) ProxySetHeaderMapPairs(mapType uint32, data *byte, size int) uint32 {
+	return imSetHeaderMapPairs(mapType, data, i32(size))
+}
+
+func (host) ProxyGetBufferBytes(bufferType uint32, start int, maxSize int, retData **byte, retSize *int) uint32 {
+	var addr, size uint32
+	st := imGetBufferBytes(bufferType, i32(start), i32(maxSize), &addr, &size)
+	return returned(st, addr, size, retData, retSize)
+}
+
+func (host) ProxySetBufferBytes(bufferType uint32, start int, maxSize int, data *byte, size int) uint32 {
+	return imSetBufferBytes(bufferType, i32(start), i32(maxSize), data, i32(size))
+}
+
+func (host) ProxyHttpCall(upstream *byte, upstreamSize int, headers *byte, headersSize int, body *byte, bodySize int,
+	trailers *byte, trailersSize int, timeout uint32, retCalloutID *uint32) uint32 {
+	return imHttpCall(upstream, i32(upstreamSize), headers, i32(headersSize), body, i32(bodySize),
+		trailers, i32(trailersSize), timeout, retCalloutID)
+}
+
+func (host) ProxyCallForeignFunction(name *byte, nameSize int, param *byte, paramSize int, retData **byte, retSize *int) uint32 {
+	var addr, size uint32
+	st := imCallForeignFunction(name, i32(nameSize), param, i32(paramSize), &addr, &size)
+	return returned(st, addr, size, retData, retSize)
+}
+
+func (host) ProxySetTickPeriodMilliseconds(period uint32) uint32 {
+	return imSetTickPeriodMilliseconds(period)
+}
+
+func (host) ProxySetEffectiveContext(contextID uint32) uint32 {
+	return imSetEffectiveContext(contextID)
+}
+
+func (host) ProxyDone() uint32 { return imDone() }
+
+func (host) ProxyDefineMetric(metricType uint32, name *byte, nameSize int, retID *uint32) uint32 {
+	return imDefineMetric(metricType, name, i32(nameSize), retID)
+}
+
+func (host) ProxyIncrementMetric(metricID uint32, offset int64) uint32 {
+	return imIncrementMetric(metricID, offset)
+}
+
+func (host) ProxyRecordMetric(metricID uint32, value uint64) uint32 {
+	return imRecordMetric(metricID, value)
+}
+
+func (host) ProxyGetMetric(metricID uint32, retValue *uint64) uint32 {
+	return imGetMetric(metricID, retValue)
+}

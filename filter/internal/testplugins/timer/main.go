@@ -1,0 +1,50 @@
+// Command timer is a test fixture, not part of apiguard: a minimal proxy-wasm
+// plugin that arms a Go runtime timer when its configuration says so, and
+// allocates on every request so that garbage collections keep coming. Built
+// with the stock and with the patched runtime (see tools/pollpatch), it shows
+// whether a host whose poll_oneoff fails can crash a Go-built module.
+package main
+
+import (
+	"time"
+
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+
+	_ "github.com/apiguard/apiguard/filter/internal/bridge"
+)
+
+func init() { proxywasm.SetVMContext(&vm{}) }
+
+func main() {}
+
+type vm struct{ types.DefaultVMContext }
+
+func (*vm) NewPluginContext(uint32) types.PluginContext { return &plugin{} }
+
+type plugin struct{ types.DefaultPluginContext }
+
+// sink keeps allocations reachable for a while, so the heap grows and shrinks.
+var sink [][]byte
+
+func (*plugin) OnPluginStart(int) types.OnPluginStartStatus {
+	cfg, _ := proxywasm.GetPluginConfiguration()
+	if string(cfg) == "arm_timer" {
+		// Any runtime timer initialises the runtime's poller: a cache TTL,
+		// context.WithTimeout, time.Sleep, or the GC scavenger's own sleep.
+		time.AfterFunc(time.Hour, func() {})
+	}
+	return types.OnPluginStartStatusOK
+}
+
+func (*plugin) NewHttpContext(uint32) types.HttpContext { return &http{} }
+
+type http struct{ types.DefaultHttpContext }
+
+func (*http) OnHttpRequestHeaders(int, bool) types.Action {
+	sink = append(sink, make([]byte, 64<<10))
+	if len(sink) > 64 {
+		sink = sink[:0]
+	}
+	return types.ActionContinue
+}

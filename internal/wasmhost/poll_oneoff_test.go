@@ -1,0 +1,84 @@
+package wasmhost
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/apiguard/apiguard/internal/wasmvm"
+)
+
+// enosys is WASI's errno for "function not implemented", what
+// proxy-wasm-cpp-host's poll_oneoff returned from PR #427 until PR #533.
+const enosys = 52
+
+// TestPollOneoffENOSYS reproduces golang/go#78513 and proves the build's
+// mitigation (tools/pollpatch). Against a host whose poll_oneoff returns
+// ENOSYS, a module whose runtime poller has been initialised — here by a
+// runtime timer, in production also by the GC scavenger's sleep — aborts
+// with "fatal error: poll_oneoff failed" at its next garbage collection when
+// built with the stock runtime, and keeps serving when built with the
+// patched runtime that apiguard ships with.
+func TestPollOneoffENOSYS(t *testing.T) {
+	root, err := wasmvm.RepoRoot(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		fixture   string
+		config    string
+		wantCrash bool
+	}{
+		{"timer-stock.wasm", "arm_timer", true},
+		{"timer-stock.wasm", "", false}, // poller never initialised: no poll_oneoff
+		{"timer-patched.wasm", "arm_timer", false},
+	} {
+		t.Run(tc.fixture+"/"+tc.config, func(t *testing.T) {
+			path := filepath.Join(root, "build", "fixtures", tc.fixture)
+			wasm, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v: run make test (it builds the fixtures)", err)
+			}
+			var out bytes.Buffer
+			h, err := New(context.Background(), wasm, Options{PollOneoffErrno: enosys, Output: &out,
+				Env: map[string]string{"GOGC": "10"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer h.Close()
+			vm, err := h.NewVM([]byte(tc.config))
+			if err != nil {
+				t.Fatal(err)
+			}
+			const requests = 3000
+			crashed, served := false, 0
+			for range requests {
+				if _, err := vm.Request([][2]string{{":method", "GET"}, {":path", "/"}}); err != nil {
+					crashed = true
+					break
+				}
+				served++
+			}
+			t.Logf("served %d requests, poll_oneoff called %d times", served, h.PollOneoffCalls)
+			if crashed != tc.wantCrash {
+				t.Fatalf("crashed=%v, want %v; module output:\n%s", crashed, tc.wantCrash, tail(out.String()))
+			}
+			if tc.wantCrash && !strings.Contains(out.String(), "poll_oneoff failed") {
+				t.Fatalf("crashed for another reason:\n%s", tail(out.String()))
+			}
+			if tc.config == "arm_timer" && h.PollOneoffCalls == 0 {
+				t.Fatal("poll_oneoff was never called: the test no longer exercises the poller")
+			}
+		})
+	}
+}
+
+func tail(s string) string {
+	if len(s) > 2000 {
+		return "..." + s[len(s)-2000:]
+	}
+	return s
+}
