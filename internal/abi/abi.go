@@ -1,0 +1,194 @@
+// Package abi knows which imports Envoy's proxy-wasm host can satisfy and
+// which exports it calls, and checks a compiled module against both. It is
+// the one place that list lives; the foundation's ABI test, the e2e
+// conformance test and `apiguard validate` all use it.
+package abi
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+)
+
+// Where the lists come from (proxy-wasm-cpp-host, the host Envoy embeds):
+//   - env.proxy_*: FOR_ALL_HOST_IMPLEMENTED_ABI_FUNCTIONS in
+//     include/proxy-wasm/wasm_vm.h and the ABI 0.2.1 specification
+//     (proxy-wasm/spec abi-versions/v0.2.1); signatures from the spec.
+//   - wasi_snapshot_preview1.*: the WASI functions cpp-host registers in
+//     src/exports.cc (also under wasi_unstable). fd_fdstat_set_flags,
+//     poll_oneoff and sched_yield arrived with cpp-host PR #427, which is why
+//     a Go-built module needs Envoy >= 1.33. Until PR #533 poll_oneoff and
+//     fd_fdstat_set_flags answered ENOSYS; the build patches the Go runtime
+//     for that (tools/pollpatch).
+//   - exports: what cpp-host looks up in src/wasm.cc: _initialize (a WASI
+//     reactor), proxy_on_memory_allocate (or malloc), an ABI version marker,
+//     and the proxy_on_* callbacks.
+
+// sig is a function signature, e.g. "(i32,i64)->i32".
+type sig = string
+
+// HostFunctions maps every function Envoy's host provides to its signature.
+var HostFunctions = map[string]sig{
+	// proxy-wasm ABI 0.2.1, module "env".
+	"env.proxy_log":                          "(i32,i32,i32)->i32",
+	"env.proxy_get_log_level":                "(i32)->i32",
+	"env.proxy_get_status":                   "(i32,i32,i32)->i32",
+	"env.proxy_set_property":                 "(i32,i32,i32,i32)->i32",
+	"env.proxy_get_property":                 "(i32,i32,i32,i32)->i32",
+	"env.proxy_send_local_response":          "(i32,i32,i32,i32,i32,i32,i32,i32)->i32",
+	"env.proxy_get_shared_data":              "(i32,i32,i32,i32,i32)->i32",
+	"env.proxy_set_shared_data":              "(i32,i32,i32,i32,i32)->i32",
+	"env.proxy_register_shared_queue":        "(i32,i32,i32)->i32",
+	"env.proxy_resolve_shared_queue":         "(i32,i32,i32,i32,i32)->i32",
+	"env.proxy_dequeue_shared_queue":         "(i32,i32,i32)->i32",
+	"env.proxy_enqueue_shared_queue":         "(i32,i32,i32)->i32",
+	"env.proxy_get_header_map_value":         "(i32,i32,i32,i32,i32)->i32",
+	"env.proxy_add_header_map_value":         "(i32,i32,i32,i32,i32)->i32",
+	"env.proxy_replace_header_map_value":     "(i32,i32,i32,i32,i32)->i32",
+	"env.proxy_remove_header_map_value":      "(i32,i32,i32)->i32",
+	"env.proxy_get_header_map_pairs":         "(i32,i32,i32)->i32",
+	"env.proxy_set_header_map_pairs":         "(i32,i32,i32)->i32",
+	"env.proxy_get_header_map_size":          "(i32,i32)->i32",
+	"env.proxy_get_buffer_status":            "(i32,i32,i32)->i32",
+	"env.proxy_get_buffer_bytes":             "(i32,i32,i32,i32,i32)->i32",
+	"env.proxy_set_buffer_bytes":             "(i32,i32,i32,i32,i32)->i32",
+	"env.proxy_continue_stream":              "(i32)->i32",
+	"env.proxy_close_stream":                 "(i32)->i32",
+	"env.proxy_http_call":                    "(i32,i32,i32,i32,i32,i32,i32,i32,i32,i32)->i32",
+	"env.proxy_grpc_call":                    "(i32,i32,i32,i32,i32,i32,i32,i32,i32,i32,i32,i32)->i32",
+	"env.proxy_grpc_stream":                  "(i32,i32,i32,i32,i32,i32,i32,i32,i32)->i32",
+	"env.proxy_grpc_send":                    "(i32,i32,i32,i32)->i32",
+	"env.proxy_grpc_cancel":                  "(i32)->i32",
+	"env.proxy_grpc_close":                   "(i32)->i32",
+	"env.proxy_set_tick_period_milliseconds": "(i32)->i32",
+	"env.proxy_get_current_time_nanoseconds": "(i32)->i32",
+	"env.proxy_define_metric":                "(i32,i32,i32,i32)->i32",
+	"env.proxy_increment_metric":             "(i32,i64)->i32",
+	"env.proxy_record_metric":                "(i32,i64)->i32",
+	"env.proxy_get_metric":                   "(i32,i32)->i32",
+	"env.proxy_set_effective_context":        "(i32)->i32",
+	"env.proxy_done":                         "()->i32",
+	"env.proxy_call_foreign_function":        "(i32,i32,i32,i32,i32,i32)->i32",
+
+	// WASI preview 1 as cpp-host implements it.
+	"wasi_snapshot_preview1.args_get":            "(i32,i32)->i32",
+	"wasi_snapshot_preview1.args_sizes_get":      "(i32,i32)->i32",
+	"wasi_snapshot_preview1.environ_get":         "(i32,i32)->i32",
+	"wasi_snapshot_preview1.environ_sizes_get":   "(i32,i32)->i32",
+	"wasi_snapshot_preview1.clock_time_get":      "(i32,i64,i32)->i32",
+	"wasi_snapshot_preview1.random_get":          "(i32,i32)->i32",
+	"wasi_snapshot_preview1.proc_exit":           "(i32)->",
+	"wasi_snapshot_preview1.fd_write":            "(i32,i32,i32,i32)->i32",
+	"wasi_snapshot_preview1.fd_read":             "(i32,i32,i32,i32)->i32",
+	"wasi_snapshot_preview1.fd_seek":             "(i32,i64,i32,i32)->i32",
+	"wasi_snapshot_preview1.fd_close":            "(i32)->i32",
+	"wasi_snapshot_preview1.fd_fdstat_get":       "(i32,i32)->i32",
+	"wasi_snapshot_preview1.fd_prestat_get":      "(i32,i32)->i32",
+	"wasi_snapshot_preview1.fd_prestat_dir_name": "(i32,i32,i32)->i32",
+	"wasi_snapshot_preview1.fd_fdstat_set_flags": "(i32,i32)->i32",         // cpp-host #427
+	"wasi_snapshot_preview1.poll_oneoff":         "(i32,i32,i32,i32)->i32", // cpp-host #427
+	"wasi_snapshot_preview1.sched_yield":         "()->i32",                // cpp-host #427
+}
+
+// RequiredExports are the functions an HTTP filter module must export for
+// Envoy, with their signatures.
+var RequiredExports = map[string]sig{
+	"_initialize":                "()->",
+	"proxy_abi_version_0_2_0":    "()->",
+	"proxy_on_memory_allocate":   "(i32)->i32",
+	"proxy_on_context_create":    "(i32,i32)->",
+	"proxy_on_vm_start":          "(i32,i32)->i32",
+	"proxy_on_configure":         "(i32,i32)->i32",
+	"proxy_on_request_headers":   "(i32,i32,i32)->i32",
+	"proxy_on_request_body":      "(i32,i32,i32)->i32",
+	"proxy_on_request_trailers":  "(i32,i32)->i32",
+	"proxy_on_response_headers":  "(i32,i32,i32)->i32",
+	"proxy_on_response_body":     "(i32,i32,i32)->i32",
+	"proxy_on_response_trailers": "(i32,i32)->i32",
+	"proxy_on_tick":              "(i32)->",
+	"proxy_on_done":              "(i32)->i32",
+	"proxy_on_log":               "(i32)->",
+	"proxy_on_delete":            "(i32)->",
+}
+
+// ForbiddenExports must not be exported by a shipped module: "_start" would
+// make the host treat the reactor as a command (the emulator's alias is for
+// tests only).
+var ForbiddenExports = []string{"_start"}
+
+// Facts lists a module's imported and exported functions with signatures.
+type Facts struct {
+	Imports map[string]sig // "module.name" -> signature
+	Exports map[string]sig
+	Memory  bool // exports a memory named "memory"
+}
+
+// Inspect compiles wasm with wazero and lists its imports and exports.
+func Inspect(ctx context.Context, wasm []byte) (Facts, error) {
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter())
+	defer rt.Close(ctx)
+	mod, err := rt.CompileModule(ctx, wasm)
+	if err != nil {
+		return Facts{}, err
+	}
+	f := Facts{Imports: map[string]sig{}, Exports: map[string]sig{}}
+	for _, d := range mod.ImportedFunctions() {
+		m, n, _ := d.Import()
+		f.Imports[m+"."+n] = signature(d)
+	}
+	for name, d := range mod.ExportedFunctions() {
+		f.Exports[name] = signature(d)
+	}
+	_, f.Memory = mod.ExportedMemories()["memory"]
+	return f, nil
+}
+
+// Check returns every way the module falls short of what Envoy's host
+// provides and expects; nil means it conforms.
+func Check(f Facts) []string {
+	var problems []string
+	for name, s := range f.Imports {
+		want, ok := HostFunctions[name]
+		switch {
+		case !ok:
+			problems = append(problems, fmt.Sprintf("imports %s%s, which Envoy's proxy-wasm host does not provide", name, s))
+		case want != s:
+			problems = append(problems, fmt.Sprintf("imports %s%s, but the host's signature is %s", name, s, want))
+		}
+	}
+	for name, want := range RequiredExports {
+		s, ok := f.Exports[name]
+		switch {
+		case !ok:
+			problems = append(problems, fmt.Sprintf("does not export %s, which Envoy calls", name))
+		case s != want:
+			problems = append(problems, fmt.Sprintf("exports %s%s, want %s", name, s, want))
+		}
+	}
+	for _, name := range ForbiddenExports {
+		if _, ok := f.Exports[name]; ok {
+			problems = append(problems, fmt.Sprintf("exports %s: a proxy-wasm reactor must not", name))
+		}
+	}
+	if !f.Memory {
+		problems = append(problems, `does not export its memory as "memory"`)
+	}
+	sort.Strings(problems)
+	return problems
+}
+
+func signature(d api.FunctionDefinition) sig {
+	return "(" + types(d.ParamTypes()) + ")->" + types(d.ResultTypes())
+}
+
+func types(ts []api.ValueType) string {
+	names := make([]string, len(ts))
+	for i, t := range ts {
+		names[i] = api.ValueTypeName(t)
+	}
+	return strings.Join(names, ",")
+}
