@@ -1,0 +1,409 @@
+package policy
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/tidwall/gjson"
+)
+
+// Policy is a compiled configuration. It is immutable after Compile and safe
+// for concurrent use by any number of goroutines.
+type Policy struct {
+	shadow     bool
+	logAllowed bool
+	hide       bool
+	unmatched  bool // true: allow_authenticated
+
+	sources     []keySource
+	queryParams []string // names of the query sources
+	format      *keyFormat
+	keys        map[[32]byte]*keyEntry
+	router      router
+
+	// remove[mask] lists the headers to drop upstream when the header
+	// sources in mask were present: the identity headers always, the
+	// credential headers when hide_credentials.
+	remove [][]string
+
+	limits       []*Limit
+	defaultLimit int        // index into limits, -1 for none
+	consumers    []consumer // every consumer, for BucketKeys
+
+	anonBuckets uint64
+	anonSeed    uint64
+	anonKeys    [][]string // [limit][slot], only for limits of public routes
+	anonPK      []string   // [slot]
+}
+
+// Shadow reports whether the policy runs in shadow mode: decisions are
+// reported but never enforced.
+func (p *Policy) Shadow() bool { return p.shadow }
+
+// LogAllowed reports whether allowed requests should be logged too.
+func (p *Policy) LogAllowed() bool { return p.logAllowed }
+
+// Compile parses and validates the filter configuration (JSON) and builds
+// the immutable lookup structures used by Decide. On an invalid
+// configuration the error is a *ConfigError listing every problem found.
+func Compile(config []byte) (*Policy, error) {
+	ps := &parser{}
+	if !ps.checkDocument(config) {
+		return nil, &ConfigError{Errors: ps.errs}
+	}
+	root := gjson.ParseBytes(config)
+	if !root.IsObject() {
+		ps.add("", "configuration must be a JSON object, got "+typeName(root))
+		return nil, &ConfigError{Errors: ps.errs}
+	}
+	p := ps.build(ps.parseConfig(root), config)
+	if len(ps.errs) > 0 {
+		return nil, &ConfigError{Errors: ps.errs}
+	}
+	return p, nil
+}
+
+// build resolves references between sections and builds the lookup
+// structures, recording every problem in ps.
+func (ps *parser) build(c *config, raw []byte) *Policy {
+	p := &Policy{
+		shadow:       c.mode == "shadow",
+		logAllowed:   c.logAllowed,
+		hide:         c.hide,
+		unmatched:    c.unmatched == "allow_authenticated",
+		format:       c.format,
+		limits:       c.limits,
+		defaultLimit: -1,
+		anonBuckets:  uint64(c.anonBuckets),
+	}
+	seed := sha256.Sum256(raw)
+	p.anonSeed = binary.BigEndian.Uint64(seed[:8])
+
+	limitIndex := map[string]int{}
+	for i, l := range c.limits {
+		limitIndex[l.Name] = i
+	}
+	resolveLimit := func(path, name string) int {
+		if path == "" {
+			return -1
+		}
+		i, ok := limitIndex[name]
+		if !ok {
+			ps.add(path, "unknown rate limit policy "+quote(name))
+			return -1
+		}
+		return i
+	}
+	p.defaultLimit = resolveLimit(c.defaultPath, c.defaultLimit)
+
+	profiles := map[string]*profile{}
+	for _, pr := range c.profiles {
+		pr.precompute()
+		profiles[pr.name] = pr
+	}
+
+	ps.buildSources(p, c)
+	scopeIDs := map[string]int{}
+	intern := func(s string) int {
+		id, ok := scopeIDs[s]
+		if !ok {
+			id = len(scopeIDs)
+			scopeIDs[s] = id
+		}
+		return id
+	}
+	ps.buildRoutes(p, c, profiles, resolveLimit, intern)
+	ps.buildConsumers(p, c, resolveLimit, intern)
+	p.buildAnonymous()
+	return p
+}
+
+// buildSources checks the key sources against the other header and
+// parameter names and precomputes the RemoveHeaders variants.
+func (ps *parser) buildSources(p *Policy, c *config) {
+	var headers []string
+	bit := uint(0)
+	for i := range c.sources {
+		s := &c.sources[i]
+		if s.query != "" {
+			p.queryParams = append(p.queryParams, s.query)
+			continue
+		}
+		s.bit = bit
+		bit++
+		headers = append(headers, s.header)
+	}
+	p.sources = c.sources
+
+	names := []string{"consumer_header", "key_id_header", "scopes_header"}
+	for i, h := range c.forward {
+		path := c.forwardPaths[i]
+		if path == "" {
+			path = joinPath("forward", names[i])
+		}
+		for j := 0; j < i; j++ {
+			if c.forward[j] == h {
+				ps.add(path, "must differ from "+names[j]+" ("+quote(h)+")")
+			}
+		}
+		for _, kh := range headers {
+			if kh == h {
+				ps.add(path, "must differ from the key source header "+quote(h))
+			}
+		}
+	}
+	for pi, pr := range c.profiles {
+		for kind := paramLimit; kind < numParamKinds; kind++ {
+			for _, q := range p.queryParams {
+				if pr.names[kind] == q {
+					ps.add(joinPath(c.profilePaths[pi], [...]string{paramLimit: "limit_param", paramOffset: "offset_param", paramPage: "page_param", paramCursor: "cursor_param"}[kind]),
+						"conflicts with the key source query parameter "+quote(q))
+				}
+			}
+		}
+	}
+
+	p.remove = make([][]string, 1<<bit)
+	for mask := range p.remove {
+		list := []string{c.forward[0], c.forward[1], c.forward[2]}
+		if c.hide {
+			for _, s := range c.sources {
+				if s.query == "" && mask&(1<<s.bit) != 0 && !contains(list, s.header) {
+					list = append(list, s.header)
+				}
+			}
+		}
+		p.remove[mask] = list[:len(list):len(list)]
+	}
+}
+
+// buildRoutes resolves route references and builds the router.
+func (ps *parser) buildRoutes(p *Policy, c *config, profiles map[string]*profile, resolveLimit func(path, name string) int, intern func(string) int) {
+	names := map[string]string{}
+	for i, rc := range c.routes {
+		r := &route{index: i, name: rc.name, methods: rc.methods, public: rc.public, scopes: rc.scopes, limit: resolveLimit(rc.limitPath, rc.rateLimit)}
+		if prev, dup := names[rc.name]; dup && rc.name != "" {
+			ps.add(joinPath(rc.path, "name"), "duplicate route name "+quote(rc.name)+" (also "+prev+")")
+		} else {
+			names[rc.name] = rc.path
+		}
+		if rc.paginationPath != "" {
+			if pr, ok := profiles[rc.pagination]; ok {
+				r.profile = pr
+			} else {
+				ps.add(rc.paginationPath, "unknown profile "+quote(rc.pagination))
+			}
+		}
+		for _, s := range rc.scopes {
+			r.scopeIDs = append(r.scopeIDs, intern(s))
+		}
+		if rc.patternOK {
+			p.router.add(r, rc.pattern, rc.rawPattern)
+		}
+	}
+}
+
+// buildConsumers checks identities, builds the key table and precomputes
+// every per-key and per-consumer string used by Decide.
+func (ps *parser) buildConsumers(p *Policy, c *config, resolveLimit func(path, name string) int, intern func(string) int) {
+	nKeys := 0
+	for _, cc := range c.consumers {
+		nKeys += len(cc.keys)
+	}
+	p.keys = make(map[[32]byte]*keyEntry, nKeys)
+	entries := make([]keyEntry, nKeys)
+	headers := make([][2]string, 3*nKeys)
+	consumers := make([]consumer, len(c.consumers))
+	bucketKeys := make([]string, len(c.consumers)*len(p.limits))
+	consumerIDs := make(map[string]string, len(c.consumers))
+	keyIDs := make(map[string]string, nKeys)
+	sumPaths := make(map[[32]byte]string, nKeys)
+
+	var arena strings.Builder
+	type span struct {
+		dst        *string
+		start, end int
+	}
+	spans := make([]span, 0, len(bucketKeys)+len(consumers))
+	add := func(dst *string, parts ...string) {
+		start := arena.Len()
+		for _, s := range parts {
+			arena.WriteString(s)
+		}
+		spans = append(spans, span{dst, start, arena.Len()})
+	}
+
+	k := 0
+	for ci, cc := range c.consumers {
+		cs := &consumers[ci]
+		cs.id = cc.id
+		cs.limit = resolveLimit(cc.limitPath, cc.rateLimit)
+		if cc.idOK {
+			if prev, dup := consumerIDs[cc.id]; dup {
+				ps.add(joinPath(cc.path, "id"), "duplicate consumer id "+quote(cc.id)+" (also "+prev+")")
+			} else {
+				consumerIDs[cc.id] = cc.path
+			}
+		}
+		cs.scopes = append([]string(nil), cc.scopes...)
+		sort.Strings(cs.scopes)
+		for _, s := range cs.scopes {
+			id := intern(s)
+			for len(cs.scopeBits) <= id/64 {
+				cs.scopeBits = append(cs.scopeBits, 0)
+			}
+			cs.scopeBits[id/64] |= 1 << (uint(id) % 64)
+		}
+		scopes := strings.Join(cs.scopes, " ")
+		cs.bucketKeys = bucketKeys[ci*len(p.limits) : (ci+1)*len(p.limits) : (ci+1)*len(p.limits)]
+		for li, l := range p.limits {
+			add(&cs.bucketKeys[li], "consumer/", l.Name, "/", cc.id)
+		}
+		add(&cs.partitionKey, shortHash(p.anonSeed^0x636f6e73756d6572, cc.id))
+
+		for _, kc := range cc.keys {
+			if kc.idOK {
+				if prev, dup := keyIDs[kc.id]; dup {
+					ps.add(joinPath(kc.path, "id"), "duplicate key id "+quote(kc.id)+" (also "+prev+")")
+				} else {
+					keyIDs[kc.id] = kc.path
+				}
+			}
+			if !kc.sumOK {
+				continue
+			}
+			if prev, dup := sumPaths[kc.sum]; dup {
+				ps.add(joinPath(kc.path, "sha256"), "duplicate key hash (also "+prev+")")
+				continue
+			}
+			sumPaths[kc.sum] = kc.path
+			e := &entries[k]
+			h := headers[3*k : 3*k+3 : 3*k+3]
+			k++
+			h[0] = [2]string{c.forward[0], cc.id}
+			h[1] = [2]string{c.forward[1], kc.id}
+			h[2] = [2]string{c.forward[2], scopes}
+			*e = keyEntry{id: kc.id, consumer: cs, revoked: kc.revoked, notBefore: kc.notBefore, notAfter: kc.notAfter, setHeaders: h}
+			p.keys[kc.sum] = e
+		}
+	}
+	all := arena.String()
+	for _, s := range spans {
+		*s.dst = all[s.start:s.end]
+	}
+	p.consumers = consumers
+}
+
+// buildAnonymous precomputes the anonymous bucket keys of the rate-limit
+// policies used by public routes, and the partition key of each slot.
+func (p *Policy) buildAnonymous() {
+	used := make([]bool, len(p.limits))
+	any := false
+	p.eachRoute(func(r *route) {
+		if r.public && r.limit >= 0 {
+			used[r.limit], any = true, true
+		}
+	})
+	if !any {
+		return
+	}
+	n := int(p.anonBuckets)
+	p.anonPK = make([]string, n)
+	var b strings.Builder
+	for slot := 0; slot < n; slot++ {
+		b.WriteString(shortHash(p.anonSeed^0x616e6f6e, strconv.Itoa(slot)))
+	}
+	all := b.String()
+	for slot := range p.anonPK {
+		p.anonPK[slot] = all[16*slot : 16*slot+16]
+	}
+	p.anonKeys = make([][]string, len(p.limits))
+	for li, l := range p.limits {
+		if !used[li] {
+			continue
+		}
+		keys := make([]string, n)
+		var b strings.Builder
+		offsets := make([]int, n+1)
+		for slot := 0; slot < n; slot++ {
+			b.WriteString("anon/" + l.Name + "/" + strconv.Itoa(slot))
+			offsets[slot+1] = b.Len()
+		}
+		all := b.String()
+		for slot := range keys {
+			keys[slot] = all[offsets[slot]:offsets[slot+1]]
+		}
+		p.anonKeys[li] = keys
+	}
+}
+
+// eachRoute calls fn for every compiled route.
+func (p *Policy) eachRoute(fn func(*route)) {
+	each := func(rs []*route) {
+		for _, r := range rs {
+			fn(r)
+		}
+	}
+	var visit func(n *node)
+	visit = func(n *node) {
+		if n == nil {
+			return
+		}
+		each(n.end)
+		each(n.wildcard)
+		visit(n.param)
+		for _, c := range n.literal {
+			visit(c)
+		}
+	}
+	for _, rs := range p.router.exact {
+		each(rs)
+	}
+	visit(p.router.root)
+}
+
+// shortHash returns 16 lowercase hex digits of a seeded 64-bit hash of s.
+func shortHash(seed uint64, s string) string {
+	h := mix64(fnv1a(seed, s))
+	const digits = "0123456789abcdef"
+	var b [16]byte
+	for i := 15; i >= 0; i-- {
+		b[i] = digits[h&15]
+		h >>= 4
+	}
+	return string(b[:])
+}
+
+// fnv1a is the 64-bit FNV-1a hash of s, starting from offset basis ^ seed.
+func fnv1a(seed uint64, s string) uint64 {
+	h := uint64(14695981039346656037) ^ seed
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 1099511628211
+	}
+	return h
+}
+
+// mix64 is the splitmix64 finalizer: it spreads every input bit over the
+// whole result, so that taking the value modulo a small number is fair.
+func mix64(h uint64) uint64 {
+	h ^= h >> 30
+	h *= 0xbf58476d1ce4e5b9
+	h ^= h >> 27
+	h *= 0x94d049bb133111eb
+	h ^= h >> 31
+	return h
+}
+
+// contains reports whether list holds s.
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

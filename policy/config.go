@@ -1,0 +1,310 @@
+package policy
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+
+	"github.com/tidwall/gjson"
+)
+
+// maxDepth bounds the nesting of the configuration document; the schema
+// needs 5 levels.
+const maxDepth = 32
+
+// parser collects every error found while reading the configuration.
+type parser struct {
+	errs []FieldError
+}
+
+// add records an error at path.
+func (ps *parser) add(path, msg string) {
+	ps.errs = append(ps.errs, FieldError{Path: path, Msg: msg})
+}
+
+// joinPath returns the JSON path of member name of the object at base.
+// Names that are not plain identifiers are quoted: base["a b"].
+func joinPath(base, name string) string {
+	if !isSimpleName(name) {
+		return base + "[" + strconv.Quote(name) + "]"
+	}
+	if base == "" {
+		return name
+	}
+	return base + "." + name
+}
+
+// indexPath returns the JSON path of element i of the array at base.
+func indexPath(base string, i int) string {
+	return base + "[" + strconv.Itoa(i) + "]"
+}
+
+// isSimpleName reports whether s is a non-empty run of letters, digits, '_'
+// and '-'.
+func isSimpleName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// quote returns s as a Go-syntax (and JSON-compatible for ASCII) string.
+func quote(s string) string { return strconv.Quote(s) }
+
+// typeName names the JSON type of v for error messages.
+func typeName(v gjson.Result) string {
+	switch v.Type {
+	case gjson.Null:
+		return "null"
+	case gjson.False, gjson.True:
+		return "boolean"
+	case gjson.Number:
+		return "number"
+	case gjson.String:
+		return "string"
+	}
+	if v.IsArray() {
+		return "array"
+	}
+	return "object"
+}
+
+// object calls fn for each member of the object v at path, in document
+// order, and reports duplicate members and members fn does not know (fn
+// returns false). It reports a type error and returns false when v is not
+// an object.
+func (ps *parser) object(path string, v gjson.Result, fn func(name, path string, v gjson.Result) bool) bool {
+	if !v.IsObject() {
+		ps.add(path, "must be an object, got "+typeName(v))
+		return false
+	}
+	var seenBuf [16]string
+	seen := seenBuf[:0]
+	v.ForEach(func(k, val gjson.Result) bool {
+		name := k.String()
+		p := joinPath(path, name)
+		for _, s := range seen {
+			if s == name {
+				ps.add(p, "duplicate field")
+				return true
+			}
+		}
+		seen = append(seen, name)
+		if !fn(name, p, val) {
+			ps.add(p, "unknown field")
+		}
+		return true
+	})
+	return true
+}
+
+// array calls fn for each element of the array v at path.
+func (ps *parser) array(path string, v gjson.Result, fn func(i int, path string, v gjson.Result)) bool {
+	if !v.IsArray() {
+		ps.add(path, "must be an array, got "+typeName(v))
+		return false
+	}
+	i := 0
+	v.ForEach(func(_, val gjson.Result) bool {
+		fn(i, indexPath(path, i), val)
+		i++
+		return true
+	})
+	return true
+}
+
+// str returns the string v, or reports a type error.
+func (ps *parser) str(path string, v gjson.Result) (string, bool) {
+	if v.Type != gjson.String {
+		ps.add(path, "must be a string, got "+typeName(v))
+		return "", false
+	}
+	return v.String(), true
+}
+
+// boolean returns the boolean v, or reports a type error.
+func (ps *parser) boolean(path string, v gjson.Result) (bool, bool) {
+	if v.Type != gjson.True && v.Type != gjson.False {
+		ps.add(path, "must be a boolean, got "+typeName(v))
+		return false, false
+	}
+	return v.Type == gjson.True, true
+}
+
+// integer returns the integer v when it lies in [min, max].
+func (ps *parser) integer(path string, v gjson.Result, min, max int64) (int64, bool) {
+	rng := " between " + strconv.FormatInt(min, 10) + " and " + strconv.FormatInt(max, 10)
+	if v.Type != gjson.Number {
+		ps.add(path, "must be an integer"+rng+", got "+typeName(v))
+		return 0, false
+	}
+	n, err := strconv.ParseInt(v.Raw, 10, 64)
+	if err != nil && !errors.Is(err, strconv.ErrRange) {
+		ps.add(path, "must be an integer"+rng+", got "+v.Raw)
+		return 0, false
+	}
+	if err != nil || n < min || n > max {
+		ps.add(path, "must be"+rng+", got "+v.Raw)
+		return 0, false
+	}
+	return n, true
+}
+
+// enum returns the string v when it is one of allowed.
+func (ps *parser) enum(path string, v gjson.Result, allowed ...string) (string, bool) {
+	s, ok := ps.str(path, v)
+	if !ok {
+		return "", false
+	}
+	for _, a := range allowed {
+		if s == a {
+			return s, true
+		}
+	}
+	ps.add(path, "must be one of "+quoteList(allowed)+", got "+quote(s))
+	return "", false
+}
+
+// quoteList renders ["a", "b"] as `"a", "b"`.
+func quoteList(list []string) string {
+	q := make([]string, len(list))
+	for i, s := range list {
+		q[i] = quote(s)
+	}
+	return strings.Join(q, ", ")
+}
+
+// strList returns the array of strings v; each element is checked with
+// check (which reports its own errors) and must not repeat.
+func (ps *parser) strList(path string, v gjson.Result, check func(path, s string) bool) ([]string, bool) {
+	var out []string
+	ok := true
+	if !ps.array(path, v, func(i int, p string, e gjson.Result) {
+		s, good := ps.str(p, e)
+		if good && check != nil {
+			good = check(p, s)
+		}
+		if good {
+			for _, prev := range out {
+				if prev == s {
+					ps.add(p, "duplicate value "+quote(s))
+					good = false
+					break
+				}
+			}
+		}
+		if !good {
+			ok = false
+			return
+		}
+		out = append(out, s)
+	}) {
+		return nil, false
+	}
+	return out, ok
+}
+
+// checkDocument reports whether data is a usable JSON document: not empty,
+// syntactically valid, not nested deeper than maxDepth.
+func (ps *parser) checkDocument(data []byte) bool {
+	if len(bytes.TrimSpace(data)) == 0 {
+		ps.add("", "configuration is empty")
+		return false
+	}
+	if depth := nestingDepth(data); depth > maxDepth {
+		ps.add("", "configuration is nested more than "+strconv.Itoa(maxDepth)+" levels deep")
+		return false
+	}
+	if !gjson.ValidBytes(data) {
+		msg := "configuration is not valid JSON"
+		var v any
+		var se *json.SyntaxError
+		if err := json.Unmarshal(data, &v); errors.As(err, &se) {
+			msg += " (at byte offset " + strconv.FormatInt(se.Offset, 10) + ": " + se.Error() + ")"
+		}
+		ps.add("", msg)
+		return false
+	}
+	return true
+}
+
+// nestingDepth returns the maximum nesting of arrays and objects in data,
+// ignoring brackets inside strings. It tolerates invalid JSON.
+func nestingDepth(data []byte) int {
+	depth, deepest, inString := 0, 0, false
+	for i := 0; i < len(data); i++ {
+		c := data[i]
+		if inString {
+			switch c {
+			case '\\':
+				i++
+			case '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case '[', '{':
+			depth++
+			deepest = max(deepest, depth)
+		case ']', '}':
+			depth--
+		}
+	}
+	return deepest
+}
+
+// isToken reports whether s is a non-empty RFC 9110 token (header names,
+// methods, authentication schemes).
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' {
+			continue
+		}
+		if !strings.ContainsRune("!#$%&'*+-.^_`|~", rune(c)) {
+			return false
+		}
+	}
+	return true
+}
+
+// isScope reports whether s is an OAuth-style scope token: visible ASCII
+// without '"' and '\' (RFC 6749, section 3.3).
+func isScope(s string) bool {
+	return s != "" && isVisibleASCII(s) && !strings.ContainsAny(s, `"\`)
+}
+
+// isPolicyName reports whether s can name a rate-limit policy: letters,
+// digits and "-_.:~", so that it is safe in bucket keys and headers.
+func isPolicyName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !isUnreserved(c) && c != ':' {
+			return false
+		}
+	}
+	return true
+}
+
+// isIdentifier reports whether s can be a consumer or key id: 1 to 256
+// visible ASCII characters, so that it is a valid header value.
+func isIdentifier(s string) bool {
+	return s != "" && len(s) <= 256 && isVisibleASCII(s)
+}

@@ -1,0 +1,617 @@
+package policy
+
+import (
+	"encoding/hex"
+	"strings"
+	"time"
+
+	"github.com/tidwall/gjson"
+)
+
+// Limits on configuration values.
+const (
+	maxKeySources   = 8
+	maxRateRequests = 1_000_000_000
+	maxParamValue   = 1_000_000_000_000
+	maxPer          = 8760 * time.Hour
+	minPer          = time.Millisecond
+	maxAnonBuckets  = 65536
+	maxCursorLength = 65536
+)
+
+// config is the parsed configuration before references are resolved.
+type config struct {
+	mode          string
+	sources       []keySource
+	format        *keyFormat
+	hide          bool
+	logAllowed    bool
+	consumers     []consumerConf
+	routes        []routeConf
+	unmatched     string
+	profiles      []*profile
+	profilePaths  []string
+	limits        []*Limit
+	limitPaths    []string
+	defaultLimit  string
+	defaultPath   string
+	anonBuckets   int64
+	forward       [3]string // consumer, key id, scopes
+	forwardPaths  [3]string
+	sourcesPath   string
+	hasSourceConf bool
+}
+
+// keySource is one place a credential is read from: a header (optionally
+// with an authentication scheme) or a query parameter.
+type keySource struct {
+	header string // lower-case
+	scheme string
+	query  string
+	bit    uint // index among header sources, for RemoveHeaders variants
+}
+
+// consumerConf is a parsed consumer.
+type consumerConf struct {
+	path, id  string
+	scopes    []string
+	rateLimit string
+	limitPath string
+	keys      []keyConf
+	idOK      bool
+}
+
+// keyConf is a parsed key.
+type keyConf struct {
+	path, id            string
+	sum                 [32]byte
+	sumOK, idOK         bool
+	revoked             bool
+	notBefore, notAfter time.Time
+}
+
+// routeConf is a parsed route.
+type routeConf struct {
+	path, name, pathPath string
+	pattern              pattern
+	rawPattern           string
+	patternOK            bool
+	methods              []string
+	scopes               []string
+	public               bool
+	pagination           string
+	paginationPath       string
+	rateLimit            string
+	limitPath            string
+}
+
+// parseConfig reads the whole document, recording every problem in ps.
+func (ps *parser) parseConfig(root gjson.Result) *config {
+	c := &config{
+		mode:        "enforce",
+		hide:        true,
+		unmatched:   "deny",
+		anonBuckets: 1024,
+		forward:     [3]string{"x-apiguard-consumer", "x-apiguard-key-id", "x-apiguard-scopes"},
+	}
+	ps.object("", root, func(name, p string, v gjson.Result) bool {
+		switch name {
+		case "mode":
+			if s, ok := ps.enum(p, v, "enforce", "shadow"); ok {
+				c.mode = s
+			}
+		case "key_sources":
+			c.hasSourceConf, c.sourcesPath = true, p
+			c.sources = ps.parseKeySources(p, v)
+		case "key_format":
+			c.format = ps.parseKeyFormat(p, v)
+		case "hide_credentials":
+			if b, ok := ps.boolean(p, v); ok {
+				c.hide = b
+			}
+		case "log_allowed":
+			if b, ok := ps.boolean(p, v); ok {
+				c.logAllowed = b
+			}
+		case "consumers":
+			ps.array(p, v, func(i int, p string, v gjson.Result) {
+				c.consumers = append(c.consumers, ps.parseConsumer(p, v))
+			})
+		case "routes":
+			ps.array(p, v, func(i int, p string, v gjson.Result) {
+				c.routes = append(c.routes, ps.parseRoute(p, v))
+			})
+		case "unmatched":
+			if s, ok := ps.enum(p, v, "deny", "allow_authenticated"); ok {
+				c.unmatched = s
+			}
+		case "pagination":
+			ps.object(p, v, func(name, p string, v gjson.Result) bool {
+				if pr := ps.parseProfile(name, p, v); pr != nil {
+					c.profiles = append(c.profiles, pr)
+					c.profilePaths = append(c.profilePaths, p)
+				}
+				return true
+			})
+		case "rate_limits":
+			ps.object(p, v, func(name, p string, v gjson.Result) bool {
+				if l := ps.parseLimit(name, p, v); l != nil {
+					c.limits = append(c.limits, l)
+					c.limitPaths = append(c.limitPaths, p)
+				}
+				return true
+			})
+		case "default_rate_limit":
+			if s, ok := ps.str(p, v); ok {
+				c.defaultPath, c.defaultLimit = p, s
+			}
+		case "anonymous_buckets":
+			if n, ok := ps.integer(p, v, 1, maxAnonBuckets); ok {
+				c.anonBuckets = n
+			}
+		case "forward":
+			ps.parseForward(p, v, c)
+		default:
+			return false
+		}
+		return true
+	})
+	if !c.hasSourceConf {
+		c.sources = []keySource{{header: "x-api-key"}}
+	}
+	return c
+}
+
+// parseKeySources reads key_sources.
+func (ps *parser) parseKeySources(path string, v gjson.Result) []keySource {
+	var out []keySource
+	n := 0
+	ok := ps.array(path, v, func(i int, p string, v gjson.Result) {
+		n++
+		var s keySource
+		var schemePath string
+		good := ps.object(p, v, func(name, p string, v gjson.Result) bool {
+			switch name {
+			case "header":
+				if h, ok := ps.str(p, v); ok {
+					if !isToken(h) {
+						ps.add(p, "must be a valid header name, got "+quote(h))
+					}
+					s.header = strings.ToLower(h)
+				}
+			case "scheme":
+				schemePath = p
+				if sc, ok := ps.str(p, v); ok {
+					if !isToken(sc) {
+						ps.add(p, "must be an authentication scheme token, got "+quote(sc))
+					}
+					s.scheme = sc
+				}
+			case "query":
+				if q, ok := ps.str(p, v); ok {
+					if q == "" {
+						ps.add(p, "must not be empty")
+					}
+					s.query = q
+				}
+			default:
+				return false
+			}
+			return true
+		})
+		if !good {
+			return
+		}
+		switch {
+		case s.header == "" && s.query == "":
+			ps.add(p, `must have "header" or "query"`)
+			return
+		case s.header != "" && s.query != "":
+			ps.add(p, `must have only one of "header" and "query"`)
+			return
+		case s.query != "" && schemePath != "":
+			ps.add(schemePath, `is only allowed with "header"`)
+			return
+		}
+		for _, prev := range out {
+			switch {
+			case s.query != "" && prev.query == s.query:
+				ps.add(p, "duplicate query parameter "+quote(s.query))
+				return
+			case s.header != "" && prev.header == s.header && (s.scheme == "" || prev.scheme == "" || strings.EqualFold(s.scheme, prev.scheme)):
+				ps.add(p, "duplicate header "+quote(s.header)+" (the same header may only repeat with distinct schemes)")
+				return
+			}
+		}
+		out = append(out, s)
+	})
+	switch {
+	case ok && n == 0:
+		ps.add(path, "must list at least one source")
+	case n > maxKeySources:
+		ps.add(path, "must list at most 8 sources")
+	}
+	return out
+}
+
+// parseKeyFormat reads key_format.
+func (ps *parser) parseKeyFormat(path string, v gjson.Result) *keyFormat {
+	f := &keyFormat{checksum: true}
+	hasPrefix := false
+	if !ps.object(path, v, func(name, p string, v gjson.Result) bool {
+		switch name {
+		case "prefix":
+			if s, ok := ps.str(p, v); ok {
+				hasPrefix = true
+				if s == "" || !validPrefix(s) {
+					ps.add(p, "must be 1 to 64 visible ASCII characters (no spaces)")
+				}
+				f.prefix = s
+			}
+		case "checksum":
+			if b, ok := ps.boolean(p, v); ok {
+				f.checksum = b
+			}
+		default:
+			return false
+		}
+		return true
+	}) {
+		return nil
+	}
+	if !hasPrefix {
+		ps.add(joinPath(path, "prefix"), "is required")
+	}
+	return f
+}
+
+// parseConsumer reads one element of consumers.
+func (ps *parser) parseConsumer(path string, v gjson.Result) consumerConf {
+	c := consumerConf{path: path}
+	hasID := false
+	ps.object(path, v, func(name, p string, v gjson.Result) bool {
+		switch name {
+		case "id":
+			if s, ok := ps.str(p, v); ok {
+				hasID = true
+				if !isIdentifier(s) {
+					ps.add(p, "must be 1 to 256 visible ASCII characters (no spaces)")
+				} else {
+					c.id, c.idOK = s, true
+				}
+			}
+		case "scopes":
+			c.scopes, _ = ps.strList(p, v, ps.checkScope)
+		case "rate_limit":
+			if s, ok := ps.str(p, v); ok {
+				c.limitPath, c.rateLimit = p, s
+			}
+		case "keys":
+			if v.IsArray() {
+				n := 0
+				v.ForEach(func(_, _ gjson.Result) bool { n++; return true })
+				c.keys = make([]keyConf, 0, n)
+			}
+			ps.array(p, v, func(i int, p string, v gjson.Result) {
+				c.keys = append(c.keys, ps.parseKey(p, v))
+			})
+		default:
+			return false
+		}
+		return true
+	})
+	if !hasID && v.IsObject() {
+		ps.add(joinPath(path, "id"), "is required")
+	}
+	return c
+}
+
+// checkScope reports a scope that cannot be sent in a header.
+func (ps *parser) checkScope(path, s string) bool {
+	if !isScope(s) {
+		ps.add(path, "must be a scope token: visible ASCII without spaces, '\"' or '\\', got "+quote(s))
+		return false
+	}
+	return true
+}
+
+// parseKey reads one element of consumers[i].keys.
+func (ps *parser) parseKey(path string, v gjson.Result) keyConf {
+	k := keyConf{path: path}
+	hasID, hasSum := false, false
+	var naPath string
+	ps.object(path, v, func(name, p string, v gjson.Result) bool {
+		switch name {
+		case "id":
+			if s, ok := ps.str(p, v); ok {
+				hasID = true
+				if !isIdentifier(s) {
+					ps.add(p, "must be 1 to 256 visible ASCII characters (no spaces)")
+				} else {
+					k.id, k.idOK = s, true
+				}
+			}
+		case "sha256":
+			if s, ok := ps.str(p, v); ok {
+				hasSum = true
+				if len(s) != 64 || strings.ToLower(s) != s {
+					ps.add(p, "must be 64 lowercase hex digits (the SHA-256 of the whole key)")
+				} else if _, err := hex.Decode(k.sum[:], []byte(s)); err != nil {
+					ps.add(p, "must be 64 lowercase hex digits (the SHA-256 of the whole key)")
+				} else {
+					k.sumOK = true
+				}
+			}
+		case "revoked":
+			k.revoked, _ = ps.boolean(p, v)
+		case "not_before":
+			k.notBefore = ps.timestamp(p, v)
+		case "not_after":
+			naPath = p
+			k.notAfter = ps.timestamp(p, v)
+		default:
+			return false
+		}
+		return true
+	})
+	if !k.notAfter.IsZero() && !k.notBefore.IsZero() && !k.notAfter.After(k.notBefore) {
+		ps.add(naPath, "must be after not_before")
+	}
+	if v.IsObject() {
+		if !hasID {
+			ps.add(joinPath(path, "id"), "is required")
+		}
+		if !hasSum {
+			ps.add(joinPath(path, "sha256"), "is required")
+		}
+	}
+	return k
+}
+
+// timestamp reads an RFC 3339 time; the zero time means absent or invalid.
+func (ps *parser) timestamp(path string, v gjson.Result) time.Time {
+	s, ok := ps.str(path, v)
+	if !ok {
+		return time.Time{}
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil || t.IsZero() {
+		ps.add(path, "must be an RFC 3339 time such as \"2026-01-01T00:00:00Z\", got "+quote(s))
+		return time.Time{}
+	}
+	return t
+}
+
+// parseRoute reads one element of routes.
+func (ps *parser) parseRoute(path string, v gjson.Result) routeConf {
+	r := routeConf{path: path}
+	hasName, hasPath := false, false
+	ps.object(path, v, func(name, p string, v gjson.Result) bool {
+		switch name {
+		case "name":
+			if s, ok := ps.str(p, v); ok {
+				hasName = true
+				if !isIdentifier(s) {
+					ps.add(p, "must be 1 to 256 visible ASCII characters (no spaces)")
+				}
+				r.name = s
+			}
+		case "path":
+			r.pathPath = p
+			if s, ok := ps.str(p, v); ok {
+				hasPath = true
+				pt, err := parsePattern(s)
+				if err != nil {
+					ps.add(p, err.Error())
+				} else {
+					r.pattern, r.rawPattern, r.patternOK = pt, s, true
+				}
+			}
+		case "methods":
+			ms, ok := ps.strList(p, v, func(p, s string) bool {
+				if !isToken(s) {
+					ps.add(p, "must be an HTTP method token, got "+quote(s))
+					return false
+				}
+				return true
+			})
+			if ok && len(ms) == 0 {
+				ps.add(p, "must not be empty (leave it out to allow every method)")
+			}
+			for i, m := range ms {
+				ms[i] = strings.ToUpper(m)
+				for _, prev := range ms[:i] {
+					if prev == ms[i] {
+						ps.add(indexPath(p, i), "duplicate method "+quote(ms[i]))
+					}
+				}
+			}
+			r.methods = ms
+			if len(ms) == 0 {
+				r.methods = []string{} // matches nothing; an error is reported
+			}
+		case "scopes":
+			r.scopes, _ = ps.strList(p, v, ps.checkScope)
+		case "public":
+			r.public, _ = ps.boolean(p, v)
+		case "pagination":
+			if s, ok := ps.str(p, v); ok {
+				r.paginationPath, r.pagination = p, s
+			}
+		case "rate_limit":
+			if s, ok := ps.str(p, v); ok {
+				r.limitPath, r.rateLimit = p, s
+			}
+		default:
+			return false
+		}
+		return true
+	})
+	if v.IsObject() {
+		if !hasName {
+			ps.add(joinPath(path, "name"), "is required")
+		}
+		if !hasPath {
+			ps.add(joinPath(path, "path"), "is required")
+		}
+		if r.public && len(r.scopes) > 0 {
+			ps.add(joinPath(path, "scopes"), "must be empty on a public route")
+		}
+	}
+	return r
+}
+
+// parseProfile reads one pagination profile.
+func (ps *parser) parseProfile(name, path string, v gjson.Result) *profile {
+	pr := &profile{name: name, maxLimit: -1, maxOffset: -1, maxPage: -1, maxCursorLength: -1}
+	var paths [numParamKinds]string
+	var defaultPath string
+	if !ps.object(path, v, func(field, p string, v gjson.Result) bool {
+		param := func(kind int, dst *string) {
+			paths[kind] = p
+			if s, ok := ps.str(p, v); ok {
+				if s == "" {
+					ps.add(p, "must not be empty")
+				}
+				*dst = s
+			}
+		}
+		number := func(dst *int64, min, max int64) {
+			if n, ok := ps.integer(p, v, min, max); ok {
+				*dst = n
+			}
+		}
+		switch field {
+		case "limit_param":
+			param(paramLimit, &pr.limitParam)
+		case "offset_param":
+			param(paramOffset, &pr.offsetParam)
+		case "page_param":
+			param(paramPage, &pr.pageParam)
+		case "cursor_param":
+			param(paramCursor, &pr.cursorParam)
+		case "default_limit":
+			defaultPath = p
+			number(&pr.defaultLimit, 1, maxParamValue)
+		case "max_limit":
+			number(&pr.maxLimit, 1, maxParamValue)
+		case "max_offset":
+			number(&pr.maxOffset, 0, maxParamValue)
+		case "max_page":
+			number(&pr.maxPage, 1, maxParamValue)
+		case "max_cursor_length":
+			var n int64 = -1
+			number(&n, 1, maxCursorLength)
+			pr.maxCursorLength = int(n)
+		case "on_violation":
+			if s, ok := ps.enum(p, v, "reject", "clamp"); ok {
+				pr.clamp = s == "clamp"
+			}
+		default:
+			return false
+		}
+		return true
+	}) {
+		return nil
+	}
+	present := func(field string) bool { return v.Get(gjson.Escape(field)).Exists() }
+	pair := func(param, limit string, has bool) {
+		switch {
+		case has && !present(limit):
+			ps.add(joinPath(path, limit), "is required with "+param)
+		case !has && present(limit):
+			ps.add(joinPath(path, limit), "needs "+param)
+		}
+	}
+	pair("limit_param", "max_limit", pr.limitParam != "")
+	pair("offset_param", "max_offset", pr.offsetParam != "")
+	pair("page_param", "max_page", pr.pageParam != "")
+	pair("cursor_param", "max_cursor_length", pr.cursorParam != "")
+	if defaultPath != "" && pr.limitParam == "" {
+		ps.add(defaultPath, "needs limit_param")
+	}
+	if pr.defaultLimit > 0 && pr.maxLimit > 0 && pr.defaultLimit > pr.maxLimit {
+		ps.add(defaultPath, "must be <= max_limit")
+	}
+	if pr.limitParam == "" && pr.offsetParam == "" && pr.pageParam == "" && pr.cursorParam == "" {
+		ps.add(path, "must configure at least one of limit_param, offset_param, page_param and cursor_param")
+	}
+	names := [numParamKinds]string{paramLimit: pr.limitParam, paramOffset: pr.offsetParam, paramPage: pr.pageParam, paramCursor: pr.cursorParam}
+	for i := paramLimit; i < numParamKinds; i++ {
+		for j := paramLimit; j < i; j++ {
+			if names[i] != "" && names[i] == names[j] {
+				ps.add(paths[i], "duplicate parameter name "+quote(names[i]))
+			}
+		}
+	}
+	return pr
+}
+
+// parseLimit reads one rate-limit policy.
+func (ps *parser) parseLimit(name, path string, v gjson.Result) *Limit {
+	l := &Limit{Name: name}
+	if !isPolicyName(name) {
+		ps.add(path, "policy name must be 1 to 64 letters, digits or \"-_.:~\"")
+	}
+	hasRequests, hasPer := false, false
+	if !ps.object(path, v, func(field, p string, v gjson.Result) bool {
+		switch field {
+		case "requests":
+			hasRequests = true
+			l.Requests, _ = ps.integer(p, v, 1, maxRateRequests)
+		case "per":
+			hasPer = true
+			if s, ok := ps.str(p, v); ok {
+				d, err := time.ParseDuration(s)
+				if err != nil || d < minPer || d > maxPer {
+					ps.add(p, "must be a duration between 1ms and 8760h such as \"1s\" or \"1m\", got "+quote(s))
+				} else {
+					l.Per = d
+				}
+			}
+		case "burst":
+			l.Burst, _ = ps.integer(p, v, 1, maxRateRequests)
+		default:
+			return false
+		}
+		return true
+	}) {
+		return nil
+	}
+	if !hasRequests {
+		ps.add(joinPath(path, "requests"), "is required")
+	}
+	if !hasPer {
+		ps.add(joinPath(path, "per"), "is required")
+	}
+	if l.Burst == 0 {
+		l.Burst = l.Requests
+	}
+	return l
+}
+
+// parseForward reads forward.
+func (ps *parser) parseForward(path string, v gjson.Result, c *config) {
+	ps.object(path, v, func(name, p string, v gjson.Result) bool {
+		i := -1
+		switch name {
+		case "consumer_header":
+			i = 0
+		case "key_id_header":
+			i = 1
+		case "scopes_header":
+			i = 2
+		default:
+			return false
+		}
+		c.forwardPaths[i] = p
+		if s, ok := ps.str(p, v); ok {
+			if !isToken(s) {
+				ps.add(p, "must be a valid header name, got "+quote(s))
+				return true
+			}
+			c.forward[i] = strings.ToLower(s)
+		}
+		return true
+	})
+}

@@ -1,0 +1,378 @@
+package policy
+
+import (
+	"crypto/sha256"
+	"net/netip"
+	"time"
+)
+
+// Decision is the answer for one request. Slices in a Decision may be shared
+// with the Policy and other decisions: read them, never modify them.
+type Decision struct {
+	// Allow reports whether the request may proceed.
+	Allow bool
+	// Status is the HTTP status to answer with when denied; 200 when allowed.
+	Status int
+	// Reason is the stable reason code.
+	Reason Reason
+
+	// Type, Title and Detail are the RFC 9457 problem fields of a denial.
+	// Type is ProblemTypeBase + reason. Detail never contains the presented
+	// key or the query string.
+	Type, Title, Detail string
+
+	// Route is the name of the matched route, "" if none.
+	Route string
+	// Consumer is the consumer id when a key was accepted (also set for
+	// insufficient_scope and rate limiting).
+	Consumer string
+	// KeyID is the id of the accepted key.
+	KeyID string
+	// KeyPresented reports whether a credential was presented.
+	KeyPresented bool
+	// MissingScopes lists the route scopes the consumer lacks, for
+	// insufficient_scope.
+	MissingScopes []string
+
+	// ResponseHeaders are the headers to send with a denial (lower-case
+	// names): www-authenticate for 401 and insufficient_scope; retry-after,
+	// ratelimit-policy and ratelimit for 429.
+	ResponseHeaders [][2]string
+
+	// RemoveHeaders are the request headers to drop before going upstream:
+	// always the identity headers (client-supplied copies are never
+	// trusted), and the credential headers that were present when
+	// hide_credentials is on.
+	RemoveHeaders []string
+	// SetHeaders are the identity headers to set upstream: consumer id, key
+	// id and the consumer's scopes (sorted, space-separated).
+	SetHeaders [][2]string
+	// NewPath is the :path to send upstream when it changes: the path
+	// normalized for matching, the credential query parameter stripped, a
+	// pagination value clamped or the default limit added. "" means
+	// unchanged. The rest of the query is kept intact and in order.
+	NewPath string
+
+	// Limit is the rate-limit policy of the request, nil for none.
+	Limit *Limit
+	// BucketKey names the token bucket in shared data. It never contains
+	// the key: "consumer/<policy>/<consumer id>" for authenticated
+	// requests, "anon/<policy>/<slot>" for public routes.
+	BucketKey string
+	// PartitionKey is a short hash of the consumer id (or of the anonymous
+	// slot), for the pk parameter of the RateLimit headers.
+	PartitionKey string
+}
+
+// Fixed details and headers of denials.
+const (
+	detailMissing        = "this route requires an API key"
+	detailMalformed      = "the API key is not well-formed"
+	detailUnknown        = "the API key is not recognized"
+	detailRevoked        = "the API key has been revoked"
+	detailExpired        = "the API key has expired"
+	detailNotYetValid    = "the API key is not valid yet"
+	detailInvalidRequest = "more than one credential was presented; use exactly one authentication method"
+	detailNoRoute        = "no route is configured for this method and path"
+)
+
+var (
+	wwwAuthenticate      = [][2]string{{"www-authenticate", `ApiKey realm="apiguard"`}}
+	wwwAuthenticateToken = [][2]string{{"www-authenticate", `ApiKey realm="apiguard", error="invalid_token"`}}
+)
+
+// deny returns a denial with its problem fields.
+func deny(r Reason, detail string) Decision {
+	info := reasonInfo[r]
+	return Decision{Status: info.status, Reason: r, Type: info.typ, Title: info.title, Detail: detail}
+}
+
+// unauthorized returns a 401 denial with its WWW-Authenticate header.
+func unauthorized(r Reason, detail string, presented bool) Decision {
+	d := deny(r, detail)
+	d.KeyPresented = presented
+	d.ResponseHeaders = wwwAuthenticate
+	if presented {
+		d.ResponseHeaders = wwwAuthenticateToken
+	}
+	return d
+}
+
+// credentials is what the key sources yielded for one request.
+type credentials struct {
+	count      int    // credentials found (a repeated header counts each time)
+	value      string // the first one, raw (query values still encoded)
+	fromQuery  bool
+	headerMask uint // header sources that were present (for stripping)
+	queryCount int  // occurrences of credential query parameters
+}
+
+// findCredentials reads every key source.
+func (p *Policy) findCredentials(h HeaderGetter, query string) credentials {
+	var c credentials
+	for i := range p.sources {
+		s := &p.sources[i]
+		if s.query != "" || h == nil {
+			continue
+		}
+		v, n := h.Get(s.header)
+		if n == 0 {
+			continue
+		}
+		if n == 1 && s.scheme != "" {
+			key, ok := cutScheme(v, s.scheme)
+			if !ok {
+				continue // another authentication scheme: not ours
+			}
+			v = key
+		}
+		if c.count == 0 {
+			c.value = v
+		}
+		c.count += n
+		c.headerMask |= 1 << s.bit
+	}
+	if len(p.queryParams) == 0 || query == "" {
+		return c
+	}
+	for q, more := query, true; more; {
+		var key, value string
+		_, key, value, q, more = nextPair(q)
+		if paramKind(key, p.queryParams, nil) != paramCredential {
+			continue
+		}
+		if c.count == 0 {
+			c.value, c.fromQuery = value, true
+		}
+		c.count++
+		c.queryCount++
+	}
+	return c
+}
+
+// cutScheme splits an Authorization-style value "<scheme> <key>", comparing
+// the scheme case-insensitively. Spaces between scheme and key are skipped;
+// anything after is the key (so trailing spaces make it malformed).
+func cutScheme(v, scheme string) (string, bool) {
+	if len(v) < len(scheme) || !equalFoldASCII(v[:len(scheme)], scheme) {
+		return "", false
+	}
+	rest := v[len(scheme):]
+	if rest == "" {
+		return "", true // scheme without a key: an empty key
+	}
+	if rest[0] != ' ' {
+		return "", false // a longer scheme name
+	}
+	for rest != "" && rest[0] == ' ' {
+		rest = rest[1:]
+	}
+	return rest, true
+}
+
+// lookup validates a presented key and finds its entry.
+func (p *Policy) lookup(key string, now time.Time) (*keyEntry, Reason, string) {
+	if key == "" || len(key) > maxKeyLen || !isVisibleASCII(key) {
+		return nil, ReasonMalformed, detailMalformed
+	}
+	if p.format != nil && checkKey(p.format.prefix, key, p.format.checksum) != nil {
+		return nil, ReasonMalformed, detailMalformed
+	}
+	var buf [maxKeyLen]byte
+	n := copy(buf[:], key)
+	e := p.keys[sha256.Sum256(buf[:n])]
+	switch {
+	case e == nil:
+		return nil, ReasonUnknown, detailUnknown
+	case e.revoked:
+		return e, ReasonRevoked, detailRevoked
+	case !e.notBefore.IsZero() && now.Before(e.notBefore):
+		return e, ReasonNotYetValid, detailNotYetValid
+	case !e.notAfter.IsZero() && !now.Before(e.notAfter):
+		return e, ReasonExpired, detailExpired
+	}
+	return e, ReasonAllowed, ""
+}
+
+// Decide evaluates one request. Evaluation order: path normalization
+// (bad_path), route matching, then for public routes pagination only; for
+// every other request the credential (missing, invalid_request, malformed,
+// unknown, revoked, not_yet_valid, expired), the route's scopes
+// (insufficient_scope), unmatched routes (no_route, after authentication so
+// that unauthenticated clients cannot enumerate routes) and pagination
+// (bad_pagination). Decide never reads a clock and never panics.
+func (p *Policy) Decide(r Request) Decision {
+	rawPath, query, hasQuery := splitPathQuery(r.Path)
+	norm, bad := normalizePath(rawPath)
+	if bad != "" {
+		return deny(ReasonBadPath, bad)
+	}
+	rt := p.router.match(r.Method, norm)
+	cred := p.findCredentials(r.Headers, query)
+	if rt != nil && rt.public {
+		return p.allowPublic(r, rt, norm, rawPath, query, hasQuery, &cred)
+	}
+
+	switch {
+	case cred.count == 0:
+		return unauthorized(ReasonMissing, detailMissing, false)
+	case cred.count > 1:
+		d := deny(ReasonInvalidRequest, detailInvalidRequest)
+		d.KeyPresented = true
+		return d
+	}
+	key := cred.value
+	if cred.fromQuery {
+		var ok bool
+		if key, ok = decodeComponent(key); !ok {
+			return unauthorized(ReasonMalformed, detailMalformed, true)
+		}
+	}
+	e, reason, detail := p.lookup(key, r.Now)
+	if reason != ReasonAllowed {
+		return unauthorized(reason, detail, true)
+	}
+	c := e.consumer
+
+	d := Decision{
+		Allow:        true,
+		Status:       200,
+		Reason:       ReasonAllowed,
+		Consumer:     c.id,
+		KeyID:        e.id,
+		KeyPresented: true,
+	}
+	limit := -1
+	var prof *profile
+	if rt != nil {
+		d.Route = rt.name
+		for _, id := range rt.scopeIDs {
+			if !c.hasScope(id) {
+				return insufficientScope(d, rt, c)
+			}
+		}
+		limit, prof = rt.limit, rt.profile
+	} else if !p.unmatched {
+		return identified(deny(ReasonNoRoute, detailNoRoute), d)
+	}
+
+	if newPath, detail := p.rewrite(norm, rawPath, query, hasQuery, prof, cred.queryCount); detail != "" {
+		return identified(deny(ReasonBadPagination, detail), d)
+	} else {
+		d.NewPath = newPath
+	}
+	d.RemoveHeaders = p.remove[cred.headerMask]
+	d.SetHeaders = e.setHeaders
+
+	if limit < 0 {
+		limit = c.limit
+	}
+	if limit < 0 {
+		limit = p.defaultLimit
+	}
+	if limit >= 0 {
+		d.Limit = p.limits[limit]
+		d.BucketKey = c.bucketKeys[limit]
+		d.PartitionKey = c.partitionKey
+	}
+	return d
+}
+
+// identified copies the identity of the allowed decision d into the denial.
+func identified(denial, d Decision) Decision {
+	denial.Route, denial.Consumer, denial.KeyID, denial.KeyPresented = d.Route, d.Consumer, d.KeyID, true
+	return denial
+}
+
+// insufficientScope builds the 403 for a consumer lacking route scopes.
+func insufficientScope(d Decision, rt *route, c *consumer) Decision {
+	var missing []string
+	for i, id := range rt.scopeIDs {
+		if !c.hasScope(id) {
+			missing = append(missing, rt.scopes[i])
+		}
+	}
+	joined := ""
+	for i, s := range missing {
+		if i > 0 {
+			joined += " "
+		}
+		joined += s
+	}
+	out := identified(deny(ReasonInsufficientScope, "missing scopes: "+joined), d)
+	out.MissingScopes = missing
+	out.ResponseHeaders = [][2]string{{"www-authenticate", `ApiKey realm="apiguard", error="insufficient_scope", scope="` + joined + `"`}}
+	return out
+}
+
+// allowPublic decides a request on a public route: any credential is
+// ignored (not validated) but still stripped when hide_credentials is on.
+func (p *Policy) allowPublic(r Request, rt *route, norm, rawPath, query string, hasQuery bool, cred *credentials) Decision {
+	d := Decision{Allow: true, Status: 200, Reason: ReasonAllowed, Route: rt.name, KeyPresented: cred.count > 0}
+	newPath, detail := p.rewrite(norm, rawPath, query, hasQuery, rt.profile, cred.queryCount)
+	if detail != "" {
+		out := deny(ReasonBadPagination, detail)
+		out.Route = rt.name
+		return out
+	}
+	d.NewPath = newPath
+	d.RemoveHeaders = p.remove[cred.headerMask]
+	if rt.limit >= 0 && p.anonKeys != nil && p.anonKeys[rt.limit] != nil {
+		slot := p.slot(r.ClientIP)
+		d.Limit = p.limits[rt.limit]
+		d.BucketKey = p.anonKeys[rt.limit][slot]
+		d.PartitionKey = p.anonPK[slot]
+	}
+	return d
+}
+
+// rewrite checks pagination and computes the new :path, "" when unchanged.
+// A non-empty detail means bad_pagination.
+func (p *Policy) rewrite(norm, rawPath, query string, hasQuery bool, prof *profile, credParams int) (newPath, detail string) {
+	var pr *pageResult
+	if prof != nil {
+		res := prof.check(query, p.queryParams)
+		if res.detail != "" {
+			return "", res.detail
+		}
+		pr = &res
+	}
+	editQuery := p.hide && credParams > 0 || pr != nil && (pr.anyClamped || pr.addDefault)
+	if !editQuery {
+		if norm == rawPath {
+			return "", ""
+		}
+		if hasQuery {
+			return norm + "?" + query, ""
+		}
+		return norm, ""
+	}
+	q := rewriteQuery(query, p.queryParams, p.hide, prof, pr)
+	if q == "" {
+		return norm, ""
+	}
+	return norm + "?" + q, ""
+}
+
+// slot maps a client address to one of the anonymous buckets. IPv4 (also
+// IPv4-mapped IPv6) addresses count whole; IPv6 addresses by their /64, so
+// that a client cannot get fresh buckets by rotating addresses in its own
+// subnet. Anything unparsable (including "") is hashed as text.
+func (p *Policy) slot(ip string) int {
+	h := p.anonSeed
+	a, err := netip.Addr{}, error(nil)
+	if ip != "" {
+		a, err = netip.ParseAddr(ip)
+	}
+	switch a = a.Unmap(); {
+	case ip == "" || err != nil:
+		h = fnv1a(h, ip)
+	case a.Is4():
+		b := a.As4()
+		h = fnv1a(h, string(b[:]))
+	default:
+		b := a.As16()
+		h = fnv1a(h, string(b[:8]))
+	}
+	return int(mix64(h) % p.anonBuckets)
+}

@@ -1,0 +1,225 @@
+package policy
+
+import "strconv"
+
+// Parameter kinds recognized in a query string.
+const (
+	paramNone = iota
+	paramCredential
+	paramLimit
+	paramOffset
+	paramPage
+	paramCursor
+	numParamKinds
+)
+
+// profile is a compiled pagination profile.
+type profile struct {
+	name                             string
+	limitParam                       string
+	defaultLimit, maxLimit           int64 // defaultLimit 0: nothing added
+	offsetParam                      string
+	maxOffset                        int64
+	pageParam                        string
+	maxPage                          int64
+	cursorParam                      string
+	maxCursorLength                  int
+	clamp                            bool
+	defaultPair                      string // "limit=20", precomputed
+	names                            [numParamKinds]string
+	tooLargeDetail, tooSmallDetail   [numParamKinds]string
+	notIntegerDetail, repeatedDetail [numParamKinds]string
+	cursorDetail, comboDetail        string
+}
+
+// maxOf returns the maximum of a numeric parameter kind.
+func (p *profile) maxOf(kind int) int64 {
+	switch kind {
+	case paramLimit:
+		return p.maxLimit
+	case paramOffset:
+		return p.maxOffset
+	default:
+		return p.maxPage
+	}
+}
+
+// minOf returns the minimum of a numeric parameter kind. A limit of 0 is
+// refused because many back ends read it as "no limit".
+func (p *profile) minOf(kind int) int64 {
+	if kind == paramLimit {
+		return 1
+	}
+	return 0
+}
+
+// precompute fills the derived fields once the parameters are known.
+func (p *profile) precompute() {
+	p.names = [numParamKinds]string{paramLimit: p.limitParam, paramOffset: p.offsetParam, paramPage: p.pageParam, paramCursor: p.cursorParam}
+	for kind := paramLimit; kind <= paramPage; kind++ {
+		name := p.names[kind]
+		if name == "" {
+			continue
+		}
+		q := strconv.Quote(name)
+		p.tooLargeDetail[kind] = "parameter " + q + " must be <= " + strconv.FormatInt(p.maxOf(kind), 10)
+		p.tooSmallDetail[kind] = "parameter " + q + " must be >= " + strconv.FormatInt(p.minOf(kind), 10)
+		p.notIntegerDetail[kind] = "parameter " + q + " must be a plain non-negative base-10 integer"
+	}
+	for kind := paramLimit; kind <= paramCursor; kind++ {
+		if name := p.names[kind]; name != "" {
+			p.repeatedDetail[kind] = "parameter " + strconv.Quote(name) + " must appear at most once"
+		}
+	}
+	if p.cursorParam != "" {
+		p.cursorDetail = "parameter " + strconv.Quote(p.cursorParam) + " must be at most " + strconv.Itoa(p.maxCursorLength) + " characters long"
+	}
+	if p.offsetParam != "" && p.cursorParam != "" {
+		p.comboDetail = "parameters " + strconv.Quote(p.offsetParam) + " and " + strconv.Quote(p.cursorParam) + " cannot be combined"
+	}
+	if p.limitParam != "" && p.defaultLimit > 0 {
+		p.defaultPair = queryEscape(p.limitParam) + "=" + strconv.FormatInt(p.defaultLimit, 10)
+	}
+}
+
+// pageResult is the outcome of checking a query against a profile.
+type pageResult struct {
+	detail string // non-empty: bad_pagination with this detail
+	// clamped[kind] >= 0: replace the value of that parameter.
+	clamped    [numParamKinds]int64
+	anyClamped bool
+	addDefault bool
+}
+
+// check validates the pagination parameters of query. It does not allocate
+// unless a parameter value is percent-encoded.
+func (p *profile) check(query string, credParams []string) pageResult {
+	var res pageResult
+	for i := range res.clamped {
+		res.clamped[i] = -1
+	}
+	var seen [numParamKinds]bool
+	for q, more := query, query != ""; more; {
+		var key, value string
+		_, key, value, q, more = nextPair(q)
+		kind := paramKind(key, credParams, p)
+		if kind < paramLimit {
+			continue
+		}
+		if seen[kind] {
+			res.detail = p.repeatedDetail[kind]
+			return res
+		}
+		seen[kind] = true
+		if kind == paramCursor {
+			if len(value) > p.maxCursorLength {
+				res.detail = p.cursorDetail
+				return res
+			}
+			continue
+		}
+		v, ok := decodeComponent(value)
+		if !ok {
+			res.detail = p.notIntegerDetail[kind]
+			return res
+		}
+		n, ok := parsePlainUint(v, p.maxOf(kind))
+		if !ok {
+			res.detail = p.notIntegerDetail[kind]
+			return res
+		}
+		switch {
+		case n > p.maxOf(kind):
+			if !p.clamp {
+				res.detail = p.tooLargeDetail[kind]
+				return res
+			}
+			res.clamped[kind], res.anyClamped = p.maxOf(kind), true
+		case n < p.minOf(kind):
+			if !p.clamp {
+				res.detail = p.tooSmallDetail[kind]
+				return res
+			}
+			res.clamped[kind], res.anyClamped = p.minOf(kind), true
+		}
+	}
+	if seen[paramOffset] && seen[paramCursor] {
+		res.detail = p.comboDetail
+		return res
+	}
+	res.addDefault = p.defaultPair != "" && !seen[paramLimit]
+	return res
+}
+
+// queryEscape percent-encodes everything but unreserved characters.
+func queryEscape(s string) string {
+	plain := true
+	for i := 0; i < len(s); i++ {
+		if !isUnreserved(s[i]) {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return s
+	}
+	b := make([]byte, 0, 3*len(s))
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; isUnreserved(c) {
+			b = append(b, c)
+		} else {
+			b = append(b, '%', upperHex[c>>4], upperHex[c&15])
+		}
+	}
+	return string(b)
+}
+
+// paramKind classifies a raw query key: one of the credential parameters,
+// one of the profile's parameters (prof may be nil), or paramNone.
+func paramKind(key string, credParams []string, prof *profile) int {
+	for _, name := range credParams {
+		if componentEquals(key, name) {
+			return paramCredential
+		}
+	}
+	if prof != nil {
+		for kind := paramLimit; kind < numParamKinds; kind++ {
+			if name := prof.names[kind]; name != "" && componentEquals(key, name) {
+				return kind
+			}
+		}
+	}
+	return paramNone
+}
+
+// rewriteQuery returns query without the credential parameters (when
+// dropCred), with clamped pagination values replaced and the default limit
+// appended, keeping every other pair intact and in order.
+func rewriteQuery(query string, credParams []string, dropCred bool, prof *profile, pr *pageResult) string {
+	b := make([]byte, 0, len(query)+16)
+	for q, more := query, query != ""; more; {
+		var pair, key string
+		pair, key, _, q, more = nextPair(q)
+		kind := paramKind(key, credParams, prof)
+		if kind == paramCredential && dropCred {
+			continue
+		}
+		if len(b) > 0 {
+			b = append(b, '&')
+		}
+		if kind >= paramLimit && pr != nil && pr.clamped[kind] >= 0 {
+			b = append(b, key...)
+			b = append(b, '=')
+			b = strconv.AppendInt(b, pr.clamped[kind], 10)
+			continue
+		}
+		b = append(b, pair...)
+	}
+	if pr != nil && pr.addDefault {
+		if len(b) > 0 {
+			b = append(b, '&')
+		}
+		b = append(b, prof.defaultPair...)
+	}
+	return string(b)
+}

@@ -1,0 +1,92 @@
+package policy
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestPaginationClamp(t *testing.T) {
+	p := mustCompile(t, `{
+		"key_sources": [{"header": "x-api-key"}, {"query": "key"}],
+		"consumers": [{"id": "c", "keys": [{"id": "k", "sha256": "`+HashKey("secret")+`"}]}],
+		"routes": [{"name": "list", "path": "/list", "pagination": "clamp"}, {"name": "pub", "path": "/pub", "public": true, "pagination": "clamp"}],
+		"pagination": {"clamp": {"limit_param": "limit", "default_limit": 10, "max_limit": 50,
+			"offset_param": "offset", "max_offset": 100, "page_param": "page", "max_page": 5,
+			"cursor_param": "cursor", "max_cursor_length": 8, "on_violation": "clamp"}}
+	}`)
+	tests := []struct {
+		path, reason, newPath, detail string
+	}{
+		{"/list?limit=500", "allowed", "/list?limit=50", ""},
+		{"/list?limit=0", "allowed", "/list?limit=1", ""},
+		{"/list?a=1&limit=99999999999999999999999&b=2", "allowed", "/list?a=1&limit=50&b=2", ""},
+		{"/list?offset=101&limit=5", "allowed", "/list?offset=100&limit=5", ""},
+		{"/list?page=6&key=secret", "allowed", "/list?page=5&limit=10", ""},
+		{"/list?li%6Dit=60", "allowed", "/list?li%6Dit=50", ""},
+		{"/list?limit=50", "allowed", "", ""},
+		{"/list?", "allowed", "/list?limit=10", ""},
+		{"/list?x=a+b&&y", "allowed", "/list?x=a+b&&y&limit=10", ""},
+		{"/list?limit=1e3", "bad_pagination", "", "integer"},
+		{"/list?limit=+5", "bad_pagination", "", "integer"},
+		{"/list?limit=-1", "bad_pagination", "", "integer"},
+		{"/list?limit=5.0", "bad_pagination", "", "integer"},
+		{"/list?limit=%zz", "bad_pagination", "", "integer"},
+		{"/list?limit", "bad_pagination", "", "integer"},
+		{"/list?limit=１", "bad_pagination", "", "integer"},
+		{"/list?limit=1&limit=1", "bad_pagination", "", "at most once"},
+		{"/list?cursor=a&cursor=b", "bad_pagination", "", `"cursor" must appear at most once`},
+		{"/list?cursor=123456789", "bad_pagination", "", "at most 8 characters"},
+		{"/list?cursor=1&offset=1", "bad_pagination", "", "cannot be combined"},
+		{"/pub?limit=70&key=garbage", "allowed", "/pub?limit=50", ""},
+		{"/pub?limit=x", "bad_pagination", "", "integer"},
+	}
+	for _, tt := range tests {
+		r := get(tt.path)
+		if !strings.Contains(tt.path, "key=") {
+			r = get(tt.path, "x-api-key", "secret")
+		}
+		d := p.Decide(r)
+		if string(d.Reason) != tt.reason || d.NewPath != tt.newPath || !strings.Contains(d.Detail, tt.detail) {
+			t.Errorf("%s: %s %q %q; want %s %q %q", tt.path, d.Reason, d.NewPath, d.Detail, tt.reason, tt.newPath, tt.detail)
+		}
+	}
+}
+
+func TestParsePlainUint(t *testing.T) {
+	tests := []struct {
+		in string
+		v  int64
+		ok bool
+	}{
+		{"0", 0, true}, {"7", 7, true}, {"100", 100, true}, {"101", 101, true},
+		{"123456789012345678901234567890", 1001, true},
+		{"", 0, false}, {"00", 0, false}, {"01", 0, false}, {"+1", 0, false}, {"-1", 0, false},
+		{"1e3", 0, false}, {"0x10", 0, false}, {" 1", 0, false}, {"1 ", 0, false},
+	}
+	for _, tt := range tests {
+		v, ok := parsePlainUint(tt.in, 1000)
+		if v != tt.v || ok != tt.ok {
+			t.Errorf("parsePlainUint(%q) = %d, %v; want %d, %v", tt.in, v, ok, tt.v, tt.ok)
+		}
+	}
+}
+
+func TestQueryHelpers(t *testing.T) {
+	if !componentEquals("a%62+c", "ab c") || componentEquals("ab", "abc") || componentEquals("abc", "ab") || !componentEquals("%zz", "%zz") {
+		t.Error("componentEquals")
+	}
+	if s, ok := decodeComponent("a%41+b"); s != "aA b" || !ok {
+		t.Errorf("decodeComponent = %q %v", s, ok)
+	}
+	if _, ok := decodeComponent("a%4"); ok {
+		t.Error("decodeComponent accepted a truncated escape")
+	}
+	if got := queryEscape("a b/é"); got != "a%20b%2F%C3%A9" {
+		t.Errorf("queryEscape = %q", got)
+	}
+	p := &profile{limitParam: "per page", defaultLimit: 5, maxLimit: 9}
+	p.precompute()
+	if p.defaultPair != "per%20page=5" {
+		t.Errorf("defaultPair = %q", p.defaultPair)
+	}
+}

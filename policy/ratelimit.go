@@ -1,0 +1,245 @@
+package policy
+
+import (
+	"encoding/base64"
+	"encoding/binary"
+	"math"
+	"strconv"
+	"time"
+)
+
+// Limit is a token-bucket rate-limit policy: a bucket holds at most Burst
+// tokens, refills at Requests tokens per Per, and each request takes one.
+// A Limit returned in a Decision is shared and must not be modified.
+type Limit struct {
+	// Name is the policy name from the configuration.
+	Name string
+	// Requests tokens are added every Per.
+	Requests int64
+	// Per is the refill period.
+	Per time.Duration
+	// Burst is the bucket capacity; <= 0 means Requests.
+	Burst int64
+}
+
+// TakeResult is the outcome of Limit.Take.
+type TakeResult struct {
+	// Allowed reports whether a token was taken.
+	Allowed bool
+	// Remaining is the number of whole tokens left after this request.
+	Remaining int64
+	// RetryAfter is, when denied, the time until one token is available.
+	RetryAfter time.Duration
+	// Reset is the time until the bucket is full again.
+	Reset time.Duration
+}
+
+// State layout: version byte, last update (Unix nanoseconds, big-endian),
+// tokens (float64 bits, big-endian).
+const (
+	stateVersion = 1
+	stateLen     = 17
+)
+
+// params returns the capacity and the refill rate in tokens per nanosecond,
+// and ok == false for a Limit that cannot limit anything.
+func (l *Limit) params() (capacity, rate float64, ok bool) {
+	if l == nil || l.Requests <= 0 || l.Per <= 0 {
+		return 0, 0, false
+	}
+	burst := l.Burst
+	if burst <= 0 {
+		burst = l.Requests
+	}
+	return float64(burst), float64(l.Requests) / float64(l.Per), true
+}
+
+// Take decodes state (nil, empty or undecodable: a full bucket), refills it
+// for the time elapsed since the state's timestamp, takes one token if one
+// is available, and returns the new state to store with the result. The new
+// state is returned even when the request is denied.
+//
+// A clock going backwards refills nothing and never yields negative times;
+// the stored timestamp then stays ahead until the clock catches up, unless
+// the jump exceeds the time to refill the whole bucket, in which case the
+// timestamp is reset to now. A Limit with Requests or Per <= 0 never limits.
+func (l *Limit) Take(state []byte, now time.Time) (newState []byte, res TakeResult) {
+	capacity, rate, ok := l.params()
+	if !ok {
+		return state, TakeResult{Allowed: true, Remaining: math.MaxInt64}
+	}
+	nowNs := now.UnixNano()
+	tokens, ts, ok := decodeState(state)
+	if !ok || !(tokens >= 0 && tokens <= capacity) {
+		tokens, ts = capacity, nowNs
+	}
+	switch elapsed := nowNs - ts; {
+	case elapsed > 0:
+		tokens = math.Min(capacity, tokens+float64(elapsed)*rate)
+		ts = nowNs
+	case elapsed < 0 && float64(-elapsed)*rate > capacity:
+		ts = nowNs
+	}
+	const epsilon = 1e-9 // absorbs float rounding of exact refills
+	if tokens >= 1-epsilon {
+		tokens = math.Max(0, tokens-1)
+		res.Allowed = true
+	} else {
+		res.RetryAfter = ceilDuration((1 - tokens) / rate)
+	}
+	res.Remaining = int64(math.Floor(tokens + epsilon))
+	res.Reset = ceilDuration((capacity - tokens) / rate)
+	return encodeState(tokens, ts), res
+}
+
+// decodeState parses a stored bucket state.
+func decodeState(b []byte) (tokens float64, ts int64, ok bool) {
+	if len(b) != stateLen || b[0] != stateVersion {
+		return 0, 0, false
+	}
+	ts = int64(binary.BigEndian.Uint64(b[1:9]))
+	tokens = math.Float64frombits(binary.BigEndian.Uint64(b[9:17]))
+	return tokens, ts, true
+}
+
+// encodeState serializes a bucket state.
+func encodeState(tokens float64, ts int64) []byte {
+	b := make([]byte, stateLen)
+	b[0] = stateVersion
+	binary.BigEndian.PutUint64(b[1:9], uint64(ts))
+	binary.BigEndian.PutUint64(b[9:17], math.Float64bits(tokens))
+	return b
+}
+
+// ceilDuration converts nanoseconds to a Duration, rounding up, never
+// negative and saturating at the maximum Duration.
+func ceilDuration(ns float64) time.Duration {
+	switch {
+	case !(ns > 0):
+		return 0
+	case ns >= math.MaxInt64:
+		return math.MaxInt64
+	}
+	return time.Duration(math.Ceil(ns))
+}
+
+// ceilSeconds returns d in whole seconds, rounded up.
+func ceilSeconds(d time.Duration) int64 {
+	s := int64(d / time.Second)
+	if d%time.Second > 0 {
+		s++
+	}
+	return s
+}
+
+// window returns the RateLimit-Policy window in seconds: the time needed to
+// refill a whole burst, so that q=burst per w seconds states the sustained
+// rate. It is at least 1.
+func (l *Limit) window() int64 {
+	capacity, rate, ok := l.params()
+	if !ok {
+		return 1
+	}
+	w := ceilSeconds(ceilDuration(capacity / rate))
+	if w < 1 {
+		w = 1
+	}
+	return w
+}
+
+// PolicyHeader returns the RateLimit-Policy field value
+// (draft-ietf-httpapi-ratelimit-headers-11):
+// `"<name>";q=<burst>;w=<window seconds>;pk=:<base64 of partitionKey>:`,
+// where the window is the time to refill a whole burst. pk is left out when
+// partitionKey is empty.
+func (l *Limit) PolicyHeader(partitionKey string) string {
+	capacity, _, _ := l.params()
+	b := make([]byte, 0, 64+len(partitionKey)*2)
+	b = appendSFString(b, l.name())
+	b = append(b, ";q="...)
+	b = strconv.AppendInt(b, int64(capacity), 10)
+	b = append(b, ";w="...)
+	b = strconv.AppendInt(b, l.window(), 10)
+	return string(appendPK(b, partitionKey))
+}
+
+// Header returns the RateLimit field value
+// (draft-ietf-httpapi-ratelimit-headers-11):
+// `"<name>";r=<remaining>;t=<seconds until full>;pk=:<base64>:`.
+func (l *Limit) Header(res TakeResult, partitionKey string) string {
+	b := make([]byte, 0, 64+len(partitionKey)*2)
+	b = appendSFString(b, l.name())
+	b = append(b, ";r="...)
+	b = strconv.AppendInt(b, max(res.Remaining, 0), 10)
+	b = append(b, ";t="...)
+	b = strconv.AppendInt(b, ceilSeconds(max(res.Reset, 0)), 10)
+	return string(appendPK(b, partitionKey))
+}
+
+// name returns the policy name, tolerating a nil Limit.
+func (l *Limit) name() string {
+	if l == nil {
+		return ""
+	}
+	return l.Name
+}
+
+// appendSFString appends s as a structured-field String: printable ASCII
+// with '"' and '\' escaped; other bytes are dropped.
+func appendSFString(b []byte, s string) []byte {
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c > 0x7e {
+			continue
+		}
+		if c == '"' || c == '\\' {
+			b = append(b, '\\')
+		}
+		b = append(b, c)
+	}
+	return append(b, '"')
+}
+
+// appendPK appends the ;pk=:<base64>: parameter when pk is not empty.
+func appendPK(b []byte, pk string) []byte {
+	if pk == "" {
+		return b
+	}
+	b = append(b, ";pk=:"...)
+	b = base64.StdEncoding.AppendEncode(b, []byte(pk))
+	return append(b, ':')
+}
+
+// RateLimited turns the allowed decision d into the 429 denial for it:
+// reason rate_limited, problem fields, and the Retry-After (whole seconds,
+// at least 1), RateLimit-Policy and RateLimit response headers. Route,
+// consumer, key and bucket fields are kept; upstream changes are dropped.
+func RateLimited(d Decision, res TakeResult) Decision {
+	retry := ceilSeconds(res.RetryAfter)
+	if retry < 1 {
+		retry = 1
+	}
+	out := Decision{
+		Status:       statusOf(ReasonRateLimited),
+		Reason:       ReasonRateLimited,
+		Type:         problemType(ReasonRateLimited),
+		Title:        titleOf(ReasonRateLimited),
+		Detail:       "the rate limit was exceeded; retry in " + strconv.FormatInt(retry, 10) + " s",
+		Route:        d.Route,
+		Consumer:     d.Consumer,
+		KeyID:        d.KeyID,
+		KeyPresented: d.KeyPresented,
+		Limit:        d.Limit,
+		BucketKey:    d.BucketKey,
+		PartitionKey: d.PartitionKey,
+	}
+	out.ResponseHeaders = append(out.ResponseHeaders, [2]string{"retry-after", strconv.FormatInt(retry, 10)})
+	if d.Limit != nil {
+		out.Detail = "rate limit " + strconv.Quote(d.Limit.Name) + " exceeded; retry in " + strconv.FormatInt(retry, 10) + " s"
+		out.ResponseHeaders = append(out.ResponseHeaders,
+			[2]string{"ratelimit-policy", d.Limit.PolicyHeader(d.PartitionKey)},
+			[2]string{"ratelimit", d.Limit.Header(res, d.PartitionKey)})
+	}
+	return out
+}

@@ -1,0 +1,65 @@
+package policy
+
+import "time"
+
+// HeaderGetter gives read access to the request headers.
+type HeaderGetter interface {
+	// Get returns the first value of the header whose lower-case name is
+	// name, and how many times the header occurs.
+	Get(name string) (value string, count int)
+}
+
+// HeaderList is a HeaderGetter over name/value pairs, for example the header
+// map handed over by proxy-wasm. Names are compared case-insensitively.
+type HeaderList [][2]string
+
+// Get implements HeaderGetter.
+func (l HeaderList) Get(name string) (value string, count int) {
+	for _, h := range l {
+		if equalFoldASCII(h[0], name) {
+			if count == 0 {
+				value = h[1]
+			}
+			count++
+		}
+	}
+	return value, count
+}
+
+// Request is what Decide needs to know about one HTTP request.
+type Request struct {
+	// Method is the :method pseudo-header. Methods are case-sensitive
+	// (RFC 9110): "get" does not match a route restricted to "GET".
+	Method string
+	// Path is the :path pseudo-header exactly as received, with the query.
+	Path string
+	// Headers gives access to the request headers; nil means none.
+	Headers HeaderGetter
+	// ClientIP is the client address without port; it may be empty.
+	ClientIP string
+	// Now is the time of the request. The policy never reads a clock.
+	Now time.Time
+}
+
+// equalFoldASCII reports whether a and b are equal under ASCII case folding.
+func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		ca, cb := a[i], b[i]
+		if ca == cb {
+			continue
+		}
+		if 'A' <= ca && ca <= 'Z' {
+			ca += 'a' - 'A'
+		}
+		if 'A' <= cb && cb <= 'Z' {
+			cb += 'a' - 'A'
+		}
+		if ca != cb {
+			return false
+		}
+	}
+	return true
+}
