@@ -58,8 +58,10 @@ func Stale(root, wasmPath string) (string, error) {
 		return nil
 	}
 	for _, f := range []string{"go.mod", "go.sum"} {
-		if err := check(filepath.Join(root, f)); err != nil || newer != "" {
-			return newer, err
+		if err := check(filepath.Join(root, f)); newer != "" {
+			return newer, nil
+		} else if err != nil {
+			return "", err
 		}
 	}
 	for _, dir := range []string{"filter", "policy"} {

@@ -1,0 +1,343 @@
+package main
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+)
+
+func TestValidKeyForwardsIdentityNotCredential(t *testing.T) {
+	k := newTestKeys(t)
+	vmTest(t, func(t *testing.T, vm types.VMContext) {
+		e := start(t, vm, testConfig(t, k, nil))
+		o := e.do("/v1/orders/42",
+			[2]string{"x-api-key", k.billing},
+			[2]string{"x-apiguard-consumer", "admin"}, // spoofed identity
+			[2]string{"x-apiguard-scopes", "everything"},
+		)
+		if o.action != types.ActionContinue || o.local != nil {
+			t.Fatalf("request not forwarded: action %v, local %+v", o.action, o.local)
+		}
+		for name, want := range map[string]string{
+			"x-apiguard-consumer": "billing",
+			"x-apiguard-key-id":   "billing-2026",
+			"x-apiguard-scopes":   "orders:read orders:write",
+			":path":               "/v1/orders/42",
+		} {
+			if got, _ := header(o.upstream, name); got != want {
+				t.Errorf("upstream %s = %q, want %q", name, got, want)
+			}
+			if n := headerCount(o.upstream, name); n != 1 {
+				t.Errorf("upstream has %d %s headers, want 1", n, name)
+			}
+		}
+		if v, ok := header(o.upstream, "x-api-key"); ok {
+			t.Errorf("credential forwarded upstream: x-api-key=%q", v)
+		}
+		if n := e.counter("apiguard.decision.allowed"); n != 1 {
+			t.Errorf("apiguard.decision.allowed = %d, want 1", n)
+		}
+	})
+}
+
+func TestAuthorizationSchemeCredential(t *testing.T) {
+	k := newTestKeys(t)
+	vmTest(t, func(t *testing.T, vm types.VMContext) {
+		e := start(t, vm, testConfig(t, k, nil))
+		o := e.do("/v1/orders/7", [2]string{"authorization", "ApiKey " + k.billing})
+		if o.local != nil {
+			t.Fatalf("denied: %d %s", o.local.StatusCode, o.local.Data)
+		}
+		if _, ok := header(o.upstream, "authorization"); ok {
+			t.Error("authorization header forwarded upstream")
+		}
+		if got, _ := header(o.upstream, "x-apiguard-consumer"); got != "billing" {
+			t.Errorf("consumer = %q", got)
+		}
+	})
+}
+
+func TestQueryCredentialRemovedFromPath(t *testing.T) {
+	k := newTestKeys(t)
+	vmTest(t, func(t *testing.T, vm types.VMContext) {
+		e := start(t, vm, testConfig(t, k, nil))
+		o := e.do("/v1/orders?status=open&api_key=" + k.billing + "&limit=5")
+		if o.local != nil {
+			t.Fatalf("denied: %d %s", o.local.StatusCode, o.local.Data)
+		}
+		if got, _ := header(o.upstream, ":path"); got != "/v1/orders?status=open&limit=5" {
+			t.Errorf(":path upstream = %q, want the query without api_key", got)
+		}
+	})
+}
+
+// problem is the body of a denial.
+type problem struct {
+	Type, Title, Detail string
+	Status              int
+}
+
+func TestDenials(t *testing.T) {
+	k := newTestKeys(t)
+	cases := []struct {
+		name      string
+		path      string
+		headers   [][2]string
+		status    int
+		reason    string
+		wwwAuth   string // exact WWW-Authenticate, "" = must be absent
+		secretKey string // must appear in no body or log
+	}{
+		{"missing", "/v1/orders", nil, 401, "missing", `ApiKey realm="apiguard"`, ""},
+		{"malformed", "/v1/orders", [][2]string{{"x-api-key", "agk_notakey"}}, 401, "malformed",
+			`ApiKey realm="apiguard", error="invalid_token"`, "agk_notakey"},
+		{"unknown", "/v1/orders", [][2]string{{"x-api-key", k.unknown}}, 401, "unknown",
+			`ApiKey realm="apiguard", error="invalid_token"`, k.unknown},
+		{"revoked", "/v1/orders", [][2]string{{"x-api-key", k.billingRevoked}}, 401, "revoked",
+			`ApiKey realm="apiguard", error="invalid_token"`, k.billingRevoked},
+		{"expired", "/v1/orders", [][2]string{{"x-api-key", k.billingExpired}}, 401, "expired",
+			`ApiKey realm="apiguard", error="invalid_token"`, k.billingExpired},
+		{"not yet valid", "/v1/orders", [][2]string{{"x-api-key", k.billingFuture}}, 401, "not_yet_valid",
+			`ApiKey realm="apiguard", error="invalid_token"`, k.billingFuture},
+		{"insufficient scope", "/v1/orders", [][2]string{{"x-api-key", k.reader}}, 403, "insufficient_scope",
+			`ApiKey realm="apiguard", error="insufficient_scope", scope="orders:read"`, k.reader},
+		{"two credentials", "/v1/orders?api_key=" + k.billing, [][2]string{{"x-api-key", k.billing}}, 400, "invalid_request", "", k.billing},
+		{"repeated key header", "/v1/orders", [][2]string{{"x-api-key", k.billing}, {"x-api-key", k.reader}}, 400, "invalid_request", "", k.reader},
+		{"limit too large", "/v1/orders?limit=1000", [][2]string{{"x-api-key", k.billing}}, 400, "bad_pagination", "", k.billing},
+		{"limit not a plain integer", "/v1/orders?limit=1e3", [][2]string{{"x-api-key", k.billing}}, 400, "bad_pagination", "", k.billing},
+		{"offset and cursor", "/v1/orders?offset=5&cursor=abc", [][2]string{{"x-api-key", k.billing}}, 400, "bad_pagination", "", k.billing},
+		{"encoded slash", "/v1/files/a%2Fb", [][2]string{{"x-api-key", k.reader}}, 400, "bad_path", "", k.reader},
+		{"escapes root", "/v1/../../etc/passwd", [][2]string{{"x-api-key", k.billing}}, 400, "bad_path", "", k.billing},
+		{"no route", "/admin", [][2]string{{"x-api-key", k.billing}}, 403, "no_route", "", k.billing},
+		{"method not allowed by route", "/v1/orders", [][2]string{{":method", "DELETE"}, {"x-api-key", k.billing}}, 403, "no_route", "", k.billing},
+	}
+	// One VM per runner serves every case; each case gets a fresh host
+	// emulator and plugin context.
+	vmTest(t, func(t *testing.T, vm types.VMContext) {
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				e := start(t, vm, testConfig(t, k, nil))
+				o := e.do(tc.path, tc.headers...)
+				if o.local == nil {
+					t.Fatalf("forwarded (action %v), want %d %s", o.action, tc.status, tc.reason)
+				}
+				if o.action != types.ActionPause {
+					t.Errorf("action = %v, want pause", o.action)
+				}
+				if int(o.local.StatusCode) != tc.status {
+					t.Errorf("status = %d, want %d; body %s", o.local.StatusCode, tc.status, o.local.Data)
+				}
+				if ct, _ := header(o.local.Headers, "content-type"); ct != "application/problem+json" {
+					t.Errorf("content-type = %q", ct)
+				}
+				got, ok := header(o.local.Headers, "www-authenticate")
+				if tc.wwwAuth == "" && ok {
+					t.Errorf("unexpected WWW-Authenticate %q", got)
+				} else if tc.wwwAuth != "" && got != tc.wwwAuth {
+					t.Errorf("WWW-Authenticate = %q, want %q", got, tc.wwwAuth)
+				}
+				var p problem
+				if err := json.Unmarshal(o.local.Data, &p); err != nil {
+					t.Fatalf("body is not JSON: %v: %s", err, o.local.Data)
+				}
+				if p.Status != tc.status || !strings.HasSuffix(p.Type, "/"+tc.reason) || p.Title == "" || p.Detail == "" {
+					t.Errorf("problem = %+v, want status %d and type ending /%s", p, tc.status, tc.reason)
+				}
+				if n := e.counter("apiguard.decision." + tc.reason); n != 1 {
+					t.Errorf("apiguard.decision.%s = %d, want 1", tc.reason, n)
+				}
+				if n := e.counter("apiguard.decision.allowed"); n != 0 {
+					t.Errorf("apiguard.decision.allowed = %d, want 0", n)
+				}
+				logs := e.host.GetWarnLogs()
+				if len(logs) != 1 {
+					t.Fatalf("want one log line for the denial, got %q", logs)
+				}
+				var line map[string]any
+				if err := json.Unmarshal([]byte(logs[0]), &line); err != nil {
+					t.Fatalf("log line is not JSON: %v: %s", err, logs[0])
+				}
+				if line["reason"] != tc.reason || line["decision"] != "deny" || line["status"] != float64(tc.status) ||
+					line["client_ip"] != "192.0.2.7" || strings.Contains(line["path"].(string), "?") {
+					t.Errorf("log line = %s", logs[0])
+				}
+				if tc.secretKey != "" {
+					for _, where := range append([]string{string(o.local.Data)}, allLogs(e)...) {
+						if strings.Contains(where, tc.secretKey) {
+							t.Errorf("the presented key leaked into %q", where)
+						}
+					}
+				}
+			})
+		}
+	})
+}
+
+func allLogs(e *env) []string {
+	var all []string
+	for _, f := range []func() []string{e.host.GetTraceLogs, e.host.GetDebugLogs, e.host.GetInfoLogs,
+		e.host.GetWarnLogs, e.host.GetErrorLogs, e.host.GetCriticalLogs} {
+		all = append(all, f()...)
+	}
+	return all
+}
+
+func TestKeyValidityFollowsRequestTime(t *testing.T) {
+	k := newTestKeys(t)
+	vmTest(t, func(t *testing.T, vm types.VMContext) {
+		e := start(t, vm, testConfig(t, k, nil))
+		e.setTime(time.Date(2025, 12, 31, 23, 59, 59, 0, time.UTC))
+		if o := e.do("/v1/orders/1", [2]string{"x-api-key", k.billingExpired}); o.local != nil {
+			t.Errorf("key valid until 2026-01-01 denied the second before: %d", o.local.StatusCode)
+		}
+		e.setTime(time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC))
+		if o := e.do("/v1/orders/1", [2]string{"x-api-key", k.billingFuture}); o.local != nil {
+			t.Errorf("key valid from 2027-01-01 denied at that instant: %d", o.local.StatusCode)
+		}
+	})
+}
+
+func TestPaginationClampAndDefault(t *testing.T) {
+	k := newTestKeys(t)
+	clamp := func(cfg map[string]any) {
+		cfg["pagination"].(map[string]any)["standard"].(map[string]any)["on_violation"] = "clamp"
+	}
+	vmTest(t, func(t *testing.T, vm types.VMContext) {
+		e := start(t, vm, testConfig(t, k, clamp))
+		for _, tc := range []struct{ path, want string }{
+			{"/v1/orders?limit=1000&offset=3", "/v1/orders?limit=100&offset=3"},
+			{"/v1/orders?status=open", "/v1/orders?status=open&limit=20"},
+			{"/v1/orders", "/v1/orders?limit=20"},
+		} {
+			o := e.do(tc.path, [2]string{"x-api-key", k.billing})
+			if o.local != nil {
+				t.Fatalf("%s denied: %d %s", tc.path, o.local.StatusCode, o.local.Data)
+			}
+			if got, _ := header(o.upstream, ":path"); got != tc.want {
+				t.Errorf("%s forwarded as %q, want %q", tc.path, got, tc.want)
+			}
+		}
+		// Malformed values are rejected even in clamp mode.
+		if o := e.do("/v1/orders?limit=-1", [2]string{"x-api-key", k.billing}); o.local == nil || o.local.StatusCode != 400 {
+			t.Errorf("limit=-1 in clamp mode: %+v", o.local)
+		}
+	})
+}
+
+func TestShadowModeNeverBlocks(t *testing.T) {
+	k := newTestKeys(t)
+	shadow := func(cfg map[string]any) { cfg["mode"] = "shadow" }
+	vmTest(t, func(t *testing.T, vm types.VMContext) {
+		e := start(t, vm, testConfig(t, k, shadow))
+		o := e.do("/v1/orders?api_key="+k.unknown, [2]string{"x-apiguard-consumer", "spoofed"})
+		if o.local != nil || o.action != types.ActionContinue {
+			t.Fatalf("shadow mode blocked: %+v", o.local)
+		}
+		if got, _ := header(o.upstream, ":path"); got != "/v1/orders?api_key="+k.unknown {
+			t.Errorf("shadow mode rewrote :path to %q", got)
+		}
+		if n := e.counter("apiguard.shadow.would_deny"); n != 1 {
+			t.Errorf("apiguard.shadow.would_deny = %d, want 1", n)
+		}
+		if n := e.counter("apiguard.decision.unknown"); n != 1 {
+			t.Errorf("apiguard.decision.unknown = %d, want 1", n)
+		}
+		logs := e.host.GetWarnLogs()
+		if len(logs) != 1 || !strings.Contains(logs[0], `"decision":"shadow_deny"`) || strings.Contains(logs[0], k.unknown) {
+			t.Errorf("shadow log = %q", logs)
+		}
+	})
+}
+
+func TestRateLimitBurstRetryAfterAndRefill(t *testing.T) {
+	k := newTestKeys(t)
+	vmTest(t, func(t *testing.T, vm types.VMContext) {
+		e := start(t, vm, testConfig(t, k, nil))
+		// anonymous: 1 request per second, burst 2, keyed by client IP.
+		for i := range 2 {
+			o := e.do("/healthz")
+			if o.local != nil {
+				t.Fatalf("request %d denied: %d", i, o.local.StatusCode)
+			}
+			if v, ok := header(o.response, "ratelimit"); !ok || !strings.Contains(v, "r="+strconv.Itoa(1-i)) {
+				t.Errorf("request %d: RateLimit = %q, want r=%d", i, v, 1-i)
+			}
+			if _, ok := header(o.response, "ratelimit-policy"); !ok {
+				t.Errorf("request %d: no RateLimit-Policy on the response", i)
+			}
+		}
+		o := e.do("/healthz")
+		if o.local == nil || o.local.StatusCode != 429 {
+			t.Fatalf("third request in the same instant: %+v, want 429", o.local)
+		}
+		if ra, _ := header(o.local.Headers, "retry-after"); ra != "1" {
+			t.Errorf("Retry-After = %q, want 1", ra)
+		}
+		for _, h := range []string{"ratelimit", "ratelimit-policy"} {
+			if _, ok := header(o.local.Headers, h); !ok {
+				t.Errorf("429 without %s", h)
+			}
+		}
+		if n := e.counter("apiguard.decision.rate_limited"); n != 1 {
+			t.Errorf("apiguard.decision.rate_limited = %d, want 1", n)
+		}
+		e.setTime(testNow.Add(time.Second))
+		if o := e.do("/healthz"); o.local != nil {
+			t.Errorf("after one second the bucket should have refilled one token: %d", o.local.StatusCode)
+		}
+		if o := e.do("/healthz"); o.local == nil || o.local.StatusCode != 429 {
+			t.Errorf("only one token refills per second: %+v", o.local)
+		}
+	})
+}
+
+func TestBadConfigFailsStartWithPath(t *testing.T) {
+	k := newTestKeys(t)
+	cases := []struct {
+		name   string
+		config []byte
+		want   string // in a critical log line
+	}{
+		{"empty", nil, "empty"},
+		{"not JSON", []byte("{"), "JSON"},
+		{"unknown field", testConfig(t, k, func(c map[string]any) { c["moode"] = "x" }), "moode"},
+		{"bad mode", testConfig(t, k, func(c map[string]any) { c["mode"] = "off" }), "mode"},
+		{"unknown profile", testConfig(t, k, func(c map[string]any) {
+			c["routes"].([]any)[0].(map[string]any)["pagination"] = "standrd"
+		}), `routes[0].pagination`},
+		{"bad hash", testConfig(t, k, func(c map[string]any) {
+			c["consumers"].([]any)[0].(map[string]any)["keys"].([]any)[0].(map[string]any)["sha256"] = "XYZ"
+		}), `consumers[0].keys[0].sha256`},
+		{"bad time", testConfig(t, k, func(c map[string]any) {
+			c["consumers"].([]any)[0].(map[string]any)["keys"].([]any)[0].(map[string]any)["not_after"] = "tomorrow"
+		}), `consumers[0].keys[0].not_after`},
+		{"bad duration", testConfig(t, k, func(c map[string]any) {
+			c["rate_limits"].(map[string]any)["gold"].(map[string]any)["per"] = "soon"
+		}), `rate_limits.gold.per`},
+		{"max below default", testConfig(t, k, func(c map[string]any) {
+			c["pagination"].(map[string]any)["standard"].(map[string]any)["max_limit"] = 5
+		}), `pagination.standard`},
+	}
+	vmTest(t, func(t *testing.T, vm types.VMContext) {
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				e := startWithStatus(t, vm, tc.config, types.OnPluginStartStatusFailed)
+				logs := e.host.GetCriticalLogs()
+				found := false
+				for _, l := range logs {
+					found = found || strings.Contains(l, tc.want)
+				}
+				if !found {
+					t.Errorf("no critical log line mentions %q: %q", tc.want, logs)
+				}
+				if n := e.counter("apiguard.config.errors"); n == 0 || n != uint64(len(logs)) {
+					t.Errorf("apiguard.config.errors = %d, want one per logged error (%d)", n, len(logs))
+				}
+			})
+		}
+	})
+}

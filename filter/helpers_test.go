@@ -1,0 +1,196 @@
+package main
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"math/rand"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/proxytest"
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+
+	"github.com/apiguard/apiguard/internal/vmtest"
+	"github.com/apiguard/apiguard/policy"
+)
+
+// testNow is the emulated request time of every test unless it sets another.
+var testNow = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+
+// testKey returns a well-formed demo key, the same for the same seed.
+func testKey(t testing.TB, seed int64) string {
+	t.Helper()
+	k, err := policy.GenerateKey("agk_", rand.New(rand.NewSource(seed)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// Keys used by the test configuration.
+type testKeys struct {
+	billing, billingRevoked, billingExpired, billingFuture, reader, unknown string
+}
+
+func newTestKeys(t testing.TB) testKeys {
+	return testKeys{
+		billing:        testKey(t, 1),
+		billingRevoked: testKey(t, 2),
+		billingExpired: testKey(t, 3),
+		billingFuture:  testKey(t, 4),
+		reader:         testKey(t, 5),
+		unknown:        testKey(t, 6),
+	}
+}
+
+// testConfig is the filter configuration the behaviour tests run with;
+// edit, when not nil, changes it before it is encoded.
+func testConfig(t testing.TB, k testKeys, edit func(map[string]any)) []byte {
+	t.Helper()
+	cfg := map[string]any{
+		"key_sources": []any{
+			map[string]any{"header": "x-api-key"},
+			map[string]any{"header": "authorization", "scheme": "ApiKey"},
+			map[string]any{"query": "api_key"},
+		},
+		"key_format":       map[string]any{"prefix": "agk_", "checksum": true},
+		"hide_credentials": true,
+		"consumers": []any{
+			map[string]any{"id": "billing", "scopes": []any{"orders:read", "orders:write"}, "rate_limit": "gold",
+				"keys": []any{
+					map[string]any{"id": "billing-2026", "sha256": policy.HashKey(k.billing)},
+					map[string]any{"id": "billing-2025", "sha256": policy.HashKey(k.billingRevoked), "revoked": true},
+					map[string]any{"id": "billing-2024", "sha256": policy.HashKey(k.billingExpired), "not_after": "2026-01-01T00:00:00Z"},
+					map[string]any{"id": "billing-2027", "sha256": policy.HashKey(k.billingFuture), "not_before": "2027-01-01T00:00:00Z"},
+				}},
+			map[string]any{"id": "reader", "scopes": []any{"files:read"},
+				"keys": []any{map[string]any{"id": "reader-1", "sha256": policy.HashKey(k.reader)}}},
+		},
+		"routes": []any{
+			map[string]any{"name": "list-orders", "methods": []any{"GET"}, "path": "/v1/orders", "scopes": []any{"orders:read"}, "pagination": "standard"},
+			map[string]any{"name": "get-order", "methods": []any{"GET"}, "path": "/v1/orders/{id}", "scopes": []any{"orders:read"}},
+			map[string]any{"name": "files", "path": "/v1/files/*", "scopes": []any{"files:read"}},
+			map[string]any{"name": "health", "path": "/healthz", "public": true, "rate_limit": "anonymous"},
+		},
+		"pagination": map[string]any{
+			"standard": map[string]any{"limit_param": "limit", "default_limit": 20, "max_limit": 100,
+				"offset_param": "offset", "max_offset": 10000, "cursor_param": "cursor", "max_cursor_length": 64,
+				"on_violation": "reject"},
+		},
+		"rate_limits": map[string]any{
+			"gold":      map[string]any{"requests": 1000, "per": "1s", "burst": 1000},
+			"anonymous": map[string]any{"requests": 1, "per": "1s", "burst": 2},
+		},
+		"anonymous_buckets": 64,
+	}
+	if edit != nil {
+		edit(cfg)
+	}
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// env is one started plugin in the host emulator.
+type env struct {
+	t    *testing.T
+	host proxytest.HostEmulator
+}
+
+// start runs the plugin on vm with config and fails the test if it does
+// not start.
+func start(t *testing.T, vm types.VMContext, config []byte) *env {
+	t.Helper()
+	e := startWithStatus(t, vm, config, types.OnPluginStartStatusOK)
+	return e
+}
+
+func startWithStatus(t *testing.T, vm types.VMContext, config []byte, want types.OnPluginStartStatus) *env {
+	t.Helper()
+	opt := proxytest.NewEmulatorOption().WithVMContext(vm).WithPluginConfiguration(config).
+		WithProperty([]string{"source", "address"}, []byte("192.0.2.7:41000"))
+	host, reset := proxytest.NewHostEmulator(opt)
+	t.Cleanup(reset)
+	e := &env{t: t, host: host}
+	e.setTime(testNow)
+	if got := host.StartPlugin(); got != want {
+		t.Fatalf("StartPlugin = %v, want %v; logs: %q", got, want, host.GetCriticalLogs())
+	}
+	return e
+}
+
+func (e *env) setTime(at time.Time) {
+	e.t.Helper()
+	b := binary.LittleEndian.AppendUint64(nil, uint64(at.UnixNano()))
+	if err := e.host.SetProperty([]string{"request", "time"}, b); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// outcome is what one request produced.
+type outcome struct {
+	action   types.Action
+	local    *proxytest.LocalHttpResponse
+	upstream [][2]string // request headers as forwarded
+	response [][2]string // response headers after the filter, when forwarded
+}
+
+// do sends a request with the given headers (method GET unless set).
+func (e *env) do(path string, headers ...[2]string) outcome {
+	e.t.Helper()
+	hs := [][2]string{{":method", "GET"}, {":path", path}, {":authority", "api.example.com"}}
+	for _, h := range headers {
+		if h[0] == ":method" {
+			hs[0] = h
+			continue
+		}
+		hs = append(hs, h)
+	}
+	id := e.host.InitializeHttpContext()
+	o := outcome{action: e.host.CallOnRequestHeaders(id, hs, false)}
+	o.local = e.host.GetSentLocalResponse(id)
+	if o.local == nil {
+		o.upstream = e.host.GetCurrentRequestHeaders(id)
+		e.host.CallOnResponseHeaders(id, [][2]string{{":status", "200"}}, false)
+		o.response = e.host.GetCurrentResponseHeaders(id)
+	}
+	e.host.CompleteHttpContext(id)
+	return o
+}
+
+func (e *env) counter(name string) uint64 {
+	e.t.Helper()
+	n, err := e.host.GetCounterMetric(name)
+	if err != nil {
+		e.t.Fatalf("counter %s: %v", name, err)
+	}
+	return n
+}
+
+// header returns the first value of name in hs, and whether it is there.
+func header(hs [][2]string, name string) (string, bool) {
+	for _, h := range hs {
+		if strings.EqualFold(h[0], name) {
+			return h[1], true
+		}
+	}
+	return "", false
+}
+
+func headerCount(hs [][2]string, name string) int {
+	n := 0
+	for _, h := range hs {
+		if strings.EqualFold(h[0], name) {
+			n++
+		}
+	}
+	return n
+}
+
+// vmTest runs test natively and against the compiled module.
+func vmTest(t *testing.T, test func(t *testing.T, vm types.VMContext)) {
+	vmtest.Run(t, newVMContext, test)
+}

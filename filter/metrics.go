@@ -1,0 +1,54 @@
+package main
+
+import (
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
+
+	"github.com/apiguard/apiguard/policy"
+)
+
+// Metric names. Envoy prefixes proxy-wasm metrics with "wasmcustom." in its
+// stats and shows them on /stats/prometheus with dots turned into
+// underscores, e.g. apiguard_decision_allowed.
+const (
+	metricDecisionPrefix  = "apiguard.decision."         // + reason: one counter per decision reason
+	metricShadowWouldDeny = "apiguard.shadow.would_deny" // shadow mode: denials not enforced
+	metricConfigErrors    = "apiguard.config.errors"     // configuration errors at plugin start
+	metricCASRetries      = "apiguard.ratelimit.cas_retries"
+	metricCASExhausted    = "apiguard.ratelimit.cas_exhausted"
+	metricStoreErrors     = "apiguard.ratelimit.store_errors"
+	metricInternalErrors  = "apiguard.internal_errors" // recovered panics, missing policy
+)
+
+// metrics holds the plugin's counters. proxy-wasm metrics are defined per VM
+// and aggregated by the host, so every VM defines the same names.
+type metrics struct {
+	decisions       map[policy.Reason]proxywasm.MetricCounter
+	shadowWouldDeny proxywasm.MetricCounter
+	configErrors    proxywasm.MetricCounter
+	casRetries      proxywasm.MetricCounter
+	casExhausted    proxywasm.MetricCounter
+	storeErrors     proxywasm.MetricCounter
+	internalErrors  proxywasm.MetricCounter
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		decisions:       make(map[policy.Reason]proxywasm.MetricCounter),
+		shadowWouldDeny: proxywasm.DefineCounterMetric(metricShadowWouldDeny),
+		configErrors:    proxywasm.DefineCounterMetric(metricConfigErrors),
+		casRetries:      proxywasm.DefineCounterMetric(metricCASRetries),
+		casExhausted:    proxywasm.DefineCounterMetric(metricCASExhausted),
+		storeErrors:     proxywasm.DefineCounterMetric(metricStoreErrors),
+		internalErrors:  proxywasm.DefineCounterMetric(metricInternalErrors),
+	}
+	for _, r := range policy.Reasons() {
+		m.decisions[r] = proxywasm.DefineCounterMetric(metricDecisionPrefix + string(r))
+	}
+	return m
+}
+
+func (m *metrics) decision(r policy.Reason) {
+	if c, ok := m.decisions[r]; ok {
+		c.Increment(1)
+	}
+}

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"errors"
+	"time"
+
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+
+	"github.com/apiguard/apiguard/policy"
+)
+
+// maxCASAttempts bounds the compare-and-swap loop on one bucket. Each
+// attempt is two host calls; a mismatch means another worker's VM updated the
+// same bucket between our read and our write.
+const maxCASAttempts = 8
+
+// store is the bucket state shared by all VMs of the plugin: proxy-wasm
+// shared data in Envoy (hostStore); tests substitute their own.
+type store interface {
+	// Get returns the value and its CAS token; found is false for a missing key.
+	Get(key string) (value []byte, cas uint32, found bool, err error)
+	// Set writes value if the key's CAS token still equals cas (0: write
+	// unconditionally); mismatch reports a lost race.
+	Set(key string, value []byte, cas uint32) (mismatch bool, err error)
+}
+
+// hostStore is proxy-wasm shared data: one key-value store per VM id, shared
+// by the VMs of every worker thread.
+type hostStore struct{}
+
+func (hostStore) Get(key string) ([]byte, uint32, bool, error) {
+	v, cas, err := proxywasm.GetSharedData(key)
+	if errors.Is(err, types.ErrorStatusNotFound) {
+		return nil, 0, false, nil
+	}
+	return v, cas, err == nil, err
+}
+
+func (hostStore) Set(key string, value []byte, cas uint32) (bool, error) {
+	err := proxywasm.SetSharedData(key, value, cas)
+	if errors.Is(err, types.ErrorStatusCasMismatch) {
+		return true, nil
+	}
+	return false, err
+}
+
+// limiter applies token buckets kept in a store shared across VMs.
+type limiter struct {
+	store   store
+	metrics *metrics
+}
+
+// take takes one token from the bucket at key. ok is false when no answer
+// could be had: the store failed, or the bucket was contended through every
+// CAS attempt. The caller then denies the request as rate limited (fail
+// closed): a bucket that hot is one the limit exists for, and the client is
+// told to retry after a second.
+func (l limiter) take(key string, lim *policy.Limit, now time.Time) (res policy.TakeResult, ok bool) {
+	for range maxCASAttempts {
+		state, cas, found, err := l.store.Get(key)
+		if err != nil {
+			return l.storeFailure(err)
+		}
+		if !found {
+			// Buckets are created at plugin start (prepare); one missing
+			// here was not creatable then. A write to a missing key ignores
+			// its CAS token, so two workers creating the same bucket at the
+			// same instant may each admit one request from a full bucket.
+			cas = 0
+		}
+		next, res := lim.Take(state, now)
+		if !res.Allowed {
+			return res, true // nothing changed worth writing
+		}
+		mismatch, err := l.store.Set(key, next, cas)
+		if err != nil {
+			return l.storeFailure(err)
+		}
+		if !mismatch {
+			return res, true
+		}
+		l.metrics.casRetries.Increment(1)
+	}
+	l.metrics.casExhausted.Increment(1)
+	return policy.TakeResult{RetryAfter: time.Second}, false
+}
+
+// prepare creates every bucket the policy can name that does not exist yet,
+// as a full bucket (an empty value). Doing this at plugin start, rather than
+// on first use, closes the window in which two workers could each create the
+// same bucket and admit one request too many: proxy-wasm shared data has no
+// create-if-absent. It returns how many buckets exist and how many it made.
+func (l limiter) prepare(p *policy.Policy) (total, created int, err error) {
+	p.BucketKeys(func(key string) bool {
+		total++
+		_, _, found, e := l.store.Get(key)
+		if e == nil && !found {
+			_, e = l.store.Set(key, nil, 0)
+			created++
+		}
+		err = e
+		return e == nil
+	})
+	return total, created, err
+}
+
+func (l limiter) storeFailure(err error) (policy.TakeResult, bool) {
+	l.metrics.storeErrors.Increment(1)
+	proxywasm.LogErrorf("apiguard: rate-limit store: %v", err)
+	return policy.TakeResult{RetryAfter: time.Second}, false
+}

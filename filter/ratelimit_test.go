@@ -1,0 +1,192 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"testing"
+
+	"github.com/apiguard/apiguard/internal/vmtest"
+	"github.com/apiguard/apiguard/internal/wasmhost"
+	"github.com/apiguard/apiguard/policy"
+)
+
+// sharedConfig limits consumer "billing" to a burst of 5 with no refill to
+// speak of (1 request per hour), so every admission is counted.
+func sharedConfig(t *testing.T, k testKeys) []byte {
+	return testConfig(t, k, func(c map[string]any) {
+		c["rate_limits"].(map[string]any)["gold"] = map[string]any{"requests": 1, "per": "1h", "burst": 5}
+	})
+}
+
+const sharedBurst = 5
+
+// TestTwoVMsShareOneBucketWasm runs two instances of the compiled module over
+// one shared-data store, as two Envoy workers, and makes the second VM take
+// a token in the middle of every compare-and-swap of the first: the CAS
+// fails, the first VM retries, and together they still admit no more than
+// the bucket holds.
+func TestTwoVMsShareOneBucketWasm(t *testing.T) {
+	k := newTestKeys(t)
+	h, err := wasmhost.New(context.Background(), vmtest.Module(t), wasmhost.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	cfg := sharedConfig(t, k)
+	var vms [2]*wasmhost.VM
+	for i := range vms {
+		if vms[i], err = h.NewVM(cfg); err != nil {
+			t.Fatal(err)
+		}
+		vms[i].Properties["request.time"] = binary.LittleEndian.AppendUint64(nil, uint64(testNow.UnixNano()))
+		vms[i].Properties["source.address"] = []byte("192.0.2.7:41000")
+	}
+	req := [][2]string{{":method", "GET"}, {":path", "/v1/orders/1"}, {"x-api-key", k.billing}}
+	admitted, denied, injected := 0, 0, 0
+	count := func(r wasmhost.Result) {
+		switch {
+		case r.Local == nil:
+			admitted++
+		case r.Local.Status == 429:
+			denied++
+		default:
+			t.Fatalf("unexpected %d: %s", r.Local.Status, r.Local.Body)
+		}
+	}
+	h.BeforeSharedDataReply = func(vm *wasmhost.VM, key string) {
+		if vm != vms[0] || injected >= 3 {
+			return
+		}
+		injected++
+		r, err := vms[1].Request(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		count(r)
+	}
+	for i := range 12 {
+		r, err := vms[i%2].Request(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		count(r)
+	}
+	t.Logf("admitted %d, denied %d, CAS retries %d", admitted, denied, h.Counter(metricCASRetries))
+	if admitted != sharedBurst {
+		t.Errorf("two VMs admitted %d requests together, want exactly the burst, %d", admitted, sharedBurst)
+	}
+	if h.Counter(metricCASRetries) == 0 {
+		t.Error("no CAS retry happened: the test did not create contention")
+	}
+	if got := h.Counter(metricDecisionPrefix + "rate_limited"); got != uint64(denied) {
+		t.Errorf("rate_limited counter = %d, want %d", got, denied)
+	}
+}
+
+// memStore is shared data with Envoy's semantics (a CAS token of 0, or a
+// missing key, writes unconditionally), and a hook run between a read and
+// its reply.
+type memStore struct {
+	values  map[string][]byte
+	cas     map[string]uint32
+	next    uint32
+	onGet   func()
+	retries int
+}
+
+func (s *memStore) Get(key string) ([]byte, uint32, bool, error) {
+	v, ok := s.values[key]
+	c := s.cas[key]
+	if hook := s.onGet; hook != nil {
+		s.onGet = nil
+		hook()
+		s.onGet = hook
+	}
+	return v, c, ok, nil
+}
+
+func (s *memStore) Set(key string, v []byte, cas uint32) (bool, error) {
+	if cur, ok := s.cas[key]; ok && cas != 0 && cas != cur {
+		s.retries++
+		return true, nil
+	}
+	s.next++
+	s.values[key], s.cas[key] = append([]byte(nil), v...), s.next
+	return false, nil
+}
+
+// TestTwoVMsShareOneBucketNative is the native twin of the wasm test: two
+// limiters (two VMs' worth) over one store with Envoy's semantics, the second
+// taking a token inside three reads of the first.
+func TestTwoVMsShareOneBucketNative(t *testing.T) {
+	k := newTestKeys(t)
+	cfg := sharedConfig(t, k)
+	start(t, newVMContext(), cfg) // registers the emulator the metrics live in
+	pol, err := policy.Compile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := pol.Decide(policy.Request{Method: "GET", Path: "/v1/orders/1", Now: testNow,
+		Headers: policy.HeaderList{{"x-api-key", k.billing}}})
+	if !d.Allow || d.Limit == nil || d.BucketKey == "" {
+		t.Fatalf("decision %+v: want an allowed, rate-limited request", d)
+	}
+	st := &memStore{values: map[string][]byte{}, cas: map[string]uint32{}}
+	m := newMetrics()
+	a, b := limiter{store: st, metrics: m}, limiter{store: st, metrics: m}
+	for _, l := range []limiter{a, b} { // both VMs start, as in Envoy
+		if _, _, err := l.prepare(pol); err != nil {
+			t.Fatal(err)
+		}
+	}
+	admitted, injected := 0, 0
+	take := func(l limiter) {
+		if res, ok := l.take(d.BucketKey, d.Limit, testNow); ok && res.Allowed {
+			admitted++
+		}
+	}
+	for i := range 12 {
+		if i%2 == 0 {
+			st.onGet = func() {
+				if injected < 3 {
+					injected++
+					take(b)
+				}
+			}
+			take(a)
+			st.onGet = nil
+		} else {
+			take(b)
+		}
+	}
+	if admitted != sharedBurst {
+		t.Errorf("two limiters admitted %d, want exactly the burst, %d", admitted, sharedBurst)
+	}
+	if st.retries == 0 {
+		t.Error("no CAS mismatch happened: the test did not create contention")
+	}
+}
+
+// TestCASExhaustionFailsClosed: a bucket contended through every attempt
+// denies the request and counts it.
+func TestCASExhaustionFailsClosed(t *testing.T) {
+	k := newTestKeys(t)
+	cfg := sharedConfig(t, k)
+	e := start(t, newVMContext(), cfg)
+	lim := &policy.Limit{Name: "gold", Requests: 1000, Per: 1e9, Burst: 1000}
+	st := &memStore{values: map[string][]byte{}, cas: map[string]uint32{}}
+	st.Set("b", []byte{}, 0)
+	other := limiter{store: st, metrics: newMetrics()}
+	st.onGet = func() { other.take("b", lim, testNow.Add(-1)) } // always races
+	l := limiter{store: st, metrics: newMetrics()}
+	res, ok := l.take("b", lim, testNow)
+	if ok || res.Allowed {
+		t.Fatalf("take under endless contention = %+v, %v; want a denial", res, ok)
+	}
+	if res.RetryAfter < 1e9 {
+		t.Errorf("RetryAfter = %v, want at least a second", res.RetryAfter)
+	}
+	if n := e.counter(metricCASExhausted); n != 1 {
+		t.Errorf("%s = %d, want 1", metricCASExhausted, n)
+	}
+}
