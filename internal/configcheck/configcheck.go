@@ -1,0 +1,146 @@
+// Package configcheck validates apiguard's deployment files without running
+// Envoy: the plugin configuration (JSON), an Envoy bootstrap (envoy.yaml)
+// that loads the filter, and an Istio WasmPlugin manifest.
+//
+// Envoy and Istio files are decoded strictly (unknown fields, bad enum
+// values and duplicate YAML keys are errors) into the upstream API types
+// (go-control-plane's bootstrap/v3.Bootstrap, istio.io/api's
+// extensions/v1alpha1.WasmPlugin), checked with their protoc-gen-validate
+// rules, including every typed_config packed in an Any, and then checked for
+// what those rules cannot know: that the router is the last HTTP filter,
+// that routes name existing clusters, that the filter loads the expected
+// .wasm file and fails closed, and that the embedded plugin configuration
+// compiles with package policy.
+//
+// Every check returns a list of Problems; an empty list means the file is
+// valid. A Problem's Path locates it in the file, in the file's own
+// spelling, for example
+//
+//	static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[2]
+//
+// It is used by the tests (make test) and by the command-line tool.
+package configcheck
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+// A Problem is one reason a file is invalid.
+type Problem struct {
+	// Path locates the problem in the file: mapping keys joined by dots
+	// and list indexes in brackets, as spelt in the file. Inside an
+	// embedded plugin configuration it continues with the configuration's
+	// own JSON path. Empty means the whole file.
+	Path string
+	// Line is the 1-based line in the file where Path starts, or 0 when
+	// unknown (for example inside a JSON string holding the plugin
+	// configuration, where Line is that of the string).
+	Line int
+	// Msg says what is wrong.
+	Msg string
+}
+
+// String formats the problem as "line N: path: message", leaving out the
+// parts that are unknown.
+func (p Problem) String() string {
+	var b strings.Builder
+	if p.Line > 0 {
+		fmt.Fprintf(&b, "line %d: ", p.Line)
+	}
+	if p.Path != "" {
+		b.WriteString(p.Path)
+		b.WriteString(": ")
+	}
+	b.WriteString(p.Msg)
+	return b.String()
+}
+
+// Kind is the kind of file Detect recognised.
+type Kind int
+
+// The kinds of file this package validates.
+const (
+	KindUnknown         Kind = iota
+	KindPluginConfig         // apiguard's JSON configuration
+	KindEnvoyBootstrap       // an Envoy bootstrap, YAML or JSON
+	KindIstioWasmPlugin      // an Istio extensions.istio.io WasmPlugin
+)
+
+// String returns a short name for the kind.
+func (k Kind) String() string {
+	switch k {
+	case KindPluginConfig:
+		return "apiguard plugin configuration"
+	case KindEnvoyBootstrap:
+		return "Envoy bootstrap"
+	case KindIstioWasmPlugin:
+		return "Istio WasmPlugin"
+	}
+	return "unknown"
+}
+
+// envoyTopLevel are Bootstrap fields of which any one marks a document as an
+// Envoy bootstrap.
+var envoyTopLevel = []string{
+	"static_resources", "staticResources", "dynamic_resources", "dynamicResources",
+	"admin", "node", "layered_runtime", "layeredRuntime", "stats_config", "statsConfig",
+}
+
+// Detect guesses the kind of a file from its top-level keys: kind
+// WasmPlugin is an Istio manifest, Envoy bootstrap fields such as
+// static_resources or admin mark a bootstrap, and any other JSON object is
+// taken as a plugin configuration. It does not validate anything.
+func Detect(data []byte) Kind {
+	var top map[string]any
+	trimmed := bytes.TrimSpace(data)
+	isJSON := bytes.HasPrefix(trimmed, []byte("{"))
+	if isJSON {
+		if json.Unmarshal(trimmed, &top) != nil {
+			// Broken JSON: most likely a plugin configuration being edited.
+			return KindPluginConfig
+		}
+	} else {
+		t, _ := parseTree(data)
+		if t == nil {
+			return KindUnknown
+		}
+		m, ok := t.root.(map[string]any)
+		if !ok {
+			return KindUnknown
+		}
+		top = m
+	}
+	if k, _ := top["kind"].(string); k == "WasmPlugin" {
+		return KindIstioWasmPlugin
+	}
+	if _, ok := top["apiVersion"]; ok {
+		return KindUnknown
+	}
+	for _, f := range envoyTopLevel {
+		if _, ok := top[f]; ok {
+			return KindEnvoyBootstrap
+		}
+	}
+	if isJSON {
+		return KindPluginConfig
+	}
+	return KindUnknown
+}
+
+// Validate detects the kind of data and runs the matching validator. opts
+// is used for Envoy bootstraps only.
+func Validate(data []byte, opts EnvoyOptions) (Kind, []Problem) {
+	switch k := Detect(data); k {
+	case KindPluginConfig:
+		return k, ValidatePluginConfig(data)
+	case KindEnvoyBootstrap:
+		return k, ValidateEnvoyYAML(data, opts)
+	case KindIstioWasmPlugin:
+		return k, ValidateIstioWasmPlugin(data)
+	}
+	return KindUnknown, []Problem{{Msg: "cannot tell what this file is: expected an apiguard JSON configuration, " +
+		"an Envoy bootstrap (with static_resources) or an Istio WasmPlugin (kind: WasmPlugin)"}}
+}

@@ -1,0 +1,149 @@
+package configcheck
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	extensionsv1alpha1 "istio.io/api/extensions/v1alpha1"
+)
+
+// Istio WasmPlugin manifests this package accepts.
+const (
+	IstioAPIVersion = "extensions.istio.io/v1alpha1"
+	IstioKind       = "WasmPlugin"
+)
+
+// objectMetaFields are the metadata fields a manifest may set; the others
+// are written by the API server.
+var objectMetaFields = map[string]bool{
+	"name": true, "namespace": true, "labels": true, "annotations": true,
+}
+
+// dns1123Subdomain is the syntax Kubernetes requires of object names.
+var dns1123Subdomain = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+
+// ValidateIstioWasmPlugin checks an Istio WasmPlugin manifest (YAML or
+// JSON, one document) that deploys apiguard. It reports:
+//   - YAML errors and duplicate keys;
+//   - an apiVersion other than extensions.istio.io/v1alpha1 or a kind
+//     other than WasmPlugin; a missing or invalid metadata.name; metadata
+//     fields a manifest does not set; unknown top-level fields;
+//   - anything protojson refuses when decoding spec strictly into
+//     istio.io/api extensions/v1alpha1.WasmPlugin (unknown fields, bad enum
+//     values, wrong types);
+//   - a phase other than AUTHN (apiguard must authenticate before Istio's
+//     authorization and stats run), a failStrategy of FAIL_OPEN, a NETWORK
+//     type, a missing url or one with an unsupported scheme;
+//   - a missing pluginConfig and every problem package policy finds in it.
+func ValidateIstioWasmPlugin(data []byte) []Problem {
+	t, probs := parseTree(data)
+	if len(probs) > 0 {
+		return probs
+	}
+	top, ok := t.root.(map[string]any)
+	if !ok {
+		return []Problem{{Line: t.line(""), Msg: "expected a mapping at the top of a Kubernetes manifest"}}
+	}
+	add := func(path, format string, args ...any) {
+		probs = append(probs, Problem{Path: path, Line: t.line(path), Msg: fmt.Sprintf(format, args...)})
+	}
+	keys := make([]string, 0, len(top))
+	for k := range top {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		switch k {
+		case "apiVersion", "kind", "metadata", "spec":
+		default:
+			add(joinKey("", k), "unknown top-level field %q (expected apiVersion, kind, metadata, spec)", k)
+		}
+	}
+	if v, _ := top["apiVersion"].(string); v != IstioAPIVersion {
+		add("apiVersion", "apiVersion is %q; expected %q", fmt.Sprint(top["apiVersion"]), IstioAPIVersion)
+	}
+	if v, _ := top["kind"].(string); v != IstioKind {
+		add("kind", "kind is %q; expected %q", fmt.Sprint(top["kind"]), IstioKind)
+	}
+	meta, ok := top["metadata"].(map[string]any)
+	if !ok {
+		add("metadata", "missing metadata (with at least name)")
+	} else {
+		for k := range meta {
+			if !objectMetaFields[k] {
+				add(joinKey("metadata", k), "unexpected metadata field %q (a manifest sets name, namespace, labels, annotations)", k)
+			}
+		}
+		name, _ := meta["name"].(string)
+		switch {
+		case name == "":
+			add("metadata.name", "missing name")
+		case len(name) > 253 || !dns1123Subdomain.MatchString(name):
+			add("metadata.name", "name %q is not a valid Kubernetes name (lower-case letters, digits, '-' and '.')", name)
+		}
+	}
+	spec, ok := top["spec"]
+	if !ok {
+		add("spec", "missing spec")
+		return probs
+	}
+	var wp extensionsv1alpha1.WasmPlugin
+	if sp := decodeStrict(t, spec, "spec", &wp); len(sp) > 0 {
+		return append(probs, sp...)
+	}
+	if wp.GetPhase() != extensionsv1alpha1.PluginPhase_AUTHN {
+		add("spec.phase", "phase is %s; apiguard must run in phase AUTHN, before Istio's authorization and stats filters", wp.GetPhase())
+	}
+	if wp.GetFailStrategy() == extensionsv1alpha1.FailStrategy_FAIL_OPEN {
+		add("spec.failStrategy", "FAIL_OPEN lets requests through unchecked when the plugin fails; apiguard must use FAIL_CLOSE")
+	}
+	if wp.GetType() == extensionsv1alpha1.PluginType_NETWORK {
+		add("spec.type", "apiguard is an HTTP filter; type must be HTTP (or left out)")
+	}
+	switch url := wp.GetUrl(); {
+	case url == "":
+		add("spec.url", "missing url of the module (oci://, file://, http:// or https://)")
+	case strings.Contains(url, "://") && !hasAnyPrefix(url, "oci://", "file://", "http://", "https://"):
+		add("spec.url", "url %q has an unsupported scheme; use oci://, file://, http:// or https://", url)
+	}
+	pc := wp.GetPluginConfig()
+	if pc == nil {
+		add("spec", "missing pluginConfig: apiguard refuses to start without a configuration")
+		return probs
+	}
+	text, err := protojson.Marshal(pc)
+	if err != nil {
+		add("spec.pluginConfig", "cannot encode as JSON: %v", err)
+		return probs
+	}
+	base := pathOf(spec, "spec", "pluginConfig", "plugin_config")
+	for _, p := range pluginProblems(text) {
+		path := joinPath(base, p.Path)
+		probs = append(probs, Problem{Path: path, Line: t.line(path), Msg: p.Msg})
+	}
+	return probs
+}
+
+// pathOf returns parent.<name> for whichever of the spellings obj uses.
+func pathOf(obj any, parent string, names ...string) string {
+	if m, ok := obj.(map[string]any); ok {
+		for _, n := range names {
+			if _, ok := m[n]; ok {
+				return joinKey(parent, n)
+			}
+		}
+	}
+	return joinKey(parent, names[0])
+}
+
+func hasAnyPrefix(s string, prefixes ...string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}
