@@ -1,0 +1,154 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/apiguard/apiguard/policy"
+)
+
+var keygenCmd = &command{
+	name:     "keygen",
+	synopsis: "keygen --consumer ID [--prefix agk_] [--id KEYID] [--not-before T] [--not-after T] [--json] [--out FILE]",
+	summary:  "generate an API key and the configuration entry with its hash",
+	help: `
+Keygen generates an API key from crypto/rand in apiguard's format: the
+prefix, 32 base62 characters and a 6-character CRC32 checksum. It prints the
+key once, as the only line on stdout, and on stderr the entry to add to the
+consumer's "keys" in the plugin configuration: the key id, the key's SHA-256
+and its validity. The configuration holds only the hash; the key itself is
+stored nowhere, so hand it to the consumer now.
+
+With --json, stdout is instead one JSON object:
+{"consumer", "key", "entry": {"id", "sha256", "not_before", "not_after"}}.
+
+With --out FILE, the key is written to FILE (created with mode 0600; an
+existing file is never overwritten) instead of stdout, and stdout stays empty
+(or, with --json, carries the object without "key").
+
+Times are RFC 3339, such as 2027-01-01T00:00:00Z.
+`,
+	run: runKeygen,
+}
+
+// keyEntry is one element of a consumer's "keys" in the configuration.
+type keyEntry struct {
+	ID        string `json:"id"`
+	SHA256    string `json:"sha256"`
+	NotBefore string `json:"not_before,omitempty"`
+	NotAfter  string `json:"not_after,omitempty"`
+}
+
+// keygenOutput is keygen's --json output.
+type keygenOutput struct {
+	Consumer string   `json:"consumer"`
+	Key      string   `json:"key,omitempty"`
+	KeyFile  string   `json:"key_file,omitempty"`
+	Entry    keyEntry `json:"entry"`
+}
+
+func runKeygen(c *command, e *env, args []string) int {
+	fs := c.newFlagSet()
+	prefix := fs.String("prefix", "agk_", "key prefix; must match key_format.prefix of the configuration")
+	consumer := fs.String("consumer", "", "id of the consumer the key is for (required)")
+	id := fs.String("id", "", "key id (default: CONSUMER-<first 8 hex digits of the key's hash>)")
+	notBefore := fs.String("not-before", "", "first instant the key is valid, RFC 3339")
+	notAfter := fs.String("not-after", "", "instant the key stops being valid, RFC 3339")
+	asJSON := fs.Bool("json", false, "print one JSON object on stdout instead of the bare key")
+	out := fs.String("out", "", "write the key to this new file (mode 0600) instead of stdout")
+	if done, status := c.parseFlags(e, fs, args); done {
+		return status
+	}
+	if fs.NArg() > 0 {
+		return c.usageError(e, "unexpected arguments: "+strings.Join(fs.Args(), " "))
+	}
+	if strings.TrimSpace(*consumer) == "" {
+		return c.usageError(e, "--consumer is required")
+	}
+	var entry keyEntry
+	var nb, na time.Time
+	var err error
+	if *notBefore != "" {
+		if nb, err = time.Parse(time.RFC3339, *notBefore); err != nil {
+			return c.usageError(e, "--not-before: want an RFC 3339 time such as 2026-01-01T00:00:00Z")
+		}
+		entry.NotBefore = nb.UTC().Format(time.RFC3339)
+	}
+	if *notAfter != "" {
+		if na, err = time.Parse(time.RFC3339, *notAfter); err != nil {
+			return c.usageError(e, "--not-after: want an RFC 3339 time such as 2027-01-01T00:00:00Z")
+		}
+		entry.NotAfter = na.UTC().Format(time.RFC3339)
+	}
+	if !nb.IsZero() && !na.IsZero() && !na.After(nb) {
+		return c.usageError(e, "--not-after must be later than --not-before")
+	}
+
+	key, err := policy.GenerateKey(*prefix, rand.Reader)
+	if err != nil {
+		if errors.Is(err, policy.ErrBadPrefix) {
+			return c.usageError(e, "--prefix: "+strings.TrimPrefix(err.Error(), "policy: "))
+		}
+		return c.errorf(e, "generating a key: %v", err)
+	}
+	entry.SHA256 = policy.HashKey(key)
+	entry.ID = *id
+	if entry.ID == "" {
+		entry.ID = *consumer + "-" + entry.SHA256[:8]
+	}
+
+	if *out != "" {
+		if err := writeKeyFile(*out, key); err != nil {
+			return c.errorf(e, "%v", err)
+		}
+		fmt.Fprintf(e.stderr, "apiguard keygen: wrote the key to %s (mode 0600)\n", *out)
+	}
+	if *asJSON {
+		o := keygenOutput{Consumer: *consumer, Entry: entry}
+		if *out == "" {
+			o.Key = key
+		} else {
+			o.KeyFile = *out
+		}
+		b, err := json.Marshal(o)
+		if err != nil {
+			return c.errorf(e, "encoding the output: %v", err)
+		}
+		fmt.Fprintf(e.stdout, "%s\n", b)
+		return exitOK
+	}
+	if *out == "" {
+		fmt.Fprintln(e.stdout, key)
+	}
+	snippet, err := json.Marshal(entry)
+	if err != nil {
+		return c.errorf(e, "encoding the entry: %v", err)
+	}
+	fmt.Fprintf(e.stderr, "Add this entry to the \"keys\" of consumer %q in the plugin configuration:\n\n  %s\n\n"+
+		"The configuration holds only the hash. The key is stored nowhere else: hand it to the consumer now.\n",
+		*consumer, snippet)
+	return exitOK
+}
+
+// writeKeyFile writes key to a new file readable by its owner only.
+func writeKeyFile(path, key string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("creating the key file: %w", err)
+	}
+	if _, err := f.WriteString(key + "\n"); err != nil {
+		f.Close()
+		os.Remove(path)
+		return fmt.Errorf("writing the key file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(path)
+		return fmt.Errorf("writing the key file: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,324 @@
+package replay
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/proxytest"
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+
+	"github.com/apiguard/apiguard/policy"
+)
+
+// Decisions as reported in Result.Decision.
+const (
+	DecisionAllow      = "allow"       // forwarded upstream
+	DecisionDeny       = "deny"        // answered by the filter
+	DecisionShadowDeny = "shadow_deny" // forwarded, but denied in shadow mode
+)
+
+// ReasonInternalError is the reason of a request the filter failed closed
+// on (HTTP 500); it is not a policy.Reason.
+const ReasonInternalError = "internal_error"
+
+// clientPort is the source port every replayed request comes from.
+const clientPort = 50000
+
+// defaultAuthority is the :authority of requests that record none.
+const defaultAuthority = "api.example.com"
+
+// A Result is what the filter did with one request. Its strings never
+// contain a resolved key.
+type Result struct {
+	Line     int       `json:"line"`
+	Method   string    `json:"method"`
+	Path     string    `json:"path"`
+	Note     string    `json:"note,omitempty"`
+	At       time.Time `json:"at"`
+	ClientIP string    `json:"client_ip"`
+	Outcome
+	// Consumer and KeyID identify the accepted key, as the filter logged
+	// them (also set for insufficient_scope and rate_limited).
+	Consumer string `json:"consumer,omitempty"`
+	KeyID    string `json:"key_id,omitempty"`
+	// UpstreamPath is the :path forwarded upstream, for forwarded requests.
+	UpstreamPath string `json:"upstream_path,omitempty"`
+	// RetryAfter is the Retry-After header of a 429.
+	RetryAfter string `json:"retry_after,omitempty"`
+}
+
+// Outcome is the part of a Result that a baseline comparison looks at
+// (Decision, Status, Reason), and the route the request matched.
+type Outcome struct {
+	// Decision is DecisionAllow, DecisionDeny or DecisionShadowDeny.
+	Decision string `json:"decision"`
+	// Status is the status the filter answered with, 200 when it forwarded
+	// the request, or the status it would have answered with in shadow mode.
+	Status int `json:"status"`
+	// Reason is the filter's reason code (see package policy), or
+	// ReasonInternalError.
+	Reason string `json:"reason"`
+	// Route is the name of the route matched, "" for none.
+	Route string `json:"route,omitempty"`
+}
+
+// Report is the result of one run.
+type Report struct {
+	// Shadow reports whether the configuration runs in shadow mode.
+	Shadow  bool
+	Results []Result
+	// Counts counts the results by reason.
+	Counts map[string]int
+	// Counters are the filter's apiguard.decision.<reason> counters after
+	// the run, by reason.
+	Counters map[string]uint64
+	// Inconsistencies lists disagreements between the filter's response,
+	// its decision log line and its counters. There should be none.
+	Inconsistencies []string
+}
+
+// Options tunes Run.
+type Options struct {
+	// Config is the plugin configuration (JSON).
+	Config []byte
+	// Keys redacts keys from the report; use the Keys the requests were
+	// parsed with.
+	Keys Keys
+	// Progress, when set, is called after each request.
+	Progress func(done, total int)
+}
+
+// decisionLog is the filter's log line for one decision.
+type decisionLog struct {
+	Decision string `json:"decision"`
+	Reason   string `json:"reason"`
+	Status   int    `json:"status"`
+	Route    string `json:"route"`
+	Consumer string `json:"consumer"`
+	KeyID    string `json:"key_id"`
+}
+
+// Run starts the filter on vm with opts.Config in a fresh host emulator and
+// sends it reqs in order, each with its time (the request.time property) and
+// client address (source.address). The emulator's shared data, and with it
+// the rate-limit buckets, last for the run.
+//
+// The decision of each request is read from what the emulator saw: a local
+// response (its status and the reason at the end of the problem type) or a
+// forwarded request (its :path and identity headers). The filter's decision
+// log line, which Run turns on for allowed requests too, gives the route and
+// is checked against it, as are the filter's counters at the end.
+//
+// Run holds the process-wide emulator until it returns. An error means the
+// run could not be done: the filter refused the configuration or trapped.
+func Run(vm types.VMContext, reqs []Request, opts Options) (rep *Report, err error) {
+	ci := readConfigInfo(opts.Config)
+	opt := proxytest.NewEmulatorOption().WithVMContext(vm).WithPluginConfiguration(withLogAllowed(opts.Config))
+	host, reset := proxytest.NewHostEmulator(opt)
+	defer reset()
+	line := 0
+	defer func() {
+		if r := recover(); r != nil {
+			where := "starting"
+			if line > 0 {
+				where = "on the request of line " + strconv.Itoa(line)
+			}
+			err = fmt.Errorf("the filter failed %s: %v", where, r)
+		}
+	}()
+
+	start := time.Now()
+	if len(reqs) > 0 {
+		start = reqs[0].At
+	}
+	if err := setTime(host, start); err != nil {
+		return nil, err
+	}
+	if st := host.StartPlugin(); st != types.OnPluginStartStatusOK {
+		msg := "the filter refused the configuration"
+		if logs := host.GetCriticalLogs(); len(logs) > 0 {
+			msg += ":\n  " + strings.Join(logs, "\n  ")
+		}
+		return nil, errors.New(msg)
+	}
+
+	rep = &Report{Shadow: ci.shadow, Counts: make(map[string]int), Counters: make(map[string]uint64)}
+	for i, req := range reqs {
+		line = req.Line
+		res, problems, err := replayOne(host, req, ci, opts.Keys)
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %w", req.Line, err)
+		}
+		for _, p := range problems {
+			rep.Inconsistencies = append(rep.Inconsistencies, fmt.Sprintf("line %d: %s", req.Line, p))
+		}
+		rep.Results = append(rep.Results, res)
+		rep.Counts[res.Reason]++
+		if opts.Progress != nil {
+			opts.Progress(i+1, len(reqs))
+		}
+	}
+	line = 0
+	rep.checkCounters(host)
+	return rep, nil
+}
+
+// replayOne sends one request and reads its outcome, with any
+// inconsistencies found on the way.
+func replayOne(host proxytest.HostEmulator, req Request, ci configInfo, keys Keys) (Result, []string, error) {
+	if err := setTime(host, req.At); err != nil {
+		return Result{}, nil, err
+	}
+	src := netip.AddrPortFrom(req.ClientIP, clientPort).String()
+	if err := host.SetProperty([]string{"source", "address"}, []byte(src)); err != nil {
+		return Result{}, nil, fmt.Errorf("setting source.address: %w", err)
+	}
+	headers := requestHeaders(req)
+	infoBefore, warnBefore := len(host.GetInfoLogs()), len(host.GetWarnLogs())
+
+	id := host.InitializeHttpContext()
+	action := host.CallOnRequestHeaders(id, headers, false)
+	local := host.GetSentLocalResponse(id)
+	var upstream [][2]string
+	if local == nil {
+		upstream = host.GetCurrentRequestHeaders(id)
+		host.CallOnResponseHeaders(id, [][2]string{{":status", "200"}}, false)
+	}
+	host.CompleteHttpContext(id)
+
+	res := Result{
+		Line:     req.Line,
+		Method:   req.Method,
+		Path:     ci.redactQuery(keys.redact(req.Path)),
+		Note:     req.Note,
+		At:       req.At,
+		ClientIP: req.ClientIP.String(),
+	}
+	var problems []string
+	logged := findDecisionLog(host.GetInfoLogs()[infoBefore:], host.GetWarnLogs()[warnBefore:])
+	if local != nil {
+		res.Decision, res.Status = DecisionDeny, int(local.StatusCode)
+		res.Reason = problemReason(local.Data)
+		if res.Reason == "" {
+			problems = append(problems, fmt.Sprintf("the %d response has no problem type", local.StatusCode))
+		}
+		res.RetryAfter, _ = header(local.Headers, "retry-after")
+		if action != types.ActionPause {
+			problems = append(problems, fmt.Sprintf("the filter answered %d but returned action %v", local.StatusCode, action))
+		}
+	} else {
+		if action != types.ActionContinue {
+			problems = append(problems, fmt.Sprintf("the filter neither answered nor continued (action %v)", action))
+		}
+		p, _ := header(upstream, ":path")
+		res.UpstreamPath = ci.redactQuery(keys.redact(p))
+		res.Decision, res.Status, res.Reason = DecisionAllow, 200, string(policy.ReasonAllowed)
+		if logged != nil && logged.Decision == DecisionShadowDeny {
+			res.Decision, res.Status, res.Reason = DecisionShadowDeny, logged.Status, logged.Reason
+		}
+	}
+
+	switch {
+	case logged != nil:
+		res.Route, res.Consumer, res.KeyID = logged.Route, logged.Consumer, logged.KeyID
+		if logged.Reason != res.Reason || logged.Status != res.Status {
+			problems = append(problems, fmt.Sprintf("the filter logged %s %d but its response says %s %d",
+				logged.Reason, logged.Status, res.Reason, res.Status))
+		}
+		if res.Decision == DecisionAllow && !ci.shadow {
+			for _, h := range [][2]string{{ci.consumerHeader, logged.Consumer}, {ci.keyIDHeader, logged.KeyID}} {
+				if got, _ := header(upstream, h[0]); got != h[1] {
+					problems = append(problems, fmt.Sprintf("upstream %s is %q, the filter logged %q", h[0], got, h[1]))
+				}
+			}
+		}
+	case res.Reason != ReasonInternalError:
+		problems = append(problems, "the filter logged no decision")
+	}
+	return res, problems, nil
+}
+
+// requestHeaders returns the headers the filter sees for req.
+func requestHeaders(req Request) [][2]string {
+	hs := make([][2]string, 0, 5+len(req.headers))
+	hs = append(hs, [2]string{":method", req.Method}, [2]string{":path", req.path}, [2]string{":scheme", "http"})
+	if _, ok := header(req.headers, ":authority"); !ok {
+		hs = append(hs, [2]string{":authority", defaultAuthority})
+	}
+	hs = append(hs, req.headers...)
+	if _, ok := header(req.headers, "x-request-id"); !ok {
+		hs = append(hs, [2]string{"x-request-id", "replay-line-" + strconv.Itoa(req.Line)})
+	}
+	return hs
+}
+
+// checkCounters compares the filter's per-reason counters with the
+// outcomes seen.
+func (rep *Report) checkCounters(host proxytest.HostEmulator) {
+	for _, r := range policy.Reasons() {
+		n, err := host.GetCounterMetric("apiguard.decision." + string(r))
+		if err != nil {
+			rep.Inconsistencies = append(rep.Inconsistencies, fmt.Sprintf("counter apiguard.decision.%s: %v", r, err))
+			continue
+		}
+		rep.Counters[string(r)] = n
+		if n != uint64(rep.Counts[string(r)]) {
+			rep.Inconsistencies = append(rep.Inconsistencies, fmt.Sprintf(
+				"counter apiguard.decision.%s is %d, but %d responses had that reason", r, n, rep.Counts[string(r)]))
+		}
+	}
+}
+
+func setTime(host proxytest.HostEmulator, at time.Time) error {
+	b := binary.LittleEndian.AppendUint64(nil, uint64(at.UnixNano()))
+	if err := host.SetProperty([]string{"request", "time"}, b); err != nil {
+		return fmt.Errorf("setting request.time: %w", err)
+	}
+	return nil
+}
+
+// findDecisionLog returns the last decision log line among lines, or nil.
+func findDecisionLog(lines ...[]string) *decisionLog {
+	var found *decisionLog
+	for _, ls := range lines {
+		for _, l := range ls {
+			if !strings.HasPrefix(l, "{") {
+				continue
+			}
+			var d decisionLog
+			if json.Unmarshal([]byte(l), &d) == nil && d.Decision != "" {
+				found = &d
+			}
+		}
+	}
+	return found
+}
+
+// problemReason returns the reason at the end of an RFC 9457 problem's type
+// URI, or "".
+func problemReason(body []byte) string {
+	var p struct {
+		Type string `json:"type"`
+	}
+	if json.Unmarshal(body, &p) != nil {
+		return ""
+	}
+	i := strings.LastIndexByte(p.Type, '/')
+	return p.Type[i+1:]
+}
+
+// header returns the first value of name in hs.
+func header(hs [][2]string, name string) (string, bool) {
+	for _, h := range hs {
+		if strings.EqualFold(h[0], name) {
+			return h[1], true
+		}
+	}
+	return "", false
+}
