@@ -69,8 +69,8 @@ func Stale(root, wasmPath string) (string, error) {
 			if err != nil {
 				return err
 			}
-			if d.IsDir() && d.Name() == "testdata" {
-				return fs.SkipDir
+			if d.IsDir() && (d.Name() == "testdata" || d.Name() == "testplugins") {
+				return fs.SkipDir // not part of the filter's module
 			}
 			if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
 				return nil
