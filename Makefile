@@ -41,6 +41,12 @@ build/fixtures/timer-patched.wasm: $(shell find filter/internal -name "*.go") | 
 	@mkdir -p $(dir $@)
 	$(WASMENV) $(GO) build $(WASMFLAGS) -overlay $(OVERLAY) -o $@ ./filter/internal/testplugins/timer
 
+# The floor of the wasm benchmarks: a plugin that only continues, built like
+# the filter (same toolchain, bridge and overlay).
+build/fixtures/passthrough.wasm: $(shell find filter/internal -name "*.go") go.mod go.sum | overlay
+	@mkdir -p $(dir $@)
+	$(WASMENV) $(GO) build $(WASMFLAGS) -overlay $(OVERLAY) -o $@ ./filter/internal/testplugins/passthrough
+
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go'))" || { gofmt -l $$(git ls-files -co --exclude-standard '*.go'); echo 'gofmt: files above need formatting'; exit 1; }
 	$(GO) vet ./...
@@ -55,9 +61,21 @@ fuzz:
 	$(GO) test ./policy -run='^$$' -fuzz='^FuzzCompile$$' -fuzztime=$(FUZZTIME)
 	$(GO) test ./policy -run='^$$' -fuzz='^FuzzDecide$$' -fuzztime=$(FUZZTIME)
 
-bench: build
+# Benchmarks: every package's at -count=$(BENCHCOUNT), then the compiled
+# module's (filter/bench_test.go) with fixed iteration counts, since each op
+# runs wasm in wazero. All output goes to build/bench.txt (benchstat input);
+# tools/benchreport summarises it in build/bench.md.
+WASMREQS  ?= 3000
+STARTRUNS ?= 3
+bench: SHELL := /bin/bash
+bench: .SHELLFLAGS := -o pipefail -c
+bench: build build/fixtures/passthrough.wasm
 	@mkdir -p build
-	$(GO) test -run='^$$' -bench=. -benchmem -count=$(BENCHCOUNT) ./... | tee build/bench.txt
+	$(GO) test -run='^$$' -bench=. -benchmem -count=$(BENCHCOUNT) $$($(GO) list ./... | grep -v '/filter$$') | tee build/bench.txt
+	$(GO) test -run='^$$' -bench='^Benchmark(WasmRequest|ModuleSize)$$' -benchmem -benchtime=$(WASMREQS)x -count=$(BENCHCOUNT) ./filter | tee -a build/bench.txt
+	$(GO) test -run='^$$' -bench='^BenchmarkRateLimitContention$$' -benchtime=$(WASMREQS)x -count=$(STARTRUNS) ./filter | tee -a build/bench.txt
+	$(GO) test -run='^$$' -bench='^BenchmarkPluginStart$$' -benchtime=1x -count=$(STARTRUNS) ./filter | tee -a build/bench.txt
+	$(GO) run ./tools/benchreport -o build/bench.md build/bench.txt
 
 e2e: build
 	$(GO) test -count=1 -v ./e2e

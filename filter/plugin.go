@@ -152,7 +152,7 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) (action types.Action) {
 		sendDenial(d)
 		return types.ActionPause
 	}
-	applyAllow(d)
+	applyAllow(d, hl)
 	if p.policy.LogAllowed() {
 		logDecision("allow", d, method, path, hl, now, ip)
 	}
@@ -162,9 +162,13 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) (action types.Action) {
 // applyAllow rewrites the request on its way upstream: the credential and any
 // client-supplied identity headers go, the identity headers are set, and the
 // path is replaced when the credential parameter was removed or pagination
-// was clamped or defaulted.
-func applyAllow(d policy.Decision) {
+// was clamped or defaulted. Headers the request does not carry are not
+// removed: each removal is a host call.
+func applyAllow(d policy.Decision, request policy.HeaderList) {
 	for _, name := range d.RemoveHeaders {
+		if _, n := request.Get(name); n == 0 {
+			continue
+		}
 		if err := proxywasm.RemoveHttpRequestHeader(name); err != nil {
 			proxywasm.LogErrorf("apiguard: removing header %q: %v", name, err)
 		}

@@ -15,6 +15,9 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -62,7 +65,11 @@ type Host struct {
 	compiled wazero.CompiledModule
 	opts     Options
 	vms      map[string]*VM
+	vmSeq    int
 
+	// mu guards shared, nextCas and the metrics, so that VMs may run on
+	// different goroutines at once, as Envoy's workers do.
+	mu      sync.Mutex
 	shared  map[string]*entry
 	nextCas uint32
 	// BeforeSharedDataReply, when set, runs after the host looked up a
@@ -74,6 +81,9 @@ type Host struct {
 
 	metricNames []string
 	metrics     map[string]uint64
+
+	// hostCalls counts calls to env.proxy_* functions, over all VMs.
+	hostCalls atomic.Uint64
 }
 
 // New compiles wasm (a proxy-wasm module) for a new host.
@@ -113,6 +123,11 @@ func New(ctx context.Context, wasm []byte, opts Options) (*Host, error) {
 		if fn == nil {
 			fn = func(_ context.Context, _ api.Module, s []uint64) { s[0] = statusUnimplemented }
 		}
+		inner := fn
+		fn = func(ctx context.Context, m api.Module, s []uint64) {
+			h.hostCalls.Add(1)
+			inner(ctx, m, s)
+		}
 		env.NewFunctionBuilder().WithGoModuleFunction(fn, f.ParamTypes(), f.ResultTypes()).Export(name)
 	}
 	if _, err := env.Instantiate(ctx); err != nil {
@@ -125,7 +140,21 @@ func New(ctx context.Context, wasm []byte, opts Options) (*Host, error) {
 func (h *Host) Close() error { return h.rt.Close(h.ctx) }
 
 // Counter returns the value of the counter metric name, summed over VMs.
-func (h *Host) Counter(name string) uint64 { return h.metrics[name] }
+func (h *Host) Counter(name string) uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.metrics[name]
+}
+
+// HostCalls returns how many env.proxy_* host functions the VMs have called.
+func (h *Host) HostCalls() uint64 { return h.hostCalls.Load() }
+
+// ClearSharedData empties the shared-data store, as a fresh proxy has it.
+func (h *Host) ClearSharedData() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	clear(h.shared)
+}
 
 // rootContextID is the plugin's root context in every VM.
 const rootContextID = 1
@@ -140,6 +169,10 @@ type VM struct {
 	// joined by ".", e.g. "source.address".
 	Properties map[string][]byte
 	Logs       []string
+
+	// ConfigureTime is how long proxy_on_configure (the plugin start)
+	// took in NewVM.
+	ConfigureTime time.Duration
 
 	nextID   uint32
 	cur      uint32
@@ -158,7 +191,8 @@ type LocalResponse struct {
 // NewVM instantiates the module, runs _initialize and starts the plugin with
 // config, as Envoy does for each worker.
 func (h *Host) NewVM(config []byte) (*VM, error) {
-	name := fmt.Sprintf("vm%d", len(h.vms)+1)
+	h.vmSeq++
+	name := fmt.Sprintf("vm%d", h.vmSeq)
 	vm := &VM{host: h, config: config, Properties: map[string][]byte{}, nextID: rootContextID + 1}
 	h.vms[name] = vm
 	cfg := wazero.NewModuleConfig().WithName(name).WithStartFunctions("_initialize")
@@ -180,10 +214,24 @@ func (h *Host) NewVM(config []byte) (*VM, error) {
 	if r, err := vm.call("proxy_on_vm_start", rootContextID, 0); err != nil || r != 1 {
 		return nil, fmt.Errorf("proxy_on_vm_start: %d, %v", r, err)
 	}
-	if r, err := vm.call("proxy_on_configure", rootContextID, uint64(len(config))); err != nil || r != 1 {
+	begin := time.Now()
+	r, err := vm.call("proxy_on_configure", rootContextID, uint64(len(config)))
+	vm.ConfigureTime = time.Since(begin)
+	if err != nil || r != 1 {
 		return nil, fmt.Errorf("proxy_on_configure failed (%v); logs: %s", err, strings.Join(vm.Logs, " | "))
 	}
 	return vm, nil
+}
+
+// MemorySize returns the size of the VM's linear memory in bytes. Go's wasm
+// runtime grows it and never gives it back, so it is the VM's peak.
+func (vm *VM) MemorySize() uint32 { return vm.mod.Memory().Size() }
+
+// Close releases the VM's instance. Call it only while no other goroutine
+// is running a VM of the host.
+func (vm *VM) Close() error {
+	delete(vm.host.vms, vm.mod.Name())
+	return vm.mod.Close(vm.host.ctx)
 }
 
 // Result is what one request produced.

@@ -40,6 +40,8 @@ func (h *Host) hostFunc(name string) api.GoModuleFunc {
 	case "proxy_define_metric":
 		return func(_ context.Context, m api.Module, s []uint64) {
 			name := string(read(m, s[1], s[2]))
+			h.mu.Lock()
+			defer h.mu.Unlock()
 			id := -1
 			for i, n := range h.metricNames {
 				if n == name {
@@ -56,6 +58,8 @@ func (h *Host) hostFunc(name string) api.GoModuleFunc {
 	case "proxy_increment_metric":
 		return func(_ context.Context, _ api.Module, s []uint64) {
 			id := int(uint32(s[0]))
+			h.mu.Lock()
+			defer h.mu.Unlock()
 			if id >= len(h.metricNames) {
 				s[0] = statusNotFound
 				return
@@ -125,12 +129,15 @@ func (h *Host) hostFunc(name string) api.GoModuleFunc {
 	case "proxy_get_shared_data":
 		return func(ctx context.Context, m api.Module, s []uint64) {
 			key := string(read(m, s[0], s[1]))
+			h.mu.Lock()
 			e, ok := h.shared[key]
 			var value []byte
 			var cas uint32
 			if ok {
 				value, cas = append([]byte(nil), e.value...), e.cas
 			}
+			h.mu.Unlock()
+			// The hook runs without the lock: it makes another VM call in.
 			if h.BeforeSharedDataReply != nil {
 				hook := h.BeforeSharedDataReply
 				h.BeforeSharedDataReply = nil // no recursion through the other VM
@@ -154,6 +161,9 @@ func (h *Host) hostFunc(name string) api.GoModuleFunc {
 		return func(_ context.Context, m api.Module, s []uint64) {
 			key := string(read(m, s[0], s[1]))
 			cas := uint32(s[4])
+			value := read(m, s[2], s[3])
+			h.mu.Lock()
+			defer h.mu.Unlock()
 			e, ok := h.shared[key]
 			if ok && cas != 0 && cas != e.cas {
 				s[0] = statusCasMismatch
@@ -164,7 +174,7 @@ func (h *Host) hostFunc(name string) api.GoModuleFunc {
 				h.shared[key] = e
 			}
 			h.nextCas++
-			e.value, e.cas = read(m, s[2], s[3]), h.nextCas
+			e.value, e.cas = value, h.nextCas
 			s[0] = statusOK
 		}
 	}

@@ -1,0 +1,395 @@
+package main
+
+// Benchmarks of the compiled filter (build/apiguard.wasm), each against the
+// floor: the passthrough fixture (filter/internal/testplugins/passthrough),
+// built with the same toolchain, bridge and runtime overlay, which continues
+// every request without looking at it. make bench builds both and runs
+// these with a fixed -benchtime; see tools/benchreport for the summary.
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/proxytest"
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+
+	"github.com/apiguard/apiguard/internal/vmtest"
+	"github.com/apiguard/apiguard/internal/wasmhost"
+	"github.com/apiguard/apiguard/internal/wasmvm"
+	"github.com/apiguard/apiguard/policy"
+)
+
+// passthroughPath is where make builds the passthrough fixture.
+const passthroughPath = "build/fixtures/passthrough.wasm"
+
+// passthroughModule returns the passthrough fixture, aliased for the SDK's
+// emulator when alias is set.
+func passthroughModule(b *testing.B, alias bool) []byte {
+	b.Helper()
+	root, err := wasmvm.RepoRoot(".")
+	if err != nil {
+		b.Fatal(err)
+	}
+	wasm, err := os.ReadFile(filepath.Join(root, passthroughPath))
+	if err != nil {
+		b.Fatalf("%v: run make bench (it builds the fixture)", err)
+	}
+	if !alias {
+		return wasm
+	}
+	if wasm, err = wasmvm.AliasStart(wasm); err != nil {
+		b.Fatal(err)
+	}
+	return wasm
+}
+
+// benchKeys are the keys of benchRequestConfig.
+type benchKeys struct {
+	testKeys
+	limited string // consumer "limited": one token, never refilled in a run
+}
+
+// benchRequestConfig is the test configuration with a limit that never
+// bites for "billing", a consumer whose bucket is empty after one request,
+// and a clamping pagination profile.
+func benchRequestConfig(b *testing.B) ([]byte, benchKeys) {
+	k := benchKeys{testKeys: newTestKeys(b), limited: testKey(b, 7)}
+	cfg := testConfig(b, k.testKeys, func(c map[string]any) {
+		c["rate_limits"].(map[string]any)["gold"] = map[string]any{"requests": 1_000_000_000, "per": "1ms", "burst": 1_000_000_000}
+		c["rate_limits"].(map[string]any)["tiny"] = map[string]any{"requests": 1, "per": "8760h", "burst": 1}
+		c["consumers"] = append(c["consumers"].([]any), map[string]any{"id": "limited", "scopes": []any{"orders:read"}, "rate_limit": "tiny",
+			"keys": []any{map[string]any{"id": "limited-1", "sha256": policy.HashKey(k.limited)}}})
+		c["routes"] = append(c["routes"].([]any), map[string]any{"name": "items", "methods": []any{"GET"}, "path": "/v1/items", "scopes": []any{"orders:read"}, "pagination": "clamped"})
+		c["pagination"].(map[string]any)["clamped"] = map[string]any{"limit_param": "limit", "max_limit": 100, "on_violation": "clamp"}
+	})
+	return cfg, k
+}
+
+// benchCase is one request shape and what it must produce.
+type benchCase struct {
+	name    string
+	headers [][2]string
+	status  int    // local response status, 0 when forwarded
+	path    string // :path forwarded upstream, checked when set
+}
+
+func benchCases(k benchKeys) []benchCase {
+	get := func(path string, hs ...[2]string) [][2]string {
+		return append([][2]string{{":method", "GET"}, {":path", path}, {":authority", "api.example.com"},
+			{"user-agent", "bench/1.0"}, {"accept", "application/json"}, {"x-request-id", "0f6c1a52-5a44-4f47-9f3e-5bc1f6f0d3f1"}}, hs...)
+	}
+	return []benchCase{
+		{name: "allowed", headers: get("/v1/orders/12345", [2]string{"x-api-key", k.billing})},
+		{name: "401", headers: get("/v1/orders/12345", [2]string{"x-api-key", k.unknown}), status: 401},
+		{name: "403", headers: get("/v1/orders/12345", [2]string{"x-api-key", k.reader}), status: 403},
+		{name: "429", headers: get("/v1/orders/12345", [2]string{"x-api-key", k.limited}), status: 429},
+		{name: "clamp", headers: get("/v1/items?limit=5000&sort=asc", [2]string{"x-api-key", k.billing}), path: "/v1/items?limit=100&sort=asc"},
+	}
+}
+
+// quietEmulator stops the SDK's emulator from printing every log line of
+// the plugin (it writes them with the log package) for the benchmark.
+func quietEmulator(b *testing.B) {
+	out := log.Writer()
+	log.SetOutput(io.Discard)
+	b.Cleanup(func() { log.SetOutput(out) })
+}
+
+// emulated is one plugin started in the SDK's host emulator.
+type emulated struct {
+	host proxytest.HostEmulator
+	done func()
+}
+
+func startEmulated(b *testing.B, vm types.VMContext, config []byte) *emulated {
+	b.Helper()
+	opt := proxytest.NewEmulatorOption().WithVMContext(vm).WithPluginConfiguration(config).
+		WithProperty([]string{"source", "address"}, []byte("192.0.2.7:41000")).
+		WithProperty([]string{"request", "time"}, binary.LittleEndian.AppendUint64(nil, uint64(testNow.UnixNano())))
+	host, reset := proxytest.NewHostEmulator(opt)
+	if st := host.StartPlugin(); st != types.OnPluginStartStatusOK {
+		reset()
+		b.Fatalf("StartPlugin = %v; logs: %q", st, host.GetCriticalLogs())
+	}
+	return &emulated{host: host, done: reset}
+}
+
+// request runs one request through the plugin as Envoy would: request
+// headers, then, when forwarded, response headers, then the end of the
+// stream. It returns the local response status (0: forwarded) and the
+// forwarded :path.
+func (e *emulated) request(headers [][2]string) (status int, path string) {
+	id := e.host.InitializeHttpContext()
+	e.host.CallOnRequestHeaders(id, headers, true)
+	if lr := e.host.GetSentLocalResponse(id); lr != nil {
+		status = int(lr.StatusCode)
+	} else {
+		path, _ = header(e.host.GetCurrentRequestHeaders(id), ":path")
+		e.host.CallOnResponseHeaders(id, [][2]string{{":status", "200"}, {"content-type", "application/json"}}, true)
+	}
+	e.host.CompleteHttpContext(id)
+	return status, path
+}
+
+// BenchmarkWasmRequest measures one request through the compiled filter in
+// the SDK's wazero emulator, per outcome, and the same requests through the
+// passthrough fixture in the same run. The apiguard results carry the ratio
+// to the passthrough's time for the same request (x-passthrough).
+func BenchmarkWasmRequest(b *testing.B) {
+	quietEmulator(b)
+	cfg, k := benchRequestConfig(b)
+	cases := benchCases(k)
+	floor := map[string]float64{}
+	for _, plugin := range []string{"passthrough", "apiguard"} {
+		var wasm []byte
+		if plugin == "apiguard" {
+			wasm = vmtest.Module(b)
+		} else {
+			wasm = passthroughModule(b, true)
+		}
+		vm, err := proxytest.NewWasmVMContext(wasm)
+		if err != nil {
+			b.Fatal(err)
+		}
+		e := startEmulated(b, vm, cfg)
+		for _, c := range cases {
+			b.Run("plugin="+plugin+"/case="+c.name, func(b *testing.B) {
+				if plugin == "apiguard" {
+					status, path := e.request(c.headers)
+					if c.name == "429" {
+						status, path = e.request(c.headers) // the first took the token
+					}
+					if status != c.status || c.path != "" && path != c.path {
+						b.Fatalf("got status %d path %q, want %d %q", status, path, c.status, c.path)
+					}
+				}
+				for b.Loop() {
+					e.request(c.headers)
+				}
+				ns := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+				if plugin == "passthrough" {
+					floor[c.name] = ns
+				} else if f := floor[c.name]; f > 0 {
+					b.ReportMetric(ns/f, "x-passthrough")
+				}
+			})
+		}
+		e.done()
+		vm.Close()
+	}
+}
+
+// startConfig is a production-sized configuration: nKeys keys, ten per
+// consumer, each with a validity window; 1000 routes, half of them with a
+// {param}; a rate-limit policy per consumer, so one bucket per consumer.
+func startConfig(tb testing.TB, nKeys int) []byte {
+	tb.Helper()
+	rng := rand.New(rand.NewPCG(1, uint64(nKeys)))
+	var b strings.Builder
+	b.WriteString(`{"key_sources": [{"header": "x-api-key"}, {"header": "authorization", "scheme": "ApiKey"}],
+		"key_format": {"prefix": "agk_", "checksum": true}, "default_rate_limit": "default",
+		"rate_limits": {"default": {"requests": 100, "per": "1s"}, "gold": {"requests": 1000, "per": "1m"}},
+		"consumers": [`)
+	var sum [32]byte
+	for i := range nKeys {
+		if i%10 == 0 {
+			if i > 0 {
+				b.WriteString("]},")
+			}
+			fmt.Fprintf(&b, `{"id": "consumer-%d", "scopes": ["orders:read", "orders:write", "files:read"], "rate_limit": "gold", "keys": [`, i/10)
+		} else {
+			b.WriteString(",")
+		}
+		for j := 0; j < len(sum); j += 8 {
+			binary.LittleEndian.PutUint64(sum[j:], rng.Uint64())
+		}
+		fmt.Fprintf(&b, `{"id": "key-%d", "sha256": "%s", "not_before": "2026-01-01T00:00:00Z", "not_after": "2027-01-01T00:00:00Z"}`, i, hex.EncodeToString(sum[:]))
+	}
+	b.WriteString(`]}], "routes": [`)
+	for i := range 1000 {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		if i%2 == 0 {
+			fmt.Fprintf(&b, `{"name": "r%d", "methods": ["GET", "HEAD"], "path": "/api/v1/res%d", "scopes": ["orders:read"]}`, i, i/2)
+		} else {
+			fmt.Fprintf(&b, `{"name": "r%d", "methods": ["GET"], "path": "/api/v1/res%d/{id}", "scopes": ["orders:read"]}`, i, i/2)
+		}
+	}
+	b.WriteString(`]}`)
+	return []byte(b.String())
+}
+
+const mib = 1 << 20
+
+// BenchmarkPluginStart measures starting the plugin in a fresh VM of the
+// compiled filter (wasmhost, one instance per op): start-ms is
+// proxy_on_configure alone — reading the configuration, compiling it and
+// creating every rate-limit bucket in an empty shared-data store, the work
+// Envoy waits for before the worker serves — and mem-MiB is the VM's linear
+// memory after the start. vm-ms (and ns/op) add instantiation and the Go
+// runtime's initialisation. plugin=passthrough is the floor of a Go-built module.
+func BenchmarkPluginStart(b *testing.B) {
+	for _, plugin := range []string{"passthrough", "apiguard"} {
+		var wasm []byte
+		if plugin == "apiguard" {
+			wasm = vmtest.Module(b)
+		} else {
+			wasm = passthroughModule(b, false)
+		}
+		h, err := wasmhost.New(context.Background(), wasm, wasmhost.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		sizes := []int{100, 10_000, 100_000}
+		if plugin == "passthrough" {
+			sizes = sizes[len(sizes)-1:]
+		}
+		for _, n := range sizes {
+			cfg := startConfig(b, n)
+			b.Run(fmt.Sprintf("plugin=%s/keys=%d", plugin, n), func(b *testing.B) {
+				b.SetBytes(int64(len(cfg)))
+				var configure, total time.Duration
+				var mem uint32
+				for b.Loop() {
+					b.StopTimer()
+					h.ClearSharedData()
+					b.StartTimer()
+					begin := time.Now()
+					vm, err := h.NewVM(cfg)
+					if err != nil {
+						b.Fatal(err)
+					}
+					total += time.Since(begin)
+					configure += vm.ConfigureTime
+					mem = max(mem, vm.MemorySize())
+					b.StopTimer()
+					if err := vm.Close(); err != nil {
+						b.Fatal(err)
+					}
+					b.StartTimer()
+				}
+				// ns/op is the whole NewVM; the custom units split it.
+				b.ReportMetric(float64(configure.Microseconds())/1e3/float64(b.N), "start-ms")
+				b.ReportMetric(float64(total.Microseconds())/1e3/float64(b.N), "vm-ms")
+				b.ReportMetric(float64(mem)/mib, "mem-MiB")
+			})
+		}
+		h.Close()
+	}
+}
+
+// BenchmarkRateLimitContention runs two VMs of the compiled filter over one
+// shared-data store on two goroutines (two Envoy workers), both sending
+// requests of one consumer, so both hammer one bucket. The emulated clock
+// advances 100 µs per request (10 000 requests/s against a limit of 1000/s,
+// burst 100). It reports CAS retries and exhaustions per request, and the
+// tokens admitted against those the limit allows over the emulated span:
+// admitted/allowed above 1 would be over-admission.
+func BenchmarkRateLimitContention(b *testing.B) {
+	k := newTestKeys(b)
+	cfg := testConfig(b, k, func(c map[string]any) {
+		c["rate_limits"].(map[string]any)["gold"] = map[string]any{"requests": 1000, "per": "1s", "burst": 100}
+	})
+	h, err := wasmhost.New(context.Background(), vmtest.Module(b), wasmhost.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer h.Close()
+	var vms [2]*wasmhost.VM
+	for i := range vms {
+		if vms[i], err = h.NewVM(cfg); err != nil {
+			b.Fatal(err)
+		}
+		vms[i].Properties["source.address"] = []byte("192.0.2.7:41000")
+	}
+	req := [][2]string{{":method", "GET"}, {":path", "/v1/orders/1"}, {"x-api-key", k.billing}}
+	const step = 100 * time.Microsecond
+	const burst, rate = 100, 1000 // tokens, tokens per second
+
+	next := testNow
+	b.Run("vms=2", func(b *testing.B) {
+		// Every op is one request per VM. Each run starts a day after the
+		// previous one ended, from a full bucket.
+		var clock atomic.Int64
+		start := next.Add(24 * time.Hour).UnixNano()
+		clock.Store(start)
+		defer func() { next = time.Unix(0, clock.Load()) }()
+		retries0, exhausted0, calls0 := h.Counter(metricCASRetries), h.Counter(metricCASExhausted), h.HostCalls()
+		var admitted, denied, failed atomic.Int64
+		var wg sync.WaitGroup
+		b.ResetTimer()
+		for _, vm := range vms {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range b.N {
+					now := clock.Add(int64(step))
+					vm.Properties["request.time"] = binary.LittleEndian.AppendUint64(nil, uint64(now))
+					r, err := vm.Request(req)
+					switch {
+					case err != nil:
+						failed.Add(1)
+					case r.Local == nil:
+						admitted.Add(1)
+					case r.Local.Status == 429:
+						denied.Add(1)
+					default:
+						failed.Add(1)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		b.StopTimer()
+		if n := failed.Load(); n > 0 {
+			b.Fatalf("%d requests failed", n)
+		}
+		reqs := float64(2 * b.N)
+		span := time.Duration(clock.Load() - start)
+		allowed := min(float64(burst)+span.Seconds()*rate, reqs)
+		b.ReportMetric(float64(h.Counter(metricCASRetries)-retries0)/reqs, "cas-retries/req")
+		b.ReportMetric(float64(h.HostCalls()-calls0)/reqs, "host-calls/req")
+		b.ReportMetric(float64(h.Counter(metricCASExhausted)-exhausted0)/reqs, "cas-exhausted/req")
+		b.ReportMetric(float64(admitted.Load()), "admitted")
+		b.ReportMetric(allowed, "allowed")
+		b.ReportMetric(float64(admitted.Load())/allowed, "admitted/allowed")
+	})
+}
+
+// BenchmarkModuleSize reports the size of the shipped module (stripped, as
+// make build writes it) and of the passthrough fixture, in wasm-bytes. It
+// measures nothing per op: the figure is a file size, in benchmark form so
+// that it lands in the same benchstat-friendly output.
+func BenchmarkModuleSize(b *testing.B) {
+	root, err := wasmvm.RepoRoot(".")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, m := range []struct{ plugin, path string }{
+		{"passthrough", passthroughPath},
+		{"apiguard", wasmvm.DefaultPath},
+	} {
+		b.Run("plugin="+m.plugin, func(b *testing.B) {
+			fi, err := os.Stat(filepath.Join(root, m.path))
+			if err != nil {
+				b.Fatalf("%v: run make bench", err)
+			}
+			for b.Loop() {
+			}
+			b.ReportMetric(float64(fi.Size()), "wasm-bytes")
+		})
+	}
+}

@@ -1,0 +1,255 @@
+// Command benchreport summarises Go benchmark output (make bench's
+// build/bench.txt) as the markdown in build/bench.md: the median of every
+// metric over the runs of each benchmark, arranged as the tables of issue 7,
+// with the targets checked.
+//
+//	go run ./tools/benchreport -o build/bench.md build/bench.txt
+//
+// For significance across changes use benchstat on the .txt files; this is
+// the one-page view.
+package main
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+func main() {
+	out := flag.String("o", "", "write the markdown here instead of stdout")
+	flag.Parse()
+	if flag.NArg() != 1 {
+		fmt.Fprintln(os.Stderr, "usage: benchreport [-o bench.md] bench.txt")
+		os.Exit(2)
+	}
+	f, err := os.Open(flag.Arg(0))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	defer f.Close()
+	res, cpu, err := parse(f)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	md := report(res, cpu)
+	if *out == "" {
+		fmt.Print(md)
+		return
+	}
+	if err := os.WriteFile(*out, []byte(md), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+// results maps a benchmark name (without the -GOMAXPROCS suffix) to its
+// samples per unit.
+type results struct {
+	order []string
+	by    map[string]map[string][]float64
+}
+
+var procsSuffix = regexp.MustCompile(`-\d+$`)
+
+// parse reads benchmark lines: "BenchmarkX/sub-2  N  v unit  v unit ...".
+func parse(r io.Reader) (results, string, error) {
+	res := results{by: map[string]map[string][]float64{}}
+	cpu := ""
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if c, ok := strings.CutPrefix(line, "cpu: "); ok {
+			cpu = c
+			continue
+		}
+		fields := strings.Fields(line)
+		if len(fields) < 4 || !strings.HasPrefix(fields[0], "Benchmark") || len(fields)%2 != 0 {
+			continue
+		}
+		if _, err := strconv.Atoi(fields[1]); err != nil {
+			continue
+		}
+		name := procsSuffix.ReplaceAllString(strings.TrimPrefix(fields[0], "Benchmark"), "")
+		m := res.by[name]
+		if m == nil {
+			m = map[string][]float64{}
+			res.by[name] = m
+			res.order = append(res.order, name)
+		}
+		for i := 2; i+1 < len(fields); i += 2 {
+			v, err := strconv.ParseFloat(fields[i], 64)
+			if err != nil {
+				continue
+			}
+			m[fields[i+1]] = append(m[fields[i+1]], v)
+		}
+	}
+	return res, cpu, sc.Err()
+}
+
+// get returns the median of unit for the benchmark name.
+func (r results) get(name, unit string) (float64, bool) {
+	vs := r.by[name][unit]
+	if len(vs) == 0 {
+		return 0, false
+	}
+	s := slices.Clone(vs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2], true
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2, true
+}
+
+func (r results) runs(name string) int {
+	n := 0
+	for _, vs := range r.by[name] {
+		n = max(n, len(vs))
+	}
+	return n
+}
+
+// fmtNum renders a value compactly: 3 significant digits, thousands plain.
+func fmtNum(v float64) string {
+	switch {
+	case v == 0:
+		return "0"
+	case v >= 1000:
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	case v >= 100:
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	case v >= 1:
+		return strconv.FormatFloat(v, 'f', 2, 64)
+	}
+	return strconv.FormatFloat(v, 'g', 3, 64)
+}
+
+func (r results) cell(name, unit string) string {
+	v, ok := r.get(name, unit)
+	if !ok {
+		return "–"
+	}
+	return fmtNum(v)
+}
+
+func check(ok bool) string {
+	if ok {
+		return "✅ holds"
+	}
+	return "❌ missed"
+}
+
+func report(r results, cpu string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# apiguard benchmarks\n\nFigures from this machine (%s, %d cores, %s, %s), medians over the runs in build/bench.txt; generated %s by tools/benchreport.\n\n",
+		orUnknown(cpu), runtime.NumCPU(), runtime.GOOS+"/"+runtime.GOARCH, runtime.Version(), time.Now().UTC().Format(time.DateOnly))
+	used := map[string]bool{}
+	use := func(n string) string { used[n] = true; return n }
+
+	// 1. Native decision.
+	b.WriteString("## Native decision (`policy.Decide`)\n\n| keys | routes | ns/op | allocs/op | B/op |\n|---:|---:|---:|---:|---:|\n")
+	for _, k := range []string{"10", "10000", "100000"} {
+		for _, rt := range []string{"10", "1000"} {
+			n := use("Decide/keys=" + k + "/routes=" + rt)
+			if r.runs(n) == 0 {
+				continue
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", k, rt, r.cell(n, "ns/op"), r.cell(n, "allocs/op"), r.cell(n, "B/op"))
+		}
+	}
+	if ns, ok := r.get("Decide/keys=100000/routes=1000", "ns/op"); ok {
+		al, _ := r.get("Decide/keys=100000/routes=1000", "allocs/op")
+		fmt.Fprintf(&b, "\nTarget ≤ 1 µs and ≤ 2 allocs at 100k keys / 1000 routes: %s (%s ns, %s allocs).\n", check(ns <= 1000 && al <= 2), fmtNum(ns), fmtNum(al))
+	}
+
+	// 2. Per request through the compiled module.
+	b.WriteString("\n## Per request, compiled .wasm in the SDK's wazero emulator\n\n| case | apiguard ns/op | passthrough ns/op | apiguard / passthrough |\n|---|---:|---:|---:|\n")
+	var allowedRatio float64
+	for _, c := range []string{"allowed", "401", "403", "429", "clamp"} {
+		a, p := use("WasmRequest/plugin=apiguard/case="+c), use("WasmRequest/plugin=passthrough/case="+c)
+		av, ok1 := r.get(a, "ns/op")
+		pv, ok2 := r.get(p, "ns/op")
+		if !ok1 || !ok2 {
+			continue
+		}
+		ratio := av / pv
+		if x, ok := r.get(a, "x-passthrough"); ok {
+			ratio = x // measured against the passthrough of the same run
+		}
+		if c == "allowed" {
+			allowedRatio = ratio
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s× |\n", c, fmtNum(av), fmtNum(pv), fmtNum(ratio))
+	}
+	if allowedRatio > 0 {
+		fmt.Fprintf(&b, "\nTarget allowed request ≤ 1.5× passthrough: %s (%s×).\n", check(allowedRatio <= 1.5), fmtNum(allowedRatio))
+	}
+
+	// 3. Plugin start.
+	b.WriteString("\n## Plugin start in a fresh VM (wasmhost)\n\n`start ms` is proxy_on_configure: reading, compiling the configuration and creating every rate-limit bucket; `vm ms` adds instantiation and Go runtime start; memory is the VM's linear memory after start.\n\n| plugin | keys | config MB | start ms | vm ms | linear memory MiB |\n|---|---:|---:|---:|---:|---:|\n")
+	for _, pk := range []string{"passthrough/keys=100000", "apiguard/keys=100", "apiguard/keys=10000", "apiguard/keys=100000"} {
+		n := use("PluginStart/plugin=" + pk)
+		if r.runs(n) == 0 {
+			continue
+		}
+		plugin, keys, _ := strings.Cut(pk, "/keys=")
+		mbs, _ := r.get(n, "MB/s")
+		ns, _ := r.get(n, "ns/op")
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", plugin, keys, fmtNum(mbs*ns/1e9), r.cell(n, "start-ms"), r.cell(n, "vm-ms"), r.cell(n, "mem-MiB"))
+	}
+	if ms, ok := r.get("PluginStart/plugin=apiguard/keys=100000", "start-ms"); ok {
+		mem, _ := r.get("PluginStart/plugin=apiguard/keys=100000", "mem-MiB")
+		fmt.Fprintf(&b, "\nTarget start ≤ 1 s at 100k keys: %s (%s ms). Target linear memory ≤ 64 MiB at 100k keys: %s (%s MiB).\n",
+			check(ms <= 1000), fmtNum(ms), check(mem <= 64), fmtNum(mem))
+	}
+
+	// 4. Contention.
+	n := use("RateLimitContention/vms=2")
+	if r.runs(n) > 0 {
+		fmt.Fprintf(&b, "\n## Rate limiter under contention (two VMs, one bucket, wasmhost)\n\n| CAS retries / request | CAS exhausted / request | host calls / request | admitted | allowed | admitted / allowed |\n|---:|---:|---:|---:|---:|---:|\n| %s | %s | %s | %s | %s | %s |\n",
+			r.cell(n, "cas-retries/req"), r.cell(n, "cas-exhausted/req"), r.cell(n, "host-calls/req"), r.cell(n, "admitted"), r.cell(n, "allowed"), r.cell(n, "admitted/allowed"))
+		if v, ok := r.get(n, "admitted/allowed"); ok {
+			fmt.Fprintf(&b, "\nNo over-admission (admitted ≤ allowed): %s.\n", check(v <= 1))
+		}
+	}
+
+	// 5. Size.
+	a, p := use("ModuleSize/plugin=apiguard"), use("ModuleSize/plugin=passthrough")
+	if av, ok := r.get(a, "wasm-bytes"); ok {
+		pv, _ := r.get(p, "wasm-bytes")
+		fmt.Fprintf(&b, "\n## Module size (stripped)\n\n| module | bytes |\n|---|---:|\n| apiguard.wasm | %.0f |\n| passthrough.wasm | %.0f |\n\nTarget ≤ 4 MB (4,000,000 bytes): %s.\n", av, pv, check(av <= 4_000_000))
+	}
+
+	// Anything else.
+	var rest []string
+	for _, name := range r.order {
+		if !used[name] {
+			rest = append(rest, name)
+		}
+	}
+	if len(rest) > 0 {
+		b.WriteString("\n## Other benchmarks\n\n| benchmark | ns/op | B/op | allocs/op |\n|---|---:|---:|---:|\n")
+		for _, name := range rest {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", name, r.cell(name, "ns/op"), r.cell(name, "B/op"), r.cell(name, "allocs/op"))
+		}
+	}
+	return b.String()
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown CPU"
+	}
+	return s
+}
