@@ -103,8 +103,9 @@ type credentials struct {
 	count      int    // credentials found (a repeated header counts each time)
 	value      string // the first one, raw (query values still encoded)
 	fromQuery  bool
-	headerMask uint // header sources that were present (for stripping)
-	queryCount int  // occurrences of credential query parameters
+	headerMask uint      // header sources that were present (for stripping)
+	queryCount int       // occurrences of credential query parameters
+	entry      *keyEntry // the accepted key, set by authenticate
 }
 
 // findCredentials reads every key source.
@@ -194,6 +195,32 @@ func (p *Policy) lookup(key string, now time.Time) (*keyEntry, Reason, string) {
 	return e, ReasonAllowed, ""
 }
 
+// authenticate checks the request's single credential and stores its key
+// entry in cred; denied reports a 400 or 401 denial.
+func (p *Policy) authenticate(r Request, cred *credentials) (d Decision, denied bool) {
+	switch {
+	case cred.count == 0:
+		return unauthorized(ReasonMissing, detailMissing, false), true
+	case cred.count > 1:
+		d := deny(ReasonInvalidRequest, detailInvalidRequest)
+		d.KeyPresented = true
+		return d, true
+	}
+	key := cred.value
+	if cred.fromQuery {
+		var ok bool
+		if key, ok = decodeComponent(key); !ok {
+			return unauthorized(ReasonMalformed, detailMalformed, true), true
+		}
+	}
+	e, reason, detail := p.lookup(key, r.Now)
+	if reason != ReasonAllowed {
+		return unauthorized(reason, detail, true), true
+	}
+	cred.entry = e
+	return Decision{}, false
+}
+
 // Decide evaluates one request. Evaluation order: path normalization
 // (bad_path), route matching, then for public routes pagination only; for
 // every other request the credential (missing, invalid_request, malformed,
@@ -213,25 +240,13 @@ func (p *Policy) Decide(r Request) Decision {
 		return p.allowPublic(r, rt, norm, rawPath, query, hasQuery, &cred)
 	}
 
-	switch {
-	case cred.count == 0:
-		return unauthorized(ReasonMissing, detailMissing, false)
-	case cred.count > 1:
-		d := deny(ReasonInvalidRequest, detailInvalidRequest)
-		d.KeyPresented = true
+	if d, denied := p.authenticate(r, &cred); denied {
+		if rt != nil {
+			d.Route = rt.name // for logs; the response never names routes
+		}
 		return d
 	}
-	key := cred.value
-	if cred.fromQuery {
-		var ok bool
-		if key, ok = decodeComponent(key); !ok {
-			return unauthorized(ReasonMalformed, detailMalformed, true)
-		}
-	}
-	e, reason, detail := p.lookup(key, r.Now)
-	if reason != ReasonAllowed {
-		return unauthorized(reason, detail, true)
-	}
+	e := cred.entry
 	c := e.consumer
 
 	d := Decision{
