@@ -16,7 +16,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -25,6 +24,7 @@ import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/proxytest"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
+	"github.com/apiguard/apiguard/internal/benchconfig"
 	"github.com/apiguard/apiguard/internal/vmtest"
 	"github.com/apiguard/apiguard/internal/wasmhost"
 	"github.com/apiguard/apiguard/internal/wasmvm"
@@ -197,39 +197,13 @@ func BenchmarkWasmRequest(b *testing.B) {
 func startConfig(tb testing.TB, nKeys int) []byte {
 	tb.Helper()
 	rng := rand.New(rand.NewPCG(1, uint64(nKeys)))
-	var b strings.Builder
-	b.WriteString(`{"key_sources": [{"header": "x-api-key"}, {"header": "authorization", "scheme": "ApiKey"}],
-		"key_format": {"prefix": "agk_", "checksum": true}, "default_rate_limit": "default",
-		"rate_limits": {"default": {"requests": 100, "per": "1s"}, "gold": {"requests": 1000, "per": "1m"}},
-		"consumers": [`)
 	var sum [32]byte
-	for i := range nKeys {
-		if i%10 == 0 {
-			if i > 0 {
-				b.WriteString("]},")
-			}
-			fmt.Fprintf(&b, `{"id": "consumer-%d", "scopes": ["orders:read", "orders:write", "files:read"], "rate_limit": "gold", "keys": [`, i/10)
-		} else {
-			b.WriteString(",")
-		}
+	return benchconfig.Config(nKeys, 1000, func(int) string {
 		for j := 0; j < len(sum); j += 8 {
 			binary.LittleEndian.PutUint64(sum[j:], rng.Uint64())
 		}
-		fmt.Fprintf(&b, `{"id": "key-%d", "sha256": "%s", "not_before": "2026-01-01T00:00:00Z", "not_after": "2027-01-01T00:00:00Z"}`, i, hex.EncodeToString(sum[:]))
-	}
-	b.WriteString(`]}], "routes": [`)
-	for i := range 1000 {
-		if i > 0 {
-			b.WriteString(",")
-		}
-		if i%2 == 0 {
-			fmt.Fprintf(&b, `{"name": "r%d", "methods": ["GET", "HEAD"], "path": "/api/v1/res%d", "scopes": ["orders:read"]}`, i, i/2)
-		} else {
-			fmt.Fprintf(&b, `{"name": "r%d", "methods": ["GET"], "path": "/api/v1/res%d/{id}", "scopes": ["orders:read"]}`, i, i/2)
-		}
-	}
-	b.WriteString(`]}`)
-	return []byte(b.String())
+		return hex.EncodeToString(sum[:])
+	})
 }
 
 const mib = 1 << 20

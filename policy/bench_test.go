@@ -3,8 +3,9 @@ package policy
 import (
 	"fmt"
 	"math/rand/v2"
-	"strings"
 	"testing"
+
+	"github.com/apiguard/apiguard/internal/benchconfig"
 )
 
 // benchConfig generates a configuration with nKeys keys (10 per consumer)
@@ -13,20 +14,7 @@ import (
 func benchConfig(tb testing.TB, nKeys, nRoutes int) (config []byte, key, path string) {
 	tb.Helper()
 	rng := rand.NewChaCha8([32]byte{1})
-	var b strings.Builder
-	b.WriteString(`{"key_sources": [{"header": "x-api-key"}, {"header": "authorization", "scheme": "ApiKey"}],
-		"key_format": {"prefix": "agk_"}, "default_rate_limit": "default",
-		"rate_limits": {"default": {"requests": 100, "per": "1s"}, "gold": {"requests": 1000, "per": "1m"}},
-		"consumers": [`)
-	for i := 0; i < nKeys; i++ {
-		if i%10 == 0 {
-			if i > 0 {
-				b.WriteString("]},")
-			}
-			fmt.Fprintf(&b, `{"id": "consumer-%d", "scopes": ["orders:read", "orders:write", "files:read"], "rate_limit": "gold", "keys": [`, i/10)
-		} else {
-			b.WriteString(",")
-		}
+	config = benchconfig.Config(nKeys, nRoutes, func(i int) string {
 		k, err := GenerateKey("agk_", rng)
 		if err != nil {
 			tb.Fatal(err)
@@ -34,21 +22,9 @@ func benchConfig(tb testing.TB, nKeys, nRoutes int) (config []byte, key, path st
 		if i == nKeys/2 {
 			key = k
 		}
-		fmt.Fprintf(&b, `{"id": "key-%d", "sha256": "%s", "not_before": "2026-01-01T00:00:00Z", "not_after": "2027-01-01T00:00:00Z"}`, i, HashKey(k))
-	}
-	b.WriteString(`]}], "routes": [`)
-	for i := 0; i < nRoutes; i++ {
-		if i > 0 {
-			b.WriteString(",")
-		}
-		if i%2 == 0 {
-			fmt.Fprintf(&b, `{"name": "r%d", "methods": ["GET", "HEAD"], "path": "/api/v1/res%d", "scopes": ["orders:read"]}`, i, i/2)
-		} else {
-			fmt.Fprintf(&b, `{"name": "r%d", "methods": ["GET"], "path": "/api/v1/res%d/{id}", "scopes": ["orders:read"]}`, i, i/2)
-		}
-	}
-	b.WriteString(`]}`)
-	return []byte(b.String()), key, fmt.Sprintf("/api/v1/res%d/12345?expand=items", (nRoutes-1)/2)
+		return HashKey(k)
+	})
+	return config, key, benchconfig.Path(nRoutes)
 }
 
 func BenchmarkDecide(b *testing.B) {
