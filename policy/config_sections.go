@@ -265,6 +265,20 @@ func (ps *parser) parseKeyFormat(path string, v gjson.Result) *keyFormat {
 	return f
 }
 
+// identifier reads an id or name: present when v is a string, ok when it is
+// also a valid identifier (otherwise the problem is reported).
+func (ps *parser) identifier(path string, v gjson.Result) (s string, present, ok bool) {
+	s, present = ps.str(path, v)
+	if !present {
+		return "", false, false
+	}
+	if !isIdentifier(s) {
+		ps.add(path, "must be 1 to 256 visible ASCII characters (no spaces)")
+		return s, true, false
+	}
+	return s, true, true
+}
+
 // parseConsumer reads one element of consumers.
 func (ps *parser) parseConsumer(path string, v gjson.Result) consumerConf {
 	c := consumerConf{path: path}
@@ -272,13 +286,9 @@ func (ps *parser) parseConsumer(path string, v gjson.Result) consumerConf {
 	ps.object(path, v, func(name, p string, v gjson.Result) bool {
 		switch name {
 		case "id":
-			if s, ok := ps.str(p, v); ok {
+			if s, present, ok := ps.identifier(p, v); present {
 				hasID = true
-				if !isIdentifier(s) {
-					ps.add(p, "must be 1 to 256 visible ASCII characters (no spaces)")
-				} else {
-					c.id, c.idOK = s, true
-				}
+				c.id, c.idOK = s, ok
 			}
 		case "scopes":
 			c.scopes, _ = ps.strList(p, v, ps.checkScope)
@@ -323,13 +333,9 @@ func (ps *parser) parseKey(path string, v gjson.Result) keyConf {
 	ps.object(path, v, func(name, p string, v gjson.Result) bool {
 		switch name {
 		case "id":
-			if s, ok := ps.str(p, v); ok {
+			if s, present, ok := ps.identifier(p, v); present {
 				hasID = true
-				if !isIdentifier(s) {
-					ps.add(p, "must be 1 to 256 visible ASCII characters (no spaces)")
-				} else {
-					k.id, k.idOK = s, true
-				}
+				k.id, k.idOK = s, ok
 			}
 		case "sha256":
 			if s, ok := ps.str(p, v); ok {
@@ -389,11 +395,8 @@ func (ps *parser) parseRoute(path string, v gjson.Result) routeConf {
 	ps.object(path, v, func(name, p string, v gjson.Result) bool {
 		switch name {
 		case "name":
-			if s, ok := ps.str(p, v); ok {
+			if s, present, _ := ps.identifier(p, v); present {
 				hasName = true
-				if !isIdentifier(s) {
-					ps.add(p, "must be 1 to 256 visible ASCII characters (no spaces)")
-				}
 				r.name = s
 			}
 		case "path":
