@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/tidwall/gjson"
 )
@@ -49,14 +50,20 @@ func (p *Policy) LogAllowed() bool { return p.logAllowed }
 // Compile parses and validates the filter configuration (JSON) and builds
 // the immutable lookup structures used by Decide. On an invalid
 // configuration the error is a *ConfigError listing every problem found.
+//
+// Compile neither modifies config nor retains it (or any part of it) after
+// it returns; the caller must not modify config during the call.
 func Compile(config []byte) (*Policy, error) {
 	ps := &parser{}
 	if !ps.checkDocument(config) {
 		return nil, &ConfigError{Errors: ps.errs}
 	}
-	root := gjson.ParseBytes(config)
+	// gjson.ParseBytes would copy the whole document into a string. The
+	// view is safe because config does not change during Compile and every
+	// string the Policy or the errors keep is a copy (see parser.keep).
+	root := gjson.Parse(unsafe.String(unsafe.SliceData(config), len(config)))
 	if !root.IsObject() {
-		ps.add("", "configuration must be a JSON object, got "+typeName(root))
+		ps.add(jsonPath{}, "configuration must be a JSON object, got "+typeName(root))
 		return nil, &ConfigError{Errors: ps.errs}
 	}
 	p := ps.build(ps.parseConfig(root), config)
@@ -86,8 +93,8 @@ func (ps *parser) build(c *config, raw []byte) *Policy {
 	for i, l := range c.limits {
 		limitIndex[l.Name] = i
 	}
-	resolveLimit := func(path, name string) int {
-		if path == "" {
+	resolveLimit := func(path jsonPath, name string) int {
+		if path.isZero() {
 			return -1
 		}
 		i, ok := limitIndex[name]
@@ -141,8 +148,8 @@ func (ps *parser) buildSources(p *Policy, c *config) {
 	names := []string{"consumer_header", "key_id_header", "scopes_header"}
 	for i, h := range c.forward {
 		path := c.forwardPaths[i]
-		if path == "" {
-			path = joinPath("forward", names[i])
+		if path.isZero() {
+			path = jsonPath{}.member("forward").member(names[i])
 		}
 		for j := 0; j < i; j++ {
 			if c.forward[j] == h {
@@ -159,7 +166,7 @@ func (ps *parser) buildSources(p *Policy, c *config) {
 		for kind := paramLimit; kind < numParamKinds; kind++ {
 			for _, q := range p.queryParams {
 				if pr.names[kind] == q {
-					ps.add(joinPath(c.profilePaths[pi], [...]string{paramLimit: "limit_param", paramOffset: "offset_param", paramPage: "page_param", paramCursor: "cursor_param"}[kind]),
+					ps.add(c.profilePaths[pi].member([...]string{paramLimit: "limit_param", paramOffset: "offset_param", paramPage: "page_param", paramCursor: "cursor_param"}[kind]),
 						"conflicts with the key source query parameter "+quote(q))
 				}
 			}
@@ -181,16 +188,17 @@ func (ps *parser) buildSources(p *Policy, c *config) {
 }
 
 // buildRoutes resolves route references and builds the router.
-func (ps *parser) buildRoutes(p *Policy, c *config, profiles map[string]*profile, resolveLimit func(path, name string) int, intern func(string) int) {
-	names := map[string]string{}
-	for i, rc := range c.routes {
+func (ps *parser) buildRoutes(p *Policy, c *config, profiles map[string]*profile, resolveLimit func(path jsonPath, name string) int, intern func(string) int) {
+	names := map[string]*routeConf{}
+	for i := range c.routes {
+		rc := &c.routes[i]
 		r := &route{index: i, name: rc.name, methods: rc.methods, public: rc.public, scopes: rc.scopes, limit: resolveLimit(rc.limitPath, rc.rateLimit)}
 		if prev, dup := names[rc.name]; dup && rc.name != "" {
-			ps.add(joinPath(rc.path, "name"), "duplicate route name "+quote(rc.name)+" (also "+prev+")")
+			ps.add(rc.path.member("name"), "duplicate route name "+quote(rc.name)+" (also "+prev.path.String()+")")
 		} else {
-			names[rc.name] = rc.path
+			names[rc.name] = rc
 		}
-		if rc.paginationPath != "" {
+		if !rc.paginationPath.isZero() {
 			if pr, ok := profiles[rc.pagination]; ok {
 				r.profile = pr
 			} else {
@@ -208,7 +216,7 @@ func (ps *parser) buildRoutes(p *Policy, c *config, profiles map[string]*profile
 
 // buildConsumers checks identities, builds the key table and precomputes
 // every per-key and per-consumer string used by Decide.
-func (ps *parser) buildConsumers(p *Policy, c *config, resolveLimit func(path, name string) int, intern func(string) int) {
+func (ps *parser) buildConsumers(p *Policy, c *config, resolveLimit func(path jsonPath, name string) int, intern func(string) int) {
 	nKeys := 0
 	for _, cc := range c.consumers {
 		nKeys += len(cc.keys)
@@ -218,9 +226,9 @@ func (ps *parser) buildConsumers(p *Policy, c *config, resolveLimit func(path, n
 	headers := make([][2]string, 3*nKeys)
 	consumers := make([]consumer, len(c.consumers))
 	bucketKeys := make([]string, len(c.consumers)*len(p.limits))
-	consumerIDs := make(map[string]string, len(c.consumers))
-	keyIDs := make(map[string]string, nKeys)
-	sumPaths := make(map[[32]byte]string, nKeys)
+	consumerIDs := make(map[string]*consumerConf, len(c.consumers))
+	keyIDs := make(map[string]keyRef, nKeys)
+	sums := make(map[[32]byte]keyRef, nKeys)
 
 	var arena strings.Builder
 	type span struct {
@@ -237,15 +245,16 @@ func (ps *parser) buildConsumers(p *Policy, c *config, resolveLimit func(path, n
 	}
 
 	k := 0
-	for ci, cc := range c.consumers {
+	for ci := range c.consumers {
+		cc := &c.consumers[ci]
 		cs := &consumers[ci]
 		cs.id = cc.id
 		cs.limit = resolveLimit(cc.limitPath, cc.rateLimit)
 		if cc.idOK {
 			if prev, dup := consumerIDs[cc.id]; dup {
-				ps.add(joinPath(cc.path, "id"), "duplicate consumer id "+quote(cc.id)+" (also "+prev+")")
+				ps.add(cc.path.member("id"), "duplicate consumer id "+quote(cc.id)+" (also "+prev.path.String()+")")
 			} else {
-				consumerIDs[cc.id] = cc.path
+				consumerIDs[cc.id] = cc
 			}
 		}
 		cs.scopes = append([]string(nil), cc.scopes...)
@@ -264,22 +273,24 @@ func (ps *parser) buildConsumers(p *Policy, c *config, resolveLimit func(path, n
 		}
 		add(&cs.partitionKey, shortHash(p.anonSeed^0x636f6e73756d6572, cc.id))
 
-		for _, kc := range cc.keys {
+		for ki := range cc.keys {
+			kc := &cc.keys[ki]
+			ref := keyRef{int32(ci), int32(ki)}
 			if kc.idOK {
 				if prev, dup := keyIDs[kc.id]; dup {
-					ps.add(joinPath(kc.path, "id"), "duplicate key id "+quote(kc.id)+" (also "+prev+")")
+					ps.add(ref.path(c).member("id"), "duplicate key id "+quote(kc.id)+" (also "+prev.path(c).String()+")")
 				} else {
-					keyIDs[kc.id] = kc.path
+					keyIDs[kc.id] = ref
 				}
 			}
 			if !kc.sumOK {
 				continue
 			}
-			if prev, dup := sumPaths[kc.sum]; dup {
-				ps.add(joinPath(kc.path, "sha256"), "duplicate key hash (also "+prev+")")
+			if prev, dup := sums[kc.sum]; dup {
+				ps.add(ref.path(c).member("sha256"), "duplicate key hash (also "+prev.path(c).String()+")")
 				continue
 			}
-			sumPaths[kc.sum] = kc.path
+			sums[kc.sum] = ref
 			e := &entries[k]
 			h := headers[3*k : 3*k+3 : 3*k+3]
 			k++
@@ -289,12 +300,24 @@ func (ps *parser) buildConsumers(p *Policy, c *config, resolveLimit func(path, n
 			*e = keyEntry{id: kc.id, consumer: cs, revoked: kc.revoked, notBefore: kc.notBefore, notAfter: kc.notAfter, setHeaders: h}
 			p.keys[kc.sum] = e
 		}
+		cc.keys = nil // built: let the collector have them
 	}
 	all := arena.String()
 	for _, s := range spans {
 		*s.dst = all[s.start:s.end]
 	}
 	p.consumers = consumers
+}
+
+// keyRef locates a key in config.consumers by indices, a quarter of the
+// size of a pointer and a jsonPath.
+type keyRef struct {
+	consumer, key int32
+}
+
+// path returns the JSON path of the key.
+func (r keyRef) path(c *config) jsonPath {
+	return c.consumers[r.consumer].path.member("keys").elem(int(r.key))
 }
 
 // buildAnonymous precomputes the anonymous bucket keys of the rate-limit

@@ -17,11 +17,97 @@ const maxDepth = 32
 // parser collects every error found while reading the configuration.
 type parser struct {
 	errs []FieldError
+	kept strings.Builder // the current block of keep
 }
 
 // add records an error at path.
-func (ps *parser) add(path, msg string) {
-	ps.errs = append(ps.errs, FieldError{Path: path, Msg: msg})
+func (ps *parser) add(path jsonPath, msg string) {
+	// A path may be a member name of the configuration: copy it, as keep.
+	ps.errs = append(ps.errs, FieldError{Path: strings.Clone(path.String()), Msg: msg})
+}
+
+// keepBlock is the size of the blocks keep copies strings into.
+const keepBlock = 16 << 10
+
+// keep returns a copy of s that shares no memory with the configuration
+// text. The strings of a compiled Policy are kept copies, so that the
+// configuration, which gjson results are substrings of, can be freed after
+// Compile. Short strings are packed into shared blocks to save allocations.
+func (ps *parser) keep(s string) string {
+	if len(s) > keepBlock/16 {
+		return strings.Clone(s)
+	}
+	if ps.kept.Cap()-ps.kept.Len() < len(s) {
+		// Strings returned so far keep the previous block alive.
+		ps.kept = strings.Builder{}
+		ps.kept.Grow(keepBlock)
+	}
+	start := ps.kept.Len()
+	ps.kept.WriteString(s)
+	return ps.kept.String()[start:]
+}
+
+// jsonPath is the JSON path of a configuration value, formatted only when
+// it is needed (for an error message): a formatted prefix followed by up to
+// two segments, each a member name or an array index. The walk makes room
+// for the segments of a container's members (see reserve) so that the
+// paths of the many values inside array elements, such as
+// consumers[i].keys[j].id, are never formatted unless they are reported.
+// The zero jsonPath is the root of the document, and stands for "absent"
+// where a path is stored for later checks.
+type jsonPath struct {
+	base string
+	n    int // segments in use
+	seg  [2]pathSegment
+}
+
+// pathSegment is a member name, or an array index when index >= 0.
+type pathSegment struct {
+	name  string
+	index int
+}
+
+// member returns the path of member name of the object at p.
+func (p jsonPath) member(name string) jsonPath {
+	return p.with(pathSegment{name: name, index: -1})
+}
+
+// elem returns the path of element i of the array at p.
+func (p jsonPath) elem(i int) jsonPath {
+	return p.with(pathSegment{index: i})
+}
+
+// reserve returns p, with its segments formatted into the prefix unless k
+// more segments fit.
+func (p jsonPath) reserve(k int) jsonPath {
+	if p.n+k > len(p.seg) {
+		return jsonPath{base: p.String()}
+	}
+	return p
+}
+
+// with returns p extended by s.
+func (p jsonPath) with(s pathSegment) jsonPath {
+	p = p.reserve(1)
+	p.seg[p.n] = s
+	p.n++
+	return p
+}
+
+// isZero reports whether p is the zero jsonPath (the root).
+func (p jsonPath) isZero() bool { return p == jsonPath{} }
+
+// String formats p, such as `consumers[3].keys[0].id`.
+func (p jsonPath) String() string {
+	s := p.base
+	for _, seg := range p.seg[:p.n] {
+		if seg.index >= 0 {
+			s = indexPath(s, seg.index)
+		} else {
+			s = joinPath(s, seg.name)
+		}
+	}
+	return s
 }
 
 // joinPath returns the JSON path of member name of the object at base.
@@ -81,16 +167,17 @@ func typeName(v gjson.Result) string {
 // order, and reports duplicate members and members fn does not know (fn
 // returns false). It reports a type error and returns false when v is not
 // an object.
-func (ps *parser) object(path string, v gjson.Result, fn func(name, path string, v gjson.Result) bool) bool {
+func (ps *parser) object(path jsonPath, v gjson.Result, fn func(name string, path jsonPath, v gjson.Result) bool) bool {
 	if !v.IsObject() {
 		ps.add(path, "must be an object, got "+typeName(v))
 		return false
 	}
+	path = path.reserve(1)
 	var seenBuf [16]string
 	seen := seenBuf[:0]
 	v.ForEach(func(k, val gjson.Result) bool {
 		name := k.String()
-		p := joinPath(path, name)
+		p := path.member(name)
 		for _, s := range seen {
 			if s == name {
 				ps.add(p, "duplicate field")
@@ -107,14 +194,15 @@ func (ps *parser) object(path string, v gjson.Result, fn func(name, path string,
 }
 
 // array calls fn for each element of the array v at path.
-func (ps *parser) array(path string, v gjson.Result, fn func(i int, path string, v gjson.Result)) bool {
+func (ps *parser) array(path jsonPath, v gjson.Result, fn func(i int, path jsonPath, v gjson.Result)) bool {
 	if !v.IsArray() {
 		ps.add(path, "must be an array, got "+typeName(v))
 		return false
 	}
+	path = path.reserve(2) // the element and a member of it
 	i := 0
 	v.ForEach(func(_, val gjson.Result) bool {
-		fn(i, indexPath(path, i), val)
+		fn(i, path.elem(i), val)
 		i++
 		return true
 	})
@@ -122,7 +210,7 @@ func (ps *parser) array(path string, v gjson.Result, fn func(i int, path string,
 }
 
 // str returns the string v, or reports a type error.
-func (ps *parser) str(path string, v gjson.Result) (string, bool) {
+func (ps *parser) str(path jsonPath, v gjson.Result) (string, bool) {
 	if v.Type != gjson.String {
 		ps.add(path, "must be a string, got "+typeName(v))
 		return "", false
@@ -131,7 +219,7 @@ func (ps *parser) str(path string, v gjson.Result) (string, bool) {
 }
 
 // boolean returns the boolean v, or reports a type error.
-func (ps *parser) boolean(path string, v gjson.Result) (bool, bool) {
+func (ps *parser) boolean(path jsonPath, v gjson.Result) (bool, bool) {
 	if v.Type != gjson.True && v.Type != gjson.False {
 		ps.add(path, "must be a boolean, got "+typeName(v))
 		return false, false
@@ -140,7 +228,7 @@ func (ps *parser) boolean(path string, v gjson.Result) (bool, bool) {
 }
 
 // integer returns the integer v when it lies in [min, max].
-func (ps *parser) integer(path string, v gjson.Result, min, max int64) (int64, bool) {
+func (ps *parser) integer(path jsonPath, v gjson.Result, min, max int64) (int64, bool) {
 	rng := " between " + strconv.FormatInt(min, 10) + " and " + strconv.FormatInt(max, 10)
 	if v.Type != gjson.Number {
 		ps.add(path, "must be an integer"+rng+", got "+typeName(v))
@@ -159,7 +247,7 @@ func (ps *parser) integer(path string, v gjson.Result, min, max int64) (int64, b
 }
 
 // enum returns the string v when it is one of allowed.
-func (ps *parser) enum(path string, v gjson.Result, allowed ...string) (string, bool) {
+func (ps *parser) enum(path jsonPath, v gjson.Result, allowed ...string) (string, bool) {
 	s, ok := ps.str(path, v)
 	if !ok {
 		return "", false
@@ -184,10 +272,10 @@ func quoteList(list []string) string {
 
 // strList returns the array of strings v; each element is checked with
 // check (which reports its own errors) and must not repeat.
-func (ps *parser) strList(path string, v gjson.Result, check func(path, s string) bool) ([]string, bool) {
+func (ps *parser) strList(path jsonPath, v gjson.Result, check func(path jsonPath, s string) bool) ([]string, bool) {
 	var out []string
 	ok := true
-	if !ps.array(path, v, func(i int, p string, e gjson.Result) {
+	if !ps.array(path, v, func(i int, p jsonPath, e gjson.Result) {
 		s, good := ps.str(p, e)
 		if good && check != nil {
 			good = check(p, s)
@@ -205,7 +293,7 @@ func (ps *parser) strList(path string, v gjson.Result, check func(path, s string
 			ok = false
 			return
 		}
-		out = append(out, s)
+		out = append(out, ps.keep(s))
 	}) {
 		return nil, false
 	}
@@ -216,11 +304,11 @@ func (ps *parser) strList(path string, v gjson.Result, check func(path, s string
 // syntactically valid, not nested deeper than maxDepth.
 func (ps *parser) checkDocument(data []byte) bool {
 	if len(bytes.TrimSpace(data)) == 0 {
-		ps.add("", "configuration is empty")
+		ps.add(jsonPath{}, "configuration is empty")
 		return false
 	}
 	if depth := nestingDepth(data); depth > maxDepth {
-		ps.add("", "configuration is nested more than "+strconv.Itoa(maxDepth)+" levels deep")
+		ps.add(jsonPath{}, "configuration is nested more than "+strconv.Itoa(maxDepth)+" levels deep")
 		return false
 	}
 	if !gjson.ValidBytes(data) {
@@ -230,7 +318,7 @@ func (ps *parser) checkDocument(data []byte) bool {
 		if err := json.Unmarshal(data, &v); errors.As(err, &se) {
 			msg += " (at byte offset " + strconv.FormatInt(se.Offset, 10) + ": " + se.Error() + ")"
 		}
-		ps.add("", msg)
+		ps.add(jsonPath{}, msg)
 		return false
 	}
 	return true

@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"encoding/hex"
 	"strings"
 	"time"
 
@@ -30,15 +29,15 @@ type config struct {
 	routes        []routeConf
 	unmatched     string
 	profiles      []*profile
-	profilePaths  []string
+	profilePaths  []jsonPath
 	limits        []*Limit
-	limitPaths    []string
+	limitPaths    []jsonPath
 	defaultLimit  string
-	defaultPath   string
+	defaultPath   jsonPath
 	anonBuckets   int64
 	forward       [3]string // consumer, key id, scopes
-	forwardPaths  [3]string
-	sourcesPath   string
+	forwardPaths  [3]jsonPath
+	sourcesPath   jsonPath
 	hasSourceConf bool
 }
 
@@ -53,17 +52,18 @@ type keySource struct {
 
 // consumerConf is a parsed consumer.
 type consumerConf struct {
-	path, id  string
+	path      jsonPath
+	id        string
 	scopes    []string
 	rateLimit string
-	limitPath string
+	limitPath jsonPath
 	keys      []keyConf
 	idOK      bool
 }
 
-// keyConf is a parsed key.
+// keyConf is a parsed key; its path is consumers[i].keys[j] (see keyRef).
 type keyConf struct {
-	path, id            string
+	id                  string
 	sum                 [32]byte
 	sumOK, idOK         bool
 	revoked             bool
@@ -72,17 +72,18 @@ type keyConf struct {
 
 // routeConf is a parsed route.
 type routeConf struct {
-	path, name, pathPath string
-	pattern              pattern
-	rawPattern           string
-	patternOK            bool
-	methods              []string
-	scopes               []string
-	public               bool
-	pagination           string
-	paginationPath       string
-	rateLimit            string
-	limitPath            string
+	path, pathPath jsonPath
+	name           string
+	pattern        pattern
+	rawPattern     string
+	patternOK      bool
+	methods        []string
+	scopes         []string
+	public         bool
+	pagination     string
+	paginationPath jsonPath
+	rateLimit      string
+	limitPath      jsonPath
 }
 
 // parseConfig reads the whole document, recording every problem in ps.
@@ -94,7 +95,7 @@ func (ps *parser) parseConfig(root gjson.Result) *config {
 		anonBuckets: 1024,
 		forward:     [3]string{"x-apiguard-consumer", "x-apiguard-key-id", "x-apiguard-scopes"},
 	}
-	ps.object("", root, func(name, p string, v gjson.Result) bool {
+	ps.object(jsonPath{}, root, func(name string, p jsonPath, v gjson.Result) bool {
 		switch name {
 		case "mode":
 			if s, ok := ps.enum(p, v, "enforce", "shadow"); ok {
@@ -114,11 +115,11 @@ func (ps *parser) parseConfig(root gjson.Result) *config {
 				c.logAllowed = b
 			}
 		case "consumers":
-			ps.array(p, v, func(i int, p string, v gjson.Result) {
+			ps.array(p, v, func(i int, p jsonPath, v gjson.Result) {
 				c.consumers = append(c.consumers, ps.parseConsumer(p, v))
 			})
 		case "routes":
-			ps.array(p, v, func(i int, p string, v gjson.Result) {
+			ps.array(p, v, func(i int, p jsonPath, v gjson.Result) {
 				c.routes = append(c.routes, ps.parseRoute(p, v))
 			})
 		case "unmatched":
@@ -126,7 +127,7 @@ func (ps *parser) parseConfig(root gjson.Result) *config {
 				c.unmatched = s
 			}
 		case "pagination":
-			ps.object(p, v, func(name, p string, v gjson.Result) bool {
+			ps.object(p, v, func(name string, p jsonPath, v gjson.Result) bool {
 				if pr := ps.parseProfile(name, p, v); pr != nil {
 					c.profiles = append(c.profiles, pr)
 					c.profilePaths = append(c.profilePaths, p)
@@ -134,7 +135,7 @@ func (ps *parser) parseConfig(root gjson.Result) *config {
 				return true
 			})
 		case "rate_limits":
-			ps.object(p, v, func(name, p string, v gjson.Result) bool {
+			ps.object(p, v, func(name string, p jsonPath, v gjson.Result) bool {
 				if l := ps.parseLimit(name, p, v); l != nil {
 					c.limits = append(c.limits, l)
 					c.limitPaths = append(c.limitPaths, p)
@@ -163,21 +164,21 @@ func (ps *parser) parseConfig(root gjson.Result) *config {
 }
 
 // parseKeySources reads key_sources.
-func (ps *parser) parseKeySources(path string, v gjson.Result) []keySource {
+func (ps *parser) parseKeySources(path jsonPath, v gjson.Result) []keySource {
 	var out []keySource
 	n := 0
-	ok := ps.array(path, v, func(i int, p string, v gjson.Result) {
+	ok := ps.array(path, v, func(i int, p jsonPath, v gjson.Result) {
 		n++
 		var s keySource
-		var schemePath string
-		good := ps.object(p, v, func(name, p string, v gjson.Result) bool {
+		var schemePath jsonPath
+		good := ps.object(p, v, func(name string, p jsonPath, v gjson.Result) bool {
 			switch name {
 			case "header":
 				if h, ok := ps.str(p, v); ok {
 					if !isToken(h) {
 						ps.add(p, "must be a valid header name, got "+quote(h))
 					}
-					s.header = strings.ToLower(h)
+					s.header = strings.ToLower(ps.keep(h))
 				}
 			case "scheme":
 				schemePath = p
@@ -185,14 +186,14 @@ func (ps *parser) parseKeySources(path string, v gjson.Result) []keySource {
 					if !isToken(sc) {
 						ps.add(p, "must be an authentication scheme token, got "+quote(sc))
 					}
-					s.scheme = sc
+					s.scheme = ps.keep(sc)
 				}
 			case "query":
 				if q, ok := ps.str(p, v); ok {
 					if q == "" {
 						ps.add(p, "must not be empty")
 					}
-					s.query = q
+					s.query = ps.keep(q)
 				}
 			default:
 				return false
@@ -209,7 +210,7 @@ func (ps *parser) parseKeySources(path string, v gjson.Result) []keySource {
 		case s.header != "" && s.query != "":
 			ps.add(p, `must have only one of "header" and "query"`)
 			return
-		case s.query != "" && schemePath != "":
+		case s.query != "" && !schemePath.isZero():
 			ps.add(schemePath, `is only allowed with "header"`)
 			return
 		}
@@ -235,10 +236,10 @@ func (ps *parser) parseKeySources(path string, v gjson.Result) []keySource {
 }
 
 // parseKeyFormat reads key_format.
-func (ps *parser) parseKeyFormat(path string, v gjson.Result) *keyFormat {
+func (ps *parser) parseKeyFormat(path jsonPath, v gjson.Result) *keyFormat {
 	f := &keyFormat{checksum: true}
 	hasPrefix := false
-	if !ps.object(path, v, func(name, p string, v gjson.Result) bool {
+	if !ps.object(path, v, func(name string, p jsonPath, v gjson.Result) bool {
 		switch name {
 		case "prefix":
 			if s, ok := ps.str(p, v); ok {
@@ -246,7 +247,7 @@ func (ps *parser) parseKeyFormat(path string, v gjson.Result) *keyFormat {
 				if s == "" || !validPrefix(s) {
 					ps.add(p, "must be 1 to 64 visible ASCII characters (no spaces)")
 				}
-				f.prefix = s
+				f.prefix = ps.keep(s)
 			}
 		case "checksum":
 			if b, ok := ps.boolean(p, v); ok {
@@ -260,15 +261,16 @@ func (ps *parser) parseKeyFormat(path string, v gjson.Result) *keyFormat {
 		return nil
 	}
 	if !hasPrefix {
-		ps.add(joinPath(path, "prefix"), "is required")
+		ps.add(path.member("prefix"), "is required")
 	}
 	return f
 }
 
 // identifier reads an id or name: present when v is a string, ok when it is
 // also a valid identifier (otherwise the problem is reported).
-func (ps *parser) identifier(path string, v gjson.Result) (s string, present, ok bool) {
+func (ps *parser) identifier(path jsonPath, v gjson.Result) (s string, present, ok bool) {
 	s, present = ps.str(path, v)
+	s = ps.keep(s)
 	if !present {
 		return "", false, false
 	}
@@ -280,10 +282,10 @@ func (ps *parser) identifier(path string, v gjson.Result) (s string, present, ok
 }
 
 // parseConsumer reads one element of consumers.
-func (ps *parser) parseConsumer(path string, v gjson.Result) consumerConf {
+func (ps *parser) parseConsumer(path jsonPath, v gjson.Result) consumerConf {
 	c := consumerConf{path: path}
 	hasID := false
-	ps.object(path, v, func(name, p string, v gjson.Result) bool {
+	ps.object(path, v, func(name string, p jsonPath, v gjson.Result) bool {
 		switch name {
 		case "id":
 			if s, present, ok := ps.identifier(p, v); present {
@@ -302,7 +304,7 @@ func (ps *parser) parseConsumer(path string, v gjson.Result) consumerConf {
 				v.ForEach(func(_, _ gjson.Result) bool { n++; return true })
 				c.keys = make([]keyConf, 0, n)
 			}
-			ps.array(p, v, func(i int, p string, v gjson.Result) {
+			ps.array(p, v, func(i int, p jsonPath, v gjson.Result) {
 				c.keys = append(c.keys, ps.parseKey(p, v))
 			})
 		default:
@@ -311,13 +313,13 @@ func (ps *parser) parseConsumer(path string, v gjson.Result) consumerConf {
 		return true
 	})
 	if !hasID && v.IsObject() {
-		ps.add(joinPath(path, "id"), "is required")
+		ps.add(path.member("id"), "is required")
 	}
 	return c
 }
 
 // checkScope reports a scope that cannot be sent in a header.
-func (ps *parser) checkScope(path, s string) bool {
+func (ps *parser) checkScope(path jsonPath, s string) bool {
 	if !isScope(s) {
 		ps.add(path, "must be a scope token: visible ASCII without spaces, '\"' or '\\', got "+quote(s))
 		return false
@@ -326,11 +328,11 @@ func (ps *parser) checkScope(path, s string) bool {
 }
 
 // parseKey reads one element of consumers[i].keys.
-func (ps *parser) parseKey(path string, v gjson.Result) keyConf {
-	k := keyConf{path: path}
+func (ps *parser) parseKey(path jsonPath, v gjson.Result) keyConf {
+	var k keyConf
 	hasID, hasSum := false, false
-	var naPath string
-	ps.object(path, v, func(name, p string, v gjson.Result) bool {
+	var naPath jsonPath
+	ps.object(path, v, func(name string, p jsonPath, v gjson.Result) bool {
 		switch name {
 		case "id":
 			if s, present, ok := ps.identifier(p, v); present {
@@ -340,12 +342,8 @@ func (ps *parser) parseKey(path string, v gjson.Result) keyConf {
 		case "sha256":
 			if s, ok := ps.str(p, v); ok {
 				hasSum = true
-				if len(s) != 64 || strings.ToLower(s) != s {
+				if k.sumOK = decodeSum(&k.sum, s); !k.sumOK {
 					ps.add(p, "must be 64 lowercase hex digits (the SHA-256 of the whole key)")
-				} else if _, err := hex.Decode(k.sum[:], []byte(s)); err != nil {
-					ps.add(p, "must be 64 lowercase hex digits (the SHA-256 of the whole key)")
-				} else {
-					k.sumOK = true
 				}
 			}
 		case "revoked":
@@ -365,17 +363,44 @@ func (ps *parser) parseKey(path string, v gjson.Result) keyConf {
 	}
 	if v.IsObject() {
 		if !hasID {
-			ps.add(joinPath(path, "id"), "is required")
+			ps.add(path.member("id"), "is required")
 		}
 		if !hasSum {
-			ps.add(joinPath(path, "sha256"), "is required")
+			ps.add(path.member("sha256"), "is required")
 		}
 	}
 	return k
 }
 
+// decodeSum decodes the 64 lowercase hex digits s into sum, and reports
+// whether s was well-formed.
+func decodeSum(sum *[32]byte, s string) bool {
+	if len(s) != 2*len(sum) {
+		return false
+	}
+	for i := range sum {
+		hi, lo := lowerHexValue(s[2*i]), lowerHexValue(s[2*i+1])
+		if hi < 0 || lo < 0 {
+			return false
+		}
+		sum[i] = byte(hi<<4 | lo)
+	}
+	return true
+}
+
+// lowerHexValue returns the value of a lowercase hex digit, or -1.
+func lowerHexValue(c byte) int {
+	switch {
+	case '0' <= c && c <= '9':
+		return int(c - '0')
+	case 'a' <= c && c <= 'f':
+		return int(c - 'a' + 10)
+	}
+	return -1
+}
+
 // timestamp reads an RFC 3339 time; the zero time means absent or invalid.
-func (ps *parser) timestamp(path string, v gjson.Result) time.Time {
+func (ps *parser) timestamp(path jsonPath, v gjson.Result) time.Time {
 	s, ok := ps.str(path, v)
 	if !ok {
 		return time.Time{}
@@ -389,10 +414,10 @@ func (ps *parser) timestamp(path string, v gjson.Result) time.Time {
 }
 
 // parseRoute reads one element of routes.
-func (ps *parser) parseRoute(path string, v gjson.Result) routeConf {
+func (ps *parser) parseRoute(path jsonPath, v gjson.Result) routeConf {
 	r := routeConf{path: path}
 	hasName, hasPath := false, false
-	ps.object(path, v, func(name, p string, v gjson.Result) bool {
+	ps.object(path, v, func(name string, p jsonPath, v gjson.Result) bool {
 		switch name {
 		case "name":
 			if s, present, _ := ps.identifier(p, v); present {
@@ -403,6 +428,7 @@ func (ps *parser) parseRoute(path string, v gjson.Result) routeConf {
 			r.pathPath = p
 			if s, ok := ps.str(p, v); ok {
 				hasPath = true
+				s = ps.keep(s) // the pattern's segments are substrings of it
 				pt, err := parsePattern(s)
 				if err != nil {
 					ps.add(p, err.Error())
@@ -411,7 +437,7 @@ func (ps *parser) parseRoute(path string, v gjson.Result) routeConf {
 				}
 			}
 		case "methods":
-			ms, ok := ps.strList(p, v, func(p, s string) bool {
+			ms, ok := ps.strList(p, v, func(p jsonPath, s string) bool {
 				if !isToken(s) {
 					ps.add(p, "must be an HTTP method token, got "+quote(s))
 					return false
@@ -425,7 +451,7 @@ func (ps *parser) parseRoute(path string, v gjson.Result) routeConf {
 				ms[i] = strings.ToUpper(m)
 				for _, prev := range ms[:i] {
 					if prev == ms[i] {
-						ps.add(indexPath(p, i), "duplicate method "+quote(ms[i]))
+						ps.add(p.elem(i), "duplicate method "+quote(ms[i]))
 					}
 				}
 			}
@@ -452,31 +478,31 @@ func (ps *parser) parseRoute(path string, v gjson.Result) routeConf {
 	})
 	if v.IsObject() {
 		if !hasName {
-			ps.add(joinPath(path, "name"), "is required")
+			ps.add(path.member("name"), "is required")
 		}
 		if !hasPath {
-			ps.add(joinPath(path, "path"), "is required")
+			ps.add(path.member("path"), "is required")
 		}
 		if r.public && len(r.scopes) > 0 {
-			ps.add(joinPath(path, "scopes"), "must be empty on a public route")
+			ps.add(path.member("scopes"), "must be empty on a public route")
 		}
 	}
 	return r
 }
 
 // parseProfile reads one pagination profile.
-func (ps *parser) parseProfile(name, path string, v gjson.Result) *profile {
-	pr := &profile{name: name, maxLimit: -1, maxOffset: -1, maxPage: -1, maxCursorLength: -1}
-	var paths [numParamKinds]string
-	var defaultPath string
-	if !ps.object(path, v, func(field, p string, v gjson.Result) bool {
+func (ps *parser) parseProfile(name string, path jsonPath, v gjson.Result) *profile {
+	pr := &profile{name: ps.keep(name), maxLimit: -1, maxOffset: -1, maxPage: -1, maxCursorLength: -1}
+	var paths [numParamKinds]jsonPath
+	var defaultPath jsonPath
+	if !ps.object(path, v, func(field string, p jsonPath, v gjson.Result) bool {
 		param := func(kind int, dst *string) {
 			paths[kind] = p
 			if s, ok := ps.str(p, v); ok {
 				if s == "" {
 					ps.add(p, "must not be empty")
 				}
-				*dst = s
+				*dst = ps.keep(s)
 			}
 		}
 		number := func(dst *int64, min, max int64) {
@@ -521,16 +547,16 @@ func (ps *parser) parseProfile(name, path string, v gjson.Result) *profile {
 	pair := func(param, limit string, has bool) {
 		switch {
 		case has && !present(limit):
-			ps.add(joinPath(path, limit), "is required with "+param)
+			ps.add(path.member(limit), "is required with "+param)
 		case !has && present(limit):
-			ps.add(joinPath(path, limit), "needs "+param)
+			ps.add(path.member(limit), "needs "+param)
 		}
 	}
 	pair("limit_param", "max_limit", pr.limitParam != "")
 	pair("offset_param", "max_offset", pr.offsetParam != "")
 	pair("page_param", "max_page", pr.pageParam != "")
 	pair("cursor_param", "max_cursor_length", pr.cursorParam != "")
-	if defaultPath != "" && pr.limitParam == "" {
+	if !defaultPath.isZero() && pr.limitParam == "" {
 		ps.add(defaultPath, "needs limit_param")
 	}
 	if pr.defaultLimit > 0 && pr.maxLimit > 0 && pr.defaultLimit > pr.maxLimit {
@@ -551,13 +577,13 @@ func (ps *parser) parseProfile(name, path string, v gjson.Result) *profile {
 }
 
 // parseLimit reads one rate-limit policy.
-func (ps *parser) parseLimit(name, path string, v gjson.Result) *Limit {
-	l := &Limit{Name: name}
+func (ps *parser) parseLimit(name string, path jsonPath, v gjson.Result) *Limit {
+	l := &Limit{Name: ps.keep(name)}
 	if !isPolicyName(name) {
 		ps.add(path, "policy name must be 1 to 64 letters, digits or \"-_.:~\"")
 	}
 	hasRequests, hasPer := false, false
-	if !ps.object(path, v, func(field, p string, v gjson.Result) bool {
+	if !ps.object(path, v, func(field string, p jsonPath, v gjson.Result) bool {
 		switch field {
 		case "requests":
 			hasRequests = true
@@ -582,10 +608,10 @@ func (ps *parser) parseLimit(name, path string, v gjson.Result) *Limit {
 		return nil
 	}
 	if !hasRequests {
-		ps.add(joinPath(path, "requests"), "is required")
+		ps.add(path.member("requests"), "is required")
 	}
 	if !hasPer {
-		ps.add(joinPath(path, "per"), "is required")
+		ps.add(path.member("per"), "is required")
 	}
 	if l.Burst == 0 {
 		l.Burst = l.Requests
@@ -594,8 +620,8 @@ func (ps *parser) parseLimit(name, path string, v gjson.Result) *Limit {
 }
 
 // parseForward reads forward.
-func (ps *parser) parseForward(path string, v gjson.Result, c *config) {
-	ps.object(path, v, func(name, p string, v gjson.Result) bool {
+func (ps *parser) parseForward(path jsonPath, v gjson.Result, c *config) {
+	ps.object(path, v, func(name string, p jsonPath, v gjson.Result) bool {
 		i := -1
 		switch name {
 		case "consumer_header":
@@ -613,7 +639,7 @@ func (ps *parser) parseForward(path string, v gjson.Result, c *config) {
 				ps.add(p, "must be a valid header name, got "+quote(s))
 				return true
 			}
-			c.forward[i] = strings.ToLower(s)
+			c.forward[i] = strings.ToLower(ps.keep(s))
 		}
 		return true
 	})
