@@ -44,6 +44,27 @@ func TestValidKeyForwardsIdentityNotCredential(t *testing.T) {
 	})
 }
 
+// TestPublicRouteSetsNoIdentity: a public route identifies nobody, so the
+// upstream sees no identity header (spoofed copies are still dropped) and no
+// header other than the client's.
+func TestPublicRouteSetsNoIdentity(t *testing.T) {
+	k := newTestKeys(t)
+	vmTest(t, func(t *testing.T, vm types.VMContext) {
+		e := start(t, vm, testConfig(t, k, nil))
+		o := e.do("/healthz", [2]string{"x-apiguard-consumer", "admin"}, [2]string{"x-trace", "t1"})
+		if o.local != nil {
+			t.Fatalf("denied: %d %s", o.local.StatusCode, o.local.Data)
+		}
+		var names []string
+		for _, kv := range o.upstream {
+			names = append(names, kv[0])
+		}
+		if want := ":method :path :authority x-trace"; strings.Join(names, " ") != want {
+			t.Errorf("upstream headers %q, want %q", names, want)
+		}
+	})
+}
+
 func TestAuthorizationSchemeCredential(t *testing.T) {
 	k := newTestKeys(t)
 	vmTest(t, func(t *testing.T, vm types.VMContext) {

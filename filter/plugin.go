@@ -174,6 +174,9 @@ func applyAllow(d policy.Decision, request policy.HeaderList) {
 		}
 	}
 	for _, kv := range d.SetHeaders {
+		if kv[0] == "" {
+			continue // no consumer identified (a public route)
+		}
 		if err := proxywasm.ReplaceHttpRequestHeader(kv[0], kv[1]); err != nil {
 			proxywasm.LogErrorf("apiguard: setting header %q: %v", kv[0], err)
 		}

@@ -3,6 +3,7 @@ package policy
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -29,6 +30,8 @@ type Policy struct {
 	// sources in mask were present: the identity headers always, the
 	// credential headers when hide_credentials.
 	remove [][]string
+	// forward are the names of the identity headers: consumer, key id, scopes.
+	forward [3]string
 
 	limits       []*Limit
 	defaultLimit int        // index into limits, -1 for none
@@ -47,12 +50,18 @@ func (p *Policy) Shadow() bool { return p.shadow }
 // LogAllowed reports whether allowed requests should be logged too.
 func (p *Policy) LogAllowed() bool { return p.logAllowed }
 
+// collectAbove is the configuration size from which Compile collects
+// garbage between parsing and building.
+const collectAbove = 1 << 20
+
 // Compile parses and validates the filter configuration (JSON) and builds
 // the immutable lookup structures used by Decide. On an invalid
 // configuration the error is a *ConfigError listing every problem found.
 //
 // Compile neither modifies config nor retains it (or any part of it) after
-// it returns; the caller must not modify config during the call.
+// it returns; the caller must not modify config during the call. For a
+// configuration of collectAbove bytes or more, Compile runs the garbage
+// collector once, between parsing and building.
 func Compile(config []byte) (*Policy, error) {
 	ps := &parser{}
 	if !ps.checkDocument(config) {
@@ -66,7 +75,19 @@ func Compile(config []byte) (*Policy, error) {
 		ps.add(jsonPath{}, "configuration must be a JSON object, got "+typeName(root))
 		return nil, &ConfigError{Errors: ps.errs}
 	}
-	p := ps.build(ps.parseConfig(root), config)
+	seed := sha256.Sum256(config)
+	collect := len(config) >= collectAbove
+	c := ps.parseConfig(root)
+	// The parsed configuration shares no memory with the text (see
+	// parser.keep and fieldNames), and the text is not used below, so a
+	// collection here frees the text and the parser's garbage before build
+	// allocates the tables. This lowers the peak of a large Compile, which
+	// in a wasm VM stays as linear memory for good: 47.5 instead of 63 MiB
+	// for 100k keys (18.5 MB of JSON).
+	if collect {
+		runtime.GC()
+	}
+	p := ps.build(c, seed)
 	if len(ps.errs) > 0 {
 		return nil, &ConfigError{Errors: ps.errs}
 	}
@@ -75,7 +96,7 @@ func Compile(config []byte) (*Policy, error) {
 
 // build resolves references between sections and builds the lookup
 // structures, recording every problem in ps.
-func (ps *parser) build(c *config, raw []byte) *Policy {
+func (ps *parser) build(c *config, seed [32]byte) *Policy {
 	p := &Policy{
 		shadow:       c.mode == "shadow",
 		logAllowed:   c.logAllowed,
@@ -86,7 +107,6 @@ func (ps *parser) build(c *config, raw []byte) *Policy {
 		defaultLimit: -1,
 		anonBuckets:  uint64(c.anonBuckets),
 	}
-	seed := sha256.Sum256(raw)
 	p.anonSeed = binary.BigEndian.Uint64(seed[:8])
 
 	limitIndex := map[string]int{}
@@ -174,6 +194,7 @@ func (ps *parser) buildSources(p *Policy, c *config) {
 	}
 
 	p.remove = make([][]string, 1<<bit)
+	p.forward = c.forward
 	for mask := range p.remove {
 		list := []string{c.forward[0], c.forward[1], c.forward[2]}
 		if c.hide {
@@ -223,12 +244,11 @@ func (ps *parser) buildConsumers(p *Policy, c *config, resolveLimit func(path js
 	}
 	p.keys = make(map[[32]byte]*keyEntry, nKeys)
 	entries := make([]keyEntry, nKeys)
-	headers := make([][2]string, 3*nKeys)
 	consumers := make([]consumer, len(c.consumers))
 	bucketKeys := make([]string, len(c.consumers)*len(p.limits))
 	consumerIDs := make(map[string]*consumerConf, len(c.consumers))
 	keyIDs := make(map[string]keyRef, nKeys)
-	sums := make(map[[32]byte]keyRef, nKeys)
+	refs := make([]keyRef, nKeys) // of entries, to name a duplicate hash's first key
 
 	var arena strings.Builder
 	type span struct {
@@ -266,7 +286,7 @@ func (ps *parser) buildConsumers(p *Policy, c *config, resolveLimit func(path js
 			}
 			cs.scopeBits[id/64] |= 1 << (uint(id) % 64)
 		}
-		scopes := strings.Join(cs.scopes, " ")
+		cs.scopeHeader = strings.Join(cs.scopes, " ")
 		cs.bucketKeys = bucketKeys[ci*len(p.limits) : (ci+1)*len(p.limits) : (ci+1)*len(p.limits)]
 		for li, l := range p.limits {
 			add(&cs.bucketKeys[li], "consumer/", l.Name, "/", cc.id)
@@ -286,18 +306,15 @@ func (ps *parser) buildConsumers(p *Policy, c *config, resolveLimit func(path js
 			if !kc.sumOK {
 				continue
 			}
-			if prev, dup := sums[kc.sum]; dup {
-				ps.add(ref.path(c).member("sha256"), "duplicate key hash (also "+prev.path(c).String()+")")
+			if prev, dup := p.keys[kc.sum]; dup {
+				first := refs[(uintptr(unsafe.Pointer(prev))-uintptr(unsafe.Pointer(&entries[0])))/unsafe.Sizeof(entries[0])]
+				ps.add(ref.path(c).member("sha256"), "duplicate key hash (also "+first.path(c).String()+")")
 				continue
 			}
-			sums[kc.sum] = ref
+			refs[k] = ref
 			e := &entries[k]
-			h := headers[3*k : 3*k+3 : 3*k+3]
 			k++
-			h[0] = [2]string{c.forward[0], cc.id}
-			h[1] = [2]string{c.forward[1], kc.id}
-			h[2] = [2]string{c.forward[2], scopes}
-			*e = keyEntry{id: kc.id, consumer: cs, revoked: kc.revoked, notBefore: kc.notBefore, notAfter: kc.notAfter, setHeaders: h}
+			*e = keyEntry{id: kc.id, consumer: cs, revoked: kc.revoked, notBefore: kc.notBefore, notAfter: kc.notAfter}
 			p.keys[kc.sum] = e
 		}
 		cc.keys = nil // built: let the collector have them

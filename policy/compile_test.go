@@ -4,7 +4,12 @@ import (
 	"bytes"
 	"os"
 	"reflect"
+	"runtime"
 	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/tidwall/gjson"
 )
 
 // TestCompileDoesNotRetainConfig overwrites the configuration after Compile:
@@ -27,5 +32,38 @@ func TestCompileDoesNotRetainConfig(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Error("the policy changed when its configuration was overwritten")
+	}
+}
+
+// TestParsedConfigDoesNotRetainText checks what lets Compile free the text
+// before building the tables: once parsed, the configuration (including the
+// JSON paths kept for later errors) holds no pointer into the text.
+func TestParsedConfigDoesNotRetainText(t *testing.T) {
+	data, err := os.ReadFile("testdata/example.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	freed := make(chan struct{})
+	c := func() *config {
+		text := bytes.Clone(data) // an allocation of its own, for the finalizer
+		runtime.SetFinalizer(&text[0], func(*byte) { close(freed) })
+		ps := &parser{}
+		c := ps.parseConfig(gjson.Parse(unsafe.String(unsafe.SliceData(text), len(text))))
+		if len(ps.errs) > 0 {
+			t.Fatal(ps.errs)
+		}
+		return c
+	}()
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		runtime.GC()
+		select {
+		case <-freed:
+			runtime.KeepAlive(c)
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the text is still reachable from the parsed configuration")
+		}
 	}
 }

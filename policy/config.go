@@ -163,6 +163,21 @@ func typeName(v gjson.Result) string {
 	return "object"
 }
 
+// fieldNames holds every field name of the configuration contract, so that
+// paths can refer to these strings instead of copies.
+var fieldNames = func() map[string]string {
+	m := map[string]string{}
+	for _, s := range strings.Fields(`anonymous_buckets burst checksum consumer_header consumers
+		cursor_param default_limit default_rate_limit forward header hide_credentials id key_format
+		key_id_header key_sources keys limit_param log_allowed max_cursor_length max_limit max_offset
+		max_page methods mode name not_after not_before offset_param on_violation page_param pagination
+		path per prefix public query rate_limit rate_limits requests revoked routes scheme scopes
+		scopes_header sha256 unmatched`) {
+		m[s] = s
+	}
+	return m
+}()
+
 // object calls fn for each member of the object v at path, in document
 // order, and reports duplicate members and members fn does not know (fn
 // returns false). It reports a type error and returns false when v is not
@@ -177,6 +192,14 @@ func (ps *parser) object(path jsonPath, v gjson.Result, fn func(name string, pat
 	seen := seenBuf[:0]
 	v.ForEach(func(k, val gjson.Result) bool {
 		name := k.String()
+		// Paths are stored in the parsed configuration: their names must not
+		// be substrings of the text, so that the text can be freed while the
+		// tables are built (see Compile).
+		if known, ok := fieldNames[name]; ok {
+			name = known
+		} else {
+			name = ps.keep(name)
+		}
 		p := path.member(name)
 		for _, s := range seen {
 			if s == name {

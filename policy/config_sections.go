@@ -67,7 +67,7 @@ type keyConf struct {
 	sum                 [32]byte
 	sumOK, idOK         bool
 	revoked             bool
-	notBefore, notAfter time.Time
+	notBefore, notAfter int64 // see keyEntry
 }
 
 // routeConf is a parsed route.
@@ -99,7 +99,7 @@ func (ps *parser) parseConfig(root gjson.Result) *config {
 		switch name {
 		case "mode":
 			if s, ok := ps.enum(p, v, "enforce", "shadow"); ok {
-				c.mode = s
+				c.mode = ps.keep(s)
 			}
 		case "key_sources":
 			c.hasSourceConf, c.sourcesPath = true, p
@@ -124,7 +124,7 @@ func (ps *parser) parseConfig(root gjson.Result) *config {
 			})
 		case "unmatched":
 			if s, ok := ps.enum(p, v, "deny", "allow_authenticated"); ok {
-				c.unmatched = s
+				c.unmatched = ps.keep(s)
 			}
 		case "pagination":
 			ps.object(p, v, func(name string, p jsonPath, v gjson.Result) bool {
@@ -144,7 +144,7 @@ func (ps *parser) parseConfig(root gjson.Result) *config {
 			})
 		case "default_rate_limit":
 			if s, ok := ps.str(p, v); ok {
-				c.defaultPath, c.defaultLimit = p, s
+				c.defaultPath, c.defaultLimit = p, ps.keep(s)
 			}
 		case "anonymous_buckets":
 			if n, ok := ps.integer(p, v, 1, maxAnonBuckets); ok {
@@ -296,7 +296,7 @@ func (ps *parser) parseConsumer(path jsonPath, v gjson.Result) consumerConf {
 			c.scopes, _ = ps.strList(p, v, ps.checkScope)
 		case "rate_limit":
 			if s, ok := ps.str(p, v); ok {
-				c.limitPath, c.rateLimit = p, s
+				c.limitPath, c.rateLimit = p, ps.keep(s)
 			}
 		case "keys":
 			if v.IsArray() {
@@ -332,6 +332,7 @@ func (ps *parser) parseKey(path jsonPath, v gjson.Result) keyConf {
 	var k keyConf
 	hasID, hasSum := false, false
 	var naPath jsonPath
+	var notBefore, notAfter time.Time
 	ps.object(path, v, func(name string, p jsonPath, v gjson.Result) bool {
 		switch name {
 		case "id":
@@ -349,17 +350,24 @@ func (ps *parser) parseKey(path jsonPath, v gjson.Result) keyConf {
 		case "revoked":
 			k.revoked, _ = ps.boolean(p, v)
 		case "not_before":
-			k.notBefore = ps.timestamp(p, v)
+			notBefore = ps.timestamp(p, v)
 		case "not_after":
 			naPath = p
-			k.notAfter = ps.timestamp(p, v)
+			notAfter = ps.timestamp(p, v)
 		default:
 			return false
 		}
 		return true
 	})
-	if !k.notAfter.IsZero() && !k.notBefore.IsZero() && !k.notAfter.After(k.notBefore) {
+	if !notAfter.IsZero() && !notBefore.IsZero() && !notAfter.After(notBefore) {
 		ps.add(naPath, "must be after not_before")
+	}
+	k.notBefore, k.notAfter = noLowerBound, noUpperBound
+	if !notBefore.IsZero() {
+		k.notBefore = unixNano(notBefore)
+	}
+	if !notAfter.IsZero() {
+		k.notAfter = unixNano(notAfter)
 	}
 	if v.IsObject() {
 		if !hasID {
@@ -465,11 +473,11 @@ func (ps *parser) parseRoute(path jsonPath, v gjson.Result) routeConf {
 			r.public, _ = ps.boolean(p, v)
 		case "pagination":
 			if s, ok := ps.str(p, v); ok {
-				r.paginationPath, r.pagination = p, s
+				r.paginationPath, r.pagination = p, ps.keep(s)
 			}
 		case "rate_limit":
 			if s, ok := ps.str(p, v); ok {
-				r.limitPath, r.rateLimit = p, s
+				r.limitPath, r.rateLimit = p, ps.keep(s)
 			}
 		default:
 			return false

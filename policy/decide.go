@@ -45,8 +45,11 @@ type Decision struct {
 	// hide_credentials is on.
 	RemoveHeaders []string
 	// SetHeaders are the identity headers to set upstream: consumer id, key
-	// id and the consumer's scopes (sorted, space-separated).
-	SetHeaders [][2]string
+	// id and the consumer's scopes (sorted, space-separated). All three are
+	// unset (empty names) when no consumer was identified, as on public
+	// routes. An array rather than a slice: per-key slices would cost a
+	// large key set about 100 bytes per key.
+	SetHeaders [3][2]string
 	// NewPath is the :path to send upstream when it changes: the path
 	// normalized for matching, the credential query parameter stripped, a
 	// pagination value clamped or the default limit added. "" means
@@ -182,14 +185,15 @@ func (p *Policy) lookup(key string, now time.Time) (*keyEntry, Reason, string) {
 	var buf [maxKeyLen]byte
 	n := copy(buf[:], key)
 	e := p.keys[sha256.Sum256(buf[:n])]
-	switch {
-	case e == nil:
+	if e == nil {
 		return nil, ReasonUnknown, detailUnknown
+	}
+	switch t := unixNano(now); {
 	case e.revoked:
 		return e, ReasonRevoked, detailRevoked
-	case !e.notBefore.IsZero() && now.Before(e.notBefore):
+	case t < e.notBefore:
 		return e, ReasonNotYetValid, detailNotYetValid
-	case !e.notAfter.IsZero() && !now.Before(e.notAfter):
+	case t >= e.notAfter:
 		return e, ReasonExpired, detailExpired
 	}
 	return e, ReasonAllowed, ""
@@ -277,7 +281,7 @@ func (p *Policy) Decide(r Request) Decision {
 		d.NewPath = newPath
 	}
 	d.RemoveHeaders = p.remove[cred.headerMask]
-	d.SetHeaders = e.setHeaders
+	d.SetHeaders = [3][2]string{{p.forward[0], c.id}, {p.forward[1], e.id}, {p.forward[2], c.scopeHeader}}
 
 	if limit < 0 {
 		limit = c.limit

@@ -171,26 +171,26 @@ func TestDecideHeaders(t *testing.T) {
 		name     string
 		r        Request
 		remove   []string
-		set      [][2]string
+		set      [3][2]string
 		response [][2]string
 	}{
 		{
 			name:   "x-api-key",
 			r:      get("/v1/orders/1", "x-api-key", keys["billing-2026"], "authorization", "Basic abc"),
 			remove: append(identity[:3:3], "x-api-key"),
-			set:    [][2]string{{"x-apiguard-consumer", "billing"}, {"x-apiguard-key-id", "billing-2026"}, {"x-apiguard-scopes", "orders:read orders:write"}},
+			set:    [3][2]string{{"x-apiguard-consumer", "billing"}, {"x-apiguard-key-id", "billing-2026"}, {"x-apiguard-scopes", "orders:read orders:write"}},
 		},
 		{
 			name:   "authorization",
 			r:      get("/v1/orders/1", "authorization", "ApiKey "+keys["reports-2026"]),
 			remove: append(identity[:3:3], "authorization"),
-			set:    [][2]string{{"x-apiguard-consumer", "reports"}, {"x-apiguard-key-id", "reports-2026"}, {"x-apiguard-scopes", "files:read orders:read"}},
+			set:    [3][2]string{{"x-apiguard-consumer", "reports"}, {"x-apiguard-key-id", "reports-2026"}, {"x-apiguard-scopes", "files:read orders:read"}},
 		},
 		{
 			name:   "query",
 			r:      get("/v1/orders/1?api_key=" + keys["reports-2026"]),
 			remove: identity,
-			set:    [][2]string{{"x-apiguard-consumer", "reports"}, {"x-apiguard-key-id", "reports-2026"}, {"x-apiguard-scopes", "files:read orders:read"}},
+			set:    [3][2]string{{"x-apiguard-consumer", "reports"}, {"x-apiguard-key-id", "reports-2026"}, {"x-apiguard-scopes", "files:read orders:read"}},
 		},
 		{
 			name:   "public strips presented key",
@@ -354,7 +354,7 @@ func TestDecideOptions(t *testing.T) {
 	t.Run("forward headers", func(t *testing.T) {
 		p := mustCompile(t, base(`, "forward": {"consumer_header": "X-Who", "key_id_header": "x-kid", "scopes_header": "x-sc"}`))
 		d := p.Decide(get("/r", "x-api-key", key))
-		want := [][2]string{{"x-who", "c"}, {"x-kid", "k"}, {"x-sc", "s"}}
+		want := [3][2]string{{"x-who", "c"}, {"x-kid", "k"}, {"x-sc", "s"}}
 		if !reflect.DeepEqual(d.SetHeaders, want) || !reflect.DeepEqual(d.RemoveHeaders, []string{"x-who", "x-kid", "x-sc", "x-api-key"}) {
 			t.Errorf("forward headers: %q %q", d.SetHeaders, d.RemoveHeaders)
 		}
@@ -397,5 +397,33 @@ func TestDecideAllowedAllocs(t *testing.T) {
 	r := get("/v1/orders/42?expand=items", "x-api-key", keys["billing-2026"])
 	if n := testing.AllocsPerRun(100, func() { p.Decide(r) }); n != 0 {
 		t.Errorf("allowed decision allocates %v times", n)
+	}
+}
+
+// TestValidityOutsideUnixNanoRange checks keys whose not_before or
+// not_after lie outside the years 1678 to 2262, where the compiled bounds
+// are clamped: every decision must be the one the RFC 3339 times give.
+func TestValidityOutsideUnixNanoRange(t *testing.T) {
+	key := "secret"
+	tests := []struct {
+		validity string
+		want     Reason
+	}{
+		{`"not_after": "2300-01-01T00:00:00Z"`, ReasonAllowed},
+		{`"not_after": "9999-12-31T23:59:59Z"`, ReasonAllowed},
+		{`"not_before": "2300-01-01T00:00:00Z"`, ReasonNotYetValid},
+		{`"not_before": "2300-01-01T00:00:00Z", "not_after": "2400-01-01T00:00:00Z"`, ReasonNotYetValid},
+		{`"not_before": "1600-01-01T00:00:00Z"`, ReasonAllowed},
+		{`"not_after": "1600-01-01T00:00:00Z"`, ReasonExpired},
+		{`"not_before": "0001-01-01T00:00:01Z", "not_after": "1600-01-01T00:00:00Z"`, ReasonExpired},
+	}
+	for _, tt := range tests {
+		t.Run(tt.validity, func(t *testing.T) {
+			p := mustCompile(t, `{"consumers": [{"id": "c", "scopes": ["s"], "keys": [{"id": "k", "sha256": "`+HashKey(key)+`", `+tt.validity+`}]}],
+				"routes": [{"name": "r", "path": "/r", "scopes": ["s"]}]}`)
+			if d := p.Decide(get("/r", "x-api-key", key)); d.Reason != tt.want {
+				t.Errorf("reason %q, want %q", d.Reason, tt.want)
+			}
+		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"hash/crc32"
 	"io"
+	"math"
 	"time"
 )
 
@@ -156,22 +157,50 @@ type keyFormat struct {
 }
 
 // keyEntry is one configured key, found by the SHA-256 of the raw key.
+// A configuration holds one per key, so it is kept small: 48 bytes.
 type keyEntry struct {
 	id        string
 	consumer  *consumer
+	notBefore int64 // Unix nanoseconds (see unixNano); noLowerBound when absent
+	notAfter  int64 // Unix nanoseconds (see unixNano); noUpperBound when absent
 	revoked   bool
-	notBefore time.Time // zero: no lower bound
-	notAfter  time.Time // zero: no upper bound
-	// setHeaders are the identity headers sent upstream, precomputed.
-	setHeaders [][2]string
 }
+
+// Validity bounds of a key without not_before or not_after.
+const (
+	noLowerBound = math.MinInt64
+	noUpperBound = math.MaxInt64
+)
+
+// unixNano returns t in nanoseconds since the Unix epoch, clamped to the
+// range of int64 (the years 1678 to 2262), where time.Time.UnixNano is
+// undefined. Clamping keeps every comparison with a request time in that
+// range exact: a bound after 2262 lies after any such request time, one
+// before 1678 before it.
+func unixNano(t time.Time) int64 {
+	switch {
+	case t.Before(minUnixNano):
+		return math.MinInt64
+	case t.After(maxUnixNano):
+		return math.MaxInt64
+	}
+	return t.UnixNano()
+}
+
+var (
+	minUnixNano = time.Unix(0, math.MinInt64)
+	maxUnixNano = time.Unix(0, math.MaxInt64)
+)
 
 // consumer is one configured consumer.
 type consumer struct {
-	id        string
-	scopes    []string // sorted
-	scopeBits []uint64 // bit i set when interned scope i is granted
-	limit     int      // index into Policy.limits, -1 for none
+	id     string
+	scopes []string // sorted
+	// scopeHeader is the value of the scopes identity header: the scopes,
+	// space-separated.
+	scopeHeader string
+	scopeBits   []uint64 // bit i set when interned scope i is granted
+	limit       int      // index into Policy.limits, -1 for none
 	// bucketKeys[i] is the bucket key of this consumer under Policy.limits[i].
 	bucketKeys   []string
 	partitionKey string

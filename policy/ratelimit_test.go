@@ -104,7 +104,7 @@ func TestRateLimited(t *testing.T) {
 	if rl.Allow || rl.Status != 429 || rl.Reason != ReasonRateLimited || rl.Type != ProblemTypeBase+"rate_limited" || rl.Consumer != "billing" || rl.Route != "get-order" {
 		t.Errorf("RateLimited: %+v", rl)
 	}
-	if rl.SetHeaders != nil || rl.RemoveHeaders != nil || rl.NewPath != "" {
+	if rl.SetHeaders != [3][2]string{} || rl.RemoveHeaders != nil || rl.NewPath != "" {
 		t.Errorf("upstream changes kept: %+v", rl)
 	}
 	h := map[string]string{}
