@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"crypto/sha256"
 	"encoding/binary"
 	"runtime"
 	"sort"
@@ -75,7 +74,7 @@ func Compile(config []byte) (*Policy, error) {
 		ps.add(jsonPath{}, "configuration must be a JSON object, got "+typeName(root))
 		return nil, &ConfigError{Errors: ps.errs}
 	}
-	seed := sha256.Sum256(config)
+	seed := configSeed(config)
 	collect := len(config) >= collectAbove
 	c := ps.parseConfig(root)
 	// The parsed configuration shares no memory with the text (see
@@ -96,7 +95,7 @@ func Compile(config []byte) (*Policy, error) {
 
 // build resolves references between sections and builds the lookup
 // structures, recording every problem in ps.
-func (ps *parser) build(c *config, seed [32]byte) *Policy {
+func (ps *parser) build(c *config, seed uint64) *Policy {
 	p := &Policy{
 		shadow:       c.mode == "shadow",
 		logAllowed:   c.logAllowed,
@@ -107,7 +106,7 @@ func (ps *parser) build(c *config, seed [32]byte) *Policy {
 		defaultLimit: -1,
 		anonBuckets:  uint64(c.anonBuckets),
 	}
-	p.anonSeed = binary.BigEndian.Uint64(seed[:8])
+	p.anonSeed = seed
 
 	limitIndex := map[string]int{}
 	for i, l := range c.limits {
@@ -425,6 +424,23 @@ func fnv1a(seed uint64, s string) uint64 {
 		h *= 1099511628211
 	}
 	return h
+}
+
+// configSeed derives the seed of the anonymous-slot and partition-key hashes
+// from the configuration text, so that every VM running one configuration
+// agrees on them, and a client that does not know the configuration cannot
+// predict them. It is not a cryptographic hash and needs not be: it reads 8
+// bytes per step, where SHA-256 of an 18.5 MB configuration took 0.6 s in
+// a wasm VM.
+func configSeed(config []byte) uint64 {
+	h := uint64(len(config))
+	for len(config) >= 8 {
+		h = mix64(h ^ binary.LittleEndian.Uint64(config))
+		config = config[8:]
+	}
+	var tail [8]byte
+	copy(tail[:], config)
+	return mix64(h ^ binary.LittleEndian.Uint64(tail[:]))
 }
 
 // mix64 is the splitmix64 finalizer: it spreads every input bit over the

@@ -67,3 +67,27 @@ func TestParsedConfigDoesNotRetainText(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigSeed: equal texts give equal seeds (every VM of a configuration
+// must agree on slots and partition keys); a change anywhere, including in
+// the last partial word or the length, gives another seed.
+func TestConfigSeed(t *testing.T) {
+	base := []byte(`{"consumers": [], "routes": [], "anonymous_buckets": 4096}`)
+	seed := configSeed(base)
+	if configSeed(bytes.Clone(base)) != seed {
+		t.Fatal("equal configurations, different seeds")
+	}
+	seen := map[uint64]int{seed: -1}
+	for i := range base {
+		changed := bytes.Clone(base)
+		changed[i] ^= 0x20
+		s := configSeed(changed)
+		if j, dup := seen[s]; dup {
+			t.Errorf("flipping byte %d gives the seed of %d", i, j)
+		}
+		seen[s] = i
+	}
+	if configSeed(append(bytes.Clone(base), ' ')) == seed {
+		t.Error("a trailing space does not change the seed")
+	}
+}
