@@ -323,6 +323,7 @@ func TestContract(t *testing.T) {
 		{name: "negative offset", target: listPath + "?offset=-1", headers: map[string]string{"x-api-key": valid.Key}, status: 400},
 		{name: "repeated limit", target: listPath + "?limit=5&limit=6", headers: map[string]string{"x-api-key": valid.Key}, status: 400},
 		{name: "offset and cursor", target: listPath + "?offset=5&cursor=abc", headers: map[string]string{"x-api-key": valid.Key}, status: 400},
+		{name: "page and offset", target: listPath + "?page=2&offset=5", headers: map[string]string{"x-api-key": valid.Key}, status: 400},
 	}
 	for _, d := range denials {
 		t.Run("deny/"+d.name, func(t *testing.T) {

@@ -29,7 +29,9 @@ type profile struct {
 	names                            [numParamKinds]string
 	tooLargeDetail, tooSmallDetail   [numParamKinds]string
 	notIntegerDetail, repeatedDetail [numParamKinds]string
-	cursorDetail, comboDetail        string
+	cursorDetail                     string
+	// comboDetail[a][b] refuses position parameters a < b together.
+	comboDetail [numParamKinds][numParamKinds]string
 }
 
 // maxOf returns the maximum of a numeric parameter kind.
@@ -74,8 +76,13 @@ func (p *profile) precompute() {
 	if p.cursorParam != "" {
 		p.cursorDetail = "parameter " + strconv.Quote(p.cursorParam) + " must be at most " + strconv.Itoa(p.maxCursorLength) + " characters long"
 	}
-	if p.offsetParam != "" && p.cursorParam != "" {
-		p.comboDetail = "parameters " + strconv.Quote(p.offsetParam) + " and " + strconv.Quote(p.cursorParam) + " cannot be combined"
+	for a := paramOffset; a <= paramCursor; a++ {
+		for b := a + 1; b <= paramCursor; b++ {
+			if p.names[a] != "" && p.names[b] != "" {
+				p.comboDetail[a][b] = "parameters " + strconv.Quote(p.names[a]) + " and " + strconv.Quote(p.names[b]) +
+					" cannot be combined: use one way to choose the position"
+			}
+		}
 	}
 	if p.limitParam != "" && p.defaultLimit > 0 {
 		p.defaultPair = queryEscape(p.limitParam) + "=" + strconv.FormatInt(p.defaultLimit, 10)
@@ -143,9 +150,15 @@ func (p *profile) check(query string, credParams []string) pageResult {
 			res.clamped[kind], res.anyClamped = p.minOf(kind), true
 		}
 	}
-	if seen[paramOffset] && seen[paramCursor] {
-		res.detail = p.comboDetail
-		return res
+	// At most one position parameter: a back end that adds page and offset
+	// (or resolves a cursor and then skips) would reach past every maximum.
+	for a := paramOffset; a <= paramCursor; a++ {
+		for b := a + 1; b <= paramCursor; b++ {
+			if seen[a] && seen[b] {
+				res.detail = p.comboDetail[a][b]
+				return res
+			}
+		}
 	}
 	res.addDefault = p.defaultPair != "" && !seen[paramLimit]
 	return res

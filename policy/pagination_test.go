@@ -36,7 +36,10 @@ func TestPaginationClamp(t *testing.T) {
 		{"/list?limit=1&limit=1", "bad_pagination", "", "at most once"},
 		{"/list?cursor=a&cursor=b", "bad_pagination", "", `"cursor" must appear at most once`},
 		{"/list?cursor=123456789", "bad_pagination", "", "at most 8 characters"},
-		{"/list?cursor=1&offset=1", "bad_pagination", "", "cannot be combined"},
+		{"/list?cursor=1&offset=1", "bad_pagination", "", `"offset" and "cursor" cannot be combined`},
+		{"/list?page=2&offset=10", "bad_pagination", "", `"offset" and "page" cannot be combined`},
+		{"/list?cursor=abc&page=2", "bad_pagination", "", `"page" and "cursor" cannot be combined`},
+		{"/list?page=2&limit=5&sort=asc", "allowed", "", ""},
 		{"/pub?limit=70&key=garbage", "allowed", "/pub?limit=50", ""},
 		{"/pub?limit=x", "bad_pagination", "", "integer"},
 	}
