@@ -362,3 +362,28 @@ func TestBadConfigFailsStartWithPath(t *testing.T) {
 		}
 	})
 }
+
+// TestConfigWarningsLoggedAtStart: a valid configuration with a route scope
+// no consumer is granted starts, and says so in one warning per problem.
+func TestConfigWarningsLoggedAtStart(t *testing.T) {
+	k := newTestKeys(t)
+	cfg := testConfig(t, k, func(c map[string]any) {
+		c["routes"].([]any)[0].(map[string]any)["scopes"] = []any{"orders:read", "orders:admin"}
+	})
+	vmTest(t, func(t *testing.T, vm types.VMContext) {
+		e := start(t, vm, cfg)
+		var warnings []string
+		for _, l := range e.host.GetWarnLogs() {
+			if strings.Contains(l, "configuration warning") {
+				warnings = append(warnings, l)
+			}
+		}
+		want := `apiguard: configuration warning: routes[0].scopes[1]: no consumer is granted scope "orders:admin"`
+		if len(warnings) != 1 || !strings.HasPrefix(warnings[0], want) {
+			t.Errorf("warnings %q, want one starting %q", warnings, want)
+		}
+		if n := e.counter("apiguard.config.errors"); n != 0 {
+			t.Errorf("apiguard.config.errors = %d, want 0: warnings are not errors", n)
+		}
+	})
+}

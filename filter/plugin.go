@@ -47,6 +47,9 @@ func (p *pluginContext) OnPluginStart(int) types.OnPluginStartStatus {
 		return types.OnPluginStartStatusFailed
 	}
 	p.policy = pol
+	for _, w := range pol.Warnings() {
+		proxywasm.LogWarnf("apiguard: configuration warning: %s", w.Error())
+	}
 	total, created, err := p.limiter.prepare(pol)
 	if err != nil {
 		// Not fatal: take creates a missing bucket on first use.

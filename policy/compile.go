@@ -40,7 +40,14 @@ type Policy struct {
 	anonSeed    uint64
 	anonKeys    [][]string // [limit][slot], only for limits of public routes
 	anonPK      []string   // [slot]
+
+	warnings []FieldError
 }
+
+// Warnings lists what in the configuration is valid but probably not
+// meant: a route scope no consumer is granted, a consumer without keys.
+// The filter logs them at start; apiguard validate prints them.
+func (p *Policy) Warnings() []FieldError { return p.warnings }
 
 // Shadow reports whether the policy runs in shadow mode: decisions are
 // reported but never enforced.
@@ -144,7 +151,32 @@ func (ps *parser) build(c *config, seed uint64) *Policy {
 	ps.buildRoutes(p, c, profiles, resolveLimit, intern)
 	ps.buildConsumers(p, c, resolveLimit, intern)
 	p.buildAnonymous()
+	ps.warnUngrantedScopes(c, p.consumers)
+	p.warnings = ps.warns
 	return p
+}
+
+// warnUngrantedScopes warns about route scopes that no consumer is granted:
+// every authenticated request to such a route is denied.
+func (ps *parser) warnUngrantedScopes(c *config, consumers []consumer) {
+	granted := map[string]bool{}
+	for i := range consumers {
+		for _, s := range consumers[i].scopes {
+			granted[s] = true
+		}
+	}
+	for i := range c.routes {
+		rc := &c.routes[i]
+		if rc.public {
+			continue
+		}
+		for j, s := range rc.scopes {
+			if !granted[s] {
+				ps.warn(rc.path.member("scopes").elem(j),
+					"no consumer is granted scope "+quote(s)+": every request to this route will be denied (403)")
+			}
+		}
+	}
 }
 
 // buildSources checks the key sources against the other header and
@@ -315,6 +347,9 @@ func (ps *parser) buildConsumers(p *Policy, c *config, resolveLimit func(path js
 			k++
 			*e = keyEntry{id: kc.id, consumer: cs, revoked: kc.revoked, notBefore: kc.notBefore, notAfter: kc.notAfter}
 			p.keys[kc.sum] = e
+		}
+		if len(cc.keys) == 0 && cc.idOK {
+			ps.warn(cc.path.member("keys"), "consumer "+quote(cc.id)+" has no keys: it can never be authenticated")
 		}
 		cc.keys = nil // built: let the collector have them
 	}

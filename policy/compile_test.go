@@ -91,3 +91,31 @@ func TestConfigSeed(t *testing.T) {
 		t.Error("a trailing space does not change the seed")
 	}
 }
+
+func TestWarnings(t *testing.T) {
+	key := HashKey("secret")
+	tests := []struct {
+		name, config string
+		want         []string
+	}{
+		{"none", `{"consumers": [{"id": "c", "scopes": ["a"], "keys": [{"id": "k", "sha256": "` + key + `"}]}],
+			"routes": [{"name": "r", "path": "/r", "scopes": ["a"]}, {"name": "h", "path": "/h", "public": true}]}`, nil},
+		{"ungranted scope", `{"consumers": [{"id": "c", "scopes": ["a"], "keys": [{"id": "k", "sha256": "` + key + `"}]}],
+			"routes": [{"name": "r", "path": "/r", "scopes": ["a", "b"]}]}`,
+			[]string{`routes[0].scopes[1]: no consumer is granted scope "b": every request to this route will be denied (403)`}},
+		{"consumer without keys", `{"consumers": [{"id": "c", "scopes": ["a"], "keys": [{"id": "k", "sha256": "` + key + `"}]}, {"id": "d", "scopes": ["a"]}],
+			"routes": [{"name": "r", "path": "/r", "scopes": ["a"]}]}`,
+			[]string{`consumers[1].keys: consumer "d" has no keys: it can never be authenticated`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			for _, w := range mustCompile(t, tt.config).Warnings() {
+				got = append(got, w.Error())
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("warnings %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

@@ -16,14 +16,21 @@ const maxDepth = 32
 
 // parser collects every error found while reading the configuration.
 type parser struct {
-	errs []FieldError
-	kept strings.Builder // the current block of keep
+	errs  []FieldError
+	warns []FieldError
+	kept  strings.Builder // the current block of keep
 }
 
 // add records an error at path.
 func (ps *parser) add(path jsonPath, msg string) {
 	// A path may be a member name of the configuration: copy it, as keep.
 	ps.errs = append(ps.errs, FieldError{Path: strings.Clone(path.String()), Msg: msg})
+}
+
+// warn records a warning at path: a valid configuration that is probably
+// not what its author meant.
+func (ps *parser) warn(path jsonPath, msg string) {
+	ps.warns = append(ps.warns, FieldError{Path: strings.Clone(path.String()), Msg: msg})
 }
 
 // keepBlock is the size of the blocks keep copies strings into.

@@ -26,8 +26,11 @@ which kind of file it is from its contents:
   - an Istio WasmPlugin manifest (kind: WasmPlugin): decoded strictly against
     istio.io/api, and its pluginConfig.
 
-Every problem is printed with its line and path in the file. Exit status: 0
-when every file is valid, 1 when any is not, 2 when a file cannot be read.
+Every problem is printed with its line and path in the file. Warnings
+("warning: ...") point at what is valid but probably not meant, such as a
+route scope no consumer is granted or a consumer without keys; they do not
+make a file invalid. Exit status: 0 when every file is valid, 1 when any is
+not, 2 when a file cannot be read.
 `,
 	run: runValidate,
 }
@@ -51,13 +54,17 @@ func runValidate(c *command, e *env, args []string) int {
 			continue
 		}
 		kind, probs := configcheck.Validate(data, configcheck.EnvoyOptions{WasmPath: *wasmPath})
-		if len(probs) == 0 {
+		errs := configcheck.Errors(probs)
+		if len(errs) == 0 {
 			fmt.Fprintf(e.stdout, "%s: ok (%s)\n", name, kind)
-			continue
+		} else {
+			fmt.Fprintf(e.stdout, "%s: %d problem(s) (%s)\n", name, len(errs), kind)
 		}
-		fmt.Fprintf(e.stdout, "%s: %d problem(s) (%s)\n", name, len(probs), kind)
-		for _, p := range probs {
+		for _, p := range probs { // errors and warnings, in document order
 			fmt.Fprintf(e.stdout, "%s: %s\n", name, p)
+		}
+		if len(errs) == 0 {
+			continue
 		}
 		if status == exitOK {
 			status = exitFail

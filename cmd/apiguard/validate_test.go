@@ -88,3 +88,30 @@ func hasLine(out, prefix, s string) bool {
 	}
 	return false
 }
+
+// TestValidateWarnings: warnings are printed with their line and path and
+// leave the exit status at 0.
+func TestValidateWarnings(t *testing.T) {
+	config := `{
+  "consumers": [{"id": "c", "scopes": ["a"], "keys": [{"id": "k", "sha256": "` + strings.Repeat("ab", 32) + `"}]},
+                {"id": "empty", "scopes": ["a"]}],
+  "routes": [{"name": "r", "path": "/r", "scopes": ["a", "b"]}]
+}`
+	r := apiguard(t, config, "validate", "-")
+	r.wantCode(t, exitOK)
+	for _, want := range []string{
+		"-: ok (apiguard plugin configuration)",
+		`-: warning: line 3: consumers[1].keys: consumer "empty" has no keys`,
+		`-: warning: line 4: routes[0].scopes[1]: no consumer is granted scope "b"`,
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	// Warnings never hide errors: the status counts the errors alone.
+	r = apiguard(t, strings.Replace(config, `"path": "/r"`, `"path": "r"`, 1), "validate", "-")
+	r.wantCode(t, exitFail)
+	if !strings.Contains(r.stdout, "-: 1 problem(s)") {
+		t.Errorf("stdout:\n%s", r.stdout)
+	}
+}

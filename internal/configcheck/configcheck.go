@@ -41,12 +41,29 @@ type Problem struct {
 	Line int
 	// Msg says what is wrong.
 	Msg string
+	// Warning marks a configuration that is valid but probably not meant
+	// (policy.Policy.Warnings); it does not make the file invalid.
+	Warning bool
+}
+
+// Errors returns the problems that are not warnings.
+func Errors(probs []Problem) []Problem {
+	var errs []Problem
+	for _, p := range probs {
+		if !p.Warning {
+			errs = append(errs, p)
+		}
+	}
+	return errs
 }
 
 // String formats the problem as "line N: path: message", leaving out the
 // parts that are unknown.
 func (p Problem) String() string {
 	var b strings.Builder
+	if p.Warning {
+		b.WriteString("warning: ")
+	}
 	if p.Line > 0 {
 		fmt.Fprintf(&b, "line %d: ", p.Line)
 	}

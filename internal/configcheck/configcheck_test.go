@@ -617,3 +617,17 @@ func TestJoinKey(t *testing.T) {
 		}
 	}
 }
+
+// TestEmbeddedConfigWarnings: the policy's warnings about an embedded plugin
+// configuration reach the caller as warnings, with the path inside the file,
+// and are not errors.
+func TestEmbeddedConfigWarnings(t *testing.T) {
+	envoy := edit(t, readFile(t, envoyFile),
+		`"path": "/v1/orders", "scopes": ["orders:write"]}`, `"path": "/v1/orders", "scopes": ["orders:write", "orders:admin"]}`)
+	probs := ValidateEnvoyYAML([]byte(envoy), EnvoyOptions{})
+	if len(probs) != 1 || !probs[0].Warning || len(Errors(probs)) != 0 ||
+		!strings.HasSuffix(probs[0].Path, "configuration.value.routes[1].scopes[1]") ||
+		!strings.HasPrefix(probs[0].String(), "warning: line ") {
+		t.Errorf("envoy.yaml: %q, want one warning at routes[1].scopes[1]", probs)
+	}
+}

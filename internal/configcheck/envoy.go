@@ -234,7 +234,7 @@ func (c *envoyChecker) wasmFilter(w *wasmfilterv3.Wasm, path string) {
 	}
 	vpath = joinPath(cpath+".configuration", vpath)
 	for _, p := range pluginProblems([]byte(text)) {
-		c.probs = append(c.probs, Problem{Path: joinPath(vpath, p.Path), Line: c.t.line(vpath), Msg: p.Msg})
+		c.probs = append(c.probs, Problem{Path: joinPath(vpath, p.Path), Line: c.t.line(vpath), Msg: p.Msg, Warning: p.Warning})
 	}
 }
 

@@ -122,7 +122,7 @@ func ValidateIstioWasmPlugin(data []byte) []Problem {
 	base := pathOf(spec, "spec", "pluginConfig", "plugin_config")
 	for _, p := range pluginProblems(text) {
 		path := joinPath(base, p.Path)
-		probs = append(probs, Problem{Path: path, Line: t.line(path), Msg: p.Msg})
+		probs = append(probs, Problem{Path: path, Line: t.line(path), Msg: p.Msg, Warning: p.Warning})
 	}
 	return probs
 }

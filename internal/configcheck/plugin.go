@@ -8,7 +8,8 @@ import (
 )
 
 // ValidatePluginConfig checks an apiguard JSON configuration: every error
-// policy.Compile reports, with its JSON path and line, and duplicate keys
+// policy.Compile reports, with its JSON path and line (or, when it compiles,
+// the policy's warnings, marked Warning), and duplicate keys
 // (which JSON readers resolve differently, so the one a human reads may not
 // be the one the filter uses).
 func ValidatePluginConfig(data []byte) []Problem {
@@ -26,7 +27,11 @@ func ValidatePluginConfig(data []byte) []Problem {
 // configuration and no lines.
 func pluginProblems(data []byte) []Problem {
 	var probs []Problem
-	if _, err := policy.Compile(data); err != nil {
+	if p, err := policy.Compile(data); err == nil {
+		for _, w := range p.Warnings() {
+			probs = append(probs, Problem{Path: w.Path, Msg: w.Msg, Warning: true})
+		}
+	} else {
 		var ce *policy.ConfigError
 		if !errors.As(err, &ce) {
 			return []Problem{{Msg: err.Error()}}
