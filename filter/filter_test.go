@@ -131,6 +131,7 @@ func TestDenials(t *testing.T) {
 		{"limit too large", "/v1/orders?limit=1000", [][2]string{{"x-api-key", k.billing}}, 400, "bad_pagination", "", k.billing},
 		{"limit not a plain integer", "/v1/orders?limit=1e3", [][2]string{{"x-api-key", k.billing}}, 400, "bad_pagination", "", k.billing},
 		{"offset and cursor", "/v1/orders?offset=5&cursor=abc", [][2]string{{"x-api-key", k.billing}}, 400, "bad_pagination", "", k.billing},
+		{"page and offset", "/v1/orders?page=3&offset=40", [][2]string{{"x-api-key", k.billing}}, 400, "bad_pagination", "", k.billing},
 		{"encoded slash", "/v1/files/a%2Fb", [][2]string{{"x-api-key", k.reader}}, 400, "bad_path", "", k.reader},
 		{"escapes root", "/v1/../../etc/passwd", [][2]string{{"x-api-key", k.billing}}, 400, "bad_path", "", k.billing},
 		{"no route", "/admin", [][2]string{{"x-api-key", k.billing}}, 403, "no_route", "", k.billing},

@@ -75,7 +75,8 @@ func testConfig(t testing.TB, k testKeys, edit func(map[string]any)) []byte {
 		},
 		"pagination": map[string]any{
 			"standard": map[string]any{"limit_param": "limit", "default_limit": 20, "max_limit": 100,
-				"offset_param": "offset", "max_offset": 10000, "cursor_param": "cursor", "max_cursor_length": 64,
+				"offset_param": "offset", "max_offset": 10000, "page_param": "page", "max_page": 500,
+				"cursor_param": "cursor", "max_cursor_length": 64,
 				"on_violation": "reject"},
 		},
 		"rate_limits": map[string]any{
