@@ -154,8 +154,8 @@ func (l *Limit) window() int64 {
 // partitionKey is empty.
 func (l *Limit) PolicyHeader(partitionKey string) string {
 	capacity, _, _ := l.params()
-	b := make([]byte, 0, 64+len(partitionKey)*2)
-	b = appendSFString(b, l.name())
+	var buf [headerBuf]byte // on the stack: the string is the one allocation
+	b := appendSFString(buf[:0], l.name())
 	b = append(b, ";q="...)
 	b = strconv.AppendInt(b, int64(capacity), 10)
 	b = append(b, ";w="...)
@@ -167,14 +167,18 @@ func (l *Limit) PolicyHeader(partitionKey string) string {
 // (draft-ietf-httpapi-ratelimit-headers-11):
 // `"<name>";r=<remaining>;t=<seconds until full>;pk=:<base64>:`.
 func (l *Limit) Header(res TakeResult, partitionKey string) string {
-	b := make([]byte, 0, 64+len(partitionKey)*2)
-	b = appendSFString(b, l.name())
+	var buf [headerBuf]byte
+	b := appendSFString(buf[:0], l.name())
 	b = append(b, ";r="...)
 	b = strconv.AppendInt(b, max(res.Remaining, 0), 10)
 	b = append(b, ";t="...)
 	b = strconv.AppendInt(b, ceilSeconds(max(res.Reset, 0)), 10)
 	return string(appendPK(b, partitionKey))
 }
+
+// headerBuf fits the RateLimit fields of any policy name up to 64
+// characters and a partition key of 16.
+const headerBuf = 192
 
 // name returns the policy name, tolerating a nil Limit.
 func (l *Limit) name() string {

@@ -151,3 +151,17 @@ func b64(s string) string {
 	}
 	return string(out)
 }
+
+// TestRateLimitHeadersAllocateOnce: each header value costs one allocation
+// (the string), which matters in a wasm VM where an allocation costs ~1 µs.
+func TestRateLimitHeadersAllocateOnce(t *testing.T) {
+	l := &Limit{Name: strings.Repeat("n", 64), Requests: 1_000_000_000, Per: 8760 * time.Hour, Burst: 1_000_000_000}
+	res := TakeResult{Allowed: true, Remaining: 999_999_999, Reset: 8760 * time.Hour}
+	pk := shortHash(1, "consumer")
+	if n := testing.AllocsPerRun(100, func() { l.PolicyHeader(pk) }); n != 1 {
+		t.Errorf("PolicyHeader: %v allocations, want 1", n)
+	}
+	if n := testing.AllocsPerRun(100, func() { l.Header(res, pk) }); n != 1 {
+		t.Errorf("Header: %v allocations, want 1", n)
+	}
+}

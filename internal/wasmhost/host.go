@@ -174,6 +174,11 @@ type VM struct {
 	// took in NewVM.
 	ConfigureTime time.Duration
 
+	// exports caches the module's exported functions: looking one up
+	// creates a function object with its own call stack, which would cost
+	// more than a short callback itself.
+	exports map[string]api.Function
+
 	nextID   uint32
 	cur      uint32
 	request  [][2]string
@@ -277,9 +282,15 @@ func (vm *VM) Request(headers [][2]string) (Result, error) {
 }
 
 func (vm *VM) call(name string, args ...uint64) (uint64, error) {
-	f := vm.mod.ExportedFunction(name)
+	f := vm.exports[name]
 	if f == nil {
-		return 0, fmt.Errorf("module does not export %s", name)
+		if f = vm.mod.ExportedFunction(name); f == nil {
+			return 0, fmt.Errorf("module does not export %s", name)
+		}
+		if vm.exports == nil {
+			vm.exports = map[string]api.Function{}
+		}
+		vm.exports[name] = f
 	}
 	r, err := f.Call(vm.host.ctx, args...)
 	if err != nil {
@@ -303,14 +314,15 @@ func read(m api.Module, ptr, size uint64) []byte {
 
 // give copies data into guest memory obtained from proxy_on_memory_allocate
 // and writes its address and size to the out-parameters.
-func give(ctx context.Context, m api.Module, data []byte, retPtr, retSize uint64) error {
+func give(vm *VM, data []byte, retPtr, retSize uint64) error {
+	m := vm.mod
 	var addr uint64
 	if len(data) > 0 {
-		r, err := m.ExportedFunction("proxy_on_memory_allocate").Call(ctx, uint64(len(data)))
+		r, err := vm.call("proxy_on_memory_allocate", uint64(len(data)))
 		if err != nil {
 			return err
 		}
-		addr = r[0]
+		addr = r
 		if !m.Memory().Write(uint32(addr), data) {
 			return errors.New("allocation out of range")
 		}

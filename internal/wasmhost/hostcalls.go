@@ -23,7 +23,7 @@ func (h *Host) hostFunc(name string) api.GoModuleFunc {
 				s[0] = statusNotFound
 				return
 			}
-			s[0] = status(give(ctx, m, h.vm(m).config, s[3], s[4]))
+			s[0] = status(give(h.vm(m), h.vm(m).config, s[3], s[4]))
 		}
 	case "proxy_get_property":
 		return func(ctx context.Context, m api.Module, s []uint64) {
@@ -33,7 +33,7 @@ func (h *Host) hostFunc(name string) api.GoModuleFunc {
 				s[0] = statusNotFound
 				return
 			}
-			s[0] = status(give(ctx, m, v, s[2], s[3]))
+			s[0] = status(give(h.vm(m), v, s[2], s[3]))
 		}
 	case "proxy_set_tick_period_milliseconds":
 		return func(_ context.Context, _ api.Module, s []uint64) { s[0] = statusOK }
@@ -74,7 +74,7 @@ func (h *Host) hostFunc(name string) api.GoModuleFunc {
 				s[0] = statusBadArgument
 				return
 			}
-			s[0] = status(give(ctx, m, encodePairs(*hm), s[1], s[2]))
+			s[0] = status(give(h.vm(m), encodePairs(*hm), s[1], s[2]))
 		}
 	case "proxy_get_header_map_value":
 		return func(ctx context.Context, m api.Module, s []uint64) {
@@ -86,7 +86,7 @@ func (h *Host) hostFunc(name string) api.GoModuleFunc {
 			key := strings.ToLower(string(read(m, s[1], s[2])))
 			for _, p := range *hm {
 				if p[0] == key {
-					s[0] = status(give(ctx, m, []byte(p[1]), s[3], s[4]))
+					s[0] = status(give(h.vm(m), []byte(p[1]), s[3], s[4]))
 					return
 				}
 			}
@@ -148,7 +148,7 @@ func (h *Host) hostFunc(name string) api.GoModuleFunc {
 				s[0] = statusNotFound
 				return
 			}
-			if err := give(ctx, m, value, s[2], s[3]); err != nil {
+			if err := give(h.vm(m), value, s[2], s[3]); err != nil {
 				s[0] = status(err)
 				return
 			}

@@ -45,6 +45,16 @@ func received(addr, size uint32) (p *byte, ok bool) {
 	return p, ok
 }
 
+// outAddr and outSize receive the out-parameters of the host calls that
+// return data. They are package variables, not locals, because a pointer
+// handed to a //go:wasmimport function escapes: locals would be allocated on
+// every such call. One pair serves every call: the module runs on one
+// thread, and host calls do not nest (proxy_on_memory_allocate, which the
+// host calls in the middle of one, makes none). Each call zeroes them first,
+// as locals would be: a host may return empty data without writing them,
+// and a stale address would then name a buffer no longer handed out.
+var outAddr, outSize uint32
+
 // returned stores a host call's returned data into the SDK's out-parameters.
 func returned(status, addr, size uint32, retData **byte, retSize *int) uint32 {
 	p, ok := received(addr, size)
@@ -84,9 +94,9 @@ func (host) ProxySetProperty(path *byte, pathSize int, value *byte, valueSize in
 }
 
 func (host) ProxyGetProperty(path *byte, pathSize int, retData **byte, retSize *int) uint32 {
-	var addr, size uint32
-	st := imGetProperty(path, i32(pathSize), &addr, &size)
-	return returned(st, addr, size, retData, retSize)
+	outAddr, outSize = 0, 0
+	st := imGetProperty(path, i32(pathSize), &outAddr, &outSize)
+	return returned(st, outAddr, outSize, retData, retSize)
 }
 
 func (host) ProxySendLocalResponse(statusCode uint32, details *byte, detailsSize int, body *byte, bodySize int,
@@ -96,9 +106,9 @@ func (host) ProxySendLocalResponse(statusCode uint32, details *byte, detailsSize
 }
 
 func (host) ProxyGetSharedData(key *byte, keySize int, retData **byte, retSize *int, retCas *uint32) uint32 {
-	var addr, size uint32
-	st := imGetSharedData(key, i32(keySize), &addr, &size, retCas)
-	return returned(st, addr, size, retData, retSize)
+	outAddr, outSize = 0, 0
+	st := imGetSharedData(key, i32(keySize), &outAddr, &outSize, retCas)
+	return returned(st, outAddr, outSize, retData, retSize)
 }
 
 func (host) ProxySetSharedData(key *byte, keySize int, value *byte, valueSize int, cas uint32) uint32 {
@@ -114,9 +124,9 @@ func (host) ProxyResolveSharedQueue(vmID *byte, vmIDSize int, name *byte, nameSi
 }
 
 func (host) ProxyDequeueSharedQueue(queueID uint32, retData **byte, retSize *int) uint32 {
-	var addr, size uint32
-	st := imDequeueSharedQueue(queueID, &addr, &size)
-	return returned(st, addr, size, retData, retSize)
+	outAddr, outSize = 0, 0
+	st := imDequeueSharedQueue(queueID, &outAddr, &outSize)
+	return returned(st, outAddr, outSize, retData, retSize)
 }
 
 func (host) ProxyEnqueueSharedQueue(queueID uint32, value *byte, valueSize int) uint32 {
@@ -124,9 +134,9 @@ func (host) ProxyEnqueueSharedQueue(queueID uint32, value *byte, valueSize int) 
 }
 
 func (host) ProxyGetHeaderMapValue(mapType uint32, key *byte, keySize int, retData **byte, retSize *int) uint32 {
-	var addr, size uint32
-	st := imGetHeaderMapValue(mapType, key, i32(keySize), &addr, &size)
-	return returned(st, addr, size, retData, retSize)
+	outAddr, outSize = 0, 0
+	st := imGetHeaderMapValue(mapType, key, i32(keySize), &outAddr, &outSize)
+	return returned(st, outAddr, outSize, retData, retSize)
 }
 
 func (host) ProxyAddHeaderMapValue(mapType uint32, key *byte, keySize int, value *byte, valueSize int) uint32 {
@@ -146,9 +156,9 @@ func (host) ProxyRemoveHeaderMapValue(mapType uint32, key *byte, keySize int) ui
 }
 
 func (host) ProxyGetHeaderMapPairs(mapType uint32, retData **byte, retSize *int) uint32 {
-	var addr, size uint32
-	st := imGetHeaderMapPairs(mapType, &addr, &size)
-	return returned(st, addr, size, retData, retSize)
+	outAddr, outSize = 0, 0
+	st := imGetHeaderMapPairs(mapType, &outAddr, &outSize)
+	return returned(st, outAddr, outSize, retData, retSize)
 }
 
 func (host) ProxySetHeaderMapPairs(mapType uint32, data *byte, size int) uint32 {
@@ -156,9 +166,9 @@ func (host) ProxySetHeaderMapPairs(mapType uint32, data *byte, size int) uint32 
 }
 
 func (host) ProxyGetBufferBytes(bufferType uint32, start int, maxSize int, retData **byte, retSize *int) uint32 {
-	var addr, size uint32
-	st := imGetBufferBytes(bufferType, i32(start), i32(maxSize), &addr, &size)
-	return returned(st, addr, size, retData, retSize)
+	outAddr, outSize = 0, 0
+	st := imGetBufferBytes(bufferType, i32(start), i32(maxSize), &outAddr, &outSize)
+	return returned(st, outAddr, outSize, retData, retSize)
 }
 
 func (host) ProxySetBufferBytes(bufferType uint32, start int, maxSize int, data *byte, size int) uint32 {
@@ -172,9 +182,9 @@ func (host) ProxyHttpCall(upstream *byte, upstreamSize int, headers *byte, heade
 }
 
 func (host) ProxyCallForeignFunction(name *byte, nameSize int, param *byte, paramSize int, retData **byte, retSize *int) uint32 {
-	var addr, size uint32
-	st := imCallForeignFunction(name, i32(nameSize), param, i32(paramSize), &addr, &size)
-	return returned(st, addr, size, retData, retSize)
+	outAddr, outSize = 0, 0
+	st := imCallForeignFunction(name, i32(nameSize), param, i32(paramSize), &outAddr, &outSize)
+	return returned(st, outAddr, outSize, retData, retSize)
 }
 
 func (host) ProxySetTickPeriodMilliseconds(period uint32) uint32 {
