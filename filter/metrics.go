@@ -41,11 +41,24 @@ func newMetrics() *metrics {
 		storeErrors:     proxywasm.DefineCounterMetric(metricStoreErrors),
 		internalErrors:  proxywasm.DefineCounterMetric(metricInternalErrors),
 	}
-	for _, r := range policy.Reasons() {
-		m.decisions[r] = proxywasm.DefineCounterMetric(metricDecisionPrefix + string(r))
+	for r, name := range decisionMetricNames {
+		m.decisions[r] = proxywasm.DefineCounterMetric(name)
 	}
 	return m
 }
+
+// decisionMetricNames holds the name of each decision counter. The names
+// are package variables so that they live as long as the module: the SDK's
+// emulator (proxytest) keeps a metric's name as a view of the module's
+// memory rather than a copy, so a name the collector freed and reused would
+// change under it (Envoy copies the name).
+var decisionMetricNames = func() map[policy.Reason]string {
+	names := make(map[policy.Reason]string)
+	for _, r := range policy.Reasons() {
+		names[r] = metricDecisionPrefix + string(r)
+	}
+	return names
+}()
 
 func (m *metrics) decision(r policy.Reason) {
 	if c, ok := m.decisions[r]; ok {

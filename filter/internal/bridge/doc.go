@@ -33,6 +33,12 @@
 //     pass replaces every host method with runtime.unreachableMethod.
 //   - Buffers the host fills through proxy_on_memory_allocate are pinned
 //     until the host call that asked for them returns (host_wasip1.go).
+//   - The runtime's own goroutines, the garbage collector's mark worker among
+//     them, run only while an export blocks: a reactor returns to the host
+//     without scheduling them. The exports yield once after
+//     proxy_on_configure and after each proxy_on_delete (yieldToRuntime),
+//     without which collections stop completing and memory grows without
+//     bound.
 //
 // Envoy must call _initialize (a c-shared module is a WASI reactor); the
 // plugin must call proxywasm.SetVMContext from init(), because main.main never
