@@ -70,9 +70,10 @@ var ErrNoEnvoy = errors.New("no usable Envoy")
 
 // FindEnvoy returns the Envoy binary named by $ENVOY_BIN, or else the
 // envoy on PATH, with its version. It returns an error wrapping ErrNoEnvoy
-// when there is none or it is older than MinEnvoyVersion, and another error
-// when $ENVOY_BIN names something that does not run (a mistake to report,
-// not a reason to skip).
+// when there is none or the one on PATH is older than MinEnvoyVersion, and
+// another error when $ENVOY_BIN names something that does not run or is too
+// old: an Envoy asked for by name is a mistake to report, not a reason to
+// skip (a CI job would otherwise pass with every real-Envoy test skipped).
 func FindEnvoy(ctx context.Context) (string, Version, error) {
 	bin := os.Getenv("ENVOY_BIN")
 	if bin == "" {
@@ -93,6 +94,9 @@ func FindEnvoy(ctx context.Context) (string, Version, error) {
 		return "", Version{}, fmt.Errorf("%s --version: %v", bin, err)
 	}
 	if v.Less(MinEnvoyVersion) {
+		if os.Getenv("ENVOY_BIN") != "" {
+			return bin, v, fmt.Errorf("ENVOY_BIN=%s is Envoy %s, older than %s", bin, v, MinEnvoyVersion)
+		}
 		return bin, v, fmt.Errorf("%w: %s is Envoy %s, older than %s", ErrNoEnvoy, bin, v, MinEnvoyVersion)
 	}
 	return bin, v, nil

@@ -18,7 +18,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -118,14 +117,9 @@ type envoyProc struct {
 	listen string        // host:port of the listener
 }
 
-var baseIDs atomic.Uint32
-
-// uniqueBaseID gives each Envoy of this test process its own shared-memory
-// base id, so that parallel tests and parallel test processes do not
-// collide.
-func uniqueBaseID() uint32 {
-	return uint32(os.Getpid()%100000)*64 + baseIDs.Add(1)%64
-}
+// hotRestartOff keeps parallel Envoys from sharing (and needing) the
+// hot-restart shared memory, which some sandboxes do not provide.
+const hotRestartOff = "--disable-hot-restart"
 
 // renderConfig writes envoy.yaml, rendered with the upstream port, free
 // listener and admin ports, the absolute .wasm path and, when not nil, a
@@ -158,8 +152,9 @@ func renderConfig(t *testing.T, upstreamPort int, pluginConfig []byte, checkVali
 	return path
 }
 
-// launch starts Envoy on a configuration with two workers and a unique
-// base id. It does not wait for readiness. Envoy's output goes into the
+// launch starts Envoy on a configuration with two workers, without hot
+// restart, flushing its access log every 100 ms (the default, 10 s, would
+// outlast stop's grace period). It does not wait for readiness. Envoy's output goes into the
 // test log if the test fails, and the process is stopped at cleanup.
 func launch(t *testing.T, bin, config string, extra ...string) *envoyProc {
 	t.Helper()
@@ -167,7 +162,8 @@ func launch(t *testing.T, bin, config string, extra ...string) *envoyProc {
 	args := append([]string{
 		"-c", config,
 		"--concurrency", "2",
-		"--base-id", fmt.Sprint(uniqueBaseID()),
+		hotRestartOff,
+		"--file-flush-interval-msec", "100",
 		"--admin-address-path", filepath.Join(dir, "admin-address"),
 		"--log-level", "info",
 	}, extra...)
