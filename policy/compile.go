@@ -22,8 +22,13 @@ type Policy struct {
 	sources     []keySource
 	queryParams []string // names of the query sources
 	format      *keyFormat
-	keys        map[[32]byte]*keyEntry
-	router      router
+	// keys maps the SHA-256 of a key to its entry in entries. The map,
+	// entries and keyIDs hold no pointers, so the garbage collector skips
+	// the key table instead of marking two pointers per key at every cycle.
+	keys    map[[32]byte]int32
+	entries []keyEntry
+	keyIDs  string // every key id, back to back (see keyEntry.idStart)
+	router  router
 
 	// remove[mask] lists the headers to drop upstream when the header
 	// sources in mask were present: the identity headers always, the
@@ -273,8 +278,16 @@ func (ps *parser) buildConsumers(p *Policy, c *config, resolveLimit func(path js
 	for _, cc := range c.consumers {
 		nKeys += len(cc.keys)
 	}
-	p.keys = make(map[[32]byte]*keyEntry, nKeys)
+	p.keys = make(map[[32]byte]int32, nKeys)
 	entries := make([]keyEntry, nKeys)
+	idLen := 0
+	for _, cc := range c.consumers {
+		for _, kc := range cc.keys {
+			idLen += len(kc.id)
+		}
+	}
+	var ids strings.Builder
+	ids.Grow(idLen)
 	consumers := make([]consumer, len(c.consumers))
 	bucketKeys := make([]string, len(c.consumers)*len(p.limits))
 	consumerIDs := make(map[string]*consumerConf, len(c.consumers))
@@ -338,15 +351,16 @@ func (ps *parser) buildConsumers(p *Policy, c *config, resolveLimit func(path js
 				continue
 			}
 			if prev, dup := p.keys[kc.sum]; dup {
-				first := refs[(uintptr(unsafe.Pointer(prev))-uintptr(unsafe.Pointer(&entries[0])))/unsafe.Sizeof(entries[0])]
-				ps.add(ref.path(c).member("sha256"), "duplicate key hash (also "+first.path(c).String()+")")
+				ps.add(ref.path(c).member("sha256"), "duplicate key hash (also "+refs[prev].path(c).String()+")")
 				continue
 			}
 			refs[k] = ref
-			e := &entries[k]
+			start := ids.Len()
+			ids.WriteString(kc.id)
+			entries[k] = keyEntry{notBefore: kc.notBefore, notAfter: kc.notAfter,
+				idStart: uint32(start), idEnd: uint32(ids.Len()), consumer: int32(ci), revoked: kc.revoked}
+			p.keys[kc.sum] = int32(k)
 			k++
-			*e = keyEntry{id: kc.id, consumer: cs, revoked: kc.revoked, notBefore: kc.notBefore, notAfter: kc.notAfter}
-			p.keys[kc.sum] = e
 		}
 		if len(cc.keys) == 0 && cc.idOK {
 			ps.warn(cc.path.member("keys"), "consumer "+quote(cc.id)+" has no keys: it can never be authenticated")
@@ -358,6 +372,8 @@ func (ps *parser) buildConsumers(p *Policy, c *config, resolveLimit func(path js
 		*s.dst = all[s.start:s.end]
 	}
 	p.consumers = consumers
+	p.entries = entries[:k:k]
+	p.keyIDs = ids.String()
 }
 
 // keyRef locates a key in config.consumers by indices, a quarter of the

@@ -184,10 +184,11 @@ func (p *Policy) lookup(key string, now time.Time) (*keyEntry, Reason, string) {
 	}
 	var buf [maxKeyLen]byte
 	n := copy(buf[:], key)
-	e := p.keys[sha256.Sum256(buf[:n])]
-	if e == nil {
+	i, ok := p.keys[sha256.Sum256(buf[:n])]
+	if !ok {
 		return nil, ReasonUnknown, detailUnknown
 	}
+	e := &p.entries[i]
 	switch t := unixNano(now); {
 	case e.revoked:
 		return e, ReasonRevoked, detailRevoked
@@ -251,14 +252,14 @@ func (p *Policy) Decide(r Request) Decision {
 		return d
 	}
 	e := cred.entry
-	c := e.consumer
+	c := &p.consumers[e.consumer]
 
 	d := Decision{
 		Allow:        true,
 		Status:       200,
 		Reason:       ReasonAllowed,
 		Consumer:     c.id,
-		KeyID:        e.id,
+		KeyID:        p.keyID(e),
 		KeyPresented: true,
 	}
 	limit := -1
@@ -281,7 +282,7 @@ func (p *Policy) Decide(r Request) Decision {
 		d.NewPath = newPath
 	}
 	d.RemoveHeaders = p.remove[cred.headerMask]
-	d.SetHeaders = [3][2]string{{p.forward[0], c.id}, {p.forward[1], e.id}, {p.forward[2], c.scopeHeader}}
+	d.SetHeaders = [3][2]string{{p.forward[0], c.id}, {p.forward[1], d.KeyID}, {p.forward[2], c.scopeHeader}}
 
 	if limit < 0 {
 		limit = c.limit

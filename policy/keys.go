@@ -157,14 +157,19 @@ type keyFormat struct {
 }
 
 // keyEntry is one configured key, found by the SHA-256 of the raw key.
-// A configuration holds one per key, so it is kept small: 48 bytes.
+// A configuration holds one per key, so it is small (32 bytes) and holds no
+// pointer (see Policy.keys).
 type keyEntry struct {
-	id        string
-	consumer  *consumer
 	notBefore int64 // Unix nanoseconds (see unixNano); noLowerBound when absent
 	notAfter  int64 // Unix nanoseconds (see unixNano); noUpperBound when absent
-	revoked   bool
+	// idStart and idEnd locate the key id in Policy.keyIDs.
+	idStart, idEnd uint32
+	consumer       int32 // index in Policy.consumers
+	revoked        bool
 }
+
+// keyID returns the id of the key e.
+func (p *Policy) keyID(e *keyEntry) string { return p.keyIDs[e.idStart:e.idEnd] }
 
 // Validity bounds of a key without not_before or not_after.
 const (
