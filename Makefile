@@ -67,6 +67,8 @@ fuzz:
 # tools/benchreport summarises it in build/bench.md.
 WASMREQS  ?= 3000
 STARTRUNS ?= 3
+# Requests per BenchmarkSteadyTraffic run (memory and GC under traffic).
+STEADYREQS ?= 30000
 bench: SHELL := /bin/bash
 bench: .SHELLFLAGS := -o pipefail -c
 bench: build build/fixtures/passthrough.wasm
@@ -75,6 +77,7 @@ bench: build build/fixtures/passthrough.wasm
 	$(GO) test -run='^$$' -bench='^Benchmark(WasmRequest|ModuleSize)$$' -benchmem -benchtime=$(WASMREQS)x -count=$(BENCHCOUNT) ./filter | tee -a build/bench.txt
 	$(GO) test -run='^$$' -bench='^BenchmarkRateLimitContention$$' -benchtime=$(WASMREQS)x -count=$(STARTRUNS) ./filter | tee -a build/bench.txt
 	$(GO) test -run='^$$' -bench='^BenchmarkPluginStart$$' -benchtime=1x -count=$(STARTRUNS) ./filter | tee -a build/bench.txt
+	$(GO) test -run='^$$' -bench='^BenchmarkSteadyTraffic$$' -benchtime=$(STEADYREQS)x -count=1 ./filter | tee -a build/bench.txt
 	$(GO) run ./tools/benchreport -o build/bench.md build/bench.txt
 
 e2e: build

@@ -51,6 +51,10 @@ type Options struct {
 	Output io.Writer
 	// Env is passed to the modules (e.g. GOGC, GODEBUG).
 	Env map[string]string
+	// RealClock gives the modules the host's wall and monotonic clocks, as
+	// Envoy does; by default wazero's deterministic fake clocks, which also
+	// pace the Go runtime's timers and GC workers differently.
+	RealClock bool
 }
 
 type entry struct {
@@ -201,6 +205,9 @@ func (h *Host) NewVM(config []byte) (*VM, error) {
 	vm := &VM{host: h, config: config, Properties: map[string][]byte{}, nextID: rootContextID + 1}
 	h.vms[name] = vm
 	cfg := wazero.NewModuleConfig().WithName(name).WithStartFunctions("_initialize")
+	if h.opts.RealClock {
+		cfg = cfg.WithSysWalltime().WithSysNanotime()
+	}
 	if h.opts.Output != nil {
 		cfg = cfg.WithStdout(h.opts.Output).WithStderr(h.opts.Output)
 	}

@@ -214,6 +214,18 @@ func report(r results, cpu string) string {
 			check(ms <= 1000), fmtNum(ms), check(mem <= 64), fmtNum(mem))
 	}
 
+	// Steady traffic.
+	if r.runs(use("SteadyTraffic/keys=10000"))+r.runs(use("SteadyTraffic/keys=100000")) > 0 {
+		b.WriteString("\n## Steady traffic (one VM, real clocks, wasmhost)\n\nOne denial per request, as many requests as the benchmark ran; the longest request is the one that finishes a garbage collection.\n\n| keys | memory after start MiB | memory after the run MiB | collections | p99.9 µs | longest ms |\n|---:|---:|---:|---:|---:|---:|\n")
+		for _, keys := range []string{"10000", "100000"} {
+			n := "SteadyTraffic/keys=" + keys
+			if r.runs(n) == 0 {
+				continue
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", keys, r.cell(n, "mem-start-MiB"), r.cell(n, "mem-end-MiB"), r.cell(n, "gc-cycles"), r.cell(n, "p999-us"), r.cell(n, "max-ms"))
+		}
+	}
+
 	// 4. Contention.
 	n := use("RateLimitContention/vms=2")
 	if r.runs(n) > 0 {
