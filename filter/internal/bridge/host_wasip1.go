@@ -50,13 +50,18 @@ func received(addr, size uint32) (p *byte, ok bool) {
 // handed to a //go:wasmimport function escapes: locals would be allocated on
 // every such call. One pair serves every call: the module runs on one
 // thread, and host calls do not nest (proxy_on_memory_allocate, which the
-// host calls in the middle of one, makes none). Each call zeroes them first,
-// as locals would be: a host may return empty data without writing them,
-// and a stale address would then name a buffer no longer handed out.
+// host calls in the middle of one, makes none). They are zero before every
+// call, as locals would be (returned zeroes them after reading): a host may
+// return empty data without writing them, and a stale address would then
+// name a buffer no longer handed out.
 var outAddr, outSize uint32
 
-// returned stores a host call's returned data into the SDK's out-parameters.
-func returned(status, addr, size uint32, retData **byte, retSize *int) uint32 {
+// returned stores a host call's returned data, found in outAddr and outSize,
+// into the SDK's out-parameters, and zeroes outAddr and outSize for the next
+// call.
+func returned(status uint32, retData **byte, retSize *int) uint32 {
+	addr, size := outAddr, outSize
+	outAddr, outSize = 0, 0
 	p, ok := received(addr, size)
 	if status != statusOK {
 		*retData, *retSize = nil, 0
@@ -94,9 +99,8 @@ func (host) ProxySetProperty(path *byte, pathSize int, value *byte, valueSize in
 }
 
 func (host) ProxyGetProperty(path *byte, pathSize int, retData **byte, retSize *int) uint32 {
-	outAddr, outSize = 0, 0
 	st := imGetProperty(path, i32(pathSize), &outAddr, &outSize)
-	return returned(st, outAddr, outSize, retData, retSize)
+	return returned(st, retData, retSize)
 }
 
 func (host) ProxySendLocalResponse(statusCode uint32, details *byte, detailsSize int, body *byte, bodySize int,
@@ -106,9 +110,8 @@ func (host) ProxySendLocalResponse(statusCode uint32, details *byte, detailsSize
 }
 
 func (host) ProxyGetSharedData(key *byte, keySize int, retData **byte, retSize *int, retCas *uint32) uint32 {
-	outAddr, outSize = 0, 0
 	st := imGetSharedData(key, i32(keySize), &outAddr, &outSize, retCas)
-	return returned(st, outAddr, outSize, retData, retSize)
+	return returned(st, retData, retSize)
 }
 
 func (host) ProxySetSharedData(key *byte, keySize int, value *byte, valueSize int, cas uint32) uint32 {
@@ -124,9 +127,8 @@ func (host) ProxyResolveSharedQueue(vmID *byte, vmIDSize int, name *byte, nameSi
 }
 
 func (host) ProxyDequeueSharedQueue(queueID uint32, retData **byte, retSize *int) uint32 {
-	outAddr, outSize = 0, 0
 	st := imDequeueSharedQueue(queueID, &outAddr, &outSize)
-	return returned(st, outAddr, outSize, retData, retSize)
+	return returned(st, retData, retSize)
 }
 
 func (host) ProxyEnqueueSharedQueue(queueID uint32, value *byte, valueSize int) uint32 {
@@ -134,9 +136,8 @@ func (host) ProxyEnqueueSharedQueue(queueID uint32, value *byte, valueSize int) 
 }
 
 func (host) ProxyGetHeaderMapValue(mapType uint32, key *byte, keySize int, retData **byte, retSize *int) uint32 {
-	outAddr, outSize = 0, 0
 	st := imGetHeaderMapValue(mapType, key, i32(keySize), &outAddr, &outSize)
-	return returned(st, outAddr, outSize, retData, retSize)
+	return returned(st, retData, retSize)
 }
 
 func (host) ProxyAddHeaderMapValue(mapType uint32, key *byte, keySize int, value *byte, valueSize int) uint32 {
@@ -156,9 +157,8 @@ func (host) ProxyRemoveHeaderMapValue(mapType uint32, key *byte, keySize int) ui
 }
 
 func (host) ProxyGetHeaderMapPairs(mapType uint32, retData **byte, retSize *int) uint32 {
-	outAddr, outSize = 0, 0
 	st := imGetHeaderMapPairs(mapType, &outAddr, &outSize)
-	return returned(st, outAddr, outSize, retData, retSize)
+	return returned(st, retData, retSize)
 }
 
 func (host) ProxySetHeaderMapPairs(mapType uint32, data *byte, size int) uint32 {
@@ -166,9 +166,8 @@ func (host) ProxySetHeaderMapPairs(mapType uint32, data *byte, size int) uint32 
 }
 
 func (host) ProxyGetBufferBytes(bufferType uint32, start int, maxSize int, retData **byte, retSize *int) uint32 {
-	outAddr, outSize = 0, 0
 	st := imGetBufferBytes(bufferType, i32(start), i32(maxSize), &outAddr, &outSize)
-	return returned(st, outAddr, outSize, retData, retSize)
+	return returned(st, retData, retSize)
 }
 
 func (host) ProxySetBufferBytes(bufferType uint32, start int, maxSize int, data *byte, size int) uint32 {
@@ -182,9 +181,8 @@ func (host) ProxyHttpCall(upstream *byte, upstreamSize int, headers *byte, heade
 }
 
 func (host) ProxyCallForeignFunction(name *byte, nameSize int, param *byte, paramSize int, retData **byte, retSize *int) uint32 {
-	outAddr, outSize = 0, 0
 	st := imCallForeignFunction(name, i32(nameSize), param, i32(paramSize), &outAddr, &outSize)
-	return returned(st, outAddr, outSize, retData, retSize)
+	return returned(st, retData, retSize)
 }
 
 func (host) ProxySetTickPeriodMilliseconds(period uint32) uint32 {
