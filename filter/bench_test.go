@@ -7,7 +7,6 @@ package main
 // these with a fixed -benchtime; see tools/benchreport for the summary.
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/hex"
@@ -345,36 +344,22 @@ func BenchmarkRateLimitContention(b *testing.B) {
 	})
 }
 
-// BenchmarkSteadyTraffic serves steady traffic (a denial per op: an unknown
-// key on an unrouted path, which allocates like any request) from one VM of
-// the compiled filter with a production-sized configuration, with real
-// clocks, as a worker serves between configuration changes. It reports the
-// linear memory after start and after the run, the garbage collections that
-// completed during it (from the runtime's gctrace), and the p99.9 and
-// longest request: the longest is the one that finishes a collection.
-// make bench runs it with a fixed -benchtime.
+// BenchmarkSteadyTraffic serves steady traffic (steadyRequest, a denial per
+// op) from one VM of the compiled filter with a production-sized
+// configuration, with real clocks, as a worker serves between configuration
+// changes. It reports the linear memory after start and after the run, the
+// garbage collections that completed during it (from the runtime's
+// gctrace), and the p99.9 and longest request: the longest is the one that
+// finishes a collection. make bench runs it with a fixed -benchtime.
 func BenchmarkSteadyTraffic(b *testing.B) {
 	for _, n := range []int{10_000, 100_000} {
-		cfg := startConfig(b, n)
 		b.Run(fmt.Sprintf("keys=%d", n), func(b *testing.B) {
-			var trace bytes.Buffer
-			h, err := wasmhost.New(context.Background(), vmtest.Module(b), wasmhost.Options{
-				RealClock: true, Output: &trace, Env: map[string]string{"GODEBUG": "gctrace=1"}})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer h.Close()
-			vm, err := h.NewVM(cfg)
-			if err != nil {
-				b.Fatal(err)
-			}
-			vm.Properties["source.address"] = []byte("192.0.2.7:41000")
-			req := [][2]string{{":method", "GET"}, {":path", "/nowhere"}, {"x-api-key", "agk_unknown"}, {"x-request-id", "r1"}}
-			started, cycles0 := vm.MemorySize(), bytes.Count(trace.Bytes(), []byte("\ngc "))
+			vm, trace := startTraced(b, n, true)
+			started, cycles0 := vm.MemorySize(), cycles(trace.Bytes())
 			took := make([]time.Duration, 0, b.N)
 			for b.Loop() {
 				begin := time.Now()
-				if _, err := vm.Request(req); err != nil {
+				if _, err := vm.Request(steadyRequest); err != nil {
 					b.Fatal(err)
 				}
 				took = append(took, time.Since(begin))
@@ -383,7 +368,7 @@ func BenchmarkSteadyTraffic(b *testing.B) {
 			slices.Sort(took)
 			b.ReportMetric(float64(started)/mib, "mem-start-MiB")
 			b.ReportMetric(float64(vm.MemorySize())/mib, "mem-end-MiB")
-			b.ReportMetric(float64(bytes.Count(trace.Bytes(), []byte("\ngc "))-cycles0), "gc-cycles")
+			b.ReportMetric(float64(cycles(trace.Bytes())-cycles0), "gc-cycles")
 			b.ReportMetric(float64(took[len(took)*999/1000].Microseconds()), "p999-us")
 			b.ReportMetric(float64(took[len(took)-1].Microseconds())/1e3, "max-ms")
 		})

@@ -18,27 +18,11 @@ import (
 // never completed and memory grew by tens of MiB per 10k requests. This is a
 // property of the .wasm alone: natively the runtime schedules its workers.
 func TestGarbageCollectionKeepsUp(t *testing.T) {
-	var trace bytes.Buffer
-	h, err := wasmhost.New(context.Background(), vmtest.Module(t), wasmhost.Options{
-		Output: &trace,
-		Env:    map[string]string{"GODEBUG": "gctrace=1"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	vm, err := h.NewVM(startConfig(t, 10_000))
-	if err != nil {
-		t.Fatal(err)
-	}
-	vm.Properties["source.address"] = []byte("192.0.2.7:41000")
+	vm, trace := startTraced(t, 10_000, false)
 	started, atStart := vm.MemorySize(), cycles(trace.Bytes())
-
-	// A denial (no such route, unknown key): it allocates like any request.
-	req := [][2]string{{":method", "GET"}, {":path", "/nowhere"}, {"x-api-key", "agk_unknown"}, {"x-request-id", "r1"}}
 	const requests = 20_000
 	for range requests {
-		if _, err := vm.Request(req); err != nil {
+		if _, err := vm.Request(steadyRequest); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -52,6 +36,32 @@ func TestGarbageCollectionKeepsUp(t *testing.T) {
 			float64(grown)/(1<<20), requests, float64(started)/(1<<20), slack>>20)
 	}
 }
+
+// startTraced starts one VM of the compiled filter in wasmhost with a
+// configuration of nKeys keys, the Go runtime's GC trace going to trace, and
+// the host's clocks when realClock is set. The host closes at cleanup.
+func startTraced(tb testing.TB, nKeys int, realClock bool) (vm *wasmhost.VM, trace *bytes.Buffer) {
+	tb.Helper()
+	trace = new(bytes.Buffer)
+	h, err := wasmhost.New(context.Background(), vmtest.Module(tb), wasmhost.Options{
+		RealClock: realClock,
+		Output:    trace,
+		Env:       map[string]string{"GODEBUG": "gctrace=1"},
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { h.Close() })
+	if vm, err = h.NewVM(startConfig(tb, nKeys)); err != nil {
+		tb.Fatal(err)
+	}
+	vm.Properties["source.address"] = []byte("192.0.2.7:41000")
+	return vm, trace
+}
+
+// steadyRequest is a denial (no such route, unknown key): it allocates like
+// any request, and needs no key from the generated configuration.
+var steadyRequest = [][2]string{{":method", "GET"}, {":path", "/nowhere"}, {"x-api-key", "agk_unknown"}, {"x-request-id", "r1"}}
 
 // cycles counts the completed collections in a gctrace output ("gc N @...").
 func cycles(trace []byte) int {
