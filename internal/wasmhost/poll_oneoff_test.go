@@ -23,10 +23,6 @@ const enosys = 52
 // built with the stock runtime, and keeps serving when built with the
 // patched runtime that apiguard ships with.
 func TestPollOneoffENOSYS(t *testing.T) {
-	root, err := wasmvm.RepoRoot(".")
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, tc := range []struct {
 		fixture   string
 		config    string
@@ -37,13 +33,8 @@ func TestPollOneoffENOSYS(t *testing.T) {
 		{"timer-patched.wasm", "arm_timer", false},
 	} {
 		t.Run(tc.fixture+"/"+tc.config, func(t *testing.T) {
-			path := filepath.Join(root, "build", "fixtures", tc.fixture)
-			wasm, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v: run make test (it builds the fixtures)", err)
-			}
 			var out bytes.Buffer
-			h, err := New(context.Background(), wasm, Options{PollOneoffErrno: enosys, Output: &out,
+			h, err := New(context.Background(), fixture(t, tc.fixture), Options{PollOneoffErrno: enosys, Output: &out,
 				Env: map[string]string{"GOGC": "10"}})
 			if err != nil {
 				t.Fatal(err)
@@ -81,4 +72,18 @@ func tail(s string) string {
 		return "..." + s[len(s)-2000:]
 	}
 	return s
+}
+
+// fixture returns the module build/fixtures/name, which make test builds.
+func fixture(t *testing.T, name string) []byte {
+	t.Helper()
+	root, err := wasmvm.RepoRoot(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wasm, err := os.ReadFile(filepath.Join(root, "build", "fixtures", name))
+	if err != nil {
+		t.Fatalf("%v: run make test (it builds the fixtures)", err)
+	}
+	return wasm
 }

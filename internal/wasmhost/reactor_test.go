@@ -2,11 +2,7 @@ package wasmhost
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"testing"
-
-	"github.com/apiguard/apiguard/internal/wasmvm"
 )
 
 // TestRuntimeGoroutinesRunBetweenCallbacks checks what the bridge's
@@ -16,15 +12,7 @@ import (
 // and neither does the garbage collector's mark worker, whose collections
 // then never complete (TestGarbageCollectionKeepsUp in filter).
 func TestRuntimeGoroutinesRunBetweenCallbacks(t *testing.T) {
-	root, err := wasmvm.RepoRoot(".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	wasm, err := os.ReadFile(filepath.Join(root, "build", "fixtures", "timer-patched.wasm"))
-	if err != nil {
-		t.Fatalf("%v: run make test (it builds the fixtures)", err)
-	}
-	h, err := New(context.Background(), wasm, Options{})
+	h, err := New(context.Background(), fixture(t, "timer-patched.wasm"), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
