@@ -274,18 +274,15 @@ func (ps *parser) buildRoutes(p *Policy, c *config, profiles map[string]*profile
 // buildConsumers checks identities, builds the key table and precomputes
 // every per-key and per-consumer string used by Decide.
 func (ps *parser) buildConsumers(p *Policy, c *config, resolveLimit func(path jsonPath, name string) int, intern func(string) int) {
-	nKeys := 0
+	nKeys, idLen := 0, 0
 	for _, cc := range c.consumers {
 		nKeys += len(cc.keys)
-	}
-	p.keys = make(map[[32]byte]int32, nKeys)
-	entries := make([]keyEntry, nKeys)
-	idLen := 0
-	for _, cc := range c.consumers {
 		for _, kc := range cc.keys {
 			idLen += len(kc.id)
 		}
 	}
+	p.keys = make(map[[32]byte]int32, nKeys)
+	entries := make([]keyEntry, nKeys)
 	var ids strings.Builder
 	ids.Grow(idLen)
 	consumers := make([]consumer, len(c.consumers))

@@ -23,14 +23,19 @@ type parser struct {
 
 // add records an error at path.
 func (ps *parser) add(path jsonPath, msg string) {
-	// A path may be a member name of the configuration: copy it, as keep.
-	ps.errs = append(ps.errs, FieldError{Path: strings.Clone(path.String()), Msg: msg})
+	ps.errs = append(ps.errs, fieldError(path, msg))
 }
 
 // warn records a warning at path: a valid configuration that is probably
 // not what its author meant.
 func (ps *parser) warn(path jsonPath, msg string) {
-	ps.warns = append(ps.warns, FieldError{Path: strings.Clone(path.String()), Msg: msg})
+	ps.warns = append(ps.warns, fieldError(path, msg))
+}
+
+// fieldError returns the problem msg at path. A path may be a member name
+// of the configuration: it is copied, as keep copies.
+func fieldError(path jsonPath, msg string) FieldError {
+	return FieldError{Path: strings.Clone(path.String()), Msg: msg}
 }
 
 // keepBlock is the size of the blocks keep copies strings into.
