@@ -11,6 +11,7 @@ import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/proxytest"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
+	"github.com/apiguard/apiguard/internal/cpphost"
 	"github.com/apiguard/apiguard/internal/vmtest"
 	"github.com/apiguard/apiguard/policy"
 )
@@ -95,10 +96,14 @@ func testConfig(t testing.TB, k testKeys, edit func(map[string]any)) []byte {
 	return b
 }
 
-// env is one started plugin in the host emulator.
+// env is one started plugin, in proxytest's host emulator (native and
+// SDK-emulator runners) or in cpphost (the cpp-host-modelled runner).
 type env struct {
-	t    *testing.T
+	t *testing.T
+	// host is the emulator; nil in the cpphost runner.
 	host proxytest.HostEmulator
+	// vm is the plugin's VM in the cpphost runner; nil otherwise.
+	vm *cpphost.VM
 }
 
 // start runs the plugin on vm with config and fails the test if it does
@@ -109,10 +114,17 @@ func start(t *testing.T, vm types.VMContext, config []byte) *env {
 	return e
 }
 
+// testSourceAddress is the client of every request unless a test sets
+// another.
+const testSourceAddress = "192.0.2.7:41000"
+
 func startWithStatus(t *testing.T, vm types.VMContext, config []byte, want types.OnPluginStartStatus) *env {
 	t.Helper()
+	if hv, ok := vm.(*vmtest.HostVM); ok {
+		return startInHost(t, hv, config, want)
+	}
 	opt := proxytest.NewEmulatorOption().WithVMContext(vm).WithPluginConfiguration(config).
-		WithProperty([]string{"source", "address"}, []byte("192.0.2.7:41000"))
+		WithProperty([]string{"source", "address"}, []byte(testSourceAddress))
 	host, reset := proxytest.NewHostEmulator(opt)
 	t.Cleanup(reset)
 	e := &env{t: t, host: host}
@@ -123,10 +135,42 @@ func startWithStatus(t *testing.T, vm types.VMContext, config []byte, want types
 	return e
 }
 
+// startInHost starts the plugin in cpphost as an Envoy worker does, and
+// fails the test on any trap or restricted call then or later.
+func startInHost(t *testing.T, hv *vmtest.HostVM, config []byte, want types.OnPluginStartStatus) *env {
+	t.Helper()
+	h := vmtest.NewHost(t, hv.Profile, cpphost.Options{})
+	vm, err := h.StartWorker(cpphost.Plugin{Name: "apiguard", Configuration: config})
+	if err != nil {
+		t.Fatalf("starting the plugin in cpphost %s: %v", hv.Profile.Name, err)
+	}
+	vm.Properties["source.address"] = []byte(testSourceAddress)
+	e := &env{t: t, vm: vm}
+	e.setTime(testNow)
+	got := types.OnPluginStartStatusOK
+	if vm.FailedOpen {
+		got = types.OnPluginStartStatusFailed
+	}
+	if got != want {
+		t.Fatalf("plugin start = %v, want %v; logs: %q", got, want, vm.LogsAt(logCritical))
+	}
+	return e
+}
+
 func (e *env) setTime(at time.Time) {
 	e.t.Helper()
 	b := binary.LittleEndian.AppendUint64(nil, uint64(at.UnixNano()))
-	if err := e.host.SetProperty([]string{"request", "time"}, b); err != nil {
+	e.setProperty([]string{"request", "time"}, b)
+}
+
+// setProperty sets what proxy_get_property answers for path.
+func (e *env) setProperty(path []string, value []byte) {
+	e.t.Helper()
+	if e.vm != nil {
+		e.vm.Properties[strings.Join(path, ".")] = value
+		return
+	}
+	if err := e.host.SetProperty(path, value); err != nil {
 		e.t.Fatal(err)
 	}
 }
@@ -150,6 +194,9 @@ func (e *env) do(path string, headers ...[2]string) outcome {
 		}
 		hs = append(hs, h)
 	}
+	if e.vm != nil {
+		return e.doInHost(hs)
+	}
 	id := e.host.InitializeHttpContext()
 	o := outcome{action: e.host.CallOnRequestHeaders(id, hs, false)}
 	o.local = e.host.GetSentLocalResponse(id)
@@ -162,8 +209,45 @@ func (e *env) do(path string, headers ...[2]string) outcome {
 	return o
 }
 
+func (e *env) doInHost(hs [][2]string) outcome {
+	e.t.Helper()
+	r, err := e.vm.Request(hs)
+	if err != nil {
+		e.t.Fatalf("cpphost: %v", err)
+	}
+	o := outcome{action: types.Action(r.Action), upstream: r.Upstream, response: r.Response}
+	if r.Local != nil {
+		o.local = &proxytest.LocalHttpResponse{StatusCode: uint32(r.Local.Status), StatusCodeDetail: r.Local.Details,
+			Data: r.Local.Body, Headers: r.Local.Headers}
+	}
+	return o
+}
+
+// proxy-wasm log levels.
+const (
+	logTrace = iota
+	logDebug
+	logInfo
+	logWarn
+	logError
+	logCritical
+)
+
+// logs returns what the plugin logged at level (proxy_log; in cpphost also
+// the module's stdout at info and stderr at error, as Envoy logs them).
+func (e *env) logs(level int) []string {
+	if e.vm != nil {
+		return e.vm.LogsAt(level)
+	}
+	return []func() []string{e.host.GetTraceLogs, e.host.GetDebugLogs, e.host.GetInfoLogs,
+		e.host.GetWarnLogs, e.host.GetErrorLogs, e.host.GetCriticalLogs}[level]()
+}
+
 func (e *env) counter(name string) uint64 {
 	e.t.Helper()
+	if e.vm != nil {
+		return e.vm.Counter(name)
+	}
 	n, err := e.host.GetCounterMetric(name)
 	if err != nil {
 		e.t.Fatalf("counter %s: %v", name, err)

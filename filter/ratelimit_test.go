@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/apiguard/apiguard/internal/vmtest"
-	"github.com/apiguard/apiguard/internal/wasmhost"
+	"github.com/apiguard/apiguard/internal/cpphost"
 	"github.com/apiguard/apiguard/policy"
 )
 
@@ -27,13 +27,13 @@ const sharedBurst = 5
 // the bucket holds.
 func TestTwoVMsShareOneBucketWasm(t *testing.T) {
 	k := newTestKeys(t)
-	h, err := wasmhost.New(context.Background(), vmtest.Module(t), wasmhost.Options{})
+	h, err := cpphost.New(context.Background(), vmtest.Module(t), cpphost.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer h.Close()
 	cfg := sharedConfig(t, k)
-	var vms [2]*wasmhost.VM
+	var vms [2]*cpphost.VM
 	for i := range vms {
 		if vms[i], err = h.NewVM(cfg); err != nil {
 			t.Fatal(err)
@@ -43,7 +43,7 @@ func TestTwoVMsShareOneBucketWasm(t *testing.T) {
 	}
 	req := [][2]string{{":method", "GET"}, {":path", "/v1/orders/1"}, {"x-api-key", k.billing}}
 	admitted, denied, injected := 0, 0, 0
-	count := func(r wasmhost.Result) {
+	count := func(r cpphost.Result) {
 		switch {
 		case r.Local == nil:
 			admitted++
@@ -53,7 +53,7 @@ func TestTwoVMsShareOneBucketWasm(t *testing.T) {
 			t.Fatalf("unexpected %d: %s", r.Local.Status, r.Local.Body)
 		}
 	}
-	h.BeforeSharedDataReply = func(vm *wasmhost.VM, key string) {
+	h.BeforeSharedDataReply = func(vm *cpphost.VM, key string) {
 		if vm != vms[0] || injected >= 3 {
 			return
 		}

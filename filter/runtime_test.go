@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/apiguard/apiguard/internal/vmtest"
-	"github.com/apiguard/apiguard/internal/wasmhost"
+	"github.com/apiguard/apiguard/internal/cpphost"
 )
 
 // TestGarbageCollectionKeepsUp serves steady traffic from one VM of the
@@ -40,10 +40,10 @@ func TestGarbageCollectionKeepsUp(t *testing.T) {
 // startTraced starts one VM of the compiled filter in wasmhost with a
 // configuration of nKeys keys, the Go runtime's GC trace going to trace, and
 // the host's clocks when realClock is set. The host closes at cleanup.
-func startTraced(tb testing.TB, nKeys int, realClock bool) (vm *wasmhost.VM, trace *bytes.Buffer) {
+func startTraced(tb testing.TB, nKeys int, realClock bool) (vm *cpphost.VM, trace *bytes.Buffer) {
 	tb.Helper()
 	trace = new(bytes.Buffer)
-	h, err := wasmhost.New(context.Background(), vmtest.Module(tb), wasmhost.Options{
+	h, err := cpphost.New(context.Background(), vmtest.Module(tb), cpphost.Options{
 		RealClock: realClock,
 		Output:    trace,
 		Env:       map[string]string{"GODEBUG": "gctrace=1"},
