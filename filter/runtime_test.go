@@ -5,8 +5,8 @@ import (
 	"context"
 	"testing"
 
-	"github.com/apiguard/apiguard/internal/vmtest"
 	"github.com/apiguard/apiguard/internal/cpphost"
+	"github.com/apiguard/apiguard/internal/vmtest"
 )
 
 // TestGarbageCollectionKeepsUp serves steady traffic from one VM of the
