@@ -50,6 +50,9 @@ type Options struct {
 	// Cache, when set, is a compilation cache shared with other hosts, so
 	// that a host for the same module starts without compiling it again.
 	Cache wazero.CompilationCache
+	// Clusters maps the Envoy cluster names proxy_http_call may name to
+	// the "host:port" each stands for (a loopback server of the test).
+	Clusters map[string]string
 }
 
 type entry struct {
@@ -102,6 +105,7 @@ type Host struct {
 	metricNames []string
 	metrics     map[string]uint64
 	violations  []Violation
+	calls       []HTTPCall
 
 	// hostCalls counts calls to env.proxy_* functions, over all VMs.
 	hostCalls atomic.Uint64
@@ -331,6 +335,12 @@ type VM struct {
 
 	// fakeWall and fakeMono advance the deterministic clocks.
 	fakeWall, fakeMono int64
+
+	// HTTP callouts: the last token handed out, the calls not yet
+	// delivered, and the response being delivered.
+	nextToken uint32
+	callouts  []*callout
+	callResp  *calloutResponse
 
 	nextID   uint32
 	cur      uint32
@@ -648,6 +658,16 @@ func decodePairs(b []byte) (pairs [][2]string, ok bool) {
 }
 
 func (vm *VM) headerMap(mapType uint32) *[][2]string {
+	switch mapType {
+	case mapHTTPCallResponseHeaders, mapHTTPCallResponseTrailers:
+		if vm.callResp == nil {
+			return nil
+		}
+		if mapType == mapHTTPCallResponseHeaders {
+			return &vm.callResp.headers
+		}
+		return &vm.callResp.trailers
+	}
 	if vm.cur == rootContextID {
 		return nil // no stream: Envoy's getMap answers null
 	}

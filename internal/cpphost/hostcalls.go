@@ -66,6 +66,8 @@ func (h *Host) envFunc(name string, abi string) api.GoModuleFunc {
 // implemented returns the model of env.<name>, or nil.
 func (h *Host) implemented(name string) api.GoModuleFunc {
 	switch name {
+	case "proxy_http_call":
+		return h.httpCall
 	case "proxy_log":
 		return func(_ context.Context, m api.Module, s []uint64) {
 			level := int(uint32(s[0]))
@@ -80,11 +82,20 @@ func (h *Host) implemented(name string) api.GoModuleFunc {
 	case "proxy_get_buffer_bytes":
 		return func(_ context.Context, m api.Module, s []uint64) {
 			vm := h.vm(m)
-			if uint32(s[0]) != bufferPluginConfig {
+			var data []byte
+			switch uint32(s[0]) {
+			case bufferPluginConfig:
+				data = vm.plugin.Configuration
+			case bufferHTTPCallResponseBody:
+				if vm.callResp == nil {
+					s[0] = statusNotFound
+					return
+				}
+				data = vm.callResp.body
+			default:
 				s[0] = statusNotFound
 				return
 			}
-			data := vm.plugin.Configuration
 			start, max := int(uint32(s[1])), int(uint32(s[2]))
 			if start > len(data) {
 				s[0] = statusBadArgument
