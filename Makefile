@@ -47,6 +47,18 @@ build/fixtures/passthrough.wasm: $(shell find filter/internal -name "*.go") go.m
 	@mkdir -p $(dir $@)
 	$(WASMENV) $(GO) build $(WASMFLAGS) -overlay $(OVERLAY) -o $@ ./filter/internal/testplugins/passthrough
 
+# The floor of the cpphost benchmarks: a plugin that makes the host calls of
+# an allowed, rate-limited apiguard request and decides nothing.
+build/fixtures/floor.wasm: $(shell find filter/internal -name "*.go") go.mod go.sum | overlay
+	@mkdir -p $(dir $@)
+	$(WASMENV) $(GO) build $(WASMFLAGS) -overlay $(OVERLAY) -o $@ ./filter/internal/testplugins/floor
+
+# The filter with one more export, apiguard_debug_mallocs, for the
+# benchmarks' allocation counts (never shipped).
+build/fixtures/apiguard-debug.wasm: $(FILTER_SRCS) | overlay
+	@mkdir -p $(dir $@)
+	$(WASMENV) $(GO) build $(WASMFLAGS) -tags apiguard_debug -overlay $(OVERLAY) -o $@ ./filter
+
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go'))" || { gofmt -l $$(git ls-files -co --exclude-standard '*.go'); echo 'gofmt: files above need formatting'; exit 1; }
 	$(GO) vet ./...
@@ -71,7 +83,7 @@ STARTRUNS ?= 3
 STEADYREQS ?= 30000
 bench: SHELL := /bin/bash
 bench: .SHELLFLAGS := -o pipefail -c
-bench: build build/fixtures/passthrough.wasm
+bench: build build/fixtures/passthrough.wasm build/fixtures/floor.wasm build/fixtures/apiguard-debug.wasm
 	@mkdir -p build
 	$(GO) test -run='^$$' -bench=. -benchmem -count=$(BENCHCOUNT) $$($(GO) list ./... | grep -v '/filter$$') | tee build/bench.txt
 	$(GO) test -run='^$$' -bench='^Benchmark(WasmRequest|ModuleSize)$$' -benchmem -benchtime=$(WASMREQS)x -count=$(BENCHCOUNT) ./filter | tee -a build/bench.txt

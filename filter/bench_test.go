@@ -96,6 +96,7 @@ func benchCases(k benchKeys) []benchCase {
 		{name: "401", headers: get("/v1/orders/12345", [2]string{"x-api-key", k.unknown}), status: 401},
 		{name: "403", headers: get("/v1/orders/12345", [2]string{"x-api-key", k.reader}), status: 403},
 		{name: "429", headers: get("/v1/orders/12345", [2]string{"x-api-key", k.limited}), status: 429},
+		{name: "400", headers: get("/v1/orders?limit=500", [2]string{"x-api-key", k.billing}), status: 400},
 		{name: "clamp", headers: get("/v1/items?limit=5000&sort=asc", [2]string{"x-api-key", k.billing}), path: "/v1/items?limit=100&sort=asc"},
 	}
 }

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"encoding/binary"
 	"runtime"
-	"strings"
-	"time"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
@@ -35,7 +32,7 @@ type pluginContext struct {
 // line with its JSON path.
 func (p *pluginContext) OnPluginStart(int) types.OnPluginStartStatus {
 	p.metrics = newMetrics()
-	p.limiter = limiter{store: hostStore{}, metrics: p.metrics}
+	p.limiter = limiter{store: hostStore{}, metrics: p.metrics, state: new([policy.StateLen]byte)}
 	cfg, err := proxywasm.GetPluginConfiguration()
 	if err != nil && err != types.ErrorStatusNotFound {
 		p.metrics.configErrors.Increment(1)
@@ -210,34 +207,4 @@ func (h *httpContext) OnHttpResponseHeaders(int, bool) types.Action {
 		_ = proxywasm.ReplaceHttpResponseHeader("ratelimit", h.limit.Header(h.limitRes, h.partition))
 	}
 	return types.ActionContinue
-}
-
-// requestTime is when Envoy received the request (the request.time property,
-// int64 nanoseconds since the epoch in host byte order, little-endian on
-// every platform Envoy supports), falling back to the VM's clock.
-func requestTime() time.Time {
-	if b, err := proxywasm.GetProperty([]string{"request", "time"}); err == nil && len(b) == 8 {
-		return time.Unix(0, int64(binary.LittleEndian.Uint64(b)))
-	}
-	return time.Now()
-}
-
-// clientIP is the downstream peer's IP without the port (source.address is
-// "ip:port", or "[v6]:port").
-func clientIP() string {
-	b, err := proxywasm.GetProperty([]string{"source", "address"})
-	if err != nil || len(b) == 0 {
-		return ""
-	}
-	addr := string(b)
-	if strings.HasPrefix(addr, "[") {
-		if i := strings.IndexByte(addr, ']'); i > 0 {
-			return addr[1:i]
-		}
-		return ""
-	}
-	if i := strings.LastIndexByte(addr, ':'); i >= 0 && strings.IndexByte(addr, ':') == i {
-		return addr[:i]
-	}
-	return addr
 }

@@ -49,6 +49,10 @@ func (hostStore) Set(key string, value []byte, cas uint32) (bool, error) {
 type limiter struct {
 	store   store
 	metrics *metrics
+	// state is where the new state of a bucket is encoded before it is
+	// stored (the store copies it): one buffer per plugin, so that a
+	// request allocates nothing for it.
+	state *[policy.StateLen]byte
 }
 
 // take takes one token from the bucket at key. ok is false when no answer
@@ -69,7 +73,11 @@ func (l limiter) take(key string, lim *policy.Limit, now time.Time) (res policy.
 			// same instant may each admit one request from a full bucket.
 			cas = 0
 		}
-		next, res := lim.Take(state, now)
+		var dst []byte
+		if l.state != nil {
+			dst = l.state[:0]
+		}
+		next, res := lim.TakeInto(dst, state, now)
 		if !res.Allowed {
 			return res, true // nothing changed worth writing
 		}

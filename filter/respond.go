@@ -19,7 +19,7 @@ func sendDenial(d policy.Decision) {
 		[2]string{"content-type", problemContentType},
 		[2]string{"cache-control", "no-store"})
 	headers = append(headers, d.ResponseHeaders...)
-	body := appendProblem(nil, d.Type, d.Title, d.Status, d.Detail)
+	body := appendProblem(make([]byte, 0, 64+len(d.Type)+len(d.Title)+len(d.Detail)), d.Type, d.Title, d.Status, d.Detail)
 	if err := proxywasm.SendHttpResponse(uint32(d.Status), headers, body, -1); err != nil {
 		proxywasm.LogErrorf("apiguard: sending %d: %v", d.Status, err)
 	}

@@ -64,6 +64,16 @@ func (l *Limit) params() (capacity, rate float64, ok bool) {
 // the jump exceeds the time to refill the whole bucket, in which case the
 // timestamp is reset to now. A Limit with Requests or Per <= 0 never limits.
 func (l *Limit) Take(state []byte, now time.Time) (newState []byte, res TakeResult) {
+	return l.TakeInto(nil, state, now)
+}
+
+// StateLen is the size of an encoded bucket state.
+const StateLen = stateLen
+
+// TakeInto is Take writing the new state into dst's memory when it has room
+// for StateLen bytes (so that a request allocates nothing for it), and into
+// new memory otherwise. dst must not overlap state.
+func (l *Limit) TakeInto(dst, state []byte, now time.Time) (newState []byte, res TakeResult) {
 	capacity, rate, ok := l.params()
 	if !ok {
 		return state, TakeResult{Allowed: true, Remaining: math.MaxInt64}
@@ -89,7 +99,7 @@ func (l *Limit) Take(state []byte, now time.Time) (newState []byte, res TakeResu
 	}
 	res.Remaining = int64(math.Floor(tokens + epsilon))
 	res.Reset = ceilDuration((capacity - tokens) / rate)
-	return encodeState(tokens, ts), res
+	return appendState(dst, tokens, ts), res
 }
 
 // decodeState parses a stored bucket state.
@@ -103,8 +113,16 @@ func decodeState(b []byte) (tokens float64, ts int64, ok bool) {
 }
 
 // encodeState serializes a bucket state.
-func encodeState(tokens float64, ts int64) []byte {
-	b := make([]byte, stateLen)
+func encodeState(tokens float64, ts int64) []byte { return appendState(nil, tokens, ts) }
+
+// appendState serializes a bucket state into dst's memory when it has room,
+// or into new memory.
+func appendState(dst []byte, tokens float64, ts int64) []byte {
+	b := dst[:0]
+	if cap(b) < stateLen {
+		b = make([]byte, stateLen)
+	}
+	b = b[:stateLen]
 	b[0] = stateVersion
 	binary.BigEndian.PutUint64(b[1:9], uint64(ts))
 	binary.BigEndian.PutUint64(b[9:17], math.Float64bits(tokens))

@@ -522,6 +522,10 @@ func (vm *VM) Exchange(headers, response [][2]string) (Result, error) {
 	return res, nil
 }
 
+// Call runs the module's export name with args outside any stream, as a
+// host integration would, and returns its result.
+func (vm *VM) Call(name string, args ...uint64) (uint64, error) { return vm.call(name, args...) }
+
 // Tick calls the plugin's proxy_on_tick, as Envoy's timer does every
 // TickPeriod.
 func (vm *VM) Tick() error {

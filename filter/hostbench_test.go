@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/apiguard/apiguard/internal/cpphost"
+	"github.com/apiguard/apiguard/internal/vmtest"
+	"github.com/apiguard/apiguard/internal/wasmvm"
+)
+
+// fixtureModule returns build/fixtures/name, which make bench builds.
+func fixtureModule(b *testing.B, name string) []byte {
+	b.Helper()
+	root, err := wasmvm.RepoRoot(".")
+	if err != nil {
+		b.Fatal(err)
+	}
+	wasm, err := os.ReadFile(filepath.Join(root, "build", "fixtures", name))
+	if err != nil {
+		b.Fatalf("%v: run make bench (it builds the fixtures)", err)
+	}
+	return wasm
+}
+
+// hostVM starts wasm with config in cpphost under the envoy-1.33 profile
+// (the benchmark host) as one worker with the test's request properties.
+func hostVM(b *testing.B, wasm, config []byte) (*cpphost.Host, *cpphost.VM) {
+	b.Helper()
+	h, err := cpphost.New(context.Background(), wasm, cpphost.Options{Profile: cpphost.Envoy133})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		for _, v := range h.Violations() {
+			b.Errorf("cpphost: %s", v)
+		}
+		h.Close()
+	})
+	vm, err := h.StartVM(cpphost.Plugin{Name: "apiguard", Configuration: config})
+	if err != nil {
+		b.Fatal(err)
+	}
+	vm.Properties["source.address"] = []byte(testSourceAddress)
+	vm.Properties["request.time"] = binary.LittleEndian.AppendUint64(nil, uint64(testNow.UnixNano()))
+	return h, vm
+}
+
+// BenchmarkHostRequest measures one request through the compiled filter in
+// cpphost, per outcome, and the same requests through the floor fixture
+// (filter/internal/testplugins/floor: the host calls of an allowed,
+// rate-limited request, no decision) in the same run. The apiguard results
+// carry x-floor, the ratio to the floor's time for the same request, and
+// allocs/req, heap allocations per request counted in the benchmark build
+// of the filter (build/fixtures/apiguard-debug.wasm).
+func BenchmarkHostRequest(b *testing.B) {
+	cfg, k := benchRequestConfig(b)
+	cases := benchCases(k)
+	floor := map[string]float64{}
+	allocs := hostAllocs(b, cfg, cases)
+	for _, plugin := range []string{"floor", "apiguard"} {
+		var wasm []byte
+		if plugin == "apiguard" {
+			wasm = vmtest.Plain(b)
+		} else {
+			wasm = fixtureModule(b, "floor.wasm")
+		}
+		_, vm := hostVM(b, wasm, cfg)
+		for _, c := range cases {
+			b.Run("plugin="+plugin+"/case="+c.name, func(b *testing.B) {
+				if plugin == "apiguard" {
+					r := mustRequest(b, vm, c)
+					if c.name == "429" {
+						r = mustRequest(b, vm, c) // the first took the token
+					}
+					if got := status(r); got != c.status || c.path != "" && upstreamPath(r) != c.path {
+						b.Fatalf("got status %d path %q, want %d %q", got, upstreamPath(r), c.status, c.path)
+					}
+				}
+				for b.Loop() {
+					if _, err := vm.Request(c.headers); err != nil {
+						b.Fatal(err)
+					}
+				}
+				ns := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+				b.ReportMetric(ns/1000, "us/req")
+				if plugin == "floor" {
+					floor[c.name] = ns
+					return
+				}
+				if f := floor[c.name]; f > 0 {
+					b.ReportMetric(ns/f, "x-floor")
+				}
+				b.ReportMetric(allocs[c.name], "allocs/req")
+			})
+		}
+	}
+}
+
+// hostAllocs counts the heap allocations per request of each case in the
+// benchmark build of the filter, over 200 requests after 50 of warm-up.
+func hostAllocs(b *testing.B, cfg []byte, cases []benchCase) map[string]float64 {
+	b.Helper()
+	_, vm := hostVM(b, fixtureModule(b, "apiguard-debug.wasm"), cfg)
+	mallocs := func() uint64 {
+		n, err := vm.Call("apiguard_debug_mallocs")
+		if err != nil {
+			b.Fatal(err)
+		}
+		return n
+	}
+	out := map[string]float64{}
+	const warm, runs = 50, 200
+	for _, c := range cases {
+		for range warm {
+			mustRequest(b, vm, c)
+		}
+		before := mallocs()
+		for range runs {
+			mustRequest(b, vm, c)
+		}
+		out[c.name] = float64(mallocs()-before) / runs
+	}
+	return out
+}
+
+func mustRequest(b *testing.B, vm *cpphost.VM, c benchCase) cpphost.Result {
+	b.Helper()
+	r, err := vm.Request(c.headers)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return r
+}
+
+func status(r cpphost.Result) int {
+	if r.Local != nil {
+		return r.Local.Status
+	}
+	return 0
+}
+
+func upstreamPath(r cpphost.Result) string {
+	p, _ := header(r.Upstream, ":path")
+	return p
+}

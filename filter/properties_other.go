@@ -1,0 +1,16 @@
+//go:build !wasip1 || tinygo
+
+package main
+
+import (
+	"strings"
+
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
+)
+
+// property reads a property through the SDK (the native test runner; the
+// emulator returns a copy, which is never changed afterwards).
+func property(path []byte) ([]byte, bool) {
+	v, err := proxywasm.GetProperty(strings.Split(string(path), "\x00"))
+	return v, err == nil
+}
