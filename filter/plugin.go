@@ -25,7 +25,15 @@ type pluginContext struct {
 	policy  *policy.Policy
 	metrics *metrics
 	limiter limiter
+	// rateLimitPolicies caches the RateLimit-Policy value of each bucket
+	// (it depends only on the limit and the partition), so that a response
+	// formats only the RateLimit field; header is where that is formatted.
+	rateLimitPolicies map[string]string
+	header            []byte
 }
+
+// maxCachedPolicies bounds rateLimitPolicies; when full it starts over.
+const maxCachedPolicies = 4096
 
 // OnPluginStart compiles the configuration. Any error fails the start, so
 // Envoy refuses the filter (fail closed); each problem is logged on its own
@@ -80,6 +88,19 @@ func logConfigError(m *metrics, err error) {
 	}
 }
 
+// rateLimitPolicy returns the RateLimit-Policy value of bucket.
+func (p *pluginContext) rateLimitPolicy(bucket string, l *policy.Limit, partition string) string {
+	if v, ok := p.rateLimitPolicies[bucket]; ok {
+		return v
+	}
+	if p.rateLimitPolicies == nil || len(p.rateLimitPolicies) >= maxCachedPolicies {
+		p.rateLimitPolicies = make(map[string]string, 64)
+	}
+	v := l.PolicyHeader(partition)
+	p.rateLimitPolicies[bucket] = v
+	return v
+}
+
 func (p *pluginContext) NewHttpContext(uint32) types.HttpContext {
 	return &httpContext{plugin: p}
 }
@@ -94,6 +115,7 @@ type httpContext struct {
 	limit     *policy.Limit
 	limitRes  policy.TakeResult
 	partition string
+	bucket    string
 
 	// headers holds the request headers while Decide reads them: passing
 	// &headers as the Request's HeaderGetter boxes a pointer into this
@@ -145,7 +167,7 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) (action types.Action) {
 		if !ok || !res.Allowed {
 			d = policy.RateLimited(d, res)
 		} else {
-			h.limit, h.limitRes, h.partition = d.Limit, res, d.PartitionKey
+			h.limit, h.limitRes, h.partition, h.bucket = d.Limit, res, d.PartitionKey, d.BucketKey
 		}
 	}
 	p.metrics.decision(d.Reason)
@@ -203,8 +225,10 @@ func applyAllow(d policy.Decision, request policy.HeaderList) {
 
 func (h *httpContext) OnHttpResponseHeaders(int, bool) types.Action {
 	if h.limit != nil {
-		_ = proxywasm.ReplaceHttpResponseHeader("ratelimit-policy", h.limit.PolicyHeader(h.partition))
-		_ = proxywasm.ReplaceHttpResponseHeader("ratelimit", h.limit.Header(h.limitRes, h.partition))
+		p := h.plugin
+		_ = proxywasm.ReplaceHttpResponseHeader("ratelimit-policy", p.rateLimitPolicy(h.bucket, h.limit, h.partition))
+		p.header = h.limit.AppendHeader(p.header[:0], h.limitRes, h.partition)
+		_ = proxywasm.ReplaceHttpResponseHeader("ratelimit", hostCopied(p.header))
 	}
 	return types.ActionContinue
 }

@@ -186,12 +186,17 @@ func (l *Limit) PolicyHeader(partitionKey string) string {
 // `"<name>";r=<remaining>;t=<seconds until full>;pk=:<base64>:`.
 func (l *Limit) Header(res TakeResult, partitionKey string) string {
 	var buf [headerBuf]byte
-	b := appendSFString(buf[:0], l.name())
+	return string(l.AppendHeader(buf[:0], res, partitionKey))
+}
+
+// AppendHeader appends Header's value to b.
+func (l *Limit) AppendHeader(b []byte, res TakeResult, partitionKey string) []byte {
+	b = appendSFString(b, l.name())
 	b = append(b, ";r="...)
 	b = strconv.AppendInt(b, max(res.Remaining, 0), 10)
 	b = append(b, ";t="...)
 	b = strconv.AppendInt(b, ceilSeconds(max(res.Reset, 0)), 10)
-	return string(appendPK(b, partitionKey))
+	return appendPK(b, partitionKey)
 }
 
 // headerBuf fits the RateLimit fields of any policy name up to 64

@@ -41,7 +41,7 @@
 //   - The runtime's own goroutines, the garbage collector's mark worker among
 //     them, run only while an export blocks: a reactor returns to the host
 //     without scheduling them. The exports yield once after
-//     proxy_on_configure and after each proxy_on_delete (yieldToRuntime),
+//     proxy_on_configure and after every 32nd proxy_on_delete (yieldToRuntime),
 //     without which collections stop completing and memory grows without
 //     bound.
 //
