@@ -74,9 +74,10 @@ fuzz:
 	$(GO) test ./policy -run='^$$' -fuzz='^FuzzDecide$$' -fuzztime=$(FUZZTIME)
 
 # Benchmarks: every package's at -count=$(BENCHCOUNT), then the compiled
-# module's (filter/bench_test.go) with fixed iteration counts, since each op
-# runs wasm in wazero. All output goes to build/bench.txt (benchstat input);
-# tools/benchreport summarises it in build/bench.md.
+# module's (filter/bench_test.go, filter/hostbench_test.go) with fixed
+# iteration counts, since each op runs wasm in wazero. All output goes to
+# build/bench.txt (benchstat input); tools/benchreport summarises it in
+# build/bench.md and writes the headline figures to build/bench.json.
 WASMREQS  ?= 3000
 STARTRUNS ?= 3
 # Requests per BenchmarkSteadyTraffic run (memory and GC under traffic).
@@ -86,11 +87,11 @@ bench: .SHELLFLAGS := -o pipefail -c
 bench: build build/fixtures/passthrough.wasm build/fixtures/floor.wasm build/fixtures/apiguard-debug.wasm
 	@mkdir -p build
 	$(GO) test -run='^$$' -bench=. -benchmem -count=$(BENCHCOUNT) $$($(GO) list ./... | grep -v '/filter$$') | tee build/bench.txt
-	$(GO) test -run='^$$' -bench='^Benchmark(WasmRequest|ModuleSize)$$' -benchmem -benchtime=$(WASMREQS)x -count=$(BENCHCOUNT) ./filter | tee -a build/bench.txt
+	$(GO) test -run='^$$' -bench='^Benchmark(WasmRequest|HostRequest|ModuleSize)$$' -benchmem -benchtime=$(WASMREQS)x -count=$(BENCHCOUNT) ./filter | tee -a build/bench.txt
 	$(GO) test -run='^$$' -bench='^BenchmarkRateLimitContention$$' -benchtime=$(WASMREQS)x -count=$(STARTRUNS) ./filter | tee -a build/bench.txt
 	$(GO) test -run='^$$' -bench='^BenchmarkPluginStart$$' -benchtime=1x -count=$(STARTRUNS) ./filter | tee -a build/bench.txt
 	$(GO) test -run='^$$' -bench='^BenchmarkSteadyTraffic$$' -benchtime=$(STEADYREQS)x -count=1 ./filter | tee -a build/bench.txt
-	$(GO) run ./tools/benchreport -o build/bench.md build/bench.txt
+	$(GO) run ./tools/benchreport -o build/bench.md -json build/bench.json build/bench.txt
 
 e2e: build
 	$(GO) test -count=1 -v ./e2e
