@@ -103,16 +103,53 @@ type env struct {
 
 // start runs the plugin on vm with config and fails the test if it does
 // not start.
-func start(t *testing.T, vm types.VMContext, config []byte) *env {
+func start(t *testing.T, vm types.VMContext, config []byte, opts ...startOption) *env {
 	t.Helper()
-	e := startWithStatus(t, vm, config, types.OnPluginStartStatusOK)
+	e := startWithStatus(t, vm, config, types.OnPluginStartStatusOK, opts...)
 	return e
 }
 
-func startWithStatus(t *testing.T, vm types.VMContext, config []byte, want types.OnPluginStartStatus) *env {
+// startOptions are the host properties a test can set before the plugin
+// starts; every runner sets them the way Envoy encodes them.
+type startOptions struct {
+	// pluginName is the plugin_name property (Envoy: the filter's
+	// config.name; Istio: <namespace>.<name> of the WasmPlugin); nil
+	// leaves it unset.
+	pluginName *string
+	// sourceAddress is the source.address property, "192.0.2.7:41000"
+	// unless set.
+	sourceAddress string
+}
+
+type startOption func(*startOptions)
+
+// withPluginName sets the plugin_name property.
+func withPluginName(name string) startOption {
+	return func(o *startOptions) { o.pluginName = &name }
+}
+
+// withSourceAddress sets the source.address property (not empty: the SDK's
+// emulator cannot return an empty property).
+func withSourceAddress(addr string) startOption {
+	return func(o *startOptions) { o.sourceAddress = addr }
+}
+
+func newStartOptions(opts []startOption) startOptions {
+	o := startOptions{sourceAddress: "192.0.2.7:41000"}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
+}
+
+func startWithStatus(t *testing.T, vm types.VMContext, config []byte, want types.OnPluginStartStatus, opts ...startOption) *env {
 	t.Helper()
+	o := newStartOptions(opts)
 	opt := proxytest.NewEmulatorOption().WithVMContext(vm).WithPluginConfiguration(config).
-		WithProperty([]string{"source", "address"}, []byte("192.0.2.7:41000"))
+		WithProperty([]string{"source", "address"}, []byte(o.sourceAddress))
+	if o.pluginName != nil {
+		opt = opt.WithProperty([]string{"plugin_name"}, []byte(*o.pluginName))
+	}
 	host, reset := proxytest.NewHostEmulator(opt)
 	t.Cleanup(reset)
 	e := &env{t: t, host: host}
@@ -121,6 +158,36 @@ func startWithStatus(t *testing.T, vm types.VMContext, config []byte, want types
 		t.Fatalf("StartPlugin = %v, want %v; logs: %q", got, want, host.GetCriticalLogs())
 	}
 	return e
+}
+
+// restart starts the plugin again in the same host, with opts applied on
+// top of the properties it has: the same shared data, as a second apiguard
+// filter of the same VM id in the same proxy would see it.
+func (e *env) restart(opts ...startOption) {
+	e.t.Helper()
+	var o startOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.pluginName != nil {
+		if err := e.host.SetProperty([]string{"plugin_name"}, []byte(*o.pluginName)); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	if o.sourceAddress != "" {
+		e.setSourceAddress(o.sourceAddress)
+	}
+	if got := e.host.StartPlugin(); got != types.OnPluginStartStatusOK {
+		e.t.Fatalf("StartPlugin = %v; logs: %q", got, e.host.GetCriticalLogs())
+	}
+}
+
+// setSourceAddress changes source.address for the requests that follow.
+func (e *env) setSourceAddress(addr string) {
+	e.t.Helper()
+	if err := e.host.SetProperty([]string{"source", "address"}, []byte(addr)); err != nil {
+		e.t.Fatal(err)
+	}
 }
 
 func (e *env) setTime(at time.Time) {

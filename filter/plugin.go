@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/binary"
+	"net/netip"
 	"runtime"
 	"strings"
 	"time"
@@ -33,9 +34,21 @@ type pluginContext struct {
 // OnPluginStart compiles the configuration. Any error fails the start, so
 // Envoy refuses the filter (fail closed); each problem is logged on its own
 // line with its JSON path.
+//
+// Envoy runs OnPluginStart once on the main thread, where a failure refuses
+// the configuration, and then once in each worker's VM, where a failure
+// makes the filter fail open on that worker (README, "Failure modes"). So
+// nothing here may fail on one worker and not on another: the outcome
+// depends only on the configuration and on the plugin_name and
+// plugin_root_id properties, which come from the same configuration, and
+// the metric names are constants. No clock is read. Shared data (prepare)
+// differs between workers (the first creates the buckets, the others find
+// them), so its errors are logged and counted, never fatal. Only running
+// out of memory, or a trap, can still differ between VMs.
 func (p *pluginContext) OnPluginStart(int) types.OnPluginStartStatus {
 	p.metrics = newMetrics()
-	p.limiter = limiter{store: hostStore{}, metrics: p.metrics}
+	name, from := pluginName(proxywasm.GetProperty)
+	p.limiter = limiter{store: &hostStore{prefix: pluginPrefix(name)}, metrics: p.metrics}
 	cfg, err := proxywasm.GetPluginConfiguration()
 	if err != nil && err != types.ErrorStatusNotFound {
 		p.metrics.configErrors.Increment(1)
@@ -66,7 +79,11 @@ func (p *pluginContext) OnPluginStart(int) types.OnPluginStartStatus {
 	if pol.Shadow() {
 		mode = "shadow"
 	}
-	proxywasm.LogInfof("apiguard: configuration loaded (mode %s, %d rate-limit buckets, %d new)", mode, total, created)
+	if from == "" {
+		from = "no plugin_name or plugin_root_id: shared with every other unnamed plugin of this vm_id"
+	}
+	proxywasm.LogInfof("apiguard: configuration loaded (mode %s, %d rate-limit buckets, %d new, bucket names %q from %s)",
+		mode, total, created, pluginPrefix(name), from)
 	return types.OnPluginStartStatusOK
 }
 
@@ -222,22 +239,35 @@ func requestTime() time.Time {
 	return time.Now()
 }
 
-// clientIP is the downstream peer's IP without the port (source.address is
-// "ip:port", or "[v6]:port").
+// clientIP is the downstream client's IP without the port, or "" when
+// source.address is missing or not an IP address. Envoy gives "ip:port" or
+// "[v6]:port" for TCP peers; on an internal listener it gives
+// "envoy://internal_client_address/", and for a Unix socket a path: all
+// such requests share one anonymous bucket (policy hashes "" to one slot),
+// which limits them together rather than not at all.
 func clientIP() string {
 	b, err := proxywasm.GetProperty([]string{"source", "address"})
 	if err != nil || len(b) == 0 {
 		return ""
 	}
-	addr := string(b)
+	return hostOf(string(b))
+}
+
+// hostOf returns the IP address of an "ip:port", "[v6]:port", or bare IP,
+// or "" when addr is none of these.
+func hostOf(addr string) string {
+	host := addr
 	if strings.HasPrefix(addr, "[") {
-		if i := strings.IndexByte(addr, ']'); i > 0 {
-			return addr[1:i]
+		i := strings.IndexByte(addr, ']')
+		if i < 0 {
+			return ""
 		}
+		host = addr[1:i]
+	} else if i := strings.LastIndexByte(addr, ':'); i >= 0 && strings.IndexByte(addr, ':') == i {
+		host = addr[:i]
+	}
+	if _, err := netip.ParseAddr(host); err != nil {
 		return ""
 	}
-	if i := strings.LastIndexByte(addr, ':'); i >= 0 && strings.IndexByte(addr, ':') == i {
-		return addr[:i]
-	}
-	return addr
+	return host
 }
