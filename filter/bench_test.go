@@ -26,8 +26,8 @@ import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
 	"github.com/apiguard/apiguard/internal/benchconfig"
+	"github.com/apiguard/apiguard/internal/cpphost"
 	"github.com/apiguard/apiguard/internal/vmtest"
-	"github.com/apiguard/apiguard/internal/wasmhost"
 	"github.com/apiguard/apiguard/internal/wasmvm"
 	"github.com/apiguard/apiguard/policy"
 )
@@ -224,7 +224,7 @@ func BenchmarkPluginStart(b *testing.B) {
 		} else {
 			wasm = passthroughModule(b, false)
 		}
-		h, err := wasmhost.New(context.Background(), wasm, wasmhost.Options{})
+		h, err := cpphost.New(context.Background(), wasm, cpphost.Options{})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -278,12 +278,12 @@ func BenchmarkRateLimitContention(b *testing.B) {
 	cfg := testConfig(b, k, func(c map[string]any) {
 		c["rate_limits"].(map[string]any)["gold"] = map[string]any{"requests": 1000, "per": "1s", "burst": 100}
 	})
-	h, err := wasmhost.New(context.Background(), vmtest.Module(b), wasmhost.Options{})
+	h, err := cpphost.New(context.Background(), vmtest.Module(b), cpphost.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer h.Close()
-	var vms [2]*wasmhost.VM
+	var vms [2]*cpphost.VM
 	for i := range vms {
 		if vms[i], err = h.NewVM(cfg); err != nil {
 			b.Fatal(err)

@@ -175,7 +175,7 @@ func TestDenials(t *testing.T) {
 				if n := e.counter("apiguard.decision.allowed"); n != 0 {
 					t.Errorf("apiguard.decision.allowed = %d, want 0", n)
 				}
-				logs := e.host.GetWarnLogs()
+				logs := e.logs(logWarn)
 				if len(logs) != 1 {
 					t.Fatalf("want one log line for the denial, got %q", logs)
 				}
@@ -201,9 +201,8 @@ func TestDenials(t *testing.T) {
 
 func allLogs(e *env) []string {
 	var all []string
-	for _, f := range []func() []string{e.host.GetTraceLogs, e.host.GetDebugLogs, e.host.GetInfoLogs,
-		e.host.GetWarnLogs, e.host.GetErrorLogs, e.host.GetCriticalLogs} {
-		all = append(all, f()...)
+	for level := logTrace; level <= logCritical; level++ {
+		all = append(all, e.logs(level)...)
 	}
 	return all
 }
@@ -268,7 +267,7 @@ func TestShadowModeNeverBlocks(t *testing.T) {
 		if n := e.counter("apiguard.decision.unknown"); n != 1 {
 			t.Errorf("apiguard.decision.unknown = %d, want 1", n)
 		}
-		logs := e.host.GetWarnLogs()
+		logs := e.logs(logWarn)
 		if len(logs) != 1 || !strings.Contains(logs[0], `"decision":"shadow_deny"`) || strings.Contains(logs[0], k.unknown) {
 			t.Errorf("shadow log = %q", logs)
 		}
@@ -348,7 +347,7 @@ func TestBadConfigFailsStartWithPath(t *testing.T) {
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
 				e := startWithStatus(t, vm, tc.config, types.OnPluginStartStatusFailed)
-				logs := e.host.GetCriticalLogs()
+				logs := e.logs(logCritical)
 				found := false
 				for _, l := range logs {
 					found = found || strings.Contains(l, tc.want)
@@ -374,7 +373,7 @@ func TestConfigWarningsLoggedAtStart(t *testing.T) {
 	vmTest(t, func(t *testing.T, vm types.VMContext) {
 		e := start(t, vm, cfg)
 		var warnings []string
-		for _, l := range e.host.GetWarnLogs() {
+		for _, l := range e.logs(logWarn) {
 			if strings.Contains(l, "configuration warning") {
 				warnings = append(warnings, l)
 			}
@@ -416,7 +415,7 @@ func TestAnonymousBucketWithoutAnIPAddress(t *testing.T) {
 		if n := e.counter("apiguard.internal_errors"); n != 0 {
 			t.Errorf("apiguard.internal_errors = %d, want 0", n)
 		}
-		if logs := strings.Join(e.host.GetWarnLogs(), "\n"); strings.Contains(logs, `"client_ip":"envoy"`) {
+		if logs := strings.Join(e.logs(logWarn), "\n"); strings.Contains(logs, `"client_ip":"envoy"`) {
 			t.Errorf("the scheme of an internal address was logged as the client IP:\n%s", logs)
 		}
 	})

@@ -11,6 +11,7 @@ import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/proxytest"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
+	"github.com/apiguard/apiguard/internal/cpphost"
 	"github.com/apiguard/apiguard/internal/vmtest"
 	"github.com/apiguard/apiguard/policy"
 )
@@ -95,10 +96,17 @@ func testConfig(t testing.TB, k testKeys, edit func(map[string]any)) []byte {
 	return b
 }
 
-// env is one started plugin in the host emulator.
+// env is one started plugin, in proxytest's host emulator (native and
+// SDK-emulator runners) or in cpphost (the cpp-host-modelled runner).
 type env struct {
-	t    *testing.T
+	t *testing.T
+	// host is the emulator; nil in the cpphost runner.
 	host proxytest.HostEmulator
+	// vm is the plugin's VM in the cpphost runner; nil otherwise.
+	vm *cpphost.VM
+	// cpp is vm's host and config the plugin configuration, for restart.
+	cpp    *cpphost.Host
+	config []byte
 }
 
 // start runs the plugin on vm with config and fails the test if it does
@@ -109,14 +117,18 @@ func start(t *testing.T, vm types.VMContext, config []byte, opts ...startOption)
 	return e
 }
 
+// testSourceAddress is the client of every request unless a test sets
+// another.
+const testSourceAddress = "192.0.2.7:41000"
+
 // startOptions are the host properties a test can set before the plugin
 // starts; every runner sets them the way Envoy encodes them.
 type startOptions struct {
 	// pluginName is the plugin_name property (Envoy: the filter's
 	// config.name; Istio: <namespace>.<name> of the WasmPlugin); nil
-	// leaves it unset.
+	// leaves it unset in the SDK's emulator and "apiguard" in cpphost.
 	pluginName *string
-	// sourceAddress is the source.address property, "192.0.2.7:41000"
+	// sourceAddress is the source.address property, testSourceAddress
 	// unless set.
 	sourceAddress string
 }
@@ -135,7 +147,7 @@ func withSourceAddress(addr string) startOption {
 }
 
 func newStartOptions(opts []startOption) startOptions {
-	o := startOptions{sourceAddress: "192.0.2.7:41000"}
+	o := startOptions{sourceAddress: testSourceAddress}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -145,6 +157,9 @@ func newStartOptions(opts []startOption) startOptions {
 func startWithStatus(t *testing.T, vm types.VMContext, config []byte, want types.OnPluginStartStatus, opts ...startOption) *env {
 	t.Helper()
 	o := newStartOptions(opts)
+	if hv, ok := vm.(*vmtest.HostVM); ok {
+		return startInHost(t, hv, config, want, o)
+	}
 	opt := proxytest.NewEmulatorOption().WithVMContext(vm).WithPluginConfiguration(config).
 		WithProperty([]string{"source", "address"}, []byte(o.sourceAddress))
 	if o.pluginName != nil {
@@ -160,40 +175,99 @@ func startWithStatus(t *testing.T, vm types.VMContext, config []byte, want types
 	return e
 }
 
+// startInHost starts the plugin in cpphost as an Envoy worker does, and
+// fails the test on any trap or restricted call then or later.
+func startInHost(t *testing.T, hv *vmtest.HostVM, config []byte, want types.OnPluginStartStatus, o startOptions) *env {
+	t.Helper()
+	h := vmtest.NewHost(t, hv.Profile, cpphost.Options{})
+	e := &env{t: t, cpp: h, config: config}
+	vm, err := h.StartWorker(cpphost.Plugin{Name: o.name(), Configuration: config})
+	if err != nil {
+		t.Fatalf("starting the plugin in cpphost %s: %v", hv.Profile.Name, err)
+	}
+	vm.Properties["source.address"] = []byte(o.sourceAddress)
+	e.vm = vm
+	e.setTime(testNow)
+	got := types.OnPluginStartStatusOK
+	if vm.FailedOpen {
+		got = types.OnPluginStartStatusFailed
+	}
+	if got != want {
+		t.Fatalf("plugin start = %v, want %v; logs: %q", got, want, vm.LogsAt(logCritical))
+	}
+	return e
+}
+
+// name is the plugin name cpphost gives the plugin.
+func (o startOptions) name() string {
+	if o.pluginName != nil {
+		return *o.pluginName
+	}
+	return "apiguard"
+}
+
 // restart starts the plugin again in the same host, with opts applied on
-// top of the properties it has: the same shared data, as a second apiguard
-// filter of the same VM id in the same proxy would see it.
+// top of the properties it has: over the same shared data, as a second
+// apiguard filter of the same VM id in the same proxy would see it. In the
+// SDK's emulator the plugin context is configured again; in cpphost a new
+// worker VM of the same vm_id takes over the requests.
 func (e *env) restart(opts ...startOption) {
 	e.t.Helper()
 	var o startOptions
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if o.pluginName != nil {
-		if err := e.host.SetProperty([]string{"plugin_name"}, []byte(*o.pluginName)); err != nil {
-			e.t.Fatal(err)
+	if e.vm != nil {
+		if o.pluginName == nil {
+			name := string(e.vm.Properties["plugin_name"])
+			o.pluginName = &name
+		}
+		vm, err := e.cpp.StartWorker(cpphost.Plugin{Name: *o.pluginName, Configuration: e.config})
+		if err != nil {
+			e.t.Fatalf("restarting the plugin in cpphost: %v", err)
+		}
+		if vm.FailedOpen {
+			e.t.Fatalf("restarting the plugin in cpphost: start failed; logs: %q", vm.LogsAt(logCritical))
+		}
+		for k, v := range e.vm.Properties {
+			if !strings.HasPrefix(k, "plugin_") {
+				vm.Properties[k] = v
+			}
+		}
+		e.vm = vm
+	} else {
+		if o.pluginName != nil {
+			e.setProperty([]string{"plugin_name"}, []byte(*o.pluginName))
+		}
+		if got := e.host.StartPlugin(); got != types.OnPluginStartStatusOK {
+			e.t.Fatalf("StartPlugin = %v; logs: %q", got, e.host.GetCriticalLogs())
 		}
 	}
 	if o.sourceAddress != "" {
 		e.setSourceAddress(o.sourceAddress)
-	}
-	if got := e.host.StartPlugin(); got != types.OnPluginStartStatusOK {
-		e.t.Fatalf("StartPlugin = %v; logs: %q", got, e.host.GetCriticalLogs())
 	}
 }
 
 // setSourceAddress changes source.address for the requests that follow.
 func (e *env) setSourceAddress(addr string) {
 	e.t.Helper()
-	if err := e.host.SetProperty([]string{"source", "address"}, []byte(addr)); err != nil {
-		e.t.Fatal(err)
-	}
+	e.setProperty([]string{"source", "address"}, []byte(addr))
 }
 
 func (e *env) setTime(at time.Time) {
 	e.t.Helper()
 	b := binary.LittleEndian.AppendUint64(nil, uint64(at.UnixNano()))
-	if err := e.host.SetProperty([]string{"request", "time"}, b); err != nil {
+	e.setProperty([]string{"request", "time"}, b)
+}
+
+// setProperty sets what proxy_get_property answers for path.
+func (e *env) setProperty(path []string, value []byte) {
+	e.t.Helper()
+	if e.vm != nil {
+		e.vm.Properties[strings.Join(path, ".")] = value
+		return
+	}
+	if err := e.host.SetProperty(path, value); err != nil {
 		e.t.Fatal(err)
 	}
 }
@@ -217,6 +291,9 @@ func (e *env) do(path string, headers ...[2]string) outcome {
 		}
 		hs = append(hs, h)
 	}
+	if e.vm != nil {
+		return e.doInHost(hs)
+	}
 	id := e.host.InitializeHttpContext()
 	o := outcome{action: e.host.CallOnRequestHeaders(id, hs, false)}
 	o.local = e.host.GetSentLocalResponse(id)
@@ -229,8 +306,45 @@ func (e *env) do(path string, headers ...[2]string) outcome {
 	return o
 }
 
+func (e *env) doInHost(hs [][2]string) outcome {
+	e.t.Helper()
+	r, err := e.vm.Request(hs)
+	if err != nil {
+		e.t.Fatalf("cpphost: %v", err)
+	}
+	o := outcome{action: types.Action(r.Action), upstream: r.Upstream, response: r.Response}
+	if r.Local != nil {
+		o.local = &proxytest.LocalHttpResponse{StatusCode: uint32(r.Local.Status), StatusCodeDetail: r.Local.Details,
+			Data: r.Local.Body, Headers: r.Local.Headers}
+	}
+	return o
+}
+
+// proxy-wasm log levels.
+const (
+	logTrace = iota
+	logDebug
+	logInfo
+	logWarn
+	logError
+	logCritical
+)
+
+// logs returns what the plugin logged at level (proxy_log; in cpphost also
+// the module's stdout at info and stderr at error, as Envoy logs them).
+func (e *env) logs(level int) []string {
+	if e.vm != nil {
+		return e.vm.LogsAt(level)
+	}
+	return []func() []string{e.host.GetTraceLogs, e.host.GetDebugLogs, e.host.GetInfoLogs,
+		e.host.GetWarnLogs, e.host.GetErrorLogs, e.host.GetCriticalLogs}[level]()
+}
+
 func (e *env) counter(name string) uint64 {
 	e.t.Helper()
+	if e.vm != nil {
+		return e.vm.Counter(name)
+	}
 	n, err := e.host.GetCounterMetric(name)
 	if err != nil {
 		e.t.Fatalf("counter %s: %v", name, err)

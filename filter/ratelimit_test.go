@@ -8,8 +8,8 @@ import (
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
+	"github.com/apiguard/apiguard/internal/cpphost"
 	"github.com/apiguard/apiguard/internal/vmtest"
-	"github.com/apiguard/apiguard/internal/wasmhost"
 	"github.com/apiguard/apiguard/policy"
 )
 
@@ -30,13 +30,13 @@ const sharedBurst = 5
 // the bucket holds.
 func TestTwoVMsShareOneBucketWasm(t *testing.T) {
 	k := newTestKeys(t)
-	h, err := wasmhost.New(context.Background(), vmtest.Module(t), wasmhost.Options{})
+	h, err := cpphost.New(context.Background(), vmtest.Module(t), cpphost.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer h.Close()
 	cfg := sharedConfig(t, k)
-	var vms [2]*wasmhost.VM
+	var vms [2]*cpphost.VM
 	for i := range vms {
 		if vms[i], err = h.NewVM(cfg); err != nil {
 			t.Fatal(err)
@@ -46,7 +46,7 @@ func TestTwoVMsShareOneBucketWasm(t *testing.T) {
 	}
 	req := [][2]string{{":method", "GET"}, {":path", "/v1/orders/1"}, {"x-api-key", k.billing}}
 	admitted, denied, injected := 0, 0, 0
-	count := func(r wasmhost.Result) {
+	count := func(r cpphost.Result) {
 		switch {
 		case r.Local == nil:
 			admitted++
@@ -56,7 +56,7 @@ func TestTwoVMsShareOneBucketWasm(t *testing.T) {
 			t.Fatalf("unexpected %d: %s", r.Local.Status, r.Local.Body)
 		}
 	}
-	h.BeforeSharedDataReply = func(vm *wasmhost.VM, key string) {
+	h.BeforeSharedDataReply = func(vm *cpphost.VM, key string) {
 		if vm != vms[0] || injected >= 3 {
 			return
 		}
@@ -221,7 +221,7 @@ func TestBucketsArePerPluginName(t *testing.T) {
 		if o := e.do("/v1/orders/1", key); o.local == nil || o.local.StatusCode != 429 {
 			t.Fatalf("team-a.apiguard started again: %+v, want 429 (its bucket is empty)", o.local)
 		}
-		if logs := strings.Join(e.host.GetInfoLogs(), "\n"); !strings.Contains(logs, `"plugin/15:team-a.apiguard/" from plugin_name`) {
+		if logs := strings.Join(e.logs(logInfo), "\n"); !strings.Contains(logs, `"plugin/15:team-a.apiguard/" from plugin_name`) {
 			t.Errorf("start log does not name the bucket prefix:\n%s", logs)
 		}
 	})

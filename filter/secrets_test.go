@@ -52,8 +52,8 @@ func TestKeyNeverLeaks(t *testing.T) {
 				}
 			}
 		}
-		if len(e.host.GetInfoLogs()) < 4 {
-			t.Errorf("log_allowed: want a log line per allowed request, got %q", e.host.GetInfoLogs())
+		if len(e.logs(logInfo)) < 4 {
+			t.Errorf("log_allowed: want a log line per allowed request, got %q", e.logs(logInfo))
 		}
 	})
 }

@@ -7,6 +7,7 @@ package abi
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -94,6 +95,27 @@ var HostFunctions = map[string]sig{
 	"wasi_snapshot_preview1.sched_yield":         "()->i32",                // cpp-host #427
 }
 
+// abiSpecific lists the host functions cpp-host registers only for modules
+// that carry one of the given ABI markers (WasmBase::registerCallbacks in
+// src/wasm.cc): proxy_get_log_level is ABI 0.2.1's, continue_stream and
+// close_stream 0.2.x's.
+var abiSpecific = map[string][]string{
+	"env.proxy_get_log_level":   {"0_2_1"},
+	"env.proxy_continue_stream": {"0_2_0", "0_2_1"},
+	"env.proxy_close_stream":    {"0_2_0", "0_2_1"},
+}
+
+// abiVersion returns the module's ABI marker as cpp-host reads it, newest
+// first, or "" when it has none.
+func abiVersion(exports map[string]sig) string {
+	for _, v := range []string{"0_2_1", "0_2_0", "0_1_0"} {
+		if _, ok := exports["proxy_abi_version_"+v]; ok {
+			return v
+		}
+	}
+	return ""
+}
+
 // RequiredExports are the functions an HTTP filter module must export for
 // Envoy, with their signatures.
 var RequiredExports = map[string]sig{
@@ -151,11 +173,15 @@ func Inspect(ctx context.Context, wasm []byte) (Facts, error) {
 // provides and expects; nil means it conforms.
 func Check(f Facts) []string {
 	var problems []string
+	abi := abiVersion(f.Exports)
 	for name, s := range f.Imports {
 		want, ok := HostFunctions[name]
 		switch {
 		case !ok:
 			problems = append(problems, fmt.Sprintf("imports %s%s, which Envoy's proxy-wasm host does not provide", name, s))
+		case abiSpecific[name] != nil && !slices.Contains(abiSpecific[name], abi):
+			problems = append(problems, fmt.Sprintf("imports %s, which Envoy's proxy-wasm host registers only for ABI %s (the module is ABI %q)",
+				name, strings.Join(abiSpecific[name], " or "), abi))
 		case want != s:
 			problems = append(problems, fmt.Sprintf("imports %s%s, but the host's signature is %s", name, s, want))
 		}

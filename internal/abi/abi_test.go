@@ -69,3 +69,27 @@ func TestCheckReportsProblems(t *testing.T) {
 		t.Errorf("a provided import was reported:\n%s", got)
 	}
 }
+
+// TestABISpecificImports: cpp-host registers proxy_get_log_level only for
+// ABI 0.2.1 modules, so a 0.2.0 module importing it fails to load in Envoy.
+func TestABISpecificImports(t *testing.T) {
+	for _, tc := range []struct {
+		marker string
+		want   bool // a problem reported
+	}{
+		{"proxy_abi_version_0_2_0", true},
+		{"proxy_abi_version_0_2_1", false},
+	} {
+		f := Facts{
+			Imports: map[string]sig{"env.proxy_get_log_level": "(i32)->i32", "env.proxy_continue_stream": "(i32)->i32"},
+			Exports: map[string]sig{tc.marker: "()->"},
+		}
+		got := strings.Join(Check(f), "\n")
+		if has := strings.Contains(got, "env.proxy_get_log_level, which Envoy's proxy-wasm host registers only for ABI 0_2_1"); has != tc.want {
+			t.Errorf("%s: problem reported = %v, want %v:\n%s", tc.marker, has, tc.want, got)
+		}
+		if strings.Contains(got, "proxy_continue_stream") {
+			t.Errorf("%s: continue_stream is registered for every 0.2.x module:\n%s", tc.marker, got)
+		}
+	}
+}

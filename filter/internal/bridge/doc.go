@@ -31,8 +31,13 @@
 //     TestHostABIMatchesSDK fails when the SDK's interface drifts.
 //   - A linker keep-alive (register_wasip1.go) without which the dead-code
 //     pass replaces every host method with runtime.unreachableMethod.
-//   - Buffers the host fills through proxy_on_memory_allocate are pinned
-//     until the host call that asked for them returns (host_wasip1.go).
+//   - proxy_on_memory_allocate does not allocate on the Go heap: a
+//     collection starting there would call poll_oneoff, which Envoy 1.33
+//     to 1.38 trap inside the allocator. Each host call that returns data
+//     first sets room aside (reserve, host_wasip1.go) from sizes the
+//     callbacks announced or the largest seen; only what still does not
+//     fit falls back to the heap, pinned until the host call returns, and
+//     is counted (Overflows).
 //   - The runtime's own goroutines, the garbage collector's mark worker among
 //     them, run only while an export blocks: a reactor returns to the host
 //     without scheduling them. The exports yield once after

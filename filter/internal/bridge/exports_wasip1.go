@@ -85,11 +85,13 @@ func proxyABIVersion() {}
 
 //go:wasmexport proxy_on_vm_start
 func proxyOnVMStart(rootContextID, vmConfigurationSize uint32) uint32 {
+	bufferSizes[bufferVMConfiguration] = int(vmConfigurationSize)
 	return boolToU32(bool(sdkOnVMStart(rootContextID, int(vmConfigurationSize))))
 }
 
 //go:wasmexport proxy_on_configure
 func proxyOnConfigure(pluginContextID, pluginConfigurationSize uint32) uint32 {
+	bufferSizes[bufferPluginConfiguration] = int(pluginConfigurationSize)
 	ok := sdkOnConfigure(pluginContextID, int(pluginConfigurationSize))
 	yieldToRuntime()
 	return boolToU32(bool(ok))
@@ -139,6 +141,7 @@ func proxyOnRequestHeaders(contextID, numHeaders, endOfStream uint32) uint32 {
 
 //go:wasmexport proxy_on_request_body
 func proxyOnRequestBody(contextID, bodySize, endOfStream uint32) uint32 {
+	bufferSizes[bufferHTTPRequestBody] = int(bodySize)
 	return uint32(sdkOnRequestBody(contextID, int(bodySize), endOfStream != 0))
 }
 
@@ -154,6 +157,7 @@ func proxyOnResponseHeaders(contextID, numHeaders, endOfStream uint32) uint32 {
 
 //go:wasmexport proxy_on_response_body
 func proxyOnResponseBody(contextID, bodySize, endOfStream uint32) uint32 {
+	bufferSizes[bufferHTTPResponseBody] = int(bodySize)
 	return uint32(sdkOnResponseBody(contextID, int(bodySize), endOfStream != 0))
 }
 
@@ -164,6 +168,7 @@ func proxyOnResponseTrailers(contextID, numTrailers uint32) uint32 {
 
 //go:wasmexport proxy_on_http_call_response
 func proxyOnHttpCallResponse(pluginContextID, calloutID, numHeaders, bodySize, numTrailers uint32) {
+	bufferSizes[bufferHTTPCallResponseBody] = int(bodySize)
 	sdkOnHttpCallResponse(pluginContextID, calloutID, int(numHeaders), int(bodySize), int(numTrailers))
 }
 
@@ -172,6 +177,7 @@ func proxyOnNewConnection(contextID uint32) uint32 { return uint32(sdkOnNewConne
 
 //go:wasmexport proxy_on_downstream_data
 func proxyOnDownstreamData(contextID, dataSize, endOfStream uint32) uint32 {
+	bufferSizes[bufferDownstreamData] = int(dataSize)
 	return uint32(sdkOnDownstreamData(contextID, int(dataSize), endOfStream != 0))
 }
 
@@ -182,6 +188,7 @@ func proxyOnDownstreamConnectionClose(contextID, peerType uint32) {
 
 //go:wasmexport proxy_on_upstream_data
 func proxyOnUpstreamData(contextID, dataSize, endOfStream uint32) uint32 {
+	bufferSizes[bufferUpstreamData] = int(dataSize)
 	return uint32(sdkOnUpstreamData(contextID, int(dataSize), endOfStream != 0))
 }
 
@@ -189,6 +196,18 @@ func proxyOnUpstreamData(contextID, dataSize, endOfStream uint32) uint32 {
 func proxyOnUpstreamConnectionClose(contextID, peerType uint32) {
 	sdkOnUpstreamConnectionClose(contextID, types.PeerType(peerType))
 }
+
+// proxy-wasm buffer types whose sizes the callbacks announce (the index
+// into bufferSizes).
+const (
+	bufferHTTPRequestBody      = 0
+	bufferHTTPResponseBody     = 1
+	bufferDownstreamData       = 2
+	bufferUpstreamData         = 3
+	bufferHTTPCallResponseBody = 4
+	bufferVMConfiguration      = 6
+	bufferPluginConfiguration  = 7
+)
 
 func boolToU32(b bool) uint32 {
 	if b {

@@ -10,38 +10,97 @@ const (
 	statusInternalFailure = 10
 )
 
-// pinned holds the buffers proxy_on_memory_allocate handed to the host during
-// the host call in progress. The host reports a buffer back only as a 32-bit
-// address written into an out-parameter, which the garbage collector cannot
-// see; without the pin a GC inside the same host call (the allocation itself
-// can trigger one) could free the buffer before the SDK reads it.
-var pinned [][]byte
+// The allocator. cpp-host before PR #533 (Envoy 1.33 to 1.38) traps a
+// module that calls any host function but proxy_log, fd_write and
+// clock_time_get while its allocator runs (WasmBase::allocMemory), and a
+// Go heap allocation can start a garbage collection, which calls
+// poll_oneoff. So proxy_on_memory_allocate does not allocate: it hands out
+// room in spare, memory set aside before the host call that fills it
+// (reserve). What it hands out is never handed out again: the caller of the
+// host call may keep the returned view as long as it likes, and the view,
+// a Go pointer into spare, keeps that chunk alive.
+var (
+	spare    []byte
+	spareOff int
+	// largestPairs is the largest header map the host has returned, so
+	// that the next reservation holds one like it.
+	largestPairs int
+	// bufferSizes holds the sizes of the buffers the host announced in
+	// callbacks (configuration, bodies), by proxy-wasm buffer type.
+	bufferSizes [10]int
+	// overflow holds the buffers allocated on the Go heap when a request
+	// did not fit in spare (a host call whose size could not be known
+	// before), pinned until the host call that asked for them returns:
+	// the host reports them back only as a 32-bit address the garbage
+	// collector cannot see.
+	overflow [][]byte
+	// overflows counts them; the filter reports it (Overflows).
+	overflows uint64
+)
+
+const (
+	// spareMin is the room every host call that returns data starts with:
+	// a header map within Envoy's default limits (60 KiB,
+	// max_request_headers_kb, and 100 headers) fits in it.
+	spareMin = 64 << 10
+	// spareChunk is the size of a new spare, so that a new one is needed
+	// only every few hundred requests.
+	spareChunk = 256 << 10
+)
+
+// reserve makes sure spare has room for n bytes and spareMin more.
+func reserve(n int) {
+	need := max(n, 0) + spareMin
+	if len(spare)-spareOff < need {
+		spare = make([]byte, max(need, spareChunk))
+		spareOff = 0
+	}
+}
+
+// Overflows returns how many times the allocator had to allocate on the Go
+// heap because a host call returned more than was set aside for it.
+func Overflows() uint64 { return overflows }
 
 // proxyOnMemoryAllocate is how the host obtains guest memory for data it
 // returns (header values, shared data, configuration ...).
 //
 //go:wasmexport proxy_on_memory_allocate
 func proxyOnMemoryAllocate(size uint32) *byte {
-	buf := make([]byte, max(size, 1)) // &buf[0] must exist even for size 0
-	pinned = append(pinned, buf)
+	n := int(size)
+	if n < len(spare)-spareOff { // strictly less: &spare[spareOff] must exist even for size 0
+		p := &spare[spareOff]
+		spareOff = min(len(spare), spareOff+(n+7)&^7)
+		return p
+	}
+	overflows++
+	buf := make([]byte, max(n, 1))
+	overflow = append(overflow, buf)
 	return &buf[0]
 }
 
 // received turns what the host wrote into a returned-data out-parameter back
 // into a Go pointer, and releases the pins of the finished host call. ok is
-// false when the address is not a buffer we handed out (a host bug): the
+// false when the address is not memory we handed out (a host bug): the
 // caller then reports an internal failure instead of fabricating a pointer
 // the garbage collector does not know.
 func received(addr, size uint32) (p *byte, ok bool) {
 	ok = addr == 0 && size == 0
-	for _, b := range pinned {
+	if len(spare) > 0 {
+		base := uint32(uintptr(unsafe.Pointer(&spare[0])))
+		if addr >= base && uint64(addr)+uint64(size) <= uint64(base)+uint64(spareOff) {
+			p, ok = &spare[addr-base], true
+		}
+	}
+	for _, b := range overflow {
 		if uint32(uintptr(unsafe.Pointer(&b[0]))) == addr && int(size) <= len(b) {
 			p, ok = &b[0], true
 			break
 		}
 	}
-	clear(pinned)
-	pinned = pinned[:0]
+	if len(overflow) > 0 {
+		clear(overflow)
+		overflow = overflow[:0]
+	}
 	return p, ok
 }
 
@@ -99,6 +158,7 @@ func (host) ProxySetProperty(path *byte, pathSize int, value *byte, valueSize in
 }
 
 func (host) ProxyGetProperty(path *byte, pathSize int, retData **byte, retSize *int) uint32 {
+	reserve(0)
 	st := imGetProperty(path, i32(pathSize), &outAddr, &outSize)
 	return returned(st, retData, retSize)
 }
@@ -110,6 +170,7 @@ func (host) ProxySendLocalResponse(statusCode uint32, details *byte, detailsSize
 }
 
 func (host) ProxyGetSharedData(key *byte, keySize int, retData **byte, retSize *int, retCas *uint32) uint32 {
+	reserve(0)
 	st := imGetSharedData(key, i32(keySize), &outAddr, &outSize, retCas)
 	return returned(st, retData, retSize)
 }
@@ -127,6 +188,7 @@ func (host) ProxyResolveSharedQueue(vmID *byte, vmIDSize int, name *byte, nameSi
 }
 
 func (host) ProxyDequeueSharedQueue(queueID uint32, retData **byte, retSize *int) uint32 {
+	reserve(0)
 	st := imDequeueSharedQueue(queueID, &outAddr, &outSize)
 	return returned(st, retData, retSize)
 }
@@ -136,6 +198,7 @@ func (host) ProxyEnqueueSharedQueue(queueID uint32, value *byte, valueSize int) 
 }
 
 func (host) ProxyGetHeaderMapValue(mapType uint32, key *byte, keySize int, retData **byte, retSize *int) uint32 {
+	reserve(0)
 	st := imGetHeaderMapValue(mapType, key, i32(keySize), &outAddr, &outSize)
 	return returned(st, retData, retSize)
 }
@@ -157,7 +220,9 @@ func (host) ProxyRemoveHeaderMapValue(mapType uint32, key *byte, keySize int) ui
 }
 
 func (host) ProxyGetHeaderMapPairs(mapType uint32, retData **byte, retSize *int) uint32 {
+	reserve(largestPairs)
 	st := imGetHeaderMapPairs(mapType, &outAddr, &outSize)
+	largestPairs = max(largestPairs, int(outSize))
 	return returned(st, retData, retSize)
 }
 
@@ -166,6 +231,11 @@ func (host) ProxySetHeaderMapPairs(mapType uint32, data *byte, size int) uint32 
 }
 
 func (host) ProxyGetBufferBytes(bufferType uint32, start int, maxSize int, retData **byte, retSize *int) uint32 {
+	if bufferType < uint32(len(bufferSizes)) {
+		reserve(min(bufferSizes[bufferType]-start, maxSize))
+	} else {
+		reserve(0)
+	}
 	st := imGetBufferBytes(bufferType, i32(start), i32(maxSize), &outAddr, &outSize)
 	return returned(st, retData, retSize)
 }
@@ -181,6 +251,7 @@ func (host) ProxyHttpCall(upstream *byte, upstreamSize int, headers *byte, heade
 }
 
 func (host) ProxyCallForeignFunction(name *byte, nameSize int, param *byte, paramSize int, retData **byte, retSize *int) uint32 {
+	reserve(0)
 	st := imCallForeignFunction(name, i32(nameSize), param, i32(paramSize), &outAddr, &outSize)
 	return returned(st, retData, retSize)
 }

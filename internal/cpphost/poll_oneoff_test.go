@@ -1,4 +1,4 @@
-package wasmhost
+package cpphost
 
 import (
 	"bytes"
@@ -11,13 +11,9 @@ import (
 	"github.com/apiguard/apiguard/internal/wasmvm"
 )
 
-// enosys is WASI's errno for "function not implemented", what
-// proxy-wasm-cpp-host's poll_oneoff returned from PR #427 until PR #533.
-const enosys = 52
-
 // TestPollOneoffENOSYS reproduces golang/go#78513 and proves the build's
 // mitigation (tools/pollpatch). Against a host whose poll_oneoff returns
-// ENOSYS, a module whose runtime poller has been initialised — here by a
+// ENOSYS (the Envoy133 profile), a module whose runtime poller has been initialised — here by a
 // runtime timer, in production also by the GC scavenger's sleep — aborts
 // with "fatal error: poll_oneoff failed" at its next garbage collection when
 // built with the stock runtime, and keeps serving when built with the
@@ -34,7 +30,7 @@ func TestPollOneoffENOSYS(t *testing.T) {
 	} {
 		t.Run(tc.fixture+"/"+tc.config, func(t *testing.T) {
 			var out bytes.Buffer
-			h, err := New(context.Background(), fixture(t, tc.fixture), Options{PollOneoffErrno: enosys, Output: &out,
+			h, err := New(context.Background(), fixture(t, tc.fixture), Options{Profile: Envoy133, Output: &out,
 				Env: map[string]string{"GOGC": "10"}})
 			if err != nil {
 				t.Fatal(err)
@@ -53,14 +49,14 @@ func TestPollOneoffENOSYS(t *testing.T) {
 				}
 				served++
 			}
-			t.Logf("served %d requests, poll_oneoff called %d times", served, h.PollOneoffCalls)
+			t.Logf("served %d requests, poll_oneoff called %d times", served, h.PollOneoffCalls.Load())
 			if crashed != tc.wantCrash {
 				t.Fatalf("crashed=%v, want %v; module output:\n%s", crashed, tc.wantCrash, tail(out.String()))
 			}
 			if tc.wantCrash && !strings.Contains(out.String(), "poll_oneoff failed") {
 				t.Fatalf("crashed for another reason:\n%s", tail(out.String()))
 			}
-			if tc.config == "arm_timer" && h.PollOneoffCalls == 0 {
+			if tc.config == "arm_timer" && h.PollOneoffCalls.Load() == 0 {
 				t.Fatal("poll_oneoff was never called: the test no longer exercises the poller")
 			}
 		})
