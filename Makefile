@@ -27,7 +27,11 @@ overlay:
 
 $(OVERLAY): overlay
 
-$(WASM): $(FILTER_SRCS) | overlay
+# The patch's own source is a prerequisite: a change to what it patches
+# rebuilds the module (overlay is order-only, as it runs every time).
+PATCHSRC := tools/pollpatch/main.go
+
+$(WASM): $(FILTER_SRCS) $(PATCHSRC) | overlay
 	@mkdir -p $(dir $@)
 	$(WASMENV) $(GO) build $(WASMFLAGS) -overlay $(OVERLAY) -o $@ ./filter
 	@ls -l $@
@@ -37,13 +41,13 @@ $(WASM): $(FILTER_SRCS) | overlay
 build/fixtures/timer-stock.wasm: $(shell find filter/internal -name "*.go")
 	@mkdir -p $(dir $@)
 	$(WASMENV) $(GO) build $(WASMFLAGS) -o $@ ./filter/internal/testplugins/timer
-build/fixtures/timer-patched.wasm: $(shell find filter/internal -name "*.go") | overlay
+build/fixtures/timer-patched.wasm: $(shell find filter/internal -name "*.go") $(PATCHSRC) | overlay
 	@mkdir -p $(dir $@)
 	$(WASMENV) $(GO) build $(WASMFLAGS) -overlay $(OVERLAY) -o $@ ./filter/internal/testplugins/timer
 
 # The floor of the wasm benchmarks: a plugin that only continues, built like
 # the filter (same toolchain, bridge and overlay).
-build/fixtures/passthrough.wasm: $(shell find filter/internal -name "*.go") go.mod go.sum | overlay
+build/fixtures/passthrough.wasm: $(shell find filter/internal -name "*.go") go.mod go.sum $(PATCHSRC) | overlay
 	@mkdir -p $(dir $@)
 	$(WASMENV) $(GO) build $(WASMFLAGS) -overlay $(OVERLAY) -o $@ ./filter/internal/testplugins/passthrough
 

@@ -109,6 +109,7 @@ func TestRenderShippedConfig(t *testing.T) {
 		{"upstream port", dig(asSlice(dig(asSlice(dig(asSlice(dig(got, "static_resources", "clusters"))[0], "load_assignment", "endpoints"))[0], "lb_endpoints"))[0], "endpoint", "address", "socket_address", "port_value"), 20003},
 		{"admin address", dig(got, "admin", "address", "socket_address", "address"), dig(want, "admin", "address", "socket_address", "address")},
 		{"stats_config", fmt.Sprint(dig(got, "stats_config")), fmt.Sprint(dig(want, "stats_config"))},
+		{"use_remote_address", dig(asSlice(dig(asSlice(dig(asSlice(dig(got, "static_resources", "listeners"))[0], "filter_chains"))[0], "filters"))[0], "typed_config", "use_remote_address"), true},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -124,6 +125,16 @@ func TestRenderShippedConfig(t *testing.T) {
 	})
 	if len(filenames) != 1 || filenames[0] != "/opt/x/apiguard.wasm" || configs[0] != string(conf) {
 		t.Errorf("Wasm filters: filenames %q, configurations %q", filenames, configs)
+	}
+	// The failure policy survives rendering: the suite runs what ships.
+	var policies []string
+	walk(got, func(m map[string]any) {
+		if m["@type"] == wasmFilterType {
+			policies = append(policies, fmt.Sprint(dig(m, "config", "failure_policy")))
+		}
+	})
+	if len(policies) != 1 || policies[0] != "FAIL_RELOAD" {
+		t.Errorf("Wasm filter failure_policy = %q, want FAIL_RELOAD", policies)
 	}
 
 	// With the shipped configuration kept, the rendered file passes the

@@ -387,3 +387,56 @@ func TestConfigWarningsLoggedAtStart(t *testing.T) {
 		}
 	})
 }
+
+// TestAnonymousBucketWithoutAnIPAddress: on an internal listener Envoy's
+// source.address is "envoy://internal_client_address/", and for a Unix
+// socket a path. Such requests are not refused and not left unlimited: they
+// share one anonymous bucket, apart from the buckets of real client IPs.
+func TestAnonymousBucketWithoutAnIPAddress(t *testing.T) {
+	k := newTestKeys(t)
+	vmTest(t, func(t *testing.T, vm types.VMContext) {
+		e := start(t, vm, testConfig(t, k, nil), withSourceAddress("envoy://internal_client_address/"))
+		// anonymous: burst 2.
+		for i := range 2 {
+			if o := e.do("/healthz"); o.local != nil {
+				t.Fatalf("request %d denied: %d %s", i, o.local.StatusCode, o.local.Data)
+			}
+		}
+		e.setSourceAddress("/var/run/envoy/ingress.sock")
+		if o := e.do("/healthz"); o.local == nil || o.local.StatusCode != 429 {
+			t.Fatalf("a Unix-socket peer after two internal-listener requests: %+v, want 429 (one shared bucket)", o.local)
+		}
+		for _, addr := range []string{"[2001:db8::1]:443", "198.51.100.4:5000"} {
+			e.setSourceAddress(addr)
+			if o := e.do("/healthz"); o.local != nil {
+				t.Errorf("client %s denied: %d %s", addr, o.local.StatusCode, o.local.Data)
+			}
+		}
+		if n := e.counter("apiguard.internal_errors"); n != 0 {
+			t.Errorf("apiguard.internal_errors = %d, want 0", n)
+		}
+		if logs := strings.Join(e.logs(logWarn), "\n"); strings.Contains(logs, `"client_ip":"envoy"`) {
+			t.Errorf("the scheme of an internal address was logged as the client IP:\n%s", logs)
+		}
+	})
+}
+
+func TestHostOf(t *testing.T) {
+	for addr, want := range map[string]string{
+		"192.0.2.7:41000":                  "192.0.2.7",
+		"[2001:db8::1]:443":                "2001:db8::1",
+		"[fe80::1%eth0]:80":                "fe80::1%eth0",
+		"192.0.2.7":                        "192.0.2.7",
+		"2001:db8::1":                      "2001:db8::1",
+		"envoy://internal_client_address/": "",
+		"/var/run/envoy.sock":              "",
+		"@abstract":                        "",
+		"[2001:db8::1":                     "",
+		"example.com:80":                   "",
+		":80":                              "",
+	} {
+		if got := hostOf(addr); got != want {
+			t.Errorf("hostOf(%q) = %q, want %q", addr, got, want)
+		}
+	}
+}

@@ -104,13 +104,16 @@ type env struct {
 	host proxytest.HostEmulator
 	// vm is the plugin's VM in the cpphost runner; nil otherwise.
 	vm *cpphost.VM
+	// cpp is vm's host and config the plugin configuration, for restart.
+	cpp    *cpphost.Host
+	config []byte
 }
 
 // start runs the plugin on vm with config and fails the test if it does
 // not start.
-func start(t *testing.T, vm types.VMContext, config []byte) *env {
+func start(t *testing.T, vm types.VMContext, config []byte, opts ...startOption) *env {
 	t.Helper()
-	e := startWithStatus(t, vm, config, types.OnPluginStartStatusOK)
+	e := startWithStatus(t, vm, config, types.OnPluginStartStatusOK, opts...)
 	return e
 }
 
@@ -118,13 +121,50 @@ func start(t *testing.T, vm types.VMContext, config []byte) *env {
 // another.
 const testSourceAddress = "192.0.2.7:41000"
 
-func startWithStatus(t *testing.T, vm types.VMContext, config []byte, want types.OnPluginStartStatus) *env {
+// startOptions are the host properties a test can set before the plugin
+// starts; every runner sets them the way Envoy encodes them.
+type startOptions struct {
+	// pluginName is the plugin_name property (Envoy: the filter's
+	// config.name; Istio: <namespace>.<name> of the WasmPlugin); nil
+	// leaves it unset in the SDK's emulator and "apiguard" in cpphost.
+	pluginName *string
+	// sourceAddress is the source.address property, testSourceAddress
+	// unless set.
+	sourceAddress string
+}
+
+type startOption func(*startOptions)
+
+// withPluginName sets the plugin_name property.
+func withPluginName(name string) startOption {
+	return func(o *startOptions) { o.pluginName = &name }
+}
+
+// withSourceAddress sets the source.address property (not empty: the SDK's
+// emulator cannot return an empty property).
+func withSourceAddress(addr string) startOption {
+	return func(o *startOptions) { o.sourceAddress = addr }
+}
+
+func newStartOptions(opts []startOption) startOptions {
+	o := startOptions{sourceAddress: testSourceAddress}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
+}
+
+func startWithStatus(t *testing.T, vm types.VMContext, config []byte, want types.OnPluginStartStatus, opts ...startOption) *env {
 	t.Helper()
+	o := newStartOptions(opts)
 	if hv, ok := vm.(*vmtest.HostVM); ok {
-		return startInHost(t, hv, config, want)
+		return startInHost(t, hv, config, want, o)
 	}
 	opt := proxytest.NewEmulatorOption().WithVMContext(vm).WithPluginConfiguration(config).
-		WithProperty([]string{"source", "address"}, []byte(testSourceAddress))
+		WithProperty([]string{"source", "address"}, []byte(o.sourceAddress))
+	if o.pluginName != nil {
+		opt = opt.WithProperty([]string{"plugin_name"}, []byte(*o.pluginName))
+	}
 	host, reset := proxytest.NewHostEmulator(opt)
 	t.Cleanup(reset)
 	e := &env{t: t, host: host}
@@ -137,15 +177,16 @@ func startWithStatus(t *testing.T, vm types.VMContext, config []byte, want types
 
 // startInHost starts the plugin in cpphost as an Envoy worker does, and
 // fails the test on any trap or restricted call then or later.
-func startInHost(t *testing.T, hv *vmtest.HostVM, config []byte, want types.OnPluginStartStatus) *env {
+func startInHost(t *testing.T, hv *vmtest.HostVM, config []byte, want types.OnPluginStartStatus, o startOptions) *env {
 	t.Helper()
 	h := vmtest.NewHost(t, hv.Profile, cpphost.Options{})
-	vm, err := h.StartWorker(cpphost.Plugin{Name: "apiguard", Configuration: config})
+	e := &env{t: t, cpp: h, config: config}
+	vm, err := h.StartWorker(cpphost.Plugin{Name: o.name(), Configuration: config})
 	if err != nil {
 		t.Fatalf("starting the plugin in cpphost %s: %v", hv.Profile.Name, err)
 	}
-	vm.Properties["source.address"] = []byte(testSourceAddress)
-	e := &env{t: t, vm: vm}
+	vm.Properties["source.address"] = []byte(o.sourceAddress)
+	e.vm = vm
 	e.setTime(testNow)
 	got := types.OnPluginStartStatusOK
 	if vm.FailedOpen {
@@ -155,6 +196,62 @@ func startInHost(t *testing.T, hv *vmtest.HostVM, config []byte, want types.OnPl
 		t.Fatalf("plugin start = %v, want %v; logs: %q", got, want, vm.LogsAt(logCritical))
 	}
 	return e
+}
+
+// name is the plugin name cpphost gives the plugin.
+func (o startOptions) name() string {
+	if o.pluginName != nil {
+		return *o.pluginName
+	}
+	return "apiguard"
+}
+
+// restart starts the plugin again in the same host, with opts applied on
+// top of the properties it has: over the same shared data, as a second
+// apiguard filter of the same VM id in the same proxy would see it. In the
+// SDK's emulator the plugin context is configured again; in cpphost a new
+// worker VM of the same vm_id takes over the requests.
+func (e *env) restart(opts ...startOption) {
+	e.t.Helper()
+	var o startOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if e.vm != nil {
+		if o.pluginName == nil {
+			name := string(e.vm.Properties["plugin_name"])
+			o.pluginName = &name
+		}
+		vm, err := e.cpp.StartWorker(cpphost.Plugin{Name: *o.pluginName, Configuration: e.config})
+		if err != nil {
+			e.t.Fatalf("restarting the plugin in cpphost: %v", err)
+		}
+		if vm.FailedOpen {
+			e.t.Fatalf("restarting the plugin in cpphost: start failed; logs: %q", vm.LogsAt(logCritical))
+		}
+		for k, v := range e.vm.Properties {
+			if !strings.HasPrefix(k, "plugin_") {
+				vm.Properties[k] = v
+			}
+		}
+		e.vm = vm
+	} else {
+		if o.pluginName != nil {
+			e.setProperty([]string{"plugin_name"}, []byte(*o.pluginName))
+		}
+		if got := e.host.StartPlugin(); got != types.OnPluginStartStatusOK {
+			e.t.Fatalf("StartPlugin = %v; logs: %q", got, e.host.GetCriticalLogs())
+		}
+	}
+	if o.sourceAddress != "" {
+		e.setSourceAddress(o.sourceAddress)
+	}
+}
+
+// setSourceAddress changes source.address for the requests that follow.
+func (e *env) setSourceAddress(addr string) {
+	e.t.Helper()
+	e.setProperty([]string{"source", "address"}, []byte(addr))
 }
 
 func (e *env) setTime(at time.Time) {

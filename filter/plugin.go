@@ -38,9 +38,21 @@ const maxCachedPolicies = 4096
 // OnPluginStart compiles the configuration. Any error fails the start, so
 // Envoy refuses the filter (fail closed); each problem is logged on its own
 // line with its JSON path.
+//
+// Envoy runs OnPluginStart once on the main thread, where a failure refuses
+// the configuration, and then once in each worker's VM, where a failure
+// makes the filter fail open on that worker (README, "Failure modes"). So
+// nothing here may fail on one worker and not on another: the outcome
+// depends only on the configuration and on the plugin_name and
+// plugin_root_id properties, which come from the same configuration, and
+// the metric names are constants. No clock is read. Shared data (prepare)
+// differs between workers (the first creates the buckets, the others find
+// them), so its errors are logged and counted, never fatal. Only running
+// out of memory, or a trap, can still differ between VMs.
 func (p *pluginContext) OnPluginStart(int) types.OnPluginStartStatus {
 	p.metrics = newMetrics()
-	p.limiter = limiter{store: hostStore{}, metrics: p.metrics, state: new([policy.StateLen]byte)}
+	name, from := pluginName(proxywasm.GetProperty)
+	p.limiter = limiter{store: &hostStore{prefix: pluginPrefix(name)}, metrics: p.metrics, state: new([policy.StateLen]byte)}
 	cfg, err := proxywasm.GetPluginConfiguration()
 	if err != nil && err != types.ErrorStatusNotFound {
 		p.metrics.configErrors.Increment(1)
@@ -71,7 +83,11 @@ func (p *pluginContext) OnPluginStart(int) types.OnPluginStartStatus {
 	if pol.Shadow() {
 		mode = "shadow"
 	}
-	proxywasm.LogInfof("apiguard: configuration loaded (mode %s, %d rate-limit buckets, %d new)", mode, total, created)
+	if from == "" {
+		from = "no plugin_name or plugin_root_id: shared with every other unnamed plugin of this vm_id"
+	}
+	proxywasm.LogInfof("apiguard: configuration loaded (mode %s, %d rate-limit buckets, %d new, bucket names %q from %s)",
+		mode, total, created, pluginPrefix(name), from)
 	return types.OnPluginStartStatusOK
 }
 

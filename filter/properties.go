@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/binary"
+	"net/netip"
 	"strings"
 	"time"
 	"unsafe"
@@ -24,23 +25,36 @@ func requestTime() time.Time {
 	return time.Now()
 }
 
-// clientIP is the downstream peer's IP without the port (source.address is
-// "ip:port", or "[v6]:port"). The string shares the property's memory,
-// which property never hands out twice.
+// clientIP is the downstream client's IP without the port, or "" when
+// source.address is missing or not an IP address. Envoy gives "ip:port" or
+// "[v6]:port" for TCP peers; on an internal listener it gives
+// "envoy://internal_client_address/", and for a Unix socket a path: all
+// such requests share one anonymous bucket (policy hashes "" to one slot),
+// which limits them together rather than not at all. The string shares the
+// property's memory, which property never hands out twice.
 func clientIP() string {
 	b, ok := property(propSourceAddress)
 	if !ok || len(b) == 0 {
 		return ""
 	}
-	addr := unsafe.String(&b[0], len(b))
+	return hostOf(unsafe.String(&b[0], len(b)))
+}
+
+// hostOf returns the IP address of an "ip:port", "[v6]:port", or bare IP,
+// or "" when addr is none of these.
+func hostOf(addr string) string {
+	host := addr
 	if strings.HasPrefix(addr, "[") {
-		if i := strings.IndexByte(addr, ']'); i > 0 {
-			return addr[1:i]
+		i := strings.IndexByte(addr, ']')
+		if i < 0 {
+			return ""
 		}
+		host = addr[1:i]
+	} else if i := strings.LastIndexByte(addr, ':'); i >= 0 && strings.IndexByte(addr, ':') == i {
+		host = addr[:i]
+	}
+	if _, err := netip.ParseAddr(host); err != nil {
 		return ""
 	}
-	if i := strings.LastIndexByte(addr, ':'); i >= 0 && strings.IndexByte(addr, ':') == i {
-		return addr[:i]
-	}
-	return addr
+	return host
 }

@@ -2,7 +2,9 @@ package main
 
 import (
 	"errors"
+	"strconv"
 	"time"
+	"unsafe"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
@@ -26,23 +28,61 @@ type store interface {
 }
 
 // hostStore is proxy-wasm shared data: one key-value store per VM id, shared
-// by the VMs of every worker thread.
-type hostStore struct{}
+// by the VMs of every worker thread and by every plugin of the same VM id.
+// Istio sets no vm_id, so every WasmPlugin of a proxy shares one store (and
+// plain Envoy with vm_id: apiguard does for every apiguard filter):
+// hostStore puts prefix, which names the plugin (pluginPrefix), in front of
+// every key, so that two apiguard filters in one proxy keep separate
+// buckets.
+type hostStore struct {
+	prefix string
+	// buf holds prefix+key for one host call. Both hosts copy the key
+	// before the call returns (Envoy into its shared-data map, the SDK's
+	// emulator with strings.Clone), so the buffer is reused: no allocation
+	// per call once it has grown to the longest key.
+	buf []byte
+}
 
-func (hostStore) Get(key string) ([]byte, uint32, bool, error) {
-	v, cas, err := proxywasm.GetSharedData(key)
+func (s *hostStore) key(k string) string {
+	s.buf = append(append(s.buf[:0], s.prefix...), k...)
+	return unsafe.String(unsafe.SliceData(s.buf), len(s.buf))
+}
+
+func (s *hostStore) Get(key string) ([]byte, uint32, bool, error) {
+	v, cas, err := proxywasm.GetSharedData(s.key(key))
 	if errors.Is(err, types.ErrorStatusNotFound) {
 		return nil, 0, false, nil
 	}
 	return v, cas, err == nil, err
 }
 
-func (hostStore) Set(key string, value []byte, cas uint32) (bool, error) {
-	err := proxywasm.SetSharedData(key, value, cas)
+func (s *hostStore) Set(key string, value []byte, cas uint32) (bool, error) {
+	err := proxywasm.SetSharedData(s.key(key), value, cas)
 	if errors.Is(err, types.ErrorStatusCasMismatch) {
 		return true, nil
 	}
 	return false, err
+}
+
+// pluginPrefix is the shared-data key prefix of the plugin named name:
+// "plugin/<length of name>:<name>/". The length makes the prefix
+// unambiguous whatever the name contains (Envoy puts no limit on it).
+func pluginPrefix(name string) string {
+	return "plugin/" + strconv.Itoa(len(name)) + ":" + name + "/"
+}
+
+// pluginName is the name that separates this plugin's buckets from those of
+// other plugins sharing its VM id: Envoy's plugin_name property (the
+// filter's config.name; Istio sets it to <namespace>.<name> of the
+// WasmPlugin), else plugin_root_id, else "". property reads one property;
+// the names come from the configuration, so every worker reads the same.
+func pluginName(property func(path []string) ([]byte, error)) (name, from string) {
+	for _, p := range [...]string{"plugin_name", "plugin_root_id"} {
+		if b, err := property([]string{p}); err == nil && len(b) > 0 {
+			return string(b), p
+		}
+	}
+	return "", ""
 }
 
 // limiter applies token buckets kept in a store shared across VMs.

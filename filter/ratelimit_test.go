@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"encoding/binary"
+	"strings"
 	"testing"
+
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
 	"github.com/apiguard/apiguard/internal/cpphost"
 	"github.com/apiguard/apiguard/internal/vmtest"
@@ -188,5 +191,70 @@ func TestCASExhaustionFailsClosed(t *testing.T) {
 	}
 	if n := e.counter(metricCASExhausted); n != 1 {
 		t.Errorf("%s = %d, want 1", metricCASExhausted, n)
+	}
+}
+
+// TestBucketsArePerPluginName: two apiguard plugins over one shared-data
+// store (one VM id: Istio sets none, so every WasmPlugin of a proxy shares
+// "") keep separate buckets when their plugin_name differs, and a plugin
+// started again under the same name finds its own.
+func TestBucketsArePerPluginName(t *testing.T) {
+	vmTest(t, func(t *testing.T, vm types.VMContext) {
+		k := newTestKeys(t)
+		key := [2]string{"x-api-key", k.billing}
+		e := start(t, vm, sharedConfig(t, k), withPluginName("team-a.apiguard"))
+		for i := range sharedBurst {
+			if o := e.do("/v1/orders/1", key); o.local != nil {
+				t.Fatalf("request %d denied: %d %s", i, o.local.StatusCode, o.local.Data)
+			}
+		}
+		if o := e.do("/v1/orders/1", key); o.local == nil || o.local.StatusCode != 429 {
+			t.Fatalf("request past the burst: %+v, want 429", o.local)
+		}
+
+		e.restart(withPluginName("team-b.apiguard"))
+		if o := e.do("/v1/orders/1", key); o.local != nil {
+			t.Fatalf("plugin team-b.apiguard used team-a's bucket: %d %s", o.local.StatusCode, o.local.Data)
+		}
+
+		e.restart(withPluginName("team-a.apiguard"))
+		if o := e.do("/v1/orders/1", key); o.local == nil || o.local.StatusCode != 429 {
+			t.Fatalf("team-a.apiguard started again: %+v, want 429 (its bucket is empty)", o.local)
+		}
+		if logs := strings.Join(e.logs(logInfo), "\n"); !strings.Contains(logs, `"plugin/15:team-a.apiguard/" from plugin_name`) {
+			t.Errorf("start log does not name the bucket prefix:\n%s", logs)
+		}
+	})
+}
+
+func TestPluginName(t *testing.T) {
+	props := func(m map[string]string) func([]string) ([]byte, error) {
+		return func(path []string) ([]byte, error) {
+			if v, ok := m[path[0]]; ok {
+				return []byte(v), nil
+			}
+			return nil, types.ErrorStatusNotFound
+		}
+	}
+	for _, tc := range []struct {
+		props      map[string]string
+		name, from string
+	}{
+		{map[string]string{"plugin_name": "ns.apiguard", "plugin_root_id": "apiguard"}, "ns.apiguard", "plugin_name"},
+		{map[string]string{"plugin_name": "", "plugin_root_id": "apiguard"}, "apiguard", "plugin_root_id"},
+		{map[string]string{"plugin_root_id": "apiguard"}, "apiguard", "plugin_root_id"},
+		{map[string]string{}, "", ""},
+	} {
+		if name, from := pluginName(props(tc.props)); name != tc.name || from != tc.from {
+			t.Errorf("pluginName(%v) = %q, %q; want %q, %q", tc.props, name, from, tc.name, tc.from)
+		}
+	}
+	// The prefix is unambiguous: no name's prefix is a prefix of another's
+	// key, whatever the names contain.
+	if a, b := pluginPrefix("a/1:b")+"consumer/x", pluginPrefix("a")+"1:b/consumer/x"; a == b {
+		t.Errorf("prefixes collide: %q", a)
+	}
+	if got := pluginPrefix(""); got != "plugin/0:/" {
+		t.Errorf("pluginPrefix(\"\") = %q", got)
 	}
 }

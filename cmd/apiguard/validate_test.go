@@ -7,7 +7,7 @@ import (
 )
 
 func TestValidateShippedFiles(t *testing.T) {
-	for _, rel := range []string{"examples/config.json", "envoy.yaml", "deploy/istio/wasmplugin.yaml"} {
+	for _, rel := range []string{"examples/config.json", "envoy.yaml", "deploy/istio/wasmplugin.yaml", "deploy/istio/wasmplugin-gateway.yaml"} {
 		t.Run(rel, func(t *testing.T) {
 			r := apiguard(t, "", "validate", repoFile(t, rel))
 			r.wantCode(t, exitOK)

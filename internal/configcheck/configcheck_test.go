@@ -13,12 +13,15 @@ import (
 	wasmfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/wasm/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"google.golang.org/protobuf/encoding/protojson"
+	extensionsv1alpha1 "istio.io/api/extensions/v1alpha1"
+	typev1beta1 "istio.io/api/type/v1beta1"
 )
 
 // The shipped files, relative to this package's directory.
 var (
 	envoyFile   = filepath.Join("..", "..", "envoy.yaml")
 	istioFile   = filepath.Join("..", "..", "deploy", "istio", "wasmplugin.yaml")
+	gatewayFile = filepath.Join("..", "..", "deploy", "istio", "wasmplugin-gateway.yaml")
 	exampleFile = filepath.Join("..", "..", "examples", "config.json")
 )
 
@@ -88,6 +91,7 @@ func TestShippedFilesAreValid(t *testing.T) {
 	}{
 		{envoyFile, KindEnvoyBootstrap},
 		{istioFile, KindIstioWasmPlugin},
+		{gatewayFile, KindIstioWasmPlugin},
 		{exampleFile, KindPluginConfig},
 	}
 	for _, tt := range tests {
@@ -160,20 +164,54 @@ func TestConfigCopiesMatchExample(t *testing.T) {
 		t.Errorf("the configuration in %s differs from %s; copy it over", envoyFile, exampleFile)
 	}
 
-	tr, probs := parseTree([]byte(readFile(t, istioFile)))
-	if len(probs) > 0 {
-		t.Fatal(listProblems(probs))
+	for _, file := range []string{istioFile, gatewayFile} {
+		tr, probs := parseTree([]byte(readFile(t, file)))
+		if len(probs) > 0 {
+			t.Fatal(listProblems(probs))
+		}
+		pc, ok := get(tr.root, "spec", "pluginConfig")
+		if !ok {
+			t.Fatalf("%s has no spec.pluginConfig", file)
+		}
+		raw, err := json.Marshal(pc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if istioCopy := jsonValue(t, file+" pluginConfig", raw); !reflect.DeepEqual(istioCopy, want) {
+			t.Errorf("spec.pluginConfig in %s differs from %s; copy it over", file, exampleFile)
+		}
 	}
-	pc, ok := get(tr.root, "spec", "pluginConfig")
-	if !ok {
-		t.Fatalf("%s has no spec.pluginConfig", istioFile)
-	}
-	raw, err := json.Marshal(pc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if istioCopy := jsonValue(t, istioFile+" pluginConfig", raw); !reflect.DeepEqual(istioCopy, want) {
-		t.Errorf("spec.pluginConfig in %s differs from %s; copy it over", istioFile, exampleFile)
+}
+
+// TestIstioManifestsSelectOneDirection: the sidecar manifest applies to
+// inbound traffic only and the gateway manifest to the gateway's (client)
+// listeners, both reloading a crashed VM, read through istio.io/api's own
+// types.
+func TestIstioManifestsSelectOneDirection(t *testing.T) {
+	for _, tt := range []struct {
+		file string
+		mode typev1beta1.WorkloadMode
+	}{
+		{istioFile, typev1beta1.WorkloadMode_SERVER},
+		{gatewayFile, typev1beta1.WorkloadMode_CLIENT},
+	} {
+		t.Run(filepath.Base(tt.file), func(t *testing.T) {
+			tr, probs := parseTree([]byte(readFile(t, tt.file)))
+			if len(probs) > 0 {
+				t.Fatal(listProblems(probs))
+			}
+			spec, _ := get(tr.root, "spec")
+			var wp extensionsv1alpha1.WasmPlugin
+			if probs := decodeStrict(tr, spec, "spec", &wp); len(probs) > 0 {
+				t.Fatal(listProblems(probs))
+			}
+			if len(wp.GetMatch()) != 1 || wp.GetMatch()[0].GetMode() != tt.mode || len(wp.GetMatch()[0].GetPorts()) != 0 {
+				t.Errorf("match = %v, want exactly [{mode: %v}]", wp.GetMatch(), tt.mode)
+			}
+			if wp.GetFailStrategy() != extensionsv1alpha1.FailStrategy_FAIL_RELOAD {
+				t.Errorf("failStrategy = %v, want FAIL_RELOAD", wp.GetFailStrategy())
+			}
+		})
 	}
 }
 
@@ -218,7 +256,7 @@ func TestValidateEnvoyYAMLRejectsBrokenCopies(t *testing.T) {
 		},
 		{
 			name:  "bad enum value two Anys deep",
-			edits: []string{"failure_policy: FAIL_CLOSED", "failure_policy: FAIL_SHUT"},
+			edits: []string{"failure_policy: FAIL_RELOAD", "failure_policy: FAIL_SHUT"},
 			path:  wasmPath + ".config.failure_policy",
 			msgs:  []string{`invalid value "FAIL_SHUT"`, "envoy.extensions.wasm.v3.FailurePolicy", "FAIL_CLOSED"},
 		},
@@ -287,15 +325,15 @@ func TestValidateEnvoyYAMLRejectsBrokenCopies(t *testing.T) {
 		},
 		{
 			name:  "failure_policy FAIL_OPEN",
-			edits: []string{"failure_policy: FAIL_CLOSED", "failure_policy: FAIL_OPEN"},
+			edits: []string{"failure_policy: FAIL_RELOAD", "failure_policy: FAIL_OPEN"},
 			path:  wasmPath + ".config.failure_policy",
 			msgs:  []string{"FAIL_OPEN lets requests through unchecked"},
 		},
 		{
 			name:  "deprecated fail_open",
-			edits: []string{"failure_policy: FAIL_CLOSED", "fail_open: true"},
+			edits: []string{"failure_policy: FAIL_RELOAD", "fail_open: true"},
 			path:  wasmPath + ".config.fail_open",
-			msgs:  []string{"fail_open: true lets requests through unchecked", "failure_policy: FAIL_CLOSED"},
+			msgs:  []string{"fail_open: true lets requests through unchecked", "failure_policy: FAIL_RELOAD"},
 		},
 		{
 			name:  "broken plugin configuration",
@@ -396,9 +434,27 @@ func TestValidateIstioWasmPluginRejectsBrokenCopies(t *testing.T) {
 		},
 		{
 			name:  "fail open",
-			edits: []string{"failStrategy: FAIL_CLOSE", "failStrategy: FAIL_OPEN"},
+			edits: []string{"failStrategy: FAIL_RELOAD", "failStrategy: FAIL_OPEN"},
 			path:  "spec.failStrategy",
 			msgs:  []string{"FAIL_OPEN lets requests through unchecked"},
+		},
+		{
+			name:  "no match",
+			edits: []string{"  match:\n    - mode: SERVER\n", ""},
+			path:  "spec.match",
+			msgs:  []string{"no match", "CLIENT_AND_SERVER", "mode: SERVER"},
+		},
+		{
+			name:  "match without a mode",
+			edits: []string{"    - mode: SERVER\n", "    - ports: [{number: 8080}]\n"},
+			path:  "spec.match[0].mode",
+			msgs:  []string{"without a mode", "CLIENT_AND_SERVER"},
+		},
+		{
+			name:  "mode that does not exist",
+			edits: []string{"mode: SERVER", "mode: INBOUND"},
+			path:  "spec.match[0].mode",
+			msgs:  []string{`invalid value "INBOUND"`},
 		},
 		{
 			name:  "network plugin",
@@ -457,6 +513,23 @@ func TestValidateIstioWasmPluginRejectsBrokenCopies(t *testing.T) {
 			}
 			wantProblem(t, probs, tt.path, tt.msgs...)
 		})
+	}
+}
+
+// TestValidateIstioWasmPluginFailStrategies: FAIL_RELOAD (shipped) and
+// FAIL_CLOSE both fail closed and are accepted; a selector of both
+// directions is a warning, since it is right for a gateway.
+func TestValidateIstioWasmPluginFailStrategies(t *testing.T) {
+	shipped := readFile(t, istioFile)
+	if probs := ValidateIstioWasmPlugin([]byte(edit(t, shipped, "failStrategy: FAIL_RELOAD", "failStrategy: FAIL_CLOSE"))); len(probs) > 0 {
+		t.Errorf("FAIL_CLOSE refused:\n%s", listProblems(probs))
+	}
+	probs := ValidateIstioWasmPlugin([]byte(edit(t, shipped, "mode: SERVER", "mode: CLIENT_AND_SERVER")))
+	wantProblem(t, probs, "spec.match[0].mode", "CLIENT_AND_SERVER", "outbound")
+	for _, p := range probs {
+		if !p.Warning {
+			t.Errorf("CLIENT_AND_SERVER gave an error, want a warning: %s", p)
+		}
 	}
 }
 
@@ -629,5 +702,17 @@ func TestEmbeddedConfigWarnings(t *testing.T) {
 		!strings.HasSuffix(probs[0].Path, "configuration.value.routes[1].scopes[1]") ||
 		!strings.HasPrefix(probs[0].String(), "warning: line ") {
 		t.Errorf("envoy.yaml: %q, want one warning at routes[1].scopes[1]", probs)
+	}
+}
+
+// TestValidateEnvoyYAMLFailClosedPolicies: both policies that fail closed
+// are accepted (the shipped file uses FAIL_RELOAD).
+func TestValidateEnvoyYAMLFailClosedPolicies(t *testing.T) {
+	shipped := readFile(t, envoyFile)
+	for _, policy := range []string{"FAIL_RELOAD", "FAIL_CLOSED"} {
+		text := edit(t, shipped, "failure_policy: FAIL_RELOAD", "failure_policy: "+policy)
+		if kind, probs := Validate([]byte(text), EnvoyOptions{}); kind != KindEnvoyBootstrap || len(probs) > 0 {
+			t.Errorf("%s: kind %v, problems:\n%s", policy, kind, listProblems(probs))
+		}
 	}
 }

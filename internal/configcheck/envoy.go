@@ -217,10 +217,10 @@ func (c *envoyChecker) wasmFilter(w *wasmfilterv3.Wasm, path string) {
 	//lint:ignore SA1019 fail_open is deprecated, which is why it must stay false.
 	if cfg.GetFailOpen() {
 		c.add(cpath+".fail_open", "fail_open: true lets requests through unchecked when the plugin fails; "+
-			"remove it (it is deprecated) and set failure_policy: FAIL_CLOSED")
+			"remove it (it is deprecated) and set failure_policy: FAIL_RELOAD (or FAIL_CLOSED)")
 	}
 	if cfg.GetFailurePolicy() == wasmv3.FailurePolicy_FAIL_OPEN {
-		c.add(cpath+".failure_policy", "FAIL_OPEN lets requests through unchecked when the plugin fails; apiguard must fail closed (FAIL_CLOSED)")
+		c.add(cpath+".failure_policy", "FAIL_OPEN lets requests through unchecked when the plugin fails; apiguard must fail closed (FAIL_RELOAD or FAIL_CLOSED)")
 	}
 	conf := cfg.GetConfiguration()
 	if conf == nil {

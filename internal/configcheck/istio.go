@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/protobuf/encoding/protojson"
 	extensionsv1alpha1 "istio.io/api/extensions/v1alpha1"
+	typev1beta1 "istio.io/api/type/v1beta1"
 )
 
 // Istio WasmPlugin manifests this package accepts.
@@ -37,6 +38,11 @@ var dns1123Subdomain = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z
 //   - a phase other than AUTHN (apiguard must authenticate before Istio's
 //     authorization and stats run), a failStrategy of FAIL_OPEN, a NETWORK
 //     type, a missing url or one with an unsupported scheme;
+//   - a missing match, or one whose every entry leaves mode unset: Istio's
+//     TrafficSelector mode then defaults to CLIENT_AND_SERVER, and in a
+//     sidecar the filter would also run on the workload's outbound calls
+//     (an explicit CLIENT_AND_SERVER is a warning: right for a gateway,
+//     wrong for a sidecar);
 //   - a missing pluginConfig and every problem package policy finds in it.
 func ValidateIstioWasmPlugin(data []byte) []Problem {
 	t, probs := parseTree(data)
@@ -98,8 +104,9 @@ func ValidateIstioWasmPlugin(data []byte) []Problem {
 		add("spec.phase", "phase is %s; apiguard must run in phase AUTHN, before Istio's authorization and stats filters", wp.GetPhase())
 	}
 	if wp.GetFailStrategy() == extensionsv1alpha1.FailStrategy_FAIL_OPEN {
-		add("spec.failStrategy", "FAIL_OPEN lets requests through unchecked when the plugin fails; apiguard must use FAIL_CLOSE")
+		add("spec.failStrategy", "FAIL_OPEN lets requests through unchecked when the plugin fails; apiguard must use FAIL_RELOAD or FAIL_CLOSE")
 	}
+	checkTrafficSelectors(&wp, spec, &probs, t)
 	if wp.GetType() == extensionsv1alpha1.PluginType_NETWORK {
 		add("spec.type", "apiguard is an HTTP filter; type must be HTTP (or left out)")
 	}
@@ -125,6 +132,35 @@ func ValidateIstioWasmPlugin(data []byte) []Problem {
 		probs = append(probs, Problem{Path: path, Line: t.line(path), Msg: p.Msg, Warning: p.Warning})
 	}
 	return probs
+}
+
+// checkTrafficSelectors reports a WasmPlugin that selects both directions of
+// a sidecar's traffic. Istio matches a listener when any entry of match
+// matches it; an entry without a mode (or with CLIENT_AND_SERVER) matches
+// every listener, and so does an empty match (istio/istio
+// pilot/pkg/model/extensions.go, matchTrafficSelectors and matchMode).
+func checkTrafficSelectors(wp *extensionsv1alpha1.WasmPlugin, spec any, probs *[]Problem, t *tree) {
+	matchPath := pathOf(spec, "spec", "match")
+	if len(wp.GetMatch()) == 0 {
+		*probs = append(*probs, Problem{Path: matchPath, Line: t.line(matchPath),
+			Msg: "no match: Istio then applies the plugin to inbound and outbound traffic (mode CLIENT_AND_SERVER), " +
+				"so a sidecar's outbound calls would need an API key too; " +
+				"set match: [{mode: SERVER}] for sidecars or [{mode: CLIENT}] for a gateway"})
+		return
+	}
+	for i, m := range wp.GetMatch() {
+		path := fmt.Sprintf("%s[%d].mode", matchPath, i)
+		switch m.GetMode() {
+		case typev1beta1.WorkloadMode_UNDEFINED:
+			*probs = append(*probs, Problem{Path: path, Line: t.line(fmt.Sprintf("%s[%d]", matchPath, i)),
+				Msg: "match entry without a mode matches inbound and outbound traffic (CLIENT_AND_SERVER); " +
+					"set mode: SERVER for sidecars or mode: CLIENT for a gateway"})
+		case typev1beta1.WorkloadMode_CLIENT_AND_SERVER:
+			*probs = append(*probs, Problem{Path: path, Line: t.line(path), Warning: true,
+				Msg: "mode CLIENT_AND_SERVER: right for a gateway, but in a sidecar the workload's outbound calls " +
+					"would need an API key too (use SERVER there)"})
+		}
+	}
 }
 
 // pathOf returns parent.<name> for whichever of the spellings obj uses.

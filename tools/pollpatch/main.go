@@ -16,15 +16,24 @@
 // A reactor never blocks in the poller (proxy-wasm callbacks do not wait on
 // timers or file descriptors), so a poll that returns at once is harmless.
 //
+// runtime/os_wasip1.go's usleep, the runtime's other poll_oneoff caller,
+// throws "wasi_snapshot_preview1.poll_oneoff" on any error; the patch makes
+// it return at once on ENOSYS and ENOTSUP (a sleep that does not sleep: its
+// callers are back-off loops). With one P and no sysmon, as on wasip1, the
+// runtime reaches usleep only on its way to a crash (freezetheworld when a
+// throw stops the world), where the patch keeps the original message from
+// being replaced by a second throw.
+//
 // Usage:
 //
 //	go run ./tools/pollpatch -out build/overlay
 //
-// writes build/overlay/netpoll_wasip1.go and build/overlay/overlay.json for
-// the toolchain that runs it (go env GOROOT). It fails loudly when the runtime
-// source no longer has the shape the patch expects, so a new toolchain is
-// looked at rather than silently left unpatched; when the toolchain already
-// tolerates ENOSYS it writes an empty overlay.
+// writes build/overlay/netpoll_wasip1.go, build/overlay/os_wasip1.go and
+// build/overlay/overlay.json for the toolchain that runs it (go env GOROOT).
+// It fails loudly when a runtime source no longer has the shape its patch
+// expects, so a new toolchain is looked at rather than silently left
+// unpatched; a file whose toolchain already tolerates ENOSYS (it mentions
+// _ENOSYS) is left out of the overlay.
 package main
 
 import (
@@ -48,42 +57,71 @@ func main() {
 	}
 }
 
-// anchor is the error check in netpoll() that the patch guards.
-var anchor = []byte("\t\tif errno != _EINTR {\n\t\t\tprintln(\"errno=\", errno, \" len(pollsubs)=\", len(pollsubs))\n\t\t\tthrow(\"poll_oneoff failed\")")
+// A patch is one runtime file's change: anchor, which must occur exactly
+// once, is replaced by replacement.
+type patch struct {
+	file        string // in $GOROOT/src/runtime
+	anchor      []byte
+	replacement []byte
+	// whyRefused says what to review when the anchor is not found.
+	whyRefused string
+}
 
-// guard is inserted before the anchor, inside "if errno != 0 {".
-const guard = "\t\t// apiguard (tools/pollpatch): a host without poll_oneoff\n" +
-	"\t\t// (ENOSYS 52, ENOTSUP 58) is answered as \"no events\"; see golang/go#78513.\n" +
-	"\t\tif errno == 52 || errno == 58 {\n" +
-	"\t\t\tunlock(&mtx)\n" +
-	"\t\t\treturn gList{}, 0\n" +
-	"\t\t}\n"
+// netpollAnchor is the error check in netpoll(), inside "if errno != 0 {".
+const netpollAnchor = "\t\tif errno != _EINTR {\n\t\t\tprintln(\"errno=\", errno, \" len(pollsubs)=\", len(pollsubs))\n\t\t\tthrow(\"poll_oneoff failed\")"
 
-// marker shows that a runtime already handles the missing poll_oneoff itself.
+// usleepAnchor is the error check that ends usleep().
+const usleepAnchor = "\tif poll_oneoff(&in, &out, 1, &nevents) != 0 {\n\t\tthrow(\"wasi_snapshot_preview1.poll_oneoff\")\n\t}\n}\n"
+
+var patches = []patch{
+	{
+		file:   "netpoll_wasip1.go",
+		anchor: []byte(netpollAnchor),
+		replacement: []byte("\t\t// apiguard (tools/pollpatch): a host without poll_oneoff\n" +
+			"\t\t// (ENOSYS 52, ENOTSUP 58) is answered as \"no events\"; see golang/go#78513.\n" +
+			"\t\tif errno == 52 || errno == 58 {\n" +
+			"\t\t\tunlock(&mtx)\n" +
+			"\t\t\treturn gList{}, 0\n" +
+			"\t\t}\n" + netpollAnchor),
+		whyRefused: "runtime/netpoll_wasip1.go no longer has the poll_oneoff error check this patch expects; review golang/go#78513 and update tools/pollpatch",
+	},
+	{
+		file:   "os_wasip1.go",
+		anchor: []byte(usleepAnchor),
+		replacement: []byte("\t// apiguard (tools/pollpatch): a host without poll_oneoff\n" +
+			"\t// (ENOSYS 52, ENOTSUP 58) makes usleep return at once; see golang/go#78513.\n" +
+			"\tif errno := poll_oneoff(&in, &out, 1, &nevents); errno == 52 || errno == 58 {\n" +
+			"\t\treturn\n" +
+			"\t} else if errno != 0 {\n" +
+			"\t\tthrow(\"wasi_snapshot_preview1.poll_oneoff\")\n" +
+			"\t}\n}\n"),
+		whyRefused: "runtime/os_wasip1.go's usleep no longer has the poll_oneoff error check this patch expects; review golang/go#78513 and update tools/pollpatch",
+	},
+}
+
+// marker shows that a runtime file already handles the missing poll_oneoff
+// itself.
 var marker = []byte("_ENOSYS")
 
 // Patch returns the patched source of netpoll_wasip1.go, or nil when src
 // already tolerates ENOSYS.
-func Patch(src []byte) ([]byte, error) {
+func Patch(src []byte) ([]byte, error) { return patches[0].apply(src) }
+
+// PatchUsleep returns the patched source of os_wasip1.go, or nil when src
+// already tolerates ENOSYS.
+func PatchUsleep(src []byte) ([]byte, error) { return patches[1].apply(src) }
+
+func (p patch) apply(src []byte) ([]byte, error) {
 	if bytes.Contains(src, marker) {
 		return nil, nil
 	}
-	if bytes.Count(src, anchor) != 1 {
-		return nil, errors.New("runtime/netpoll_wasip1.go no longer has the poll_oneoff error check this patch expects; review golang/go#78513 and update tools/pollpatch")
+	if bytes.Count(src, p.anchor) != 1 {
+		return nil, errors.New(p.whyRefused)
 	}
-	return bytes.Replace(src, anchor, append([]byte(guard), anchor...), 1), nil
+	return bytes.Replace(src, p.anchor, p.replacement, 1), nil
 }
 
 func run(goroot, out string) error {
-	orig := filepath.Join(goroot, "src", "runtime", "netpoll_wasip1.go")
-	src, err := os.ReadFile(orig)
-	if err != nil {
-		return err
-	}
-	patched, err := Patch(src)
-	if err != nil {
-		return fmt.Errorf("%s: %w", orig, err)
-	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
@@ -92,8 +130,20 @@ func run(goroot, out string) error {
 		return err
 	}
 	replace := map[string]string{}
-	if patched != nil {
-		dst := filepath.Join(abs, "netpoll_wasip1.go")
+	for _, p := range patches {
+		orig := filepath.Join(goroot, "src", "runtime", p.file)
+		src, err := os.ReadFile(orig)
+		if err != nil {
+			return err
+		}
+		patched, err := p.apply(src)
+		if err != nil {
+			return fmt.Errorf("%s: %w", orig, err)
+		}
+		if patched == nil {
+			continue
+		}
+		dst := filepath.Join(abs, p.file)
 		if err := writeIfChanged(dst, patched); err != nil {
 			return err
 		}
