@@ -5,20 +5,33 @@ GO       ?= go
 WASM     := build/apiguard.wasm
 OVERLAY  := build/overlay/overlay.json
 WASMENV  := GOOS=wasip1 GOARCH=wasm
+# The version and commit every build embeds (internal/buildinfo): git describe
+# and git rev-parse, or "dev"/"unknown" outside a git checkout.
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT   ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+BUILDPKG := github.com/apiguard/apiguard/internal/buildinfo
+VERSIONFLAGS := -X $(BUILDPKG).version=$(VERSION) -X $(BUILDPKG).commit=$(COMMIT)
 # -s -w strip DWARF and the symbol table; -trimpath keeps build paths out.
-WASMFLAGS := -buildmode=c-shared -trimpath -ldflags='-s -w'
+WASMFLAGS := -buildmode=c-shared -trimpath -ldflags='-s -w $(VERSIONFLAGS)'
+# The fixtures carry no version (they are not apiguard).
+FIXTUREFLAGS := -buildmode=c-shared -trimpath -ldflags='-s -w'
 FIXTURES := build/fixtures/timer-stock.wasm build/fixtures/timer-patched.wasm
 FUZZTIME ?= 60s
 BENCHCOUNT ?= 6
 
 # Sources that go into the filter (the bridge, the plugin, the policy).
-FILTER_SRCS := $(shell find filter policy -name '*.go' -not -name '*_test.go' 2>/dev/null) go.mod go.sum
+FILTER_SRCS := $(shell find filter policy internal/buildinfo -name '*.go' -not -name '*_test.go' 2>/dev/null) go.mod go.sum
 
-.PHONY: all build test vet fuzz bench e2e run clean overlay
+.PHONY: all build cli test vet fuzz bench e2e run clean overlay
 
 all: build
 
 build: $(WASM)
+
+# The command-line tool, with the same version and commit as the module.
+cli:
+	@mkdir -p build
+	$(GO) build -trimpath -ldflags='$(VERSIONFLAGS)' -o build/apiguard ./cmd/apiguard
 
 # The runtime patch for hosts without poll_oneoff (see tools/pollpatch); it is
 # regenerated for whichever toolchain runs, and rewritten only when it changes.
@@ -36,16 +49,16 @@ $(WASM): $(FILTER_SRCS) | overlay
 # stock runtime and with the patched one.
 build/fixtures/timer-stock.wasm: $(shell find filter/internal -name "*.go")
 	@mkdir -p $(dir $@)
-	$(WASMENV) $(GO) build $(WASMFLAGS) -o $@ ./filter/internal/testplugins/timer
+	$(WASMENV) $(GO) build $(FIXTUREFLAGS) -o $@ ./filter/internal/testplugins/timer
 build/fixtures/timer-patched.wasm: $(shell find filter/internal -name "*.go") | overlay
 	@mkdir -p $(dir $@)
-	$(WASMENV) $(GO) build $(WASMFLAGS) -overlay $(OVERLAY) -o $@ ./filter/internal/testplugins/timer
+	$(WASMENV) $(GO) build $(FIXTUREFLAGS) -overlay $(OVERLAY) -o $@ ./filter/internal/testplugins/timer
 
 # The floor of the wasm benchmarks: a plugin that only continues, built like
 # the filter (same toolchain, bridge and overlay).
 build/fixtures/passthrough.wasm: $(shell find filter/internal -name "*.go") go.mod go.sum | overlay
 	@mkdir -p $(dir $@)
-	$(WASMENV) $(GO) build $(WASMFLAGS) -overlay $(OVERLAY) -o $@ ./filter/internal/testplugins/passthrough
+	$(WASMENV) $(GO) build $(FIXTUREFLAGS) -overlay $(OVERLAY) -o $@ ./filter/internal/testplugins/passthrough
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go'))" || { gofmt -l $$(git ls-files -co --exclude-standard '*.go'); echo 'gofmt: files above need formatting'; exit 1; }

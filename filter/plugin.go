@@ -28,12 +28,15 @@ type pluginContext struct {
 	policy  *policy.Policy
 	metrics *metrics
 	limiter limiter
+	build   proxywasm.MetricGauge // this build's gauge, counted once at start
+	counted bool                  // build holds this instance
 }
 
 // OnPluginStart compiles the configuration. Any error fails the start, so
 // Envoy refuses the filter (fail closed); each problem is logged on its own
 // line with its JSON path.
 func (p *pluginContext) OnPluginStart(int) types.OnPluginStartStatus {
+	p.build, p.counted = announceBuild(), true
 	p.metrics = newMetrics()
 	p.limiter = limiter{store: hostStore{}, metrics: p.metrics}
 	cfg, err := proxywasm.GetPluginConfiguration()
@@ -68,6 +71,15 @@ func (p *pluginContext) OnPluginStart(int) types.OnPluginStartStatus {
 	}
 	proxywasm.LogInfof("apiguard: configuration loaded (mode %s, %d rate-limit buckets, %d new)", mode, total, created)
 	return types.OnPluginStartStatusOK
+}
+
+// OnPluginDone takes this instance off the build gauge.
+func (p *pluginContext) OnPluginDone() bool {
+	if p.counted {
+		p.build.Add(-1)
+		p.counted = false
+	}
+	return true
 }
 
 func logConfigError(m *metrics, err error) {
