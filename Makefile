@@ -22,7 +22,7 @@ BENCHCOUNT ?= 6
 # Sources that go into the filter (the bridge, the plugin, the policy).
 FILTER_SRCS := $(shell find filter policy internal/buildinfo -name '*.go' -not -name '*_test.go' 2>/dev/null) go.mod go.sum
 
-.PHONY: all build cli test vet fuzz bench e2e run clean overlay
+.PHONY: all build cli oci test vet fuzz bench e2e run clean overlay
 
 all: build
 
@@ -32,6 +32,16 @@ build: $(WASM)
 cli:
 	@mkdir -p build
 	$(GO) build -trimpath -ldflags='$(VERSIONFLAGS)' -o build/apiguard ./cmd/apiguard
+
+# build/apiguard.wasm as an OCI image layout in build/oci, named after the
+# version (tags cannot hold '+'), for crane/oras to push where Istio's
+# WasmPlugin pulls it (README: OCI image). OCIVARIANT=artifact builds the
+# Wasm-media-type variant instead of the single-layer "compat" image.
+OCIVARIANT ?= compat
+OCITAG     ?= $(subst +,_,$(VERSION))
+oci: build
+	$(GO) run ./tools/ocipack -wasm $(WASM) -out build/oci -tag $(OCITAG) -variant $(OCIVARIANT) \
+		-version $(VERSION) -revision $(COMMIT)
 
 # The runtime patch for hosts without poll_oneoff (see tools/pollpatch); it is
 # regenerated for whichever toolchain runs, and rewritten only when it changes.
@@ -67,7 +77,7 @@ vet:
 
 # Everything: vet, the .wasm, then every test natively and against the .wasm.
 # The e2e suite runs too and skips (saying why) when no Envoy is installed.
-test: vet build $(FIXTURES)
+test: vet build $(FIXTURES) oci
 	$(GO) test -count=1 ./...
 
 fuzz:
