@@ -22,7 +22,7 @@ BENCHCOUNT ?= 6
 # Sources that go into the filter (the bridge, the plugin, the policy).
 FILTER_SRCS := $(shell find filter policy internal/buildinfo -name '*.go' -not -name '*_test.go' 2>/dev/null) go.mod go.sum
 
-.PHONY: all build cli oci test vet fuzz bench e2e run clean overlay
+.PHONY: all build cli oci rules promtool test vet fuzz bench e2e run clean overlay
 
 all: build
 
@@ -42,6 +42,19 @@ OCITAG     ?= $(subst +,_,$(VERSION))
 oci: build
 	$(GO) run ./tools/ocipack -wasm $(WASM) -out build/oci -tag $(OCITAG) -variant $(OCIVARIANT) \
 		-version $(VERSION) -revision $(COMMIT)
+
+# The Prometheus alert rules, checked and unit-tested by the real promtool.
+# promtool comes from Debian's prometheus package; it is installed only when
+# missing (CI runs as root on a clean Debian machine; elsewhere install it
+# yourself, or run as root).
+RULES := deploy/prometheus/apiguard.rules.yaml
+promtool:
+	@command -v promtool >/dev/null 2>&1 || { \
+		echo 'promtool missing: apt-get install prometheus (Debian package)'; \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus; }
+rules: promtool
+	promtool check rules $(RULES)
+	promtool test rules deploy/prometheus/apiguard.rules.test.yaml
 
 # The runtime patch for hosts without poll_oneoff (see tools/pollpatch); it is
 # regenerated for whichever toolchain runs, and rewritten only when it changes.
@@ -77,7 +90,7 @@ vet:
 
 # Everything: vet, the .wasm, then every test natively and against the .wasm.
 # The e2e suite runs too and skips (saying why) when no Envoy is installed.
-test: vet build $(FIXTURES) oci
+test: vet build $(FIXTURES) oci rules
 	$(GO) test -count=1 ./...
 
 fuzz:
