@@ -88,10 +88,16 @@ vet:
 	$(GO) vet ./...
 	$(WASMENV) $(GO) vet ./filter/...
 
-# Everything: vet, the .wasm, then every test natively and against the .wasm.
-# The e2e suite runs too and skips (saying why) when no Envoy is installed.
+# Everything: vet, the .wasm, the OCI image, the alert rules (promtool), then
+# every test natively and against the .wasm. The e2e suite runs too and skips
+# when no Envoy is installed: go test's output is read as JSON so that every
+# skip ends up in a "SKIP <package>: N tests (...): <reason>" line at the end
+# (tools/testsummary), after go test's usual ok/FAIL lines. pipefail keeps go
+# test's exit status.
+test: SHELL := /bin/bash
+test: .SHELLFLAGS := -o pipefail -c
 test: vet build $(FIXTURES) oci rules
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -json ./... | $(GO) run ./tools/testsummary
 
 fuzz:
 	$(GO) test ./policy -run='^$$' -fuzz='^FuzzCompile$$' -fuzztime=$(FUZZTIME)
