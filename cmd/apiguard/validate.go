@@ -21,8 +21,10 @@ which kind of file it is from its contents:
   - an Envoy bootstrap (YAML or JSON, with static_resources): decoded
     strictly against Envoy's API and its validation rules, then checked for
     the router being the last HTTP filter, routes naming defined clusters,
-    the Wasm filter loading --wasm-path and failing closed, and its embedded
-    plugin configuration;
+    the Wasm filter loading --wasm-path (or fetching code.remote) and
+    failing closed, the path settings apiguard relies on (normalize_path,
+    merge_slashes, path_with_escaped_slashes_action: REJECT_REQUEST), and
+    its embedded plugin configuration, each problem at its own line;
   - an Istio WasmPlugin manifest (kind: WasmPlugin): decoded strictly against
     istio.io/api, and its pluginConfig.
 
@@ -37,8 +39,9 @@ not, 2 when a file cannot be read.
 
 func runValidate(c *command, e *env, args []string) int {
 	fs := c.newFlagSet()
-	wasmPath := fs.String("wasm-path", configcheck.DefaultWasmPath,
-		"the module file an Envoy bootstrap's Wasm filter must load")
+	wasmPath := fs.String("wasm-path", "",
+		"the module file an Envoy bootstrap's Wasm filter must load (code.local.filename); without it, a file other than "+
+			configcheck.DefaultWasmPath+" is only a warning")
 	if done, status := c.parseFlags(e, fs, args); done {
 		return status
 	}

@@ -19,6 +19,10 @@ import (
 type tree struct {
 	root  any
 	lines map[string]int // path → 1-based line of the key or item
+	// blocks maps the path of every literal block scalar (key: |) to the
+	// line its text starts on, so that a line inside the text can be
+	// mapped back to the file.
+	blocks map[string]int
 }
 
 // line returns the source line of path, or of its closest ancestor that has
@@ -56,7 +60,7 @@ func parseTree(data []byte) (*tree, []Problem) {
 	} else if !errors.Is(err, io.EOF) {
 		return nil, []Problem{{Msg: "not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}}
 	}
-	t := &tree{lines: map[string]int{}}
+	t := &tree{lines: map[string]int{}, blocks: map[string]int{}}
 	var probs []Problem
 	if len(doc.Content) == 0 {
 		return nil, []Problem{{Msg: "empty document"}}
@@ -109,6 +113,9 @@ func (t *tree) convert(n *yaml.Node, path string, probs *[]Problem) any {
 		}
 		return s
 	case yaml.ScalarNode:
+		if n.Style&yaml.LiteralStyle != 0 {
+			t.blocks[path] = n.Line + 1
+		}
 		return scalar(n, path, probs)
 	}
 	*probs = append(*probs, Problem{Path: path, Line: n.Line, Msg: "unsupported YAML node"})
