@@ -33,7 +33,9 @@ var dns1123Subdomain = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z
 //     fields a manifest does not set; unknown top-level fields;
 //   - anything protojson refuses when decoding spec strictly into
 //     istio.io/api extensions/v1alpha1.WasmPlugin (unknown fields, bad enum
-//     values, wrong types);
+//     values, wrong types), one problem per spec field, with suggestions
+//     in the manifest's own spelling (imagePullPolicy);
+//   - the checks of istioSpecChecks (selector with targetRefs, sha256);
 //   - a phase other than AUTHN (apiguard must authenticate before Istio's
 //     authorization and stats run), a failStrategy of FAIL_OPEN, a NETWORK
 //     type, a missing url or one with an unsupported scheme;
@@ -91,9 +93,10 @@ func ValidateIstioWasmPlugin(data []byte) []Problem {
 		return probs
 	}
 	var wp extensionsv1alpha1.WasmPlugin
-	if sp := decodeStrict(t, spec, "spec", &wp); len(sp) > 0 {
+	if sp := decodeEachField(t, spec, "spec", &wp); len(sp) > 0 {
 		return append(probs, sp...)
 	}
+	probs = append(probs, istioSpecChecks(t, spec, &wp)...)
 	if wp.GetPhase() != extensionsv1alpha1.PluginPhase_AUTHN {
 		add("spec.phase", "phase is %s; apiguard must run in phase AUTHN, before Istio's authorization and stats filters", wp.GetPhase())
 	}
