@@ -6,10 +6,10 @@
 //
 // Usage:
 //
-//	apiguard keygen --consumer ID [--prefix agk_] [--id KEYID] [--not-before T] [--not-after T] [--json] [--out FILE]
+//	apiguard keygen --consumer ID [--prefix agk_] [--id KEYID] [--not-before T] [--not-after T] [--json] [--out FILE] [--keys-file FILE]
 //	apiguard hash < keys.txt
 //	apiguard verify-format [--prefix agk_] [KEY | -]
-//	apiguard validate FILE...
+//	apiguard validate [--wasm-path P] FILE...
 //	apiguard replay --config cfg.json --requests traffic.jsonl [--wasm build/apiguard.wasm] [--keys keys.txt] [--baseline old.json] [--output table|json]
 //	apiguard version
 //
