@@ -74,6 +74,9 @@ func summarize(in io.Reader, out io.Writer) (failed bool, err error) {
 			}
 		case ev.Test == "" && ev.Action == "fail":
 			failed = true
+		case ev.Test == "":
+			// Package-level start, pass, and skip (no test files: go
+			// test's "?" line above says so).
 		case ev.Action == "output":
 			pending[key] = append(pending[key], ev.Output)
 		case ev.Action == "fail":

@@ -30,6 +30,8 @@ const stream = `{"Action":"start","Package":"ex/a"}
 {"Action":"output","Package":"ex/b","Output":"FAIL\n"}
 {"Action":"output","Package":"ex/b","Output":"FAIL\tex/b\t0.01s\n"}
 {"Action":"fail","Package":"ex/b"}
+{"Action":"output","Package":"ex/d","Output":"?   \tex/d\t[no test files]\n"}
+{"Action":"skip","Package":"ex/d"}
 {"ImportPath":"ex/c","Action":"build-output","Output":"c.go:3:1: syntax error\n"}
 {"ImportPath":"ex/c","Action":"build-fail"}
 `
@@ -49,13 +51,14 @@ func TestSummary(t *testing.T) {
 		"    b_test.go:9: got 1, want 2\n--- FAIL: TestBad (0.00s)\n",
 		"FAIL\tex/b\t0.01s\n",
 		"c.go:3:1: syntax error\n",
+		"?   \tex/d\t[no test files]\n",
 		"SKIP ex/a: 2 tests (TestEnvoy, TestEnvoy2): no Envoy on PATH\n",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("output lacks %q:\n%s", want, got)
 		}
 	}
-	for _, unwanted := range []string{"=== RUN", "TestOK", "PASS\n"} {
+	for _, unwanted := range []string{"=== RUN", "TestOK", "PASS\n", "SKIP ex/d"} {
 		if strings.Contains(got, unwanted) {
 			t.Errorf("output has %q, which plain go test does not print:\n%s", unwanted, got)
 		}
