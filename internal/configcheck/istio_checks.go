@@ -9,15 +9,30 @@ import (
 	extensionsv1alpha1 "istio.io/api/extensions/v1alpha1"
 )
 
+// badFields holds the top-level fields of a mapping that did not decode,
+// as spelt in the file.
+type badFields map[string]bool
+
+// any reports whether one of the spellings of a field did not decode.
+func (b badFields) any(names ...string) bool {
+	for _, n := range names {
+		if b[n] {
+			return true
+		}
+	}
+	return false
+}
+
 // decodeEachField decodes the mapping v (at path) into msg one top-level
 // field at a time, so that every wrong field is reported, not only the
 // first protojson meets; suggestions use the JSON (camelCase) field names
-// a Kubernetes manifest is written in. When every field decodes alone, the
-// whole mapping is decoded into msg.
-func decodeEachField(t *tree, v any, path string, msg proto.Message) []Problem {
+// a Kubernetes manifest is written in. The fields that decode are decoded
+// into msg, so that later checks can still look at them; the others are
+// returned, for those checks to leave alone.
+func decodeEachField(t *tree, v any, path string, msg proto.Message) ([]Problem, badFields) {
 	obj, ok := v.(map[string]any)
 	if !ok {
-		return camelSuggestions(decodeStrict(t, v, path, msg))
+		return camelSuggestions(decodeStrict(t, v, path, msg)), badFields{}
 	}
 	keys := make([]string, 0, len(obj))
 	for k := range obj {
@@ -25,15 +40,20 @@ func decodeEachField(t *tree, v any, path string, msg proto.Message) []Problem {
 	}
 	sort.Strings(keys)
 	var probs []Problem
+	bad := badFields{}
+	good := make(map[string]any, len(obj))
 	for _, k := range keys {
 		fresh := msg.ProtoReflect().New().Interface()
-		probs = append(probs, decodeStrict(t, map[string]any{k: obj[k]}, path, fresh)...)
+		if p := decodeStrict(t, map[string]any{k: obj[k]}, path, fresh); len(p) > 0 {
+			probs = append(probs, p...)
+			bad[k] = true
+			continue
+		}
+		good[k] = obj[k]
 	}
-	if len(probs) > 0 {
-		sort.SliceStable(probs, func(i, j int) bool { return probs[i].Line < probs[j].Line })
-		return camelSuggestions(probs)
-	}
-	return camelSuggestions(decodeStrict(t, v, path, msg))
+	probs = append(probs, decodeStrict(t, good, path, msg)...)
+	sort.SliceStable(probs, func(i, j int) bool { return probs[i].Line < probs[j].Line })
+	return camelSuggestions(probs), bad
 }
 
 var (
@@ -70,7 +90,8 @@ var lowerHex64 = regexp.MustCompile(`^[0-9a-f]{64}$`)
 // pkg/config/validation/validation.go, ValidateWasmPlugin): selector
 // together with targetRef(s), a sha256 that is not 64 lowercase hex digits;
 // and warns about a module fetched over the network without a sha256.
-func istioSpecChecks(t *tree, spec any, wp *extensionsv1alpha1.WasmPlugin) []Problem {
+// Fields in bad did not decode and are not judged again.
+func istioSpecChecks(t *tree, spec any, wp *extensionsv1alpha1.WasmPlugin, bad badFields) []Problem {
 	var probs []Problem
 	at := func(warning bool, path, msg string) {
 		probs = append(probs, Problem{Path: path, Line: t.line(path), Msg: msg, Warning: warning})
@@ -83,6 +104,9 @@ func istioSpecChecks(t *tree, spec any, wp *extensionsv1alpha1.WasmPlugin) []Pro
 	sum := wp.GetSha256()
 	if sum != "" && !lowerHex64.MatchString(sum) {
 		at(false, "spec.sha256", "sha256 must be 64 lowercase hex digits")
+	}
+	if bad.any("url", "sha256") {
+		return probs // already reported; a pin cannot be judged
 	}
 	url := wp.GetUrl()
 	remote := hasAnyPrefix(url, "https://", "http://", "oci://")

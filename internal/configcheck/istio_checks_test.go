@@ -65,3 +65,25 @@ func TestIstioSha256(t *testing.T) {
 		})
 	}
 }
+
+// TestIstioDecodeErrorsDoNotHideTheRest: a field that does not decode is
+// reported together with what the other fields hold wrong (FAIL_OPEN, a
+// broken pluginConfig).
+func TestIstioDecodeErrorsDoNotHideTheRest(t *testing.T) {
+	broken := edit(t, readFile(t, istioFile),
+		"imagePullPolicy: IfNotPresent", "imagePullPolicyy: IfNotPresent",
+		"failStrategy: FAIL_CLOSE", "failStrategy: FAIL_OPEN",
+		`"pagination": "lenient"`, `"pagination": "lenint"`)
+	probs := Errors(ValidateIstioWasmPlugin([]byte(broken)))
+	wantProblem(t, probs, "spec.imagePullPolicyy", "unknown field")
+	wantProblem(t, probs, "spec.failStrategy", "FAIL_OPEN")
+	wantProblem(t, probs, "spec.pluginConfig.routes[3].pagination", "lenint")
+	if len(probs) != 3 {
+		t.Errorf("want 3 problems:\n%s", listProblems(probs))
+	}
+	// A bad phase is reported once, as a bad value, not also as "not AUTHN".
+	phase := Errors(ValidateIstioWasmPlugin([]byte(edit(t, readFile(t, istioFile), "phase: AUTHN", "phase: AUTHX"))))
+	if len(phase) != 1 {
+		t.Errorf("bad phase: want 1 problem:\n%s", listProblems(phase))
+	}
+}
