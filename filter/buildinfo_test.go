@@ -2,10 +2,11 @@ package main
 
 import (
 	"regexp"
-	"strings"
 	"testing"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+
+	"github.com/apiguard/apiguard/internal/buildinfo"
 )
 
 // buildLine is the start line naming the build (buildLogFormat).
@@ -27,12 +28,7 @@ func TestBuildAnnouncedAtStart(t *testing.T) {
 		if version == "" {
 			t.Fatalf("no line matching %s in the info logs %q", buildLine, e.host.GetInfoLogs())
 		}
-		name := "apiguard.build." + strings.Map(func(r rune) rune {
-			if r == '.' || r == '/' || r == '+' {
-				return '_'
-			}
-			return r
-		}, version)
+		name := buildinfo.MetricNameFor(version)
 		if n, err := e.host.GetGaugeMetric(name); err != nil || n != 1 {
 			t.Fatalf("gauge %s = %d (%v), want 1 after start", name, n, err)
 		}

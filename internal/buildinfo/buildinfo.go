@@ -60,7 +60,13 @@ func Commit() string {
 // replaced by '_', so that the name has no further dot and the tag regex in
 // envoy.yaml can cut the version out as a label.
 func MetricName() string {
-	return "apiguard.build." + sanitize(Version())
+	return MetricNameFor(Version())
+}
+
+// MetricNameFor is MetricName for a given version, for tests that read the
+// version from a module's log.
+func MetricNameFor(version string) string {
+	return "apiguard.build." + sanitize(version)
 }
 
 func sanitize(s string) string {
