@@ -34,11 +34,11 @@ cli:
 	$(GO) build -trimpath -ldflags='$(VERSIONFLAGS)' -o build/apiguard ./cmd/apiguard
 
 # build/apiguard.wasm as an OCI image layout in build/oci, named after the
-# version (tags cannot hold '+'), for crane/oras to push where Istio's
+# version (tools/ocipack makes it a valid tag), for crane/oras to push where Istio's
 # WasmPlugin pulls it (README: OCI image). OCIVARIANT=artifact builds the
 # Wasm-media-type variant instead of the single-layer "compat" image.
 OCIVARIANT ?= compat
-OCITAG     ?= $(subst +,_,$(VERSION))
+OCITAG     ?= $(VERSION)
 oci: build
 	$(GO) run ./tools/ocipack -wasm $(WASM) -out build/oci -tag $(OCITAG) -variant $(OCIVARIANT) \
 		-version $(VERSION) -revision $(COMMIT)

@@ -13,6 +13,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"regexp"
 
 	"github.com/apiguard/apiguard/internal/wasmoci"
 )
@@ -20,16 +21,31 @@ import (
 func main() {
 	wasmPath := flag.String("wasm", "build/apiguard.wasm", "the module to pack")
 	out := flag.String("out", "build/oci", "directory of the OCI image layout (replaced)")
-	tag := flag.String("tag", "latest", "name of the image in the layout (the tag to push it as)")
+	tag := flag.String("tag", "latest", "name of the image in the layout (the tag to push it as); characters a tag cannot hold become _")
 	variant := flag.String("variant", string(wasmoci.Compat), "image shape: compat (one tar+gzip layer) or artifact (Wasm media types)")
 	version := flag.String("version", "", "org.opencontainers.image.version annotation")
 	revision := flag.String("revision", "", "org.opencontainers.image.revision annotation")
 	flag.Parse()
-	if err := run(*wasmPath, *out, *tag, wasmoci.Variant(*variant), wasmoci.Meta{Version: *version, Revision: *revision}); err != nil {
+	if err := run(*wasmPath, *out, tagOf(*tag), wasmoci.Variant(*variant), wasmoci.Meta{Version: *version, Revision: *revision}); err != nil {
 		fmt.Fprintln(os.Stderr, "ocipack:", err)
 		os.Exit(1)
 	}
 }
+
+// tagOf makes s a valid OCI tag ([A-Za-z0-9_][A-Za-z0-9._-]{0,127}), so that
+// any git describe output (a '+', a '/' in a tag name) can name the image.
+func tagOf(s string) string {
+	t := invalidTagChar.ReplaceAllString(s, "_")
+	if t == "" || t[0] == '.' || t[0] == '-' {
+		t = "_" + t
+	}
+	if len(t) > 128 {
+		t = t[:128]
+	}
+	return t
+}
+
+var invalidTagChar = regexp.MustCompile(`[^A-Za-z0-9._-]`)
 
 func run(wasmPath, out, tag string, v wasmoci.Variant, m wasmoci.Meta) error {
 	wasm, err := os.ReadFile(wasmPath)
