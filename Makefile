@@ -5,20 +5,56 @@ GO       ?= go
 WASM     := build/apiguard.wasm
 OVERLAY  := build/overlay/overlay.json
 WASMENV  := GOOS=wasip1 GOARCH=wasm
+# The version and commit every build embeds (internal/buildinfo): git describe
+# and git rev-parse, or "dev"/"unknown" outside a git checkout.
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT   ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+BUILDPKG := github.com/apiguard/apiguard/internal/buildinfo
+VERSIONFLAGS := -X $(BUILDPKG).version=$(VERSION) -X $(BUILDPKG).commit=$(COMMIT)
 # -s -w strip DWARF and the symbol table; -trimpath keeps build paths out.
-WASMFLAGS := -buildmode=c-shared -trimpath -ldflags='-s -w'
+WASMFLAGS := -buildmode=c-shared -trimpath -ldflags='-s -w $(VERSIONFLAGS)'
+# The fixtures carry no version (they are not apiguard).
+FIXTUREFLAGS := -buildmode=c-shared -trimpath -ldflags='-s -w'
 FIXTURES := build/fixtures/timer-stock.wasm build/fixtures/timer-patched.wasm
 FUZZTIME ?= 60s
 BENCHCOUNT ?= 6
 
 # Sources that go into the filter (the bridge, the plugin, the policy).
-FILTER_SRCS := $(shell find filter policy -name '*.go' -not -name '*_test.go' 2>/dev/null) go.mod go.sum
+FILTER_SRCS := $(shell find filter policy internal/buildinfo -name '*.go' -not -name '*_test.go' 2>/dev/null) go.mod go.sum
 
-.PHONY: all build test vet fuzz bench e2e run clean overlay
+.PHONY: all build cli oci rules promtool test vet fuzz bench e2e run clean overlay
 
 all: build
 
 build: $(WASM)
+
+# The command-line tool, with the same version and commit as the module.
+cli:
+	@mkdir -p build
+	$(GO) build -trimpath -ldflags='$(VERSIONFLAGS)' -o build/apiguard ./cmd/apiguard
+
+# build/apiguard.wasm as an OCI image layout in build/oci, named after the
+# version (tools/ocipack makes it a valid tag), for crane/oras to push where Istio's
+# WasmPlugin pulls it (README: OCI image). OCIVARIANT=artifact builds the
+# Wasm-media-type variant instead of the single-layer "compat" image.
+OCIVARIANT ?= compat
+OCITAG     ?= $(VERSION)
+oci: build
+	$(GO) run ./tools/ocipack -wasm $(WASM) -out build/oci -tag $(OCITAG) -variant $(OCIVARIANT) \
+		-version $(VERSION) -revision $(COMMIT)
+
+# The Prometheus alert rules, checked and unit-tested by the real promtool.
+# promtool comes from Debian's prometheus package; it is installed only when
+# missing (CI runs as root on a clean Debian machine; elsewhere install it
+# yourself, or run as root).
+RULES := deploy/prometheus/apiguard.rules.yaml
+promtool:
+	@command -v promtool >/dev/null 2>&1 || { \
+		echo 'promtool missing: apt-get install prometheus (Debian package)'; \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus; }
+rules: promtool
+	promtool check rules $(RULES)
+	promtool test rules deploy/prometheus/apiguard.rules.test.yaml
 
 # The runtime patch for hosts without poll_oneoff (see tools/pollpatch); it is
 # regenerated for whichever toolchain runs, and rewritten only when it changes.
@@ -40,26 +76,26 @@ $(WASM): $(FILTER_SRCS) $(PATCHSRC) | overlay
 # stock runtime and with the patched one.
 build/fixtures/timer-stock.wasm: $(shell find filter/internal -name "*.go")
 	@mkdir -p $(dir $@)
-	$(WASMENV) $(GO) build $(WASMFLAGS) -o $@ ./filter/internal/testplugins/timer
+	$(WASMENV) $(GO) build $(FIXTUREFLAGS) -o $@ ./filter/internal/testplugins/timer
 build/fixtures/timer-patched.wasm: $(shell find filter/internal -name "*.go") $(PATCHSRC) | overlay
 	@mkdir -p $(dir $@)
-	$(WASMENV) $(GO) build $(WASMFLAGS) -overlay $(OVERLAY) -o $@ ./filter/internal/testplugins/timer
+	$(WASMENV) $(GO) build $(FIXTUREFLAGS) -overlay $(OVERLAY) -o $@ ./filter/internal/testplugins/timer
 
 # The floor of the wasm benchmarks: a plugin that only continues, built like
 # the filter (same toolchain, bridge and overlay).
 build/fixtures/passthrough.wasm: $(shell find filter/internal -name "*.go") go.mod go.sum $(PATCHSRC) | overlay
 	@mkdir -p $(dir $@)
-	$(WASMENV) $(GO) build $(WASMFLAGS) -overlay $(OVERLAY) -o $@ ./filter/internal/testplugins/passthrough
+	$(WASMENV) $(GO) build $(FIXTUREFLAGS) -overlay $(OVERLAY) -o $@ ./filter/internal/testplugins/passthrough
 
 # The floor of the cpphost benchmarks: a plugin that makes the host calls of
 # an allowed, rate-limited apiguard request and decides nothing.
-build/fixtures/floor.wasm: $(shell find filter/internal -name "*.go") go.mod go.sum | overlay
+build/fixtures/floor.wasm: $(shell find filter/internal -name "*.go") go.mod go.sum $(PATCHSRC) | overlay
 	@mkdir -p $(dir $@)
-	$(WASMENV) $(GO) build $(WASMFLAGS) -overlay $(OVERLAY) -o $@ ./filter/internal/testplugins/floor
+	$(WASMENV) $(GO) build $(FIXTUREFLAGS) -overlay $(OVERLAY) -o $@ ./filter/internal/testplugins/floor
 
 # The filter with one more export, apiguard_debug_mallocs, for the
 # benchmarks' allocation counts (never shipped).
-build/fixtures/apiguard-debug.wasm: $(FILTER_SRCS) | overlay
+build/fixtures/apiguard-debug.wasm: $(FILTER_SRCS) $(PATCHSRC) | overlay
 	@mkdir -p $(dir $@)
 	$(WASMENV) $(GO) build $(WASMFLAGS) -tags apiguard_debug -overlay $(OVERLAY) -o $@ ./filter
 
@@ -68,10 +104,16 @@ vet:
 	$(GO) vet ./...
 	$(WASMENV) $(GO) vet ./filter/...
 
-# Everything: vet, the .wasm, then every test natively and against the .wasm.
-# The e2e suite runs too and skips (saying why) when no Envoy is installed.
-test: vet build $(FIXTURES)
-	$(GO) test -count=1 ./...
+# Everything: vet, the .wasm, the OCI image, the alert rules (promtool), then
+# every test natively and against the .wasm. The e2e suite runs too and skips
+# when no Envoy is installed: go test's output is read as JSON so that every
+# skip ends up in a "SKIP <package>: N tests (...): <reason>" line at the end
+# (tools/testsummary), after go test's usual ok/FAIL lines. pipefail keeps go
+# test's exit status.
+test: SHELL := /bin/bash
+test: .SHELLFLAGS := -o pipefail -c
+test: vet build $(FIXTURES) oci rules
+	$(GO) test -count=1 -json ./... | $(GO) run ./tools/testsummary
 
 fuzz:
 	$(GO) test ./policy -run='^$$' -fuzz='^FuzzCompile$$' -fuzztime=$(FUZZTIME)

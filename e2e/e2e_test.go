@@ -495,6 +495,11 @@ func TestContract(t *testing.T) {
 		if err != nil || !strings.Contains(stats, statsDecisionPrefix+allowedReason) {
 			t.Errorf("/stats lacks %s%s (%v):\n%s", statsDecisionPrefix, allowedReason, err, stats)
 		}
+		// The build gauge, as envoy.yaml's version tag names it (README,
+		// Versions): one live plugin instance or more.
+		if !buildGaugeLine.MatchString(body) {
+			t.Errorf("/stats/prometheus has no %s line with a value >= 1", buildGaugeLine)
+		}
 		if t.Failed() {
 			t.Logf("/stats/prometheus lines with apiguard:\n%s", grepLines(body, "apiguard"))
 		}
@@ -514,7 +519,17 @@ func TestContract(t *testing.T) {
 	if !strings.Contains(out, listPath) {
 		t.Errorf("Envoy's output has no access log line for %s", listPath)
 	}
+	// The start line, with the prefix the README shows (root id and VM id
+	// of envoy.yaml).
+	if !buildLogLine.MatchString(out) {
+		t.Errorf("Envoy's log has no line matching %s:\n%s", buildLogLine, grepLines(out, "apiguard: build"))
+	}
 }
+
+var (
+	buildGaugeLine = regexp.MustCompile(`(?m)^apiguard_build\{version="[-\w]+"\} [1-9]`)
+	buildLogLine   = regexp.MustCompile(`wasm log apiguard apiguard: apiguard: build version=\S+ commit=\S+`)
+)
 
 var decisionLine = regexp.MustCompile(`(?m)^` + promDecisionFamily + `\{` + promReasonLabel + `="([^"]+)"\} (\d+)`)
 

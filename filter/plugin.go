@@ -30,6 +30,8 @@ type pluginContext struct {
 	// formats only the RateLimit field; header is where that is formatted.
 	rateLimitPolicies map[string]string
 	header            []byte
+	build             proxywasm.MetricGauge // this build's gauge, counted once at start
+	counted           bool                  // build holds this instance
 }
 
 // maxCachedPolicies bounds rateLimitPolicies; when full it starts over.
@@ -50,6 +52,7 @@ const maxCachedPolicies = 4096
 // them), so its errors are logged and counted, never fatal. Only running
 // out of memory, or a trap, can still differ between VMs.
 func (p *pluginContext) OnPluginStart(int) types.OnPluginStartStatus {
+	p.build, p.counted = announceBuild(), true
 	p.metrics = newMetrics()
 	name, from := pluginName(proxywasm.GetProperty)
 	p.limiter = limiter{store: &hostStore{prefix: pluginPrefix(name)}, metrics: p.metrics, state: new([policy.StateLen]byte)}
@@ -89,6 +92,15 @@ func (p *pluginContext) OnPluginStart(int) types.OnPluginStartStatus {
 	proxywasm.LogInfof("apiguard: configuration loaded (mode %s, %d rate-limit buckets, %d new, bucket names %q from %s)",
 		mode, total, created, pluginPrefix(name), from)
 	return types.OnPluginStartStatusOK
+}
+
+// OnPluginDone takes this instance off the build gauge.
+func (p *pluginContext) OnPluginDone() bool {
+	if p.counted {
+		p.build.Add(-1)
+		p.counted = false
+	}
+	return true
 }
 
 func logConfigError(m *metrics, err error) {

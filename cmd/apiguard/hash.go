@@ -19,7 +19,8 @@ Hash reads keys from stdin, one per line, and prints for each its SHA-256 in
 lowercase hex, the form of a key's "sha256" in the plugin configuration. Use
 it to migrate existing keys, whatever their format. Leading and trailing
 spaces are trimmed and blank lines skipped; the output has one line per key,
-in input order. Keys are read from stdin, never from the command line, so
+in input order; input without any key is a usage error (exit status 2).
+Keys are read from stdin, never from the command line, so
 they stay out of shell history and process listings.
 `,
 	run: runHash,
@@ -47,8 +48,8 @@ func runHash(c *command, e *env, args []string) int {
 		return c.errorf(e, "reading stdin: %v", err)
 	}
 	if n == 0 {
-		fmt.Fprintln(e.stderr, "apiguard hash: no keys on stdin")
-		return exitFail
+		// Nothing to do is a usage error (exit 2), like a missing argument.
+		return c.usageError(e, "no keys on stdin")
 	}
 	return exitOK
 }

@@ -18,7 +18,13 @@ func TestHashReadsKeysFromStdin(t *testing.T) {
 }
 
 func TestHashFailures(t *testing.T) {
-	apiguard(t, "\n  \n", "hash").wantCode(t, exitFail)          // no keys
+	for _, in := range []string{"", "\n  \n"} { // no keys: a usage error
+		r := apiguard(t, in, "hash")
+		r.wantCode(t, exitError)
+		if !strings.Contains(r.stderr, "no keys on stdin") {
+			t.Errorf("hash with input %q: stderr %q does not say why", in, r.stderr)
+		}
+	}
 	apiguard(t, "", "hash", "agk_onargs").wantCode(t, exitError) // keys never as arguments
 }
 

@@ -14,7 +14,7 @@ import (
 
 var keygenCmd = &command{
 	name:     "keygen",
-	synopsis: "keygen --consumer ID [--prefix agk_] [--id KEYID] [--not-before T] [--not-after T] [--json] [--out FILE]",
+	synopsis: "keygen --consumer ID [--prefix agk_] [--id KEYID] [--not-before T] [--not-after T] [--json] [--out FILE] [--keys-file FILE]",
 	summary:  "generate an API key and the configuration entry with its hash",
 	help: `
 Keygen generates an API key from crypto/rand in apiguard's format: the
@@ -30,6 +30,14 @@ With --json, stdout is instead one JSON object:
 With --out FILE, the key is written to FILE (created with mode 0600; an
 existing file is never overwritten) instead of stdout, and stdout stays empty
 (or, with --json, carries the object without "key").
+
+With --keys-file FILE, the line "KEYID<TAB>KEY" is also appended to FILE
+(created with mode 0600 when missing), the keys file "apiguard replay
+--keys" reads; a key id already in FILE is refused.
+
+The consumer id, the key id and the prefix are checked as the filter's
+configuration checks them (visible ASCII, at most 256 characters for ids; a
+non-empty prefix of at most 64): keygen refuses what the configuration would.
 
 Times are RFC 3339, such as 2027-01-01T00:00:00Z.
 `,
@@ -61,6 +69,7 @@ func runKeygen(c *command, e *env, args []string) int {
 	notAfter := fs.String("not-after", "", "instant the key stops being valid, RFC 3339")
 	asJSON := fs.Bool("json", false, "print one JSON object on stdout instead of the bare key")
 	out := fs.String("out", "", "write the key to this new file (mode 0600) instead of stdout")
+	keysFile := fs.String("keys-file", "", "also append \"KEYID<TAB>KEY\" to this keys file for replay --keys (created 0600)")
 	if done, status := c.parseFlags(e, fs, args); done {
 		return status
 	}
@@ -69,6 +78,9 @@ func runKeygen(c *command, e *env, args []string) int {
 	}
 	if strings.TrimSpace(*consumer) == "" {
 		return c.usageError(e, "--consumer is required")
+	}
+	if *prefix == "" {
+		return c.usageError(e, "--prefix: must not be empty (key_format.prefix is required in the configuration)")
 	}
 	var entry keyEntry
 	var nb, na time.Time
@@ -100,6 +112,15 @@ func runKeygen(c *command, e *env, args []string) int {
 	entry.ID = *id
 	if entry.ID == "" {
 		entry.ID = *consumer + "-" + entry.SHA256[:8]
+	}
+	if err := checkKeyIDs(*consumer, entry.ID, *prefix, *id != ""); err != nil {
+		return c.usageError(e, err.Error())
+	}
+	if *keysFile != "" {
+		if err := appendKeysFile(*keysFile, entry.ID, key); err != nil {
+			return c.errorf(e, "%v", err)
+		}
+		fmt.Fprintf(e.stderr, "apiguard keygen: appended key id %s to %s\n", entry.ID, *keysFile)
 	}
 
 	if *out != "" {

@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/apiguard/apiguard/internal/replay"
 	"github.com/apiguard/apiguard/policy"
 )
 
@@ -149,6 +151,10 @@ func TestKeygenUsageErrors(t *testing.T) {
 		{"empty validity", []string{"--consumer", "a", "--not-before", "2027-01-01T00:00:00Z", "--not-after", "2026-01-01T00:00:00Z"}, "later than"},
 		{"bad prefix", []string{"--consumer", "a", "--prefix", "a b"}, "--prefix"},
 		{"unknown flag", []string{"--consumer", "a", "--bogus"}, "bogus"},
+		{"empty prefix", []string{"--consumer", "a", "--prefix", ""}, "--prefix: must not be empty"},
+		{"consumer id with a space", []string{"--consumer", "a b"}, "--consumer: the configuration would refuse it"},
+		{"key id too long", []string{"--consumer", "a", "--id", strings.Repeat("k", 257)}, "--id: the configuration would refuse it"},
+		{"key id not ASCII", []string{"--consumer", "a", "--id", "clé"}, "--id: the configuration would refuse it"},
 		{"stray argument", []string{"--consumer", "a", "extra"}, "unexpected arguments"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -171,4 +177,44 @@ func mustJSON(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestKeygenKeysFile: --keys-file appends ID<TAB>KEY lines that replay
+// reads back, creates the file 0600, and refuses an id already there.
+func TestKeygenKeysFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keys.txt")
+	if err := os.WriteFile(path, []byte("# demo keys\nold-1\tagk_x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := apiguard(t, "", "keygen", "--consumer", "billing", "--id", "billing-2027", "--keys-file", path)
+	r.wantCode(t, exitOK)
+	key := strings.TrimSpace(r.stdout)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "# demo keys\nold-1\tagk_x\nbilling-2027\t" + key + "\n"; string(data) != want {
+		t.Errorf("keys file:\n%q\nwant\n%q", data, want)
+	}
+	keys, err := replay.LoadKeys(strings.NewReader(string(data)))
+	if err != nil || !slices.Contains(keys.IDs(), "billing-2027") {
+		t.Errorf("replay cannot read the keys file back: %v %v", keys.IDs(), err)
+	}
+	noKeys(t, []string{key}, r.stderr)
+
+	again := apiguard(t, "", "keygen", "--consumer", "billing", "--id", "billing-2027", "--keys-file", path)
+	again.wantCode(t, exitError)
+	if !strings.Contains(again.stderr, "already holds key id") || again.stdout != "" {
+		t.Errorf("a duplicate id was accepted: stdout %q stderr %q", again.stdout, again.stderr)
+	}
+
+	fresh := filepath.Join(t.TempDir(), "new.txt")
+	apiguard(t, "", "keygen", "--consumer", "c", "--keys-file", fresh).wantCode(t, exitOK)
+	if fi, err := os.Stat(fresh); err != nil {
+		t.Error(err)
+	} else if fi.Mode().Perm() != 0o600 {
+		t.Errorf("new keys file has mode %v; want 0600", fi.Mode().Perm())
+	}
+	braces := apiguard(t, "", "keygen", "--consumer", "c", "--id", "c{1}", "--keys-file", fresh)
+	braces.wantCode(t, exitError)
 }

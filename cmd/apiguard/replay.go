@@ -84,7 +84,7 @@ type replayFlags struct {
 func runReplay(c *command, e *env, args []string) int {
 	var f replayFlags
 	fs := c.newFlagSet()
-	fs.StringVar(&f.wasm, "wasm", wasmvm.DefaultPath, "the compiled filter (make build)")
+	fs.StringVar(&f.wasm, "wasm", "", "the compiled filter (default: "+wasmvm.DefaultPath+" of the repository the working directory is in)")
 	fs.StringVar(&f.config, "config", "", "plugin configuration, JSON (required)")
 	fs.StringVar(&f.requests, "requests", "", `recorded requests, JSON lines; "-" for stdin (required)`)
 	fs.StringVar(&f.keys, "keys", "", `keys file for {{key:ID}} placeholders: "ID<TAB>KEY" lines`)
@@ -107,6 +107,13 @@ func runReplay(c *command, e *env, args []string) int {
 		return c.usageError(e, "--output must be table or json")
 	case f.progress != "auto" && f.progress != "on" && f.progress != "off":
 		return c.usageError(e, "--progress must be auto, on or off")
+	}
+	if f.wasm == "" {
+		path, err := defaultWasm(".")
+		if err != nil {
+			return c.usageError(e, err.Error())
+		}
+		f.wasm = path
 	}
 	if f.filterLogs && f.progress == "auto" {
 		f.progress = "off" // the bar would cut through the log lines

@@ -232,6 +232,16 @@ func TestHelp(t *testing.T) {
 		if !strings.HasPrefix(h.stdout, "usage: apiguard "+c.name) {
 			t.Errorf("%s -h:\n%s", c.name, h.stdout)
 		}
+		// Flags are listed as the usage line spells them: --name.
+		_, flags, _ := strings.Cut(h.stdout, "\nFlags:\n")
+		for line := range strings.Lines(flags) {
+			if strings.HasPrefix(line, "  -") && !strings.HasPrefix(line, "  --") {
+				t.Errorf("%s -h lists a flag with one dash: %q", c.name, line)
+			}
+		}
+	}
+	if h := apiguard(t, "", "help", "keygen"); !strings.Contains(h.stdout, "\n  --consumer string\n") {
+		t.Errorf("help keygen does not list --consumer:\n%s", h.stdout)
 	}
 	apiguard(t, "", "frobnicate").wantCode(t, exitError)
 	apiguard(t, "").wantCode(t, exitError)

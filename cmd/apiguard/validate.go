@@ -21,10 +21,16 @@ which kind of file it is from its contents:
   - an Envoy bootstrap (YAML or JSON, with static_resources): decoded
     strictly against Envoy's API and its validation rules, then checked for
     the router being the last HTTP filter, routes naming defined clusters,
-    the Wasm filter loading --wasm-path and failing closed, and its embedded
-    plugin configuration;
+    the Wasm filter loading --wasm-path (or fetching code.remote) and
+    failing closed, the path settings apiguard relies on (normalize_path,
+    merge_slashes, path_with_escaped_slashes_action: REJECT_REQUEST), and
+    its embedded plugin configuration, each problem at its own line;
   - an Istio WasmPlugin manifest (kind: WasmPlugin): decoded strictly against
     istio.io/api, and its pluginConfig.
+
+A YAML file of several documents (kustomize or helm output) has each
+document checked; Kubernetes objects of other kinds are skipped. YAML that
+does not parse is reported as a syntax error, with its line.
 
 Every problem is printed with its line and path in the file. Warnings
 ("warning: ...") point at what is valid but probably not meant, such as a
@@ -37,8 +43,9 @@ not, 2 when a file cannot be read.
 
 func runValidate(c *command, e *env, args []string) int {
 	fs := c.newFlagSet()
-	wasmPath := fs.String("wasm-path", configcheck.DefaultWasmPath,
-		"the module file an Envoy bootstrap's Wasm filter must load")
+	wasmPath := fs.String("wasm-path", "",
+		"the module file an Envoy bootstrap's Wasm filter must load (code.local.filename); without it, a file other than "+
+			configcheck.DefaultWasmPath+" is only a warning")
 	if done, status := c.parseFlags(e, fs, args); done {
 		return status
 	}
@@ -53,24 +60,47 @@ func runValidate(c *command, e *env, args []string) int {
 			status = exitError
 			continue
 		}
-		kind, probs := configcheck.Validate(data, configcheck.EnvoyOptions{WasmPath: *wasmPath})
-		errs := configcheck.Errors(probs)
-		if len(errs) == 0 {
-			fmt.Fprintf(e.stdout, "%s: ok (%s)\n", name, kind)
-		} else {
-			fmt.Fprintf(e.stdout, "%s: %d problem(s) (%s)\n", name, len(errs), kind)
-		}
-		for _, p := range probs { // errors and warnings, in document order
-			fmt.Fprintf(e.stdout, "%s: %s\n", name, p)
-		}
-		if len(errs) == 0 {
-			continue
-		}
-		if status == exitOK {
+		docs := configcheck.ValidateDocuments(data, configcheck.EnvoyOptions{WasmPath: *wasmPath})
+		if !reportDocuments(e, name, docs) && status == exitOK {
 			status = exitFail
 		}
 	}
 	return status
+}
+
+// reportDocuments prints the result of each document of the file name and
+// reports whether all are valid. A file of one document prints as
+// "NAME: ok (KIND)"; in a file of several, each document has its own
+// "NAME: document N (line L): ..." line. A file of several documents of
+// which none is an apiguard file is invalid: nothing was checked.
+func reportDocuments(e *env, name string, docs []configcheck.Document) bool {
+	valid, checked := true, 0
+	for _, d := range docs {
+		label := name
+		if len(docs) > 1 {
+			label = fmt.Sprintf("%s: document %d (line %d)", name, d.Index, d.Line)
+		}
+		if d.Skip != "" {
+			fmt.Fprintf(e.stdout, "%s: skipped: %s\n", label, d.Skip)
+			continue
+		}
+		checked++
+		errs := configcheck.Errors(d.Problems)
+		if len(errs) == 0 {
+			fmt.Fprintf(e.stdout, "%s: ok (%s)\n", label, d.Kind)
+		} else {
+			fmt.Fprintf(e.stdout, "%s: %d problem(s) (%s)\n", label, len(errs), d.Kind)
+			valid = false
+		}
+		for _, p := range d.Problems { // errors and warnings, in document order
+			fmt.Fprintf(e.stdout, "%s: %s\n", name, p)
+		}
+	}
+	if checked == 0 {
+		fmt.Fprintf(e.stdout, "%s: no apiguard plugin configuration, Envoy bootstrap or Istio WasmPlugin among %d documents\n", name, len(docs))
+		return false
+	}
+	return valid
 }
 
 // readInput reads the file name, or stdin for "-".

@@ -84,6 +84,7 @@ const (
 	KindPluginConfig         // apiguard's JSON configuration
 	KindEnvoyBootstrap       // an Envoy bootstrap, YAML or JSON
 	KindIstioWasmPlugin      // an Istio extensions.istio.io WasmPlugin
+	KindInvalidYAML          // text that is not YAML (nor JSON)
 )
 
 // String returns a short name for the kind.
@@ -95,6 +96,8 @@ func (k Kind) String() string {
 		return "Envoy bootstrap"
 	case KindIstioWasmPlugin:
 		return "Istio WasmPlugin"
+	case KindInvalidYAML:
+		return "invalid YAML"
 	}
 	return "unknown"
 }
@@ -157,6 +160,9 @@ func Validate(data []byte, opts EnvoyOptions) (Kind, []Problem) {
 		return k, ValidateEnvoyYAML(data, opts)
 	case KindIstioWasmPlugin:
 		return k, ValidateIstioWasmPlugin(data)
+	}
+	if _, probs := parseTree(data); len(probs) == 1 && strings.HasPrefix(probs[0].Msg, syntaxMsgPrefix) {
+		return KindInvalidYAML, probs
 	}
 	return KindUnknown, []Problem{{Msg: "cannot tell what this file is: expected an apiguard JSON configuration, " +
 		"an Envoy bootstrap (with static_resources) or an Istio WasmPlugin (kind: WasmPlugin)"}}

@@ -40,7 +40,10 @@ const routerFilterName = "envoy.filters.http.router"
 // EnvoyOptions tunes ValidateEnvoyYAML.
 type EnvoyOptions struct {
 	// WasmPath is the vm_config.code.local.filename every Wasm HTTP filter
-	// must load. Empty means DefaultWasmPath.
+	// must load: another file is an error. Empty means "not said": a file
+	// other than DefaultWasmPath is then only a warning (a note on
+	// --wasm-path), since a bootstrap for another machine loads the module
+	// from wherever it was installed there.
 	WasmPath string
 }
 
@@ -56,14 +59,16 @@ type EnvoyOptions struct {
 //     with a router before other filters;
 //   - routes to clusters that static_resources does not define (unless
 //     clusters come from CDS), and duplicate cluster names;
-//   - a missing envoy.filters.http.wasm filter; one that does not load
-//     opts.WasmPath from a local file, fails open (fail_open: true or
+//   - a missing envoy.filters.http.wasm filter; one that loads neither a
+//     local file nor a remote one (code.remote), that loads a local file
+//     other than opts.WasmPath (a warning when opts.WasmPath is empty and
+//     the file is not DefaultWasmPath), fails open (fail_open: true or
 //     failure_policy: FAIL_OPEN), or has no configuration; and every
-//     problem package policy finds in its configuration.
+//     problem package policy finds in its configuration, at its own line
+//     when the configuration is a literal block (value: |);
+//   - as warnings, a connection manager running apiguard without the path
+//     hygiene apiguard relies on (pathHygiene).
 func ValidateEnvoyYAML(data []byte, opts EnvoyOptions) []Problem {
-	if opts.WasmPath == "" {
-		opts.WasmPath = DefaultWasmPath
-	}
 	t, probs := parseTree(data)
 	if len(probs) > 0 {
 		return probs
@@ -145,6 +150,7 @@ func (c *envoyChecker) hcm(hcm *hcmv3.HttpConnectionManager, path string) {
 		c.add(path+".http_filters", "no HTTP filters: the router (%s) must be the last one", routerFilterName)
 	}
 	routers := 0
+	wasmBefore := c.wasm
 	for i, f := range filters {
 		fpath := fmt.Sprintf("%s.http_filters[%d]", path, i)
 		if isRouter(f) {
@@ -163,6 +169,9 @@ func (c *envoyChecker) hcm(hcm *hcmv3.HttpConnectionManager, path string) {
 				c.wasmFilter(&w, fpath+".typed_config")
 			}
 		}
+	}
+	if c.wasm > wasmBefore {
+		c.pathHygiene(hcm, path)
 	}
 	if len(filters) > 0 && routers == 0 {
 		c.add(path+".http_filters", "no router filter (%s): requests would never reach a cluster", routerFilterName)
@@ -208,11 +217,19 @@ func (c *envoyChecker) wasmFilter(w *wasmfilterv3.Wasm, path string) {
 	switch {
 	case cfg.GetVmConfig() == nil:
 		c.add(cpath, "missing vm_config")
-	case code.GetLocal() == nil:
-		c.add(cpath+".vm_config.code", "the module must be loaded from the local file %q (code.local.filename)", c.opts.WasmPath)
-	case code.GetLocal().GetFilename() != c.opts.WasmPath:
-		c.add(cpath+".vm_config.code.local.filename", "loads %q, but make build writes the module to %q",
+	case code.GetRemote() != nil:
+		// Envoy fetches it (code.remote.http_uri) and checks its sha256,
+		// which Envoy's API requires; there is no local file to compare.
+	case code.GetLocal().GetFilename() == "":
+		c.add(cpath+".vm_config.code", "the module must be loaded from a local file (code.local.filename, %q) or fetched (code.remote)", c.wasmPath())
+	case c.opts.WasmPath != "" && code.GetLocal().GetFilename() != c.opts.WasmPath:
+		c.add(cpath+".vm_config.code.local.filename", "loads %q, but --wasm-path says the module is %q",
 			code.GetLocal().GetFilename(), c.opts.WasmPath)
+	case c.opts.WasmPath == "" && code.GetLocal().GetFilename() != DefaultWasmPath:
+		fpath := cpath + ".vm_config.code.local.filename"
+		c.probs = append(c.probs, Problem{Path: fpath, Line: c.t.line(fpath), Warning: true,
+			Msg: fmt.Sprintf("loads %q, not %q where make build writes the module; if that is where the module is installed, "+
+				"say so with --wasm-path %s", code.GetLocal().GetFilename(), DefaultWasmPath, code.GetLocal().GetFilename())})
 	}
 	//lint:ignore SA1019 fail_open is deprecated, which is why it must stay false.
 	if cfg.GetFailOpen() {
@@ -233,8 +250,39 @@ func (c *envoyChecker) wasmFilter(w *wasmfilterv3.Wasm, path string) {
 		return
 	}
 	vpath = joinPath(cpath+".configuration", vpath)
+	lineOf := c.embeddedLines(vpath, text)
 	for _, p := range pluginProblems([]byte(text)) {
-		c.probs = append(c.probs, Problem{Path: joinPath(vpath, p.Path), Line: c.t.line(vpath), Msg: p.Msg, Warning: p.Warning})
+		c.probs = append(c.probs, Problem{Path: joinPath(vpath, p.Path), Line: lineOf(p.Path), Msg: p.Msg, Warning: p.Warning})
+	}
+}
+
+// wasmPath is the module file the bootstrap should load.
+func (c *envoyChecker) wasmPath() string {
+	if c.opts.WasmPath != "" {
+		return c.opts.WasmPath
+	}
+	return DefaultWasmPath
+}
+
+// embeddedLines returns, for a path inside the plugin configuration text
+// found at vpath, its line in the file. Inside a literal block scalar
+// (value: |) the text's own lines map one to one onto the file's, from the
+// line after the key; otherwise every problem gets the line of vpath.
+func (c *envoyChecker) embeddedLines(vpath, text string) func(string) int {
+	keyLine := c.t.line(vpath)
+	first, ok := c.t.blocks[vpath]
+	if !ok {
+		return func(string) int { return keyLine }
+	}
+	inner, _ := parseTree([]byte(text))
+	return func(rel string) int {
+		if inner == nil {
+			return keyLine
+		}
+		if l := inner.line(rel); l > 0 {
+			return first + l - 1
+		}
+		return keyLine
 	}
 }
 

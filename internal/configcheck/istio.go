@@ -34,7 +34,9 @@ var dns1123Subdomain = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z
 //     fields a manifest does not set; unknown top-level fields;
 //   - anything protojson refuses when decoding spec strictly into
 //     istio.io/api extensions/v1alpha1.WasmPlugin (unknown fields, bad enum
-//     values, wrong types);
+//     values, wrong types), one problem per spec field, with suggestions
+//     in the manifest's own spelling (imagePullPolicy);
+//   - the checks of istioSpecChecks (selector with targetRefs, sha256);
 //   - a phase other than AUTHN (apiguard must authenticate before Istio's
 //     authorization and stats run), a failStrategy of FAIL_OPEN, a NETWORK
 //     type, a missing url or one with an unsupported scheme;
@@ -96,11 +98,13 @@ func ValidateIstioWasmPlugin(data []byte) []Problem {
 		add("spec", "missing spec")
 		return probs
 	}
+	// Fields that do not decode are reported and left out; the checks
+	// below look at the others, so that one run reports everything.
 	var wp extensionsv1alpha1.WasmPlugin
-	if sp := decodeStrict(t, spec, "spec", &wp); len(sp) > 0 {
-		return append(probs, sp...)
-	}
-	if wp.GetPhase() != extensionsv1alpha1.PluginPhase_AUTHN {
+	sp, bad := decodeEachField(t, spec, "spec", &wp)
+	probs = append(probs, sp...)
+	probs = append(probs, istioSpecChecks(t, spec, &wp, bad)...)
+	if !bad.any("phase") && wp.GetPhase() != extensionsv1alpha1.PluginPhase_AUTHN {
 		add("spec.phase", "phase is %s; apiguard must run in phase AUTHN, before Istio's authorization and stats filters", wp.GetPhase())
 	}
 	if wp.GetFailStrategy() == extensionsv1alpha1.FailStrategy_FAIL_OPEN {
@@ -111,13 +115,17 @@ func ValidateIstioWasmPlugin(data []byte) []Problem {
 		add("spec.type", "apiguard is an HTTP filter; type must be HTTP (or left out)")
 	}
 	switch url := wp.GetUrl(); {
+	case bad.any("url"):
 	case url == "":
 		add("spec.url", "missing url of the module (oci://, file://, http:// or https://)")
 	case strings.Contains(url, "://") && !hasAnyPrefix(url, "oci://", "file://", "http://", "https://"):
 		add("spec.url", "url %q has an unsupported scheme; use oci://, file://, http:// or https://", url)
 	}
 	pc := wp.GetPluginConfig()
-	if pc == nil {
+	switch {
+	case pc == nil && bad.any("pluginConfig", "plugin_config"):
+		return probs
+	case pc == nil:
 		add("spec", "missing pluginConfig: apiguard refuses to start without a configuration")
 		return probs
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -19,6 +20,10 @@ import (
 type tree struct {
 	root  any
 	lines map[string]int // path → 1-based line of the key or item
+	// blocks maps the path of every literal block scalar (key: |) to the
+	// line its text starts on, so that a line inside the text can be
+	// mapped back to the file.
+	blocks map[string]int
 }
 
 // line returns the source line of path, or of its closest ancestor that has
@@ -48,21 +53,39 @@ func parseTree(data []byte) (*tree, []Problem) {
 		if errors.Is(err, io.EOF) {
 			return nil, []Problem{{Msg: "empty document"}}
 		}
-		return nil, []Problem{{Msg: "not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}}
+		return nil, []Problem{syntaxProblem(err)}
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
 		return nil, []Problem{{Line: extra.Line, Msg: "more than one YAML document; expected exactly one"}}
 	} else if !errors.Is(err, io.EOF) {
-		return nil, []Problem{{Msg: "not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}}
+		return nil, []Problem{syntaxProblem(err)}
 	}
-	t := &tree{lines: map[string]int{}}
+	t := &tree{lines: map[string]int{}, blocks: map[string]int{}}
 	var probs []Problem
 	if len(doc.Content) == 0 {
 		return nil, []Problem{{Msg: "empty document"}}
 	}
 	t.root = t.convert(doc.Content[0], "", &probs)
 	return t, probs
+}
+
+// syntaxMsgPrefix starts the message of every YAML syntax error.
+const syntaxMsgPrefix = "not valid YAML: "
+
+var yamlErrLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): `)
+
+// syntaxProblem turns a YAML decoder error into a Problem with the line the
+// decoder names ("yaml: line 7: did not find expected key").
+func syntaxProblem(err error) Problem {
+	msg := err.Error()
+	p := Problem{}
+	if m := yamlErrLine.FindStringSubmatchIndex(msg); m != nil {
+		p.Line, _ = strconv.Atoi(msg[m[2]:m[3]])
+		msg = msg[m[1]:]
+	}
+	p.Msg = syntaxMsgPrefix + strings.TrimPrefix(msg, "yaml: ")
+	return p
 }
 
 func (t *tree) convert(n *yaml.Node, path string, probs *[]Problem) any {
@@ -109,6 +132,9 @@ func (t *tree) convert(n *yaml.Node, path string, probs *[]Problem) any {
 		}
 		return s
 	case yaml.ScalarNode:
+		if n.Style&yaml.LiteralStyle != 0 {
+			t.blocks[path] = n.Line + 1
+		}
 		return scalar(n, path, probs)
 	}
 	*probs = append(*probs, Problem{Path: path, Line: n.Line, Msg: "unsupported YAML node"})

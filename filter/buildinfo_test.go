@@ -1,0 +1,40 @@
+package main
+
+import (
+	"regexp"
+	"testing"
+
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+
+	"github.com/apiguard/apiguard/internal/buildinfo"
+)
+
+// buildLine is the start line naming the build (buildLogFormat).
+var buildLine = regexp.MustCompile(`^apiguard: build version=(\S+) commit=(\S+)$`)
+
+// TestBuildAnnouncedAtStart: every plugin start logs its version and commit
+// and sets the apiguard.build.<version> gauge to 1, which OnPluginDone takes
+// back to 0. The compiled module reports what the Makefile's -ldflags put in.
+func TestBuildAnnouncedAtStart(t *testing.T) {
+	cfg := testConfig(t, newTestKeys(t), nil)
+	vmTest(t, func(t *testing.T, vm types.VMContext) {
+		e := start(t, vm, cfg)
+		var version string
+		for _, l := range e.host.GetInfoLogs() {
+			if m := buildLine.FindStringSubmatch(l); m != nil {
+				version = m[1]
+			}
+		}
+		if version == "" {
+			t.Fatalf("no line matching %s in the info logs %q", buildLine, e.host.GetInfoLogs())
+		}
+		name := buildinfo.MetricNameFor(version)
+		if n, err := e.host.GetGaugeMetric(name); err != nil || n != 1 {
+			t.Fatalf("gauge %s = %d (%v), want 1 after start", name, n, err)
+		}
+		e.host.FinishVM()
+		if n, err := e.host.GetGaugeMetric(name); err != nil || n != 0 {
+			t.Errorf("gauge %s = %d (%v), want 0 after the plugin is done", name, n, err)
+		}
+	})
+}
