@@ -20,21 +20,21 @@ func TestBuildAnnouncedAtStart(t *testing.T) {
 	vmTest(t, func(t *testing.T, vm types.VMContext) {
 		e := start(t, vm, cfg)
 		var version string
-		for _, l := range e.host.GetInfoLogs() {
+		for _, l := range e.logs(logInfo) {
 			if m := buildLine.FindStringSubmatch(l); m != nil {
 				version = m[1]
 			}
 		}
 		if version == "" {
-			t.Fatalf("no line matching %s in the info logs %q", buildLine, e.host.GetInfoLogs())
+			t.Fatalf("no line matching %s in the info logs %q", buildLine, e.logs(logInfo))
 		}
 		name := buildinfo.MetricNameFor(version)
-		if n, err := e.host.GetGaugeMetric(name); err != nil || n != 1 {
-			t.Fatalf("gauge %s = %d (%v), want 1 after start", name, n, err)
+		if n := e.gauge(name); n != 1 {
+			t.Fatalf("gauge %s = %d, want 1 after start", name, n)
 		}
-		e.host.FinishVM()
-		if n, err := e.host.GetGaugeMetric(name); err != nil || n != 0 {
-			t.Errorf("gauge %s = %d (%v), want 0 after the plugin is done", name, n, err)
+		e.finishVM()
+		if n := e.gauge(name); n != 0 {
+			t.Errorf("gauge %s = %d, want 0 after the plugin is done", name, n)
 		}
 	})
 }

@@ -340,6 +340,31 @@ func (e *env) logs(level int) []string {
 		e.host.GetWarnLogs, e.host.GetErrorLogs, e.host.GetCriticalLogs}[level]()
 }
 
+// gauge returns the value of a gauge metric.
+func (e *env) gauge(name string) int64 {
+	e.t.Helper()
+	if e.vm != nil {
+		return e.vm.Gauge(name)
+	}
+	n, err := e.host.GetGaugeMetric(name)
+	if err != nil {
+		e.t.Fatalf("gauge %s: %v", name, err)
+	}
+	return int64(n)
+}
+
+// finishVM ends the plugin as Envoy does when its configuration is removed.
+func (e *env) finishVM() {
+	e.t.Helper()
+	if e.vm != nil {
+		if err := e.vm.Done(); err != nil {
+			e.t.Fatal(err)
+		}
+		return
+	}
+	e.host.FinishVM()
+}
+
 func (e *env) counter(name string) uint64 {
 	e.t.Helper()
 	if e.vm != nil {

@@ -526,6 +526,18 @@ func (vm *VM) Exchange(headers, response [][2]string) (Result, error) {
 // host integration would, and returns its result.
 func (vm *VM) Call(name string, args ...uint64) (uint64, error) { return vm.call(name, args...) }
 
+// Done tells the plugin it is being removed (proxy_on_done on the root
+// context), as Envoy does when a configuration update drops it.
+func (vm *VM) Done() error {
+	vm.cur = rootContextID
+	_, err := vm.call("proxy_on_done", rootContextID)
+	return err
+}
+
+// Gauge returns the value of the gauge metric name (summed over the host's
+// VMs, as Envoy accumulates a gauge of every worker).
+func (vm *VM) Gauge(name string) int64 { return int64(vm.host.Counter(name)) }
+
 // Tick calls the plugin's proxy_on_tick, as Envoy's timer does every
 // TickPeriod.
 func (vm *VM) Tick() error {
