@@ -12,7 +12,7 @@ func TestIstioAllFieldProblemsReported(t *testing.T) {
 	broken := edit(t, readFile(t, istioFile),
 		"imagePullPolicy: IfNotPresent", "imagePullPolicyy: IfNotPresent",
 		"phase: AUTHN", "phase: AUTH",
-		"failStrategy: FAIL_CLOSE", "failStrategi: FAIL_CLOSE")
+		"failStrategy: FAIL_RELOAD", "failStrategi: FAIL_RELOAD")
 	probs := Errors(ValidateIstioWasmPlugin([]byte(broken)))
 	if len(probs) != 3 {
 		t.Fatalf("want 3 problems, got:\n%s", listProblems(probs))
@@ -72,7 +72,7 @@ func TestIstioSha256(t *testing.T) {
 func TestIstioDecodeErrorsDoNotHideTheRest(t *testing.T) {
 	broken := edit(t, readFile(t, istioFile),
 		"imagePullPolicy: IfNotPresent", "imagePullPolicyy: IfNotPresent",
-		"failStrategy: FAIL_CLOSE", "failStrategy: FAIL_OPEN",
+		"failStrategy: FAIL_RELOAD", "failStrategy: FAIL_OPEN",
 		`"pagination": "lenient"`, `"pagination": "lenint"`)
 	probs := Errors(ValidateIstioWasmPlugin([]byte(broken)))
 	wantProblem(t, probs, "spec.imagePullPolicyy", "unknown field")

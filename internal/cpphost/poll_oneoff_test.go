@@ -44,7 +44,7 @@ func TestPollOneoffENOSYS(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			const requests = 3000
+			const requests = 8000
 			crashed, served := false, 0
 			for range requests {
 				if _, err := vm.Request([][2]string{{":method", "GET"}, {":path", "/"}}); err != nil {
