@@ -32,29 +32,8 @@ import (
 	"github.com/apiguard/apiguard/policy"
 )
 
-// passthroughPath is where make builds the passthrough fixture.
-const passthroughPath = "build/fixtures/passthrough.wasm"
-
-// passthroughModule returns the passthrough fixture, aliased for the SDK's
-// emulator when alias is set.
-func passthroughModule(b *testing.B, alias bool) []byte {
-	b.Helper()
-	root, err := wasmvm.RepoRoot(".")
-	if err != nil {
-		b.Fatal(err)
-	}
-	wasm, err := os.ReadFile(filepath.Join(root, passthroughPath))
-	if err != nil {
-		b.Fatalf("%v: run make bench (it builds the fixture)", err)
-	}
-	if !alias {
-		return wasm
-	}
-	if wasm, err = wasmvm.AliasStart(wasm); err != nil {
-		b.Fatal(err)
-	}
-	return wasm
-}
+// passthroughModule returns the passthrough fixture as built.
+func passthroughModule(b *testing.B) []byte { return fixtureModule(b, "passthrough.wasm") }
 
 // benchKeys are the keys of benchRequestConfig.
 type benchKeys struct {
@@ -157,11 +136,11 @@ func BenchmarkWasmRequest(b *testing.B) {
 	for _, plugin := range []string{"passthrough", "apiguard"} {
 		var wasm []byte
 		if plugin == "apiguard" {
-			wasm = vmtest.Module(b)
+			wasm = vmtest.Plain(b)
 		} else {
-			wasm = passthroughModule(b, true)
+			wasm = passthroughModule(b)
 		}
-		vm, err := proxytest.NewWasmVMContext(wasm)
+		vm, err := wasmvm.EmulatorVM(wasm)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -221,9 +200,9 @@ func BenchmarkPluginStart(b *testing.B) {
 	for _, plugin := range []string{"passthrough", "apiguard"} {
 		var wasm []byte
 		if plugin == "apiguard" {
-			wasm = vmtest.Module(b)
+			wasm = vmtest.Plain(b)
 		} else {
-			wasm = passthroughModule(b, false)
+			wasm = passthroughModule(b)
 		}
 		h, err := cpphost.New(context.Background(), wasm, cpphost.Options{})
 		if err != nil {
@@ -279,7 +258,7 @@ func BenchmarkRateLimitContention(b *testing.B) {
 	cfg := testConfig(b, k, func(c map[string]any) {
 		c["rate_limits"].(map[string]any)["gold"] = map[string]any{"requests": 1000, "per": "1s", "burst": 100}
 	})
-	h, err := cpphost.New(context.Background(), vmtest.Module(b), cpphost.Options{})
+	h, err := cpphost.New(context.Background(), vmtest.Plain(b), cpphost.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -386,7 +365,7 @@ func BenchmarkModuleSize(b *testing.B) {
 		b.Fatal(err)
 	}
 	for _, m := range []struct{ plugin, path string }{
-		{"passthrough", passthroughPath},
+		{"passthrough", "build/fixtures/passthrough.wasm"},
 		{"apiguard", wasmvm.DefaultPath},
 	} {
 		b.Run("plugin="+m.plugin, func(b *testing.B) {

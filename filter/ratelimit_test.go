@@ -30,7 +30,7 @@ const sharedBurst = 5
 // the bucket holds.
 func TestTwoVMsShareOneBucketWasm(t *testing.T) {
 	k := newTestKeys(t)
-	h, err := cpphost.New(context.Background(), vmtest.Module(t), cpphost.Options{})
+	h, err := cpphost.New(context.Background(), vmtest.Plain(t), cpphost.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,7 +46,7 @@ func TestGarbageCollectionKeepsUp(t *testing.T) {
 func startTraced(tb testing.TB, nKeys int, realClock bool) (vm *cpphost.VM, trace *bytes.Buffer) {
 	tb.Helper()
 	trace = new(bytes.Buffer)
-	h, err := cpphost.New(context.Background(), vmtest.Module(tb), cpphost.Options{
+	h, err := cpphost.New(context.Background(), vmtest.Plain(tb), cpphost.Options{
 		RealClock: realClock,
 		Output:    trace,
 		Env:       map[string]string{"GODEBUG": "gctrace=1"},

@@ -2,18 +2,14 @@ package main
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"flag"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
-	"github.com/apiguard/apiguard/internal/replay"
 	"github.com/apiguard/apiguard/internal/wasmvm"
 )
 
@@ -21,90 +17,25 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 
 func TestMain(m *testing.M) {
 	// Compiling the module takes seconds: every replay in this package
-	// shares a small pool of VMs instead of compiling one per run.
-	compileVM = pool.get
+	// shares a small pool of VMs instead of compiling one per run. A run
+	// has its VMs to itself (a baseline comparison borrows two) and a fresh
+	// host emulator, so sharing VMs between runs changes nothing but the
+	// time.
+	compileVM = func(wasm []byte) (types.VMContext, func(), error) { return pool.Get(wasm) }
 	code := m.Run()
-	pool.close()
+	pool.Close()
 	os.Exit(code)
 }
 
-// vmPool lends compiled VMs of one module to runs and takes them back.
-// A run has its VMs to itself (a baseline comparison borrows two) and a
-// fresh host emulator, so sharing VMs between runs changes nothing but the
-// time. The first request compiles poolSize VMs at once, on separate cores.
-type vmPool struct {
-	once sync.Once
-	sum  [32]byte
-	free chan compiled
-	all  []io.Closer
-	mu   sync.Mutex
-}
-
-// poolSize is the most VMs one run uses: two, for --baseline.
-const poolSize = 2
-
-type compiled struct {
-	vm  types.VMContext
-	err error
-}
-
-var pool vmPool
-
-func (p *vmPool) get(wasm []byte) (types.VMContext, func(), error) {
-	sum := sha256.Sum256(wasm)
-	p.once.Do(func() {
-		p.sum = sum
-		p.free = make(chan compiled, poolSize)
-		for range poolSize {
-			go func() {
-				vm, err := replay.Compile(wasm)
-				if err == nil {
-					p.mu.Lock()
-					p.all = append(p.all, vm)
-					p.mu.Unlock()
-				}
-				p.free <- compiled{vm, err}
-			}()
-		}
-	})
-	if sum != p.sum { // another module: no pooling
-		vm, err := replay.Compile(wasm)
-		if err != nil {
-			return nil, nil, err
-		}
-		return vm, func() { vm.Close() }, nil
-	}
-	c := <-p.free
-	if c.err != nil {
-		p.free <- c
-		return nil, nil, c.err
-	}
-	return c.vm, func() { p.free <- c }, nil
-}
-
-func (p *vmPool) close() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, vm := range p.all {
-		vm.Close()
-	}
-}
+var pool = wasmvm.Pool{Reuse: true, Ahead: 2}
 
 // wasmFile returns the path of the compiled filter, failing the test when
 // it is missing or older than its sources.
 func wasmFile(t *testing.T) string {
 	t.Helper()
-	root, err := wasmvm.RepoRoot(".")
+	path, err := wasmvm.Locate(".")
 	if err != nil {
 		t.Fatal(err)
-	}
-	path := filepath.Join(root, wasmvm.DefaultPath)
-	newer, err := wasmvm.Stale(root, path)
-	if err != nil {
-		t.Fatalf("the compiled filter is missing (%v): run make build", err)
-	}
-	if newer != "" {
-		t.Fatalf("%s is older than %s: run make build", path, newer)
 	}
 	return path
 }

@@ -67,7 +67,7 @@ and counters disagree.
 // compileVM compiles the filter for one run; release frees the VM. Tests
 // replace it to share compiled VMs between runs.
 var compileVM = func(wasm []byte) (vm types.VMContext, release func(), err error) {
-	v, err := replay.Compile(wasm)
+	v, err := wasmvm.EmulatorVM(wasm)
 	if err != nil {
 		return nil, nil, err
 	}

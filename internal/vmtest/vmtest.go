@@ -16,11 +16,9 @@ package vmtest
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 
-	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/proxytest"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 	"github.com/tetratelabs/wazero"
 
@@ -56,7 +54,7 @@ type HostVM struct {
 // restricted call (a trap in Envoy) or unmodelled host call the module made.
 func NewHost(t testing.TB, profile *cpphost.Profile, opts cpphost.Options) *cpphost.Host {
 	t.Helper()
-	Module(t)
+	module(t)
 	opts.Profile = profile
 	if opts.Cache == nil {
 		opts.Cache = cache
@@ -81,97 +79,51 @@ var cache = wazero.NewCompilationCache()
 // the test ends.
 func WasmVM(t testing.TB) types.VMContext {
 	t.Helper()
-	vm, err := vms.get(t)
+	vm, release, err := vms.Get(Plain(t))
 	if err != nil {
 		t.Fatalf("loading %s in the emulator: %v", wasmvm.DefaultPath, err)
 	}
-	t.Cleanup(func() { vm.Close() })
+	t.Cleanup(release)
 	return vm
 }
 
-// Module returns the compiled filter with its _start alias, ready for
-// proxytest.NewWasmVMContext. It fails the test when the module is missing or
-// stale.
-func Module(t testing.TB) []byte {
+// module loads the compiled filter once per test binary and fails the test
+// when it is missing or stale.
+func module(t testing.TB) []byte {
 	t.Helper()
-	mod.once.Do(func() { mod.plain, mod.wasm, mod.err = loadModule() })
+	mod.once.Do(func() { mod.plain, mod.err = loadModule() })
 	if mod.err != "" {
 		t.Fatal(mod.err)
 	}
-	return mod.wasm
+	return mod.plain
 }
 
 var mod struct {
 	once  sync.Once
-	plain []byte // as built, for cpphost
-	wasm  []byte // with the _start alias, for the emulator
+	plain []byte
 	err   string
 }
 
 // loadModule reads and checks the module once per test binary.
-func loadModule() (plain, aliased []byte, problem string) {
+func loadModule() (wasm []byte, problem string) {
 	wd, err := os.Getwd()
 	if err != nil {
-		return nil, nil, err.Error()
+		return nil, err.Error()
 	}
-	root, err := wasmvm.RepoRoot(wd)
-	if err != nil {
-		return nil, nil, err.Error()
+	if wasm, err = wasmvm.Load(wd); err != nil {
+		return nil, err.Error()
 	}
-	path := filepath.Join(root, wasmvm.DefaultPath)
-	newer, err := wasmvm.Stale(root, path)
-	if err != nil {
-		return nil, nil, "the compiled filter is missing (" + err.Error() + "): run make build, or make test, which builds it"
-	}
-	if newer != "" {
-		return nil, nil, path + " is older than " + newer + ": run make build, or make test, which builds it"
-	}
-	wasm, err := os.ReadFile(path)
-	if err != nil {
-		return nil, nil, err.Error()
-	}
-	aliased, err = wasmvm.AliasStart(wasm)
-	if err != nil {
-		return nil, nil, path + ": " + err.Error()
-	}
-	return wasm, aliased, ""
+	return wasm, ""
 }
 
-// Plain returns the compiled filter as built (without the emulator's
-// _start alias), for cpphost. It fails the test when the module is missing
-// or stale.
+// Plain returns the compiled filter as built, for cpphost or
+// wasmvm.EmulatorVM. It fails the test when the module is missing or stale.
 func Plain(t testing.TB) []byte {
 	t.Helper()
-	Module(t)
-	return mod.plain
+	return module(t)
 }
 
 // vms compiles emulator VMs one ahead of use on a second goroutine:
 // compiling the module takes over a second, and the next test's VM compiles
-// on the other core while the current test runs.
-var vms vmPool
-
-type vmPool struct {
-	once  sync.Once
-	ready chan vmOrErr
-}
-
-type vmOrErr struct {
-	vm  proxytest.WasmVMContext
-	err error
-}
-
-func (p *vmPool) get(t testing.TB) (proxytest.WasmVMContext, error) {
-	wasm := Module(t)
-	p.once.Do(func() {
-		p.ready = make(chan vmOrErr, 1)
-		go func() {
-			for {
-				vm, err := proxytest.NewWasmVMContext(wasm)
-				p.ready <- vmOrErr{vm, err}
-			}
-		}()
-	})
-	r := <-p.ready
-	return r.vm, r.err
-}
+// on the other core while the current test runs. Each test gets a fresh VM.
+var vms wasmvm.Pool

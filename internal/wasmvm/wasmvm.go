@@ -1,6 +1,9 @@
-// Package wasmvm locates the compiled filter and prepares it for the proxy-wasm
-// Go SDK's wazero emulator (proxytest.NewWasmVMContext), for tests, benchmarks
-// and the replay command.
+// Package wasmvm is how anything in apiguard gets the compiled filter and a
+// VM to run it in: it locates build/apiguard.wasm and tells when it is stale,
+// prepares it for the proxy-wasm Go SDK's wazero emulator (EmulatorVM,
+// Pool), for tests, benchmarks and the replay command. The host modelled on
+// Envoy's cpp-host is internal/cpphost; internal/vmtest runs behaviour tests
+// in both.
 package wasmvm
 
 import (
