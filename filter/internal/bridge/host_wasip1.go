@@ -48,14 +48,24 @@ const (
 	spareChunk = 256 << 10
 )
 
-// reserve makes sure spare has room for n bytes and spareMin more.
+// reserve makes sure spare has room for n bytes and spareMin more. A large
+// n (a configuration, a body) gets memory of its own instead, handed out
+// for the next allocation only: kept as the spare, it would stay reachable
+// after its data is dropped.
 func reserve(n int) {
+	if n > spareChunk/2 {
+		dedicated = make([]byte, n+1)
+		return
+	}
 	need := max(n, 0) + spareMin
 	if len(spare)-spareOff < need {
 		spare = make([]byte, max(need, spareChunk))
 		spareOff = 0
 	}
 }
+
+// dedicated is the memory reserve set aside for one large allocation.
+var dedicated []byte
 
 // Overflows returns how many times the allocator had to allocate on the Go
 // heap because a host call returned more than was set aside for it.
@@ -67,6 +77,10 @@ func Overflows() uint64 { return overflows }
 //go:wasmexport proxy_on_memory_allocate
 func proxyOnMemoryAllocate(size uint32) *byte {
 	n := int(size)
+	if n > spareMin && n < len(dedicated) {
+		p := &dedicated[0]
+		return p
+	}
 	if n < len(spare)-spareOff { // strictly less: &spare[spareOff] must exist even for size 0
 		p := &spare[spareOff]
 		spareOff = min(len(spare), spareOff+(n+7)&^7)
@@ -90,6 +104,13 @@ func received(addr, size uint32) (p *byte, ok bool) {
 		if addr >= base && uint64(addr)+uint64(size) <= uint64(base)+uint64(spareOff) {
 			p, ok = &spare[addr-base], true
 		}
+	}
+	if len(dedicated) > 0 {
+		base := uint32(uintptr(unsafe.Pointer(&dedicated[0])))
+		if addr == base && int(size) < len(dedicated) {
+			p, ok = &dedicated[0], true
+		}
+		dedicated = nil // the view, if any, keeps it alive
 	}
 	for _, b := range overflow {
 		if uint32(uintptr(unsafe.Pointer(&b[0]))) == addr && int(size) <= len(b) {
