@@ -266,7 +266,11 @@ func (ps *parser) buildRoutes(p *Policy, c *config, profiles map[string]*profile
 			r.scopeIDs = append(r.scopeIDs, intern(s))
 		}
 		if rc.patternOK {
-			p.router.add(r, rc.pattern, rc.rawPattern)
+			if prev := p.router.add(r, rc.pattern, rc.rawPattern); prev != nil {
+				pc := &c.routes[prev.index]
+				ps.add(rc.pathPath, "route "+quote(rc.name)+" and route "+quote(pc.name)+" ("+pc.path.String()+
+					") have the same path pattern and a method in common: give them distinct methods, or merge them")
+			}
 		}
 	}
 }
