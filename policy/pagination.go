@@ -47,12 +47,13 @@ func (p *profile) maxOf(kind int) int64 {
 }
 
 // minOf returns the minimum of a numeric parameter kind. A limit of 0 is
-// refused because many back ends read it as "no limit".
+// refused because many back ends read it as "no limit", a page of 0
+// because back ends compute (page-1)*limit.
 func (p *profile) minOf(kind int) int64 {
-	if kind == paramLimit {
-		return 1
+	if kind == paramOffset {
+		return 0
 	}
-	return 0
+	return 1
 }
 
 // precompute fills the derived fields once the parameters are known.
@@ -66,7 +67,8 @@ func (p *profile) precompute() {
 		q := strconv.Quote(name)
 		p.tooLargeDetail[kind] = "parameter " + q + " must be <= " + strconv.FormatInt(p.maxOf(kind), 10)
 		p.tooSmallDetail[kind] = "parameter " + q + " must be >= " + strconv.FormatInt(p.minOf(kind), 10)
-		p.notIntegerDetail[kind] = "parameter " + q + " must be a plain non-negative base-10 integer"
+		p.notIntegerDetail[kind] = "parameter " + q + " must be a plain base-10 integer between " +
+			strconv.FormatInt(p.minOf(kind), 10) + " and " + strconv.FormatInt(p.maxOf(kind), 10)
 	}
 	for kind := paramLimit; kind <= paramCursor; kind++ {
 		if name := p.names[kind]; name != "" {
@@ -130,24 +132,22 @@ func (p *profile) check(query string, credParams []string) pageResult {
 			res.detail = p.notIntegerDetail[kind]
 			return res
 		}
-		n, ok := parsePlainUint(v, p.maxOf(kind))
-		if !ok {
+		// Only a well-formed value over the maximum may be clamped: anything
+		// else is 400 whatever on_violation says.
+		n, ok := parsePlainUint(v)
+		switch {
+		case !ok:
 			res.detail = p.notIntegerDetail[kind]
 			return res
-		}
-		switch {
+		case n < p.minOf(kind):
+			res.detail = p.tooSmallDetail[kind]
+			return res
 		case n > p.maxOf(kind):
 			if !p.clamp {
 				res.detail = p.tooLargeDetail[kind]
 				return res
 			}
 			res.clamped[kind], res.anyClamped = p.maxOf(kind), true
-		case n < p.minOf(kind):
-			if !p.clamp {
-				res.detail = p.tooSmallDetail[kind]
-				return res
-			}
-			res.clamped[kind], res.anyClamped = p.minOf(kind), true
 		}
 	}
 	// At most one position parameter: a back end that adds page and offset
@@ -188,16 +188,17 @@ func queryEscape(s string) string {
 }
 
 // paramKind classifies a raw query key: one of the credential parameters,
-// one of the profile's parameters (prof may be nil), or paramNone.
+// one of the profile's parameters (prof may be nil), or paramNone. Every
+// spelling keyNames accepts counts as the parameter.
 func paramKind(key string, credParams []string, prof *profile) int {
 	for _, name := range credParams {
-		if componentEquals(key, name) {
+		if keyNames(key, name) {
 			return paramCredential
 		}
 	}
 	if prof != nil {
 		for kind := paramLimit; kind < numParamKinds; kind++ {
-			if name := prof.names[kind]; name != "" && componentEquals(key, name) {
+			if name := prof.names[kind]; name != "" && keyNames(key, name) {
 				return kind
 			}
 		}
@@ -210,16 +211,24 @@ func paramKind(key string, credParams []string, prof *profile) int {
 // appended, keeping every other pair intact and in order.
 func rewriteQuery(query string, credParams []string, dropCred bool, prof *profile, pr *pageResult) string {
 	b := make([]byte, 0, len(query)+16)
+	sep := byte('&') // the separator before the current pair, kept as sent
 	for q, more := query, query != ""; more; {
 		var pair, key string
+		rest := q
 		pair, key, _, q, more = nextPair(q)
+		next := byte('&')
+		if more {
+			next = rest[len(pair)]
+		}
 		kind := paramKind(key, credParams, prof)
 		if kind == paramCredential && dropCred {
+			sep = next
 			continue
 		}
 		if len(b) > 0 {
-			b = append(b, '&')
+			b = append(b, sep)
 		}
+		sep = next
 		if kind >= paramLimit && pr != nil && pr.clamped[kind] >= 0 {
 			b = append(b, key...)
 			b = append(b, '=')
