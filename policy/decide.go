@@ -3,6 +3,7 @@ package policy
 import (
 	"crypto/sha256"
 	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -234,6 +235,9 @@ func (p *Policy) authenticate(r Request, cred *credentials) (d Decision, denied 
 // that unauthenticated clients cannot enumerate routes) and pagination
 // (bad_pagination). Decide never reads a clock and never panics.
 func (p *Policy) Decide(r Request) Decision {
+	if strings.IndexByte(r.Path, '#') >= 0 {
+		return deny(ReasonBadPath, detailPathFragment) // in the query too
+	}
 	rawPath, query, hasQuery := splitPathQuery(r.Path)
 	norm, bad := normalizePath(rawPath)
 	if bad != "" {

@@ -107,6 +107,8 @@ func TestDecide(t *testing.T) {
 		{"offset too large", get("/v1/orders?offset=10001", "x-api-key", billing), ReasonBadPagination, 400, "list-orders", "", `"offset" must be <= 10000`},
 		{"page too large", get("/v1/orders?page=501", "x-api-key", billing), ReasonBadPagination, 400, "list-orders", "", `"page" must be <= 500`},
 		{"page zero", get("/v1/orders?page=0&limit=5", "x-api-key", billing), ReasonBadPagination, 400, "list-orders", "", `"page" must be >= 1`},
+		{"fragment in query", get("/v1/orders?a=1#x", "x-api-key", billing), ReasonBadPath, 400, "", "", "'#'"},
+		{"overlong dot", get("/v1/orders/%C0%AE%C0%AE/x", "x-api-key", billing), ReasonBadPath, 400, "", "", "UTF-8"},
 		{"query key after ;", get("/v1/orders/42?a=1;api_key=" + billing), ReasonAllowed, 200, "get-order", "/v1/orders/42?a=1", ""},
 		{"query key in brackets", get("/v1/orders/42?api_key[]=" + billing), ReasonAllowed, 200, "get-order", "/v1/orders/42", ""},
 		{"query key two spellings", get("/v1/orders/42?api_key=" + billing + "&api_key[0]=" + billing), ReasonInvalidRequest, 400, "get-order", "", ""},
