@@ -24,10 +24,11 @@ type Decision struct {
 
 	// Route is the name of the matched route, "" if none.
 	Route string
-	// Consumer is the consumer id when a key was accepted (also set for
-	// insufficient_scope and rate limiting).
+	// Consumer is the consumer id when a key was found: accepted, and also
+	// for revoked, expired, not_yet_valid, insufficient_scope, no_route,
+	// bad_pagination and rate limiting.
 	Consumer string
-	// KeyID is the id of the accepted key.
+	// KeyID is the id of the key found, under the same conditions.
 	KeyID string
 	// KeyPresented reports whether a credential was presented.
 	KeyPresented bool
@@ -221,7 +222,11 @@ func (p *Policy) authenticate(r Request, cred *credentials) (d Decision, denied 
 	}
 	e, reason, detail := p.lookup(key, r.Now)
 	if reason != ReasonAllowed {
-		return unauthorized(reason, detail, true), true
+		d := unauthorized(reason, detail, true)
+		if e != nil { // revoked, expired, not yet valid: say whose key it is
+			d.Consumer, d.KeyID = p.consumers[e.consumer].id, p.keyID(e)
+		}
+		return d, true
 	}
 	cred.entry = e
 	return Decision{}, false

@@ -433,3 +433,30 @@ func TestValidityOutsideUnixNanoRange(t *testing.T) {
 		})
 	}
 }
+
+// TestDenialIdentity: a key that was found but is not usable (revoked,
+// expired, not yet valid) still names its consumer and key id, for logs;
+// an unknown or malformed key names nobody.
+func TestDenialIdentity(t *testing.T) {
+	p, keys := loadExample(t)
+	tests := []struct {
+		name             string
+		key              string
+		at               time.Time
+		reason           Reason
+		consumer, keyID string
+	}{
+		{"revoked", keys["billing-2025"], now, ReasonRevoked, "billing", "billing-2025"},
+		{"expired", keys["billing-2026"], time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC), ReasonExpired, "billing", "billing-2026"},
+		{"not yet valid", keys["billing-2026"], time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), ReasonNotYetValid, "billing", "billing-2026"},
+		{"unknown", "agk_" + strings.Repeat("x", 40), now, ReasonMalformed, "", ""},
+	}
+	for _, tt := range tests {
+		r := get("/v1/orders/1", "x-api-key", tt.key)
+		r.Now = tt.at
+		d := p.Decide(r)
+		if d.Reason != tt.reason || d.Consumer != tt.consumer || d.KeyID != tt.keyID {
+			t.Errorf("%s: reason %s consumer %q key id %q; want %s %q %q", tt.name, d.Reason, d.Consumer, d.KeyID, tt.reason, tt.consumer, tt.keyID)
+		}
+	}
+}
