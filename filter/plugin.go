@@ -161,6 +161,7 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) (action types.Action) {
 			logDecision("allow", d, method, path, hl, now, ip)
 		}
 		h.limit = nil
+		applyShadow(d, p.policy, hl)
 		return types.ActionContinue
 	}
 	if !d.Allow {
@@ -181,25 +182,64 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) (action types.Action) {
 // was clamped or defaulted. Headers the request does not carry are not
 // removed: each removal is a host call.
 func applyAllow(d policy.Decision, request policy.HeaderList) {
-	for _, name := range d.RemoveHeaders {
-		if _, n := request.Get(name); n == 0 {
-			continue
-		}
-		if err := proxywasm.RemoveHttpRequestHeader(name); err != nil {
-			proxywasm.LogErrorf("apiguard: removing header %q: %v", name, err)
+	removeHeaders(d.RemoveHeaders, request)
+	setIdentity(d)
+	if d.NewPath != "" {
+		if err := proxywasm.ReplaceHttpRequestHeader(":path", d.NewPath); err != nil {
+			proxywasm.LogErrorf("apiguard: rewriting :path: %v", err)
 		}
 	}
+}
+
+// applyShadow is what shadow mode changes: client-supplied identity headers
+// go whatever the decision, and the identity headers are set when the
+// decision is allow. The credential and the path stay as sent, so that an
+// upstream that still checks keys keeps working.
+func applyShadow(d policy.Decision, p *policy.Policy, request policy.HeaderList) {
+	identity := p.IdentityHeaders()
+	removeHeaders(identity[:], request)
+	if d.Allow {
+		setIdentity(d)
+	}
+}
+
+// removeHeaders removes every request header that names one of names under
+// any spelling a back end reads as the same (policy.SameHeaderName), each
+// name the request carries once.
+func removeHeaders(names []string, request policy.HeaderList) {
+	var done [8]string // spellings removed so far (a removal takes every value)
+	n := 0
+next:
+	for _, h := range request {
+		for _, name := range names {
+			if !policy.SameHeaderName(h[0], name) {
+				continue
+			}
+			for _, r := range done[:n] {
+				if strings.EqualFold(r, h[0]) {
+					continue next
+				}
+			}
+			if n < len(done) {
+				done[n] = h[0]
+				n++
+			}
+			if err := proxywasm.RemoveHttpRequestHeader(h[0]); err != nil {
+				proxywasm.LogErrorf("apiguard: removing header %q: %v", h[0], err)
+			}
+			continue next
+		}
+	}
+}
+
+// setIdentity sets the identity headers of an allowed decision.
+func setIdentity(d policy.Decision) {
 	for _, kv := range d.SetHeaders {
 		if kv[0] == "" {
 			continue // no consumer identified (a public route)
 		}
 		if err := proxywasm.ReplaceHttpRequestHeader(kv[0], kv[1]); err != nil {
 			proxywasm.LogErrorf("apiguard: setting header %q: %v", kv[0], err)
-		}
-	}
-	if d.NewPath != "" {
-		if err := proxywasm.ReplaceHttpRequestHeader(":path", d.NewPath); err != nil {
-			proxywasm.LogErrorf("apiguard: rewriting :path: %v", err)
 		}
 	}
 }

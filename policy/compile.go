@@ -54,6 +54,11 @@ type Policy struct {
 // The filter logs them at start; apiguard validate prints them.
 func (p *Policy) Warnings() []FieldError { return p.warnings }
 
+// IdentityHeaders returns the names of the identity headers (consumer, key
+// id, scopes). Client-supplied copies must be removed in every mode and
+// under every spelling SameHeaderName accepts.
+func (p *Policy) IdentityHeaders() [3]string { return p.forward }
+
 // Shadow reports whether the policy runs in shadow mode: decisions are
 // reported but never enforced.
 func (p *Policy) Shadow() bool { return p.shadow }

@@ -44,7 +44,8 @@ type Decision struct {
 	// RemoveHeaders are the request headers to drop before going upstream:
 	// always the identity headers (client-supplied copies are never
 	// trusted), and the credential headers that were present when
-	// hide_credentials is on.
+	// hide_credentials is on. Each is to be removed under every spelling
+	// SameHeaderName accepts (x_apiguard_consumer too).
 	RemoveHeaders []string
 	// SetHeaders are the identity headers to set upstream: consumer id, key
 	// id and the consumer's scopes (sorted, space-separated). All three are

@@ -63,3 +63,33 @@ func equalFoldASCII(a, b string) bool {
 	}
 	return true
 }
+
+// SameHeaderName reports whether two header names name the same header for
+// a common back end: equal under ASCII case folding with '_' and '-' taken
+// as one character, since CGI, WSGI, Rack and PHP map both to '_'
+// (x_apiguard_consumer reaches them as X-Apiguard-Consumer).
+func SameHeaderName(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		ca, cb := a[i], b[i]
+		if ca == cb {
+			continue
+		}
+		if 'A' <= ca && ca <= 'Z' {
+			ca += 'a' - 'A'
+		} else if ca == '_' {
+			ca = '-'
+		}
+		if 'A' <= cb && cb <= 'Z' {
+			cb += 'a' - 'A'
+		} else if cb == '_' {
+			cb = '-'
+		}
+		if ca != cb {
+			return false
+		}
+	}
+	return true
+}

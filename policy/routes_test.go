@@ -161,3 +161,23 @@ func TestHeaderList(t *testing.T) {
 		t.Error("equalFoldASCII")
 	}
 }
+
+func TestSameHeaderName(t *testing.T) {
+	tests := []struct {
+		a, b string
+		want bool
+	}{
+		{"x-apiguard-consumer", "x-apiguard-consumer", true},
+		{"x-apiguard-consumer", "x_apiguard_consumer", true},
+		{"x-apiguard-key-id", "X_Apiguard-Key_ID", true},
+		{"x_a", "x-a", true},
+		{"x-apiguard-consumer", "x-apiguard-consumers", false},
+		{"x-a", "x.a", false},
+		{"x-a", "x-b", false},
+	}
+	for _, tt := range tests {
+		if got := SameHeaderName(tt.a, tt.b); got != tt.want {
+			t.Errorf("SameHeaderName(%q, %q) = %v, want %v", tt.a, tt.b, got, tt.want)
+		}
+	}
+}
