@@ -179,8 +179,8 @@ func TestConfigCopiesMatchExample(t *testing.T) {
 
 const (
 	hcmPath    = "static_resources.listeners[0].filter_chains[0].filters[0].typed_config"
-	wasmPath   = hcmPath + ".http_filters[0].typed_config"
-	routerPath = hcmPath + ".http_filters[1]"
+	wasmPath   = hcmPath + ".http_filters[1].typed_config"
+	routerPath = hcmPath + ".http_filters[2]"
 )
 
 const routerBlock = `          # The router must stay last.
@@ -264,7 +264,7 @@ func TestValidateEnvoyYAMLRejectsBrokenCopies(t *testing.T) {
 				routerBlock, "",
 				"          - name: envoy.filters.http.wasm\n", routerBlock + "          - name: envoy.filters.http.wasm\n",
 			},
-			path: hcmPath + ".http_filters[0]",
+			path: hcmPath + ".http_filters[1]",
 			msgs: []string{"router (envoy.filters.http.router) must be the last HTTP filter", "1 filter(s) follow it"},
 		},
 		{
@@ -313,6 +313,18 @@ func TestValidateEnvoyYAMLRejectsBrokenCopies(t *testing.T) {
 			edits: []string{"type.googleapis.com/google.protobuf.StringValue", "type.googleapis.com/google.protobuf.Int64Value"},
 			path:  wasmPath + ".config.configuration.value",
 			msgs:  []string{"invalid google.protobuf.Int64Value"},
+		},
+		{
+			name:  "underscores in header names allowed",
+			edits: []string{"headers_with_underscores_action: REJECT_REQUEST", "headers_with_underscores_action: ALLOW"},
+			path:  hcmPath + ".common_http_protocol_options",
+			msgs:  []string{"headers_with_underscores_action is ALLOW", "REJECT_REQUEST"},
+		},
+		{
+			name:  "underscores left at the default",
+			edits: []string{"headers_with_underscores_action: REJECT_REQUEST", "idle_timeout: 60s"},
+			path:  hcmPath + ".common_http_protocol_options",
+			msgs:  []string{"headers_with_underscores_action is ALLOW"},
 		},
 		{
 			name:  "more than one document",
