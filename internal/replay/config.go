@@ -15,6 +15,7 @@ type configInfo struct {
 	queryParams    []string
 	consumerHeader string
 	keyIDHeader    string
+	scopesHeader   string
 }
 
 // readConfigInfo reads configInfo from a plugin configuration, with the
@@ -26,6 +27,7 @@ func readConfigInfo(config []byte) configInfo {
 		shadow:         root.Get("mode").String() == "shadow",
 		consumerHeader: "x-apiguard-consumer",
 		keyIDHeader:    "x-apiguard-key-id",
+		scopesHeader:   "x-apiguard-scopes",
 	}
 	for _, q := range root.Get("key_sources.#.query").Array() {
 		ci.queryParams = append(ci.queryParams, q.String())
@@ -35,6 +37,9 @@ func readConfigInfo(config []byte) configInfo {
 	}
 	if h := root.Get("forward.key_id_header"); h.Type == gjson.String {
 		ci.keyIDHeader = strings.ToLower(h.String())
+	}
+	if h := root.Get("forward.scopes_header"); h.Type == gjson.String {
+		ci.scopesHeader = strings.ToLower(h.String())
 	}
 	return ci
 }

@@ -209,19 +209,30 @@ func TestRedactQuery(t *testing.T) {
 
 func TestDiff(t *testing.T) {
 	res := func(line int, decision string, status int, reason, route string) Result {
-		return Result{Line: line, Outcome: Outcome{decision, status, reason, route}}
+		return Result{Line: line, Outcome: Outcome{Decision: decision, Status: status, Reason: reason, Route: route}}
+	}
+	forwarded := func(line int, path, consumer string) Result {
+		r := res(line, DecisionAllow, 200, "allowed", "a")
+		r.UpstreamPath, r.UpstreamIdentity = path, map[string]string{"x-apiguard-consumer": consumer}
+		return r
 	}
 	base := []Result{
 		res(1, DecisionAllow, 200, "allowed", "a"),
 		res(2, DecisionAllow, 200, "allowed", "a"),
 		res(3, DecisionDeny, 401, "missing", ""),
 		res(4, DecisionDeny, 401, "expired", ""),
+		forwarded(5, "/a?limit=200", "c"),
+		forwarded(6, "/a", "c"),
+		forwarded(7, "/a", "c"),
 	}
 	cur := []Result{
 		res(1, DecisionAllow, 200, "allowed", "renamed"), // route only: not a change
 		res(2, DecisionDeny, 429, "rate_limited", "a"),
 		res(3, DecisionDeny, 401, "missing", ""),
 		res(4, DecisionDeny, 401, "revoked", ""),
+		forwarded(5, "/a?limit=50", "c"), // the back end gets another path
+		forwarded(6, "/a", "d"),          // another identity
+		forwarded(7, "/a", "c"),
 	}
 	changes, err := Diff(base, cur)
 	if err != nil {
@@ -231,13 +242,13 @@ func TestDiff(t *testing.T) {
 	for _, c := range changes {
 		lines = append(lines, c.Line)
 	}
-	if !reflect.DeepEqual(lines, []int{2, 4}) {
-		t.Errorf("changed lines = %v, want [2 4]", lines)
+	if !reflect.DeepEqual(lines, []int{2, 4, 5, 6}) {
+		t.Errorf("changed lines = %v, want [2 4 5 6]", lines)
 	}
 	if changes[0].Baseline.Reason != "allowed" || changes[0].New.Reason != "rate_limited" {
 		t.Errorf("change = %+v", changes[0])
 	}
-	if _, err := Diff(base, cur[:3]); err == nil {
+	if _, err := Diff(base, cur[:6]); err == nil {
 		t.Error("runs of different lengths compared")
 	}
 }
