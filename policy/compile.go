@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 	"unsafe"
 
 	"github.com/tidwall/gjson"
@@ -79,7 +80,17 @@ const collectAbove = 1 << 20
 // configuration of collectAbove bytes or more, Compile runs the garbage
 // collector once, between parsing and building.
 func Compile(config []byte) (*Policy, error) {
-	ps := &parser{}
+	return compile(config, parser{})
+}
+
+// CompileAt is Compile, and also warns about keys whose not_after is not
+// after now: they can no longer authenticate anything. The compiled Policy
+// does not depend on now.
+func CompileAt(config []byte, now time.Time) (*Policy, error) {
+	return compile(config, parser{now: unixNano(now)})
+}
+
+func compile(config []byte, ps parser) (*Policy, error) {
 	if !ps.checkDocument(config) {
 		return nil, &ConfigError{Errors: ps.errs}
 	}
@@ -129,15 +140,19 @@ func (ps *parser) build(c *config, seed uint64) *Policy {
 	for i, l := range c.limits {
 		limitIndex[l.Name] = i
 	}
+	limitUsed := make([]bool, len(c.limits))
 	resolveLimit := func(path jsonPath, name string) int {
 		if path.isZero() {
 			return -1
 		}
 		i, ok := limitIndex[name]
 		if !ok {
-			ps.add(path, "unknown rate limit policy "+quote(name))
+			if !c.limitsUnsure && !c.badLimits[name] { // else it follows from another error
+				ps.add(path, "unknown rate limit policy "+quote(name))
+			}
 			return -1
 		}
+		limitUsed[i] = true
 		return i
 	}
 	p.defaultLimit = resolveLimit(c.defaultPath, c.defaultLimit)
@@ -158,10 +173,20 @@ func (ps *parser) build(c *config, seed uint64) *Policy {
 		}
 		return id
 	}
-	ps.buildRoutes(p, c, profiles, resolveLimit, intern)
+	profileUsed := ps.buildRoutes(p, c, profiles, resolveLimit, intern)
 	ps.buildConsumers(p, c, resolveLimit, intern)
 	p.buildAnonymous()
 	ps.warnUngrantedScopes(c, p.consumers)
+	for i, l := range c.limits {
+		if !limitUsed[i] {
+			ps.warn(c.limitPaths[i], "rate limit policy "+quote(l.Name)+" is not used by any route, consumer or default_rate_limit")
+		}
+	}
+	for i, pr := range c.profiles {
+		if !profileUsed[pr.name] {
+			ps.warn(c.profilePaths[i], "pagination profile "+quote(pr.name)+" is not used by any route")
+		}
+	}
 	p.warnings = ps.warns
 	return p
 }
@@ -250,7 +275,9 @@ func (ps *parser) buildSources(p *Policy, c *config) {
 }
 
 // buildRoutes resolves route references and builds the router.
-func (ps *parser) buildRoutes(p *Policy, c *config, profiles map[string]*profile, resolveLimit func(path jsonPath, name string) int, intern func(string) int) {
+// It returns the names of the profiles that routes use.
+func (ps *parser) buildRoutes(p *Policy, c *config, profiles map[string]*profile, resolveLimit func(path jsonPath, name string) int, intern func(string) int) map[string]bool {
+	used := map[string]bool{}
 	names := map[string]*routeConf{}
 	for i := range c.routes {
 		rc := &c.routes[i]
@@ -261,9 +288,10 @@ func (ps *parser) buildRoutes(p *Policy, c *config, profiles map[string]*profile
 			names[rc.name] = rc
 		}
 		if !rc.paginationPath.isZero() {
+			used[rc.pagination] = true
 			if pr, ok := profiles[rc.pagination]; ok {
 				r.profile = pr
-			} else {
+			} else if !c.profilesUnsure && !c.badProfiles[rc.pagination] { // else it follows from another error
 				ps.add(rc.paginationPath, "unknown profile "+quote(rc.pagination))
 			}
 		}
@@ -278,6 +306,7 @@ func (ps *parser) buildRoutes(p *Policy, c *config, profiles map[string]*profile
 			}
 		}
 	}
+	return used
 }
 
 // buildConsumers checks identities, builds the key table and precomputes
@@ -352,6 +381,10 @@ func (ps *parser) buildConsumers(p *Policy, c *config, resolveLimit func(path js
 				} else {
 					keyIDs[kc.id] = ref
 				}
+			}
+			if ps.now != 0 && kc.notAfter != noUpperBound && kc.notAfter <= ps.now {
+				ps.warn(ref.path(c).member("not_after"), "key "+quote(kc.id)+" has already expired: every request with it is "+
+					"denied (401 expired); remove it once its use has stopped showing in the logs")
 			}
 			if !kc.sumOK {
 				continue

@@ -440,10 +440,10 @@ func TestValidityOutsideUnixNanoRange(t *testing.T) {
 func TestDenialIdentity(t *testing.T) {
 	p, keys := loadExample(t)
 	tests := []struct {
-		name             string
-		key              string
-		at               time.Time
-		reason           Reason
+		name            string
+		key             string
+		at              time.Time
+		reason          Reason
 		consumer, keyID string
 	}{
 		{"revoked", keys["billing-2025"], now, ReasonRevoked, "billing", "billing-2025"},

@@ -30,9 +30,9 @@ func TestRouteMatching(t *testing.T) {
 		{"GET", "/", "root"},
 		{"GET", "/users/me", "me"},
 		{"POST", "/users/me", "user-any"},
-		{"GET", "/users/42", "user-get"},
+		{"GET", "/users/42", "user-any"},
 		{"HEAD", "/users/42", "user-get"},
-		{"get", "/users/42", "user-any"},
+		{"get", "/users/42", "user-get"}, // methods are case-sensitive: "get" was configured
 		{"PUT", "/users/42", "user-any"},
 		{"GET", "/users/42/", ""},
 		{"GET", "/users/", ""},

@@ -6,8 +6,10 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	wasmfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/wasm/v3"
@@ -641,5 +643,35 @@ func TestEmbeddedConfigWarnings(t *testing.T) {
 		!strings.HasSuffix(probs[0].Path, "configuration.value.routes[1].scopes[1]") ||
 		!strings.HasPrefix(probs[0].String(), "warning: line ") {
 		t.Errorf("envoy.yaml: %q, want one warning at routes[1].scopes[1]", probs)
+	}
+}
+
+// The shipped files carry a demo key that expires on 2026-01-01: the tests
+// check them as of a fixed time before that (TestExpiredKeyWarning after).
+func init() { now = func() time.Time { return time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC) } }
+
+// TestExpiredKeyWarning: validate warns about keys whose not_after has
+// passed, with the line of the key.
+func TestExpiredKeyWarning(t *testing.T) {
+	defer func(f func() time.Time) { now = f }(now)
+	now = func() time.Time { return time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC) }
+	_, probs := Validate([]byte(readFile(t, exampleFile)), EnvoyOptions{})
+	if len(probs) != 1 || !probs[0].Warning || probs[0].Line == 0 ||
+		probs[0].Path != "consumers[1].keys[0].not_after" || !strings.Contains(probs[0].Msg, `key "reports-2025" has already expired`) {
+		t.Errorf("problems %q, want one warning about reports-2025", probs)
+	}
+}
+
+// TestProblemsSortedByLine: problems come in the order of their lines,
+// whatever order the checks found them in.
+func TestProblemsSortedByLine(t *testing.T) {
+	config := "{\n\"routes\": [{\"name\": \"r\", \"path\": \"/r\", \"rate_limit\": \"nope\"}],\n\"mdoe\": \"x\",\n\"unmatched\": \"no\"\n}\n"
+	_, probs := Validate([]byte(config), EnvoyOptions{})
+	var lines []int
+	for _, p := range probs {
+		lines = append(lines, p.Line)
+	}
+	if len(lines) != 3 || !sort.IntsAreSorted(lines) {
+		t.Errorf("problems %q: lines %v, want 3 problems sorted by line", probs, lines)
 	}
 }
