@@ -97,11 +97,6 @@ type httpContext struct {
 	limit     *policy.Limit
 	limitRes  policy.TakeResult
 	partition string
-
-	// headers holds the request headers while Decide reads them: passing
-	// &headers as the Request's HeaderGetter boxes a pointer into this
-	// context instead of allocating a copy of the slice header per request.
-	headers policy.HeaderList
 }
 
 func (h *httpContext) OnHttpRequestHeaders(int, bool) (action types.Action) {
@@ -133,15 +128,13 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) (action types.Action) {
 	path, _ := hl.Get(":path")
 	now := requestTime()
 	ip := clientIP()
-	h.headers = hl
 	d := p.policy.Decide(policy.Request{
 		Method:   method,
 		Path:     path,
-		Headers:  &h.headers,
+		Headers:  hl,
 		ClientIP: ip,
 		Now:      now,
 	})
-	h.headers = nil
 
 	if d.Allow && d.Limit != nil {
 		res, ok := p.limiter.take(d.BucketKey, d.Limit, now)

@@ -115,11 +115,11 @@ type credentials struct {
 }
 
 // findCredentials reads every key source.
-func (p *Policy) findCredentials(h HeaderGetter, query string) credentials {
+func (p *Policy) findCredentials(h HeaderList, query string) credentials {
 	var c credentials
 	for i := range p.sources {
 		s := &p.sources[i]
-		if s.query != "" || h == nil {
+		if s.query != "" || len(h) == 0 {
 			continue
 		}
 		v, n := h.Get(s.header)

@@ -2,18 +2,13 @@ package policy
 
 import "time"
 
-// HeaderGetter gives read access to the request headers.
-type HeaderGetter interface {
-	// Get returns the first value of the header whose lower-case name is
-	// name, and how many times the header occurs.
-	Get(name string) (value string, count int)
-}
-
-// HeaderList is a HeaderGetter over name/value pairs, for example the header
-// map handed over by proxy-wasm. Names are compared case-insensitively.
+// HeaderList holds request headers as name/value pairs, for example the
+// header map handed over by proxy-wasm. Names are compared
+// case-insensitively.
 type HeaderList [][2]string
 
-// Get implements HeaderGetter.
+// Get returns the first value of the header whose lower-case name is name,
+// and how many times the header occurs.
 func (l HeaderList) Get(name string) (value string, count int) {
 	for _, h := range l {
 		if equalFoldASCII(h[0], name) {
@@ -33,8 +28,9 @@ type Request struct {
 	Method string
 	// Path is the :path pseudo-header exactly as received, with the query.
 	Path string
-	// Headers gives access to the request headers; nil means none.
-	Headers HeaderGetter
+	// Headers are the request headers; nil means none. Decide only reads
+	// them and does not keep them.
+	Headers HeaderList
 	// ClientIP is the client address without port; it may be empty.
 	ClientIP string
 	// Now is the time of the request. The policy never reads a clock.
