@@ -248,16 +248,7 @@ func (ps *parser) buildSources(p *Policy, c *config) {
 			}
 		}
 	}
-	for pi, pr := range c.profiles {
-		for kind := paramLimit; kind < numParamKinds; kind++ {
-			for _, q := range p.queryParams {
-				if pr.names[kind] == q {
-					ps.add(c.profilePaths[pi].member([...]string{paramLimit: "limit_param", paramOffset: "offset_param", paramPage: "page_param", paramCursor: "cursor_param"}[kind]),
-						"conflicts with the key source query parameter "+quote(q))
-				}
-			}
-		}
-	}
+	ps.checkProfileParams(c, p.queryParams)
 
 	p.remove = make([][]string, 1<<bit)
 	p.forward = c.forward

@@ -1,6 +1,14 @@
+// Pagination: everything about pagination profiles lives in this file, from
+// reading a profile in the configuration to checking and rewriting the
+// query of a request.
+
 package policy
 
-import "strconv"
+import (
+	"strconv"
+
+	"github.com/tidwall/gjson"
+)
 
 // Parameter kinds recognized in a query string.
 const (
@@ -244,4 +252,127 @@ func rewriteQuery(query string, credParams []string, dropCred bool, prof *profil
 		b = append(b, prof.defaultPair...)
 	}
 	return string(b)
+}
+
+// parseProfile reads one pagination profile.
+func (ps *parser) parseProfile(name string, path jsonPath, v gjson.Result) *profile {
+	pr := &profile{name: ps.keep(name), maxLimit: -1, maxOffset: -1, maxPage: -1, maxCursorLength: -1}
+	var paths [numParamKinds]jsonPath
+	var defaultPath jsonPath
+	if !ps.object(path, v, profileFields, func(field string, p jsonPath, v gjson.Result) bool {
+		param := func(kind int, dst *string) {
+			paths[kind] = p
+			if s, ok := ps.str(p, v); ok {
+				if s == "" {
+					ps.add(p, "must not be empty")
+				}
+				*dst = ps.keep(s)
+			}
+		}
+		number := func(dst *int64, min, max int64) {
+			if n, ok := ps.integer(p, v, min, max); ok {
+				*dst = n
+			}
+		}
+		switch field {
+		case "limit_param":
+			param(paramLimit, &pr.limitParam)
+		case "offset_param":
+			param(paramOffset, &pr.offsetParam)
+		case "page_param":
+			param(paramPage, &pr.pageParam)
+		case "cursor_param":
+			param(paramCursor, &pr.cursorParam)
+		case "default_limit":
+			defaultPath = p
+			number(&pr.defaultLimit, 1, maxParamValue)
+		case "max_limit":
+			number(&pr.maxLimit, 1, maxParamValue)
+		case "max_offset":
+			number(&pr.maxOffset, 0, maxParamValue)
+		case "max_page":
+			number(&pr.maxPage, 1, maxParamValue)
+		case "max_cursor_length":
+			var n int64 = -1
+			number(&n, 1, maxCursorLength)
+			pr.maxCursorLength = int(n)
+		case "on_violation":
+			if s, ok := ps.enum(p, v, "reject", "clamp"); ok {
+				pr.clamp = s == "clamp"
+			}
+		default:
+			return false
+		}
+		return true
+	}) {
+		return nil
+	}
+	present := func(field string) bool { return v.Get(gjson.Escape(field)).Exists() }
+	pair := func(param, limit string, has bool) {
+		switch {
+		case has && !present(limit):
+			ps.add(path.member(limit), "is required with "+param)
+		case !has && present(limit):
+			ps.add(path.member(limit), "needs "+param)
+		}
+	}
+	pair("limit_param", "max_limit", pr.limitParam != "")
+	pair("offset_param", "max_offset", pr.offsetParam != "")
+	pair("page_param", "max_page", pr.pageParam != "")
+	pair("cursor_param", "max_cursor_length", pr.cursorParam != "")
+	if !defaultPath.isZero() && pr.limitParam == "" {
+		ps.add(defaultPath, "needs limit_param")
+	}
+	if pr.defaultLimit > 0 && pr.maxLimit > 0 && pr.defaultLimit > pr.maxLimit {
+		ps.add(defaultPath, "must be <= max_limit")
+	}
+	if pr.limitParam == "" && pr.offsetParam == "" && pr.pageParam == "" && pr.cursorParam == "" {
+		ps.add(path, "must configure at least one of limit_param, offset_param, page_param and cursor_param")
+	}
+	names := [numParamKinds]string{paramLimit: pr.limitParam, paramOffset: pr.offsetParam, paramPage: pr.pageParam, paramCursor: pr.cursorParam}
+	for i := paramLimit; i < numParamKinds; i++ {
+		for j := paramLimit; j < i; j++ {
+			if names[i] != "" && names[i] == names[j] {
+				ps.add(paths[i], "duplicate parameter name "+quote(names[i]))
+			}
+		}
+	}
+	return pr
+}
+
+// checkProfileParams reports profile parameters that are also key source
+// query parameters.
+func (ps *parser) checkProfileParams(c *config, queryParams []string) {
+	fields := [...]string{paramLimit: "limit_param", paramOffset: "offset_param", paramPage: "page_param", paramCursor: "cursor_param"}
+	for pi, pr := range c.profiles {
+		for kind := paramLimit; kind < numParamKinds; kind++ {
+			for _, q := range queryParams {
+				if pr.names[kind] == q {
+					ps.add(c.profilePaths[pi].member(fields[kind]), "conflicts with the key source query parameter "+quote(q))
+				}
+			}
+		}
+	}
+}
+
+// parsePlainUint parses a plain base-10 non-negative integer: digits only,
+// no sign, no leading zero (except "0" itself), no exponent, at most the
+// largest int64. ok is false when s is not such an integer.
+func parsePlainUint(s string) (v int64, ok bool) {
+	if s == "" || len(s) > 1 && s[0] == '0' {
+		return 0, false
+	}
+	const maxInt64 = 1<<63 - 1
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		d := int64(c - '0')
+		if v > (maxInt64-d)/10 {
+			return 0, false // beyond int64
+		}
+		v = v*10 + d
+	}
+	return v, true
 }

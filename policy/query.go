@@ -112,25 +112,3 @@ func decodeComponent(raw string) (s string, ok bool) {
 	}
 	return string(b), true
 }
-
-// parsePlainUint parses a plain base-10 non-negative integer: digits only,
-// no sign, no leading zero (except "0" itself), no exponent, at most the
-// largest int64. ok is false when s is not such an integer.
-func parsePlainUint(s string) (v int64, ok bool) {
-	if s == "" || len(s) > 1 && s[0] == '0' {
-		return 0, false
-	}
-	const maxInt64 = 1<<63 - 1
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		d := int64(c - '0')
-		if v > (maxInt64-d)/10 {
-			return 0, false // beyond int64
-		}
-		v = v*10 + d
-	}
-	return v, true
-}
