@@ -181,3 +181,25 @@ func TestSameHeaderName(t *testing.T) {
 		}
 	}
 }
+
+// TestReadmeRouteExample checks the example of the README's Route matching
+// section.
+func TestReadmeRouteExample(t *testing.T) {
+	p := mustCompile(t, `{"consumers": [{"id": "c", "scopes": ["payments:read", "payments:write", "payments:refund"],
+		"keys": [{"id": "k", "sha256": "`+HashKey("secret")+`"}]}], "routes": [
+		{"name": "read-anything",  "path": "/v2/payments/*",           "scopes": ["payments:read"]},
+		{"name": "create-payment", "path": "/v2/payments", "methods": ["POST"], "scopes": ["payments:write"]},
+		{"name": "payment",        "path": "/v2/payments/{id}",        "scopes": ["payments:read"]},
+		{"name": "refund",         "path": "/v2/payments/{id}/refund", "methods": ["POST"], "scopes": ["payments:refund"]}]}`)
+	for _, tt := range []struct{ method, path, route string }{
+		{"POST", "/v2/payments", "create-payment"},
+		{"GET", "/v2/payments", "read-anything"},
+		{"GET", "/v2/payments/7", "payment"},
+		{"POST", "/v2/payments/7/refund", "refund"},
+		{"GET", "/v2/payments/7/refund", "read-anything"},
+	} {
+		if d := p.Decide(Request{Method: tt.method, Path: tt.path, Headers: HeaderList{{"x-api-key", "secret"}}}); d.Route != tt.route {
+			t.Errorf("%s %s: route %q, want %q", tt.method, tt.path, d.Route, tt.route)
+		}
+	}
+}
