@@ -136,12 +136,12 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) (action types.Action) {
 		Now:      now,
 	})
 
-	if d.Allow && d.Limit != nil {
-		res, ok := p.limiter.take(d.BucketKey, d.Limit, now)
+	if d.Allow && d.RateLimit.Limit != nil {
+		res, ok := p.limiter.take(d.RateLimit.BucketKey, d.RateLimit.Limit, now)
 		if !ok || !res.Allowed {
 			d = policy.RateLimited(d, res)
 		} else {
-			h.limit, h.limitRes, h.partition = d.Limit, res, d.PartitionKey
+			h.limit, h.limitRes, h.partition = d.RateLimit.Limit, res, d.RateLimit.PartitionKey
 		}
 	}
 	p.metrics.decision(d.Reason)
@@ -175,10 +175,10 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) (action types.Action) {
 // was clamped or defaulted. Headers the request does not carry are not
 // removed: each removal is a host call.
 func applyAllow(d policy.Decision, request policy.HeaderList) {
-	removeHeaders(d.RemoveHeaders, request)
+	removeHeaders(d.Upstream.RemoveHeaders, request)
 	setIdentity(d)
-	if d.NewPath != "" {
-		if err := proxywasm.ReplaceHttpRequestHeader(":path", d.NewPath); err != nil {
+	if d.Upstream.NewPath != "" {
+		if err := proxywasm.ReplaceHttpRequestHeader(":path", d.Upstream.NewPath); err != nil {
 			proxywasm.LogErrorf("apiguard: rewriting :path: %v", err)
 		}
 	}
@@ -227,7 +227,7 @@ next:
 
 // setIdentity sets the identity headers of an allowed decision.
 func setIdentity(d policy.Decision) {
-	for _, kv := range d.SetHeaders {
+	for _, kv := range d.Upstream.SetHeaders {
 		if kv[0] == "" {
 			continue // no consumer identified (a public route)
 		}

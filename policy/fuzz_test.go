@@ -82,23 +82,23 @@ func FuzzDecide(f *testing.F) {
 		if d.Allow != (d.Reason == ReasonAllowed) || d.Status != reasonInfo[d.Reason].status {
 			t.Fatalf("inconsistent decision %+v", d)
 		}
-		if !d.Allow && (d.Type != ProblemTypeBase+string(d.Reason) || d.Detail == "") {
+		if !d.Allow && (d.Problem.Type != ProblemTypeBase+string(d.Reason) || d.Problem.Detail == "") {
 			t.Fatalf("problem fields %+v", d)
 		}
 		for _, secret := range []string{key, authz} {
-			if len(secret) >= 8 && (strings.Contains(d.Detail, secret) || strings.Contains(d.BucketKey, secret)) {
+			if len(secret) >= 8 && (strings.Contains(d.Problem.Detail, secret) || strings.Contains(d.RateLimit.BucketKey, secret)) {
 				t.Fatalf("decision leaks a credential: %+v", d)
 			}
 		}
-		if d.NewPath != "" {
-			np, _, _ := splitPathQuery(d.NewPath)
+		if d.Upstream.NewPath != "" {
+			np, _, _ := splitPathQuery(d.Upstream.NewPath)
 			if norm, bad := normalizePath(np); bad != "" || norm != np {
-				t.Fatalf("NewPath %q is not normalized (%q %q)", d.NewPath, norm, bad)
+				t.Fatalf("NewPath %q is not normalized (%q %q)", d.Upstream.NewPath, norm, bad)
 			}
 		}
-		if d.Limit != nil {
-			_, res := d.Limit.Take(nil, time.Unix(unix, 0))
-			d.Limit.Header(res, d.PartitionKey)
+		if d.RateLimit.Limit != nil {
+			_, res := d.RateLimit.Limit.Take(nil, time.Unix(unix, 0))
+			d.RateLimit.Limit.Header(res, d.RateLimit.PartitionKey)
 			RateLimited(d, res)
 		}
 	})

@@ -61,8 +61,8 @@ func TestPaginationClamp(t *testing.T) {
 			r = get(tt.path, "x-api-key", "secret")
 		}
 		d := p.Decide(r)
-		if string(d.Reason) != tt.reason || d.NewPath != tt.newPath || !strings.Contains(d.Detail, tt.detail) {
-			t.Errorf("%s: %s %q %q; want %s %q %q", tt.path, d.Reason, d.NewPath, d.Detail, tt.reason, tt.newPath, tt.detail)
+		if string(d.Reason) != tt.reason || d.Upstream.NewPath != tt.newPath || !strings.Contains(d.Problem.Detail, tt.detail) {
+			t.Errorf("%s: %s %q %q; want %s %q %q", tt.path, d.Reason, d.Upstream.NewPath, d.Problem.Detail, tt.reason, tt.newPath, tt.detail)
 		}
 	}
 }
