@@ -478,6 +478,14 @@ func TestBadConfigFailsStartWithPath(t *testing.T) {
 		{"bad duration", testConfig(t, k, func(c map[string]any) {
 			c["rate_limits"].(map[string]any)["gold"].(map[string]any)["per"] = "soon"
 		}), `rate_limits.gold.per`},
+		{"misspelt field", testConfig(t, k, func(c map[string]any) {
+			cs := c["consumers"].([]any)[0].(map[string]any)
+			cs["scope"] = cs["scopes"]
+			delete(cs, "scopes")
+		}), `consumers[0].scope: unknown field (did you mean "scopes"?)`},
+		{"same pattern and method", testConfig(t, k, func(c map[string]any) {
+			c["routes"] = append(c["routes"].([]any), map[string]any{"name": "orders-again", "methods": []any{"GET"}, "path": "/v1/orders/{order}"})
+		}), `routes[4].path: route "orders-again" and route "get-order" (routes[1])`},
 		{"max below default", testConfig(t, k, func(c map[string]any) {
 			c["pagination"].(map[string]any)["standard"].(map[string]any)["max_limit"] = 5
 		}), `pagination.standard`},
