@@ -191,12 +191,15 @@ func TestWithLogAllowed(t *testing.T) {
 func TestRedactQuery(t *testing.T) {
 	ci := readConfigInfo([]byte(`{"key_sources": [{"header": "x-api-key"}, {"query": "api_key"}, {"query": "token"}]}`))
 	for in, want := range map[string]string{
-		"/a":                             "/a",
-		"/a?limit=5":                     "/a?limit=5",
-		"/a?api_key=secret&limit=5":      "/a?api_key=REDACTED&limit=5",
-		"/a?limit=5&token=s&api%5Fkey=s": "/a?limit=5&token=REDACTED&api%5Fkey=REDACTED",
-		"/a?api_key={{key:alice-1}}":     "/a?api_key={{key:alice-1}}",
-		"/a?api_key=&x":                  "/a?api_key=&x",
+		"/a":                              "/a",
+		"/a?limit=5":                      "/a?limit=5",
+		"/a?api_key=secret&limit=5":       "/a?api_key=REDACTED&limit=5",
+		"/a?limit=5&token=s&api%5Fkey=s":  "/a?limit=5&token=REDACTED&api%5Fkey=REDACTED",
+		"/a?api_key={{key:alice-1}}":      "/a?api_key={{key:alice-1}}",
+		"/a?api_key=&x":                   "/a?api_key=&x",
+		"/a?x=1;api_key=s&y":              "/a?x=1;api_key=REDACTED&y",
+		"/a?api_key[]=s&api_key%5B0%5D=s": "/a?api_key[]=REDACTED&api_key%5B0%5D=REDACTED",
+		"/a?api_keys=s":                   "/a?api_keys=s",
 	} {
 		if got := ci.redactQuery(in); got != want {
 			t.Errorf("redactQuery(%q) = %q, want %q", in, got, want)
