@@ -137,7 +137,7 @@ func orderedReasons(counts map[string]int) []string {
 	return append(out, other...)
 }
 
-// writeDiff prints the requests whose decision changed.
+// writeDiff prints the requests whose decision or upstream request changed.
 func writeDiff(w io.Writer, format, baselineName, configName string, reps []*replay.Report, changes []replay.Change) error {
 	if format == "json" {
 		d := diffJSON{Baseline: baselineName, Config: configName, Total: len(reps[1].Results), Changed: changes}

@@ -5,7 +5,7 @@ import (
 	"maps"
 )
 
-// A Change is a request whose decision differs between two runs.
+// A Change is a request whose outcome differs between two runs.
 type Change struct {
 	Line   int    `json:"line"`
 	Method string `json:"method"`
