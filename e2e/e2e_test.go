@@ -143,7 +143,7 @@ func TestRenderShippedConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if probs := configcheck.ValidateEnvoyYAML(out, configcheck.EnvoyOptions{WasmPath: "/opt/x/apiguard.wasm"}); len(probs) > 0 {
+	if probs := configcheck.Errors(configcheck.ValidateEnvoyYAML(out, configcheck.EnvoyOptions{WasmPath: "/opt/x/apiguard.wasm"})); len(probs) > 0 {
 		t.Errorf("rendered envoy.yaml is invalid: %v", probs)
 	}
 }
@@ -336,6 +336,9 @@ func TestContract(t *testing.T) {
 		{name: "repeated limit", target: listPath + "?limit=5&limit=6", headers: map[string]string{"x-api-key": valid.Key}, status: 400},
 		{name: "offset and cursor", target: listPath + "?offset=5&cursor=abc", headers: map[string]string{"x-api-key": valid.Key}, status: 400},
 		{name: "page and offset", target: listPath + "?page=2&offset=5", headers: map[string]string{"x-api-key": valid.Key}, status: 400},
+		{name: "page zero", target: listPath + "?page=0", headers: map[string]string{"x-api-key": valid.Key}, status: 400},
+		{name: "limit in brackets", target: listPath + "?limit[]=500", headers: map[string]string{"x-api-key": valid.Key}, status: 400},
+		{name: "limit behind a semicolon", target: listPath + "?x=1;limit=500", headers: map[string]string{"x-api-key": valid.Key}, status: 400},
 	}
 	for _, d := range denials {
 		t.Run("deny/"+d.name, func(t *testing.T) {
@@ -356,6 +359,22 @@ func TestContract(t *testing.T) {
 			}
 		})
 	}
+
+	// envoy.yaml's CORS filter answers preflights from its allowed origin
+	// before apiguard asks for a key.
+	t.Run("cors preflight", func(t *testing.T) {
+		r := env.raw(t, http.MethodOptions, listPath, map[string]string{
+			"origin": "https://app.example.com", "access-control-request-method": "GET"})
+		if r.Status != 200 || r.Header.Get("Access-Control-Allow-Origin") != "https://app.example.com" {
+			t.Errorf("preflight: %d, Access-Control-Allow-Origin %q", r.Status, r.Header.Get("Access-Control-Allow-Origin"))
+		}
+	})
+	// headers_with_underscores_action: REJECT_REQUEST.
+	t.Run("underscore header rejected", func(t *testing.T) {
+		if r := env.raw(t, http.MethodGet, publicPath, map[string]string{"x_apiguard_consumer": "admin"}); r.Status != 400 {
+			t.Errorf("x_apiguard_consumer: status %d, want Envoy's 400", r.Status)
+		}
+	})
 
 	identity := func(t *testing.T, e echoed) {
 		t.Helper()

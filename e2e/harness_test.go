@@ -141,7 +141,7 @@ func renderConfig(t *testing.T, upstreamPort int, pluginConfig []byte, checkVali
 		t.Fatalf("render %s: %v", envoyYAML, err)
 	}
 	if checkValid {
-		if probs := configcheck.ValidateEnvoyYAML(out, configcheck.EnvoyOptions{WasmPath: wasm}); len(probs) > 0 {
+		if probs := configcheck.Errors(configcheck.ValidateEnvoyYAML(out, configcheck.EnvoyOptions{WasmPath: wasm})); len(probs) > 0 {
 			t.Fatalf("rendered envoy.yaml is invalid: %v", probs)
 		}
 	}

@@ -57,13 +57,13 @@ func TestLoadDecisions(t *testing.T) {
 		if r.Key != "" {
 			hs = append(hs, [2]string{"x-api-key", r.Key})
 		}
-		d := p.Decide(policy.Request{Method: r.Method, Path: r.Path, Headers: &hs, ClientIP: "192.0.2.7", Now: now})
+		d := p.Decide(policy.Request{Method: r.Method, Path: r.Path, Headers: hs, ClientIP: "192.0.2.7", Now: now})
 		if d.Status != r.Status {
 			t.Fatalf("request %d (%s %s): policy answers %d (%s), the load expects %d", i, r.Method, r.Path, d.Status, d.Reason, r.Status)
 		}
 		if r.Status == http.StatusOK {
-			if d.Consumer != r.Consumer || d.SetHeaders[0] != [2]string{"x-apiguard-consumer", r.Consumer} {
-				t.Fatalf("request %d: consumer %q, headers %v; want %q", i, d.Consumer, d.SetHeaders, r.Consumer)
+			if d.Identity.Consumer != r.Consumer || d.Upstream.SetHeaders[0] != [2]string{"x-apiguard-consumer", r.Consumer} {
+				t.Fatalf("request %d: consumer %q, headers %v; want %q", i, d.Identity.Consumer, d.Upstream.SetHeaders, r.Consumer)
 			}
 			seen[r.Consumer] = true
 		}

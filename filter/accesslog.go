@@ -19,7 +19,7 @@ func logDecision(outcome string, d policy.Decision, method, path string, headers
 		path = path[:i]
 	}
 	requestID, _ := headers.Get("x-request-id")
-	b := make([]byte, 0, 256+len(path)+len(d.Route)+len(d.Consumer)+len(d.KeyID)+len(requestID))
+	b := make([]byte, 0, 256+len(path)+len(d.Route)+len(d.Identity.Consumer)+len(d.Identity.KeyID)+len(requestID))
 	b = append(b, `{"time":"`...)
 	b = now.UTC().AppendFormat(b, time.RFC3339Nano) // digits, letters and punctuation only
 	b = append(b, '"')
@@ -30,8 +30,8 @@ func logDecision(outcome string, d policy.Decision, method, path string, headers
 	b = appendField(b, "route", d.Route)
 	b = appendField(b, "method", method)
 	b = appendField(b, "path", path)
-	b = appendField(b, "consumer", d.Consumer)
-	b = appendField(b, "key_id", d.KeyID)
+	b = appendField(b, "consumer", d.Identity.Consumer)
+	b = appendField(b, "key_id", d.Identity.KeyID)
 	b = appendField(b, "client_ip", clientIP)
 	b = appendField(b, "request_id", requestID)
 	b = append(b, '}')

@@ -134,6 +134,15 @@ func TestDenials(t *testing.T) {
 		{"page and offset", "/v1/orders?page=3&offset=40", [][2]string{{"x-api-key", k.billing}}, 400, "bad_pagination", "", k.billing},
 		{"encoded slash", "/v1/files/a%2Fb", [][2]string{{"x-api-key", k.reader}}, 400, "bad_path", "", k.reader},
 		{"escapes root", "/v1/../../etc/passwd", [][2]string{{"x-api-key", k.billing}}, 400, "bad_path", "", k.billing},
+		{"page zero", "/v1/orders?page=0", [][2]string{{"x-api-key", k.billing}}, 400, "bad_pagination", "", k.billing},
+		{"limit in brackets", "/v1/orders?limit[]=500", [][2]string{{"x-api-key", k.billing}}, 400, "bad_pagination", "", k.billing},
+		{"limit indexed", "/v1/orders?limit[0]=500", [][2]string{{"x-api-key", k.billing}}, 400, "bad_pagination", "", k.billing},
+		{"limit behind ;", "/v1/orders?x=1;limit=500", [][2]string{{"x-api-key", k.billing}}, 400, "bad_pagination", "", k.billing},
+		{"limit two spellings", "/v1/orders?limit=5&limit[]=5", [][2]string{{"x-api-key", k.billing}}, 400, "bad_pagination", "", k.billing},
+		{"query key two spellings", "/v1/orders/1?api_key=" + k.billing + "&api_key[]=" + k.billing, nil, 400, "invalid_request", "", k.billing},
+		{"fragment", "/v1/orders/1#x", [][2]string{{"x-api-key", k.billing}}, 400, "bad_path", "", k.billing},
+		{"fragment in query", "/v1/orders?limit=5#x", [][2]string{{"x-api-key", k.billing}}, 400, "bad_path", "", k.billing},
+		{"overlong dot", "/v1/files/%C0%AE%C0%AE/secret", [][2]string{{"x-api-key", k.reader}}, 400, "bad_path", "", k.reader},
 		{"no route", "/admin", [][2]string{{"x-api-key", k.billing}}, 403, "no_route", "", k.billing},
 		{"method not allowed by route", "/v1/orders", [][2]string{{":method", "DELETE"}, {"x-api-key", k.billing}}, 403, "no_route", "", k.billing},
 	}
@@ -242,9 +251,13 @@ func TestPaginationClampAndDefault(t *testing.T) {
 				t.Errorf("%s forwarded as %q, want %q", tc.path, got, tc.want)
 			}
 		}
-		// Malformed values are rejected even in clamp mode.
-		if o := e.do("/v1/orders?limit=-1", [2]string{"x-api-key", k.billing}); o.local == nil || o.local.StatusCode != 400 {
-			t.Errorf("limit=-1 in clamp mode: %+v", o.local)
+		// Malformed values, values below the minimum and values beyond
+		// int64 are rejected even in clamp mode.
+		for _, path := range []string{"/v1/orders?limit=-1", "/v1/orders?limit=0", "/v1/orders?page=0",
+			"/v1/orders?limit=99999999999999999999999", "/v1/orders?limit[]=500&limit=5"} {
+			if o := e.do(path, [2]string{"x-api-key", k.billing}); o.local == nil || o.local.StatusCode != 400 {
+				t.Errorf("%s in clamp mode: %+v", path, o.local)
+			}
 		}
 	})
 }
@@ -254,12 +267,18 @@ func TestShadowModeNeverBlocks(t *testing.T) {
 	shadow := func(cfg map[string]any) { cfg["mode"] = "shadow" }
 	vmTest(t, func(t *testing.T, vm types.VMContext) {
 		e := start(t, vm, testConfig(t, k, shadow))
-		o := e.do("/v1/orders?api_key="+k.unknown, [2]string{"x-apiguard-consumer", "spoofed"})
+		o := e.do("/v1/orders?api_key="+k.unknown, [2]string{"x-apiguard-consumer", "spoofed"},
+			[2]string{"x_apiguard_key_id", "spoofed"}, [2]string{"x-apiguard_scopes", "everything"})
 		if o.local != nil || o.action != types.ActionContinue {
 			t.Fatalf("shadow mode blocked: %+v", o.local)
 		}
 		if got, _ := header(o.upstream, ":path"); got != "/v1/orders?api_key="+k.unknown {
 			t.Errorf("shadow mode rewrote :path to %q", got)
+		}
+		for _, name := range []string{"x-apiguard-consumer", "x_apiguard_key_id", "x-apiguard_scopes", "x-apiguard-key-id", "x-apiguard-scopes"} {
+			if v, ok := header(o.upstream, name); ok {
+				t.Errorf("shadow mode forwarded %s: %q on a denied request", name, v)
+			}
 		}
 		if n := e.counter("apiguard.shadow.would_deny"); n != 1 {
 			t.Errorf("apiguard.shadow.would_deny = %d, want 1", n)
@@ -272,6 +291,125 @@ func TestShadowModeNeverBlocks(t *testing.T) {
 			t.Errorf("shadow log = %q", logs)
 		}
 	})
+}
+
+// TestShadowModeSetsIdentityOnly: an allowed request in shadow mode gets
+// the identity headers (spoofed copies replaced), and nothing else changes:
+// the credential and the pagination parameters stay as sent.
+func TestShadowModeSetsIdentityOnly(t *testing.T) {
+	k := newTestKeys(t)
+	shadow := func(cfg map[string]any) { cfg["mode"] = "shadow" }
+	vmTest(t, func(t *testing.T, vm types.VMContext) {
+		e := start(t, vm, testConfig(t, k, shadow))
+		o := e.do("/v1/orders?api_key="+k.billing+"&x=1", [2]string{"x_apiguard_consumer", "admin"},
+			[2]string{"x-apiguard-consumer", "admin"})
+		if o.local != nil {
+			t.Fatalf("shadow mode blocked: %+v", o.local)
+		}
+		if got, _ := header(o.upstream, ":path"); got != "/v1/orders?api_key="+k.billing+"&x=1" {
+			t.Errorf("shadow mode rewrote :path to %q (no default limit, no stripped key)", got)
+		}
+		if _, ok := header(o.upstream, "x_apiguard_consumer"); ok {
+			t.Error("x_apiguard_consumer forwarded in shadow mode")
+		}
+		for name, want := range map[string]string{"x-apiguard-consumer": "billing", "x-apiguard-key-id": "billing-2026", "x-apiguard-scopes": "orders:read orders:write"} {
+			if got, _ := header(o.upstream, name); got != want || headerCount(o.upstream, name) != 1 {
+				t.Errorf("upstream %s = %q (%d times), want %q once", name, got, headerCount(o.upstream, name), want)
+			}
+		}
+		o = e.do("/v1/orders/1", [2]string{"x-api-key", k.billing})
+		if got, _ := header(o.upstream, "x-api-key"); got != k.billing {
+			t.Errorf("shadow mode removed the credential header: %q", got)
+		}
+	})
+}
+
+// TestUnderscoreIdentityHeadersRemoved: back ends that map '-' and '_' to
+// one name must not see a spoofed identity under the other spelling.
+func TestUnderscoreIdentityHeadersRemoved(t *testing.T) {
+	k := newTestKeys(t)
+	vmTest(t, func(t *testing.T, vm types.VMContext) {
+		e := start(t, vm, testConfig(t, k, nil))
+		for _, path := range []string{"/v1/orders/1", "/healthz"} {
+			o := e.do(path, [2]string{"x-api-key", k.billing}, [2]string{"x_apiguard_consumer", "admin"},
+				[2]string{"X_Apiguard_Key-Id", "forged"}, [2]string{"x_apiguard_scopes", "everything"}, [2]string{"x_api_key", "also-gone"})
+			if o.local != nil {
+				t.Fatalf("%s denied: %d %s", path, o.local.StatusCode, o.local.Data)
+			}
+			for _, name := range []string{"x_apiguard_consumer", "X_Apiguard_Key-Id", "x_apiguard_scopes", "x_api_key"} {
+				if v, ok := header(o.upstream, name); ok {
+					t.Errorf("%s: %s forwarded: %q", path, name, v)
+				}
+			}
+		}
+	})
+}
+
+// TestMostSpecificRouteWinsInFilter: a broad read route listed first does
+// not take over the stricter create route.
+func TestMostSpecificRouteWinsInFilter(t *testing.T) {
+	k := newTestKeys(t)
+	routes := func(cfg map[string]any) {
+		cfg["routes"] = append([]any{
+			map[string]any{"name": "read-anything", "path": "/v1/*", "scopes": []any{"files:read"}},
+		}, cfg["routes"].([]any)...)
+		cfg["routes"] = append(cfg["routes"].([]any),
+			map[string]any{"name": "create-order", "methods": []any{"POST"}, "path": "/v1/orders", "scopes": []any{"orders:write"}})
+	}
+	vmTest(t, func(t *testing.T, vm types.VMContext) {
+		e := start(t, vm, testConfig(t, k, routes))
+		if o := e.do("/v1/orders", [2]string{":method", "POST"}, [2]string{"x-api-key", k.reader}); o.local == nil || o.local.StatusCode != 403 {
+			t.Errorf("POST /v1/orders with files:read only was not refused: %+v", o.local)
+		}
+		if o := e.do("/v1/orders", [2]string{":method", "POST"}, [2]string{"x-api-key", k.billing}); o.local != nil {
+			t.Errorf("POST /v1/orders with orders:write refused: %d %s", o.local.StatusCode, o.local.Data)
+		}
+		if o := e.do("/v1/anything", [2]string{"x-api-key", k.reader}); o.local != nil {
+			t.Errorf("GET /v1/anything with files:read refused: %d %s", o.local.StatusCode, o.local.Data)
+		}
+	})
+}
+
+// TestDenialLogNamesFoundKey: the log of a revoked, expired or not yet
+// valid key names its consumer and key id, never the key.
+func TestDenialLogNamesFoundKey(t *testing.T) {
+	k := newTestKeys(t)
+	cases := []struct{ reason, key, keyID string }{
+		{"revoked", k.billingRevoked, "billing-2025"},
+		{"expired", k.billingExpired, "billing-2024"},
+		{"not_yet_valid", k.billingFuture, "billing-2027"},
+		{"unknown", k.unknown, ""},
+	}
+	vmTest(t, func(t *testing.T, vm types.VMContext) {
+		for _, tc := range cases {
+			t.Run(tc.reason, func(t *testing.T) { denialLogNamesFoundKey(t, vm, k, tc.reason, tc.key, tc.keyID) })
+		}
+	})
+}
+
+func denialLogNamesFoundKey(t *testing.T, vm types.VMContext, k testKeys, reason, key, keyID string) {
+	e := start(t, vm, testConfig(t, k, nil))
+	e.do("/v1/orders", [2]string{"x-api-key", key})
+	logs := e.warnLogs()
+	if len(logs) != 1 {
+		t.Fatalf("log lines %q", logs)
+	}
+	var line map[string]any
+	if err := json.Unmarshal([]byte(logs[0]), &line); err != nil {
+		t.Fatal(err)
+	}
+	consumer := "billing"
+	if keyID == "" {
+		consumer = ""
+	}
+	if line["reason"] != reason || line["consumer"] != consumer || line["key_id"] != keyID {
+		t.Errorf("log %s, want reason %s, consumer %q, key_id %q", logs[0], reason, consumer, keyID)
+	}
+	for _, l := range allLogs(e) {
+		if strings.Contains(l, key) {
+			t.Errorf("key leaked into %q", l)
+		}
+	}
 }
 
 func TestRateLimitBurstRetryAfterAndRefill(t *testing.T) {
@@ -339,6 +477,14 @@ func TestBadConfigFailsStartWithPath(t *testing.T) {
 		{"bad duration", testConfig(t, k, func(c map[string]any) {
 			c["rate_limits"].(map[string]any)["gold"].(map[string]any)["per"] = "soon"
 		}), `rate_limits.gold.per`},
+		{"misspelt field", testConfig(t, k, func(c map[string]any) {
+			cs := c["consumers"].([]any)[0].(map[string]any)
+			cs["scope"] = cs["scopes"]
+			delete(cs, "scopes")
+		}), `consumers[0].scope: unknown field (did you mean "scopes"?)`},
+		{"same pattern and method", testConfig(t, k, func(c map[string]any) {
+			c["routes"] = append(c["routes"].([]any), map[string]any{"name": "orders-again", "methods": []any{"GET"}, "path": "/v1/orders/{order}"})
+		}), `routes[4].path: route "orders-again" and route "get-order" (routes[1])`},
 		{"max below default", testConfig(t, k, func(c map[string]any) {
 			c["pagination"].(map[string]any)["standard"].(map[string]any)["max_limit"] = 5
 		}), `pagination.standard`},

@@ -377,6 +377,9 @@ func (e *env) counter(name string) uint64 {
 	return n
 }
 
+// warnLogs returns the warning log lines so far.
+func (e *env) warnLogs() []string { return e.logs(logWarn) }
+
 // header returns the first value of name in hs, and whether it is there.
 func header(hs [][2]string, name string) (string, bool) {
 	for _, h := range hs {

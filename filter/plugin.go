@@ -2,6 +2,7 @@ package main
 
 import (
 	"runtime"
+	"strings"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
@@ -144,11 +145,6 @@ type httpContext struct {
 	limitRes  policy.TakeResult
 	partition string
 	bucket    string
-
-	// headers holds the request headers while Decide reads them: passing
-	// &headers as the Request's HeaderGetter boxes a pointer into this
-	// context instead of allocating a copy of the slice header per request.
-	headers policy.HeaderList
 }
 
 func (h *httpContext) OnHttpRequestHeaders(int, bool) (action types.Action) {
@@ -180,22 +176,20 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) (action types.Action) {
 	path, _ := hl.Get(":path")
 	now := requestTime()
 	ip := clientIP()
-	h.headers = hl
 	d := p.policy.Decide(policy.Request{
 		Method:   method,
 		Path:     path,
-		Headers:  &h.headers,
+		Headers:  hl,
 		ClientIP: ip,
 		Now:      now,
 	})
-	h.headers = nil
 
-	if d.Allow && d.Limit != nil {
-		res, ok := p.limiter.take(d.BucketKey, d.Limit, now)
+	if d.Allow && d.RateLimit.Limit != nil {
+		res, ok := p.limiter.take(d.RateLimit.BucketKey, d.RateLimit.Limit, now)
 		if !ok || !res.Allowed {
 			d = policy.RateLimited(d, res)
 		} else {
-			h.limit, h.limitRes, h.partition, h.bucket = d.Limit, res, d.PartitionKey, d.BucketKey
+			h.limit, h.limitRes, h.partition, h.bucket = d.RateLimit.Limit, res, d.RateLimit.PartitionKey, d.RateLimit.BucketKey
 		}
 	}
 	p.metrics.decision(d.Reason)
@@ -208,6 +202,7 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) (action types.Action) {
 			logDecision("allow", d, method, path, hl, now, ip)
 		}
 		h.limit = nil
+		applyShadow(d, p.policy, hl)
 		return types.ActionContinue
 	}
 	if !d.Allow {
@@ -228,25 +223,64 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) (action types.Action) {
 // was clamped or defaulted. Headers the request does not carry are not
 // removed: each removal is a host call.
 func applyAllow(d policy.Decision, request policy.HeaderList) {
-	for _, name := range d.RemoveHeaders {
-		if _, n := request.Get(name); n == 0 {
-			continue
-		}
-		if err := proxywasm.RemoveHttpRequestHeader(name); err != nil {
-			proxywasm.LogErrorf("apiguard: removing header %q: %v", name, err)
+	removeHeaders(d.Upstream.RemoveHeaders, request)
+	setIdentity(d)
+	if d.Upstream.NewPath != "" {
+		if err := proxywasm.ReplaceHttpRequestHeader(":path", d.Upstream.NewPath); err != nil {
+			proxywasm.LogErrorf("apiguard: rewriting :path: %v", err)
 		}
 	}
-	for _, kv := range d.SetHeaders {
+}
+
+// applyShadow is what shadow mode changes: client-supplied identity headers
+// go whatever the decision, and the identity headers are set when the
+// decision is allow. The credential and the path stay as sent, so that an
+// upstream that still checks keys keeps working.
+func applyShadow(d policy.Decision, p *policy.Policy, request policy.HeaderList) {
+	identity := p.IdentityHeaders()
+	removeHeaders(identity[:], request)
+	if d.Allow {
+		setIdentity(d)
+	}
+}
+
+// removeHeaders removes every request header that names one of names under
+// any spelling a back end reads as the same (policy.SameHeaderName), each
+// name the request carries once.
+func removeHeaders(names []string, request policy.HeaderList) {
+	var done [8]string // spellings removed so far (a removal takes every value)
+	n := 0
+next:
+	for _, h := range request {
+		for _, name := range names {
+			if !policy.SameHeaderName(h[0], name) {
+				continue
+			}
+			for _, r := range done[:n] {
+				if strings.EqualFold(r, h[0]) {
+					continue next
+				}
+			}
+			if n < len(done) {
+				done[n] = h[0]
+				n++
+			}
+			if err := proxywasm.RemoveHttpRequestHeader(h[0]); err != nil {
+				proxywasm.LogErrorf("apiguard: removing header %q: %v", h[0], err)
+			}
+			continue next
+		}
+	}
+}
+
+// setIdentity sets the identity headers of an allowed decision.
+func setIdentity(d policy.Decision) {
+	for _, kv := range d.Upstream.SetHeaders {
 		if kv[0] == "" {
 			continue // no consumer identified (a public route)
 		}
 		if err := proxywasm.ReplaceHttpRequestHeader(kv[0], kv[1]); err != nil {
 			proxywasm.LogErrorf("apiguard: setting header %q: %v", kv[0], err)
-		}
-	}
-	if d.NewPath != "" {
-		if err := proxywasm.ReplaceHttpRequestHeader(":path", d.NewPath); err != nil {
-			proxywasm.LogErrorf("apiguard: rewriting :path: %v", err)
 		}
 	}
 }

@@ -131,7 +131,7 @@ func TestTwoVMsShareOneBucketNative(t *testing.T) {
 	}
 	d := pol.Decide(policy.Request{Method: "GET", Path: "/v1/orders/1", Now: testNow,
 		Headers: policy.HeaderList{{"x-api-key", k.billing}}})
-	if !d.Allow || d.Limit == nil || d.BucketKey == "" {
+	if !d.Allow || d.RateLimit.Limit == nil || d.RateLimit.BucketKey == "" {
 		t.Fatalf("decision %+v: want an allowed, rate-limited request", d)
 	}
 	st := &memStore{values: map[string][]byte{}, cas: map[string]uint32{}}
@@ -144,7 +144,7 @@ func TestTwoVMsShareOneBucketNative(t *testing.T) {
 	}
 	admitted, injected := 0, 0
 	take := func(l limiter) {
-		if res, ok := l.take(d.BucketKey, d.Limit, testNow); ok && res.Allowed {
+		if res, ok := l.take(d.RateLimit.BucketKey, d.RateLimit.Limit, testNow); ok && res.Allowed {
 			admitted++
 		}
 	}

@@ -14,12 +14,13 @@ const problemContentType = "application/problem+json"
 // RFC 9457 problem document. The decision never carries the presented key,
 // so neither does the body.
 func sendDenial(d policy.Decision) {
-	headers := make([][2]string, 0, 2+len(d.ResponseHeaders))
+	headers := make([][2]string, 0, 2+len(d.Problem.ResponseHeaders))
 	headers = append(headers,
 		[2]string{"content-type", problemContentType},
 		[2]string{"cache-control", "no-store"})
-	headers = append(headers, d.ResponseHeaders...)
-	body := appendProblem(make([]byte, 0, 64+len(d.Type)+len(d.Title)+len(d.Detail)), d.Type, d.Title, d.Status, d.Detail)
+	headers = append(headers, d.Problem.ResponseHeaders...)
+	body := appendProblem(make([]byte, 0, 64+len(d.Problem.Type)+len(d.Problem.Title)+len(d.Problem.Detail)),
+		d.Problem.Type, d.Problem.Title, d.Status, d.Problem.Detail)
 	if err := proxywasm.SendHttpResponse(uint32(d.Status), headers, body, -1); err != nil {
 		proxywasm.LogErrorf("apiguard: sending %d: %v", d.Status, err)
 	}

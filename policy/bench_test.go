@@ -46,7 +46,7 @@ func BenchmarkDecide(b *testing.B) {
 					ClientIP: "203.0.113.7",
 					Now:      now,
 				}
-				if d := p.Decide(r); !d.Allow || d.Limit == nil {
+				if d := p.Decide(r); !d.Allow || d.RateLimit.Limit == nil {
 					b.Fatalf("not allowed: %+v", d)
 				}
 				b.ReportAllocs()

@@ -37,8 +37,8 @@ func TestBucketKeys(t *testing.T) {
 		{Method: "GET", Path: "/pub", ClientIP: "192.0.2.1"},
 	} {
 		d := p.Decide(r)
-		if d.BucketKey == "" || !slices.Contains(got, d.BucketKey) {
-			t.Errorf("%s: bucket %q not created up front", r.Path, d.BucketKey)
+		if d.RateLimit.BucketKey == "" || !slices.Contains(got, d.RateLimit.BucketKey) {
+			t.Errorf("%s: bucket %q not created up front", r.Path, d.RateLimit.BucketKey)
 		}
 	}
 	n := 0

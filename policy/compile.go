@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 	"unsafe"
 
 	"github.com/tidwall/gjson"
@@ -54,6 +55,11 @@ type Policy struct {
 // The filter logs them at start; apiguard validate prints them.
 func (p *Policy) Warnings() []FieldError { return p.warnings }
 
+// IdentityHeaders returns the names of the identity headers (consumer, key
+// id, scopes). Client-supplied copies must be removed in every mode and
+// under every spelling SameHeaderName accepts.
+func (p *Policy) IdentityHeaders() [3]string { return p.forward }
+
 // Shadow reports whether the policy runs in shadow mode: decisions are
 // reported but never enforced.
 func (p *Policy) Shadow() bool { return p.shadow }
@@ -74,7 +80,17 @@ const collectAbove = 1 << 20
 // configuration of collectAbove bytes or more, Compile runs the garbage
 // collector once, between parsing and building.
 func Compile(config []byte) (*Policy, error) {
-	ps := &parser{}
+	return compile(config, parser{})
+}
+
+// CompileAt is Compile, and also warns about keys whose not_after is not
+// after now: they can no longer authenticate anything. The compiled Policy
+// does not depend on now.
+func CompileAt(config []byte, now time.Time) (*Policy, error) {
+	return compile(config, parser{now: unixNano(now)})
+}
+
+func compile(config []byte, ps parser) (*Policy, error) {
 	if !ps.checkDocument(config) {
 		return nil, &ConfigError{Errors: ps.errs}
 	}
@@ -124,15 +140,19 @@ func (ps *parser) build(c *config, seed uint64) *Policy {
 	for i, l := range c.limits {
 		limitIndex[l.Name] = i
 	}
+	limitUsed := make([]bool, len(c.limits))
 	resolveLimit := func(path jsonPath, name string) int {
 		if path.isZero() {
 			return -1
 		}
 		i, ok := limitIndex[name]
 		if !ok {
-			ps.add(path, "unknown rate limit policy "+quote(name))
+			if !c.limitsUnsure && !c.badLimits[name] { // else it follows from another error
+				ps.add(path, "unknown rate limit policy "+quote(name))
+			}
 			return -1
 		}
+		limitUsed[i] = true
 		return i
 	}
 	p.defaultLimit = resolveLimit(c.defaultPath, c.defaultLimit)
@@ -153,10 +173,20 @@ func (ps *parser) build(c *config, seed uint64) *Policy {
 		}
 		return id
 	}
-	ps.buildRoutes(p, c, profiles, resolveLimit, intern)
+	profileUsed := ps.buildRoutes(p, c, profiles, resolveLimit, intern)
 	ps.buildConsumers(p, c, resolveLimit, intern)
 	p.buildAnonymous()
 	ps.warnUngrantedScopes(c, p.consumers)
+	for i, l := range c.limits {
+		if !limitUsed[i] {
+			ps.warn(c.limitPaths[i], "rate limit policy "+quote(l.Name)+" is not used by any route, consumer or default_rate_limit")
+		}
+	}
+	for i, pr := range c.profiles {
+		if !profileUsed[pr.name] {
+			ps.warn(c.profilePaths[i], "pagination profile "+quote(pr.name)+" is not used by any route")
+		}
+	}
 	p.warnings = ps.warns
 	return p
 }
@@ -218,16 +248,7 @@ func (ps *parser) buildSources(p *Policy, c *config) {
 			}
 		}
 	}
-	for pi, pr := range c.profiles {
-		for kind := paramLimit; kind < numParamKinds; kind++ {
-			for _, q := range p.queryParams {
-				if pr.names[kind] == q {
-					ps.add(c.profilePaths[pi].member([...]string{paramLimit: "limit_param", paramOffset: "offset_param", paramPage: "page_param", paramCursor: "cursor_param"}[kind]),
-						"conflicts with the key source query parameter "+quote(q))
-				}
-			}
-		}
-	}
+	ps.checkProfileParams(c, p.queryParams)
 
 	p.remove = make([][]string, 1<<bit)
 	p.forward = c.forward
@@ -245,7 +266,9 @@ func (ps *parser) buildSources(p *Policy, c *config) {
 }
 
 // buildRoutes resolves route references and builds the router.
-func (ps *parser) buildRoutes(p *Policy, c *config, profiles map[string]*profile, resolveLimit func(path jsonPath, name string) int, intern func(string) int) {
+// It returns the names of the profiles that routes use.
+func (ps *parser) buildRoutes(p *Policy, c *config, profiles map[string]*profile, resolveLimit func(path jsonPath, name string) int, intern func(string) int) map[string]bool {
+	used := map[string]bool{}
 	names := map[string]*routeConf{}
 	for i := range c.routes {
 		rc := &c.routes[i]
@@ -256,9 +279,10 @@ func (ps *parser) buildRoutes(p *Policy, c *config, profiles map[string]*profile
 			names[rc.name] = rc
 		}
 		if !rc.paginationPath.isZero() {
+			used[rc.pagination] = true
 			if pr, ok := profiles[rc.pagination]; ok {
 				r.profile = pr
-			} else {
+			} else if !c.profilesUnsure && !c.badProfiles[rc.pagination] { // else it follows from another error
 				ps.add(rc.paginationPath, "unknown profile "+quote(rc.pagination))
 			}
 		}
@@ -266,9 +290,14 @@ func (ps *parser) buildRoutes(p *Policy, c *config, profiles map[string]*profile
 			r.scopeIDs = append(r.scopeIDs, intern(s))
 		}
 		if rc.patternOK {
-			p.router.add(r, rc.pattern, rc.rawPattern)
+			if prev := p.router.add(r, rc.pattern, rc.rawPattern); prev != nil {
+				pc := &c.routes[prev.index]
+				ps.add(rc.pathPath, "route "+quote(rc.name)+" and route "+quote(pc.name)+" ("+pc.path.String()+
+					") have the same path pattern and a method in common: give them distinct methods, or merge them")
+			}
 		}
 	}
+	return used
 }
 
 // buildConsumers checks identities, builds the key table and precomputes
@@ -343,6 +372,10 @@ func (ps *parser) buildConsumers(p *Policy, c *config, resolveLimit func(path js
 				} else {
 					keyIDs[kc.id] = ref
 				}
+			}
+			if ps.now != 0 && kc.notAfter != noUpperBound && kc.notAfter <= ps.now {
+				ps.warn(ref.path(c).member("not_after"), "key "+quote(kc.id)+" has already expired: every request with it is "+
+					"denied (401 expired); remove it once its use has stopped showing in the logs")
 			}
 			if !kc.sumOK {
 				continue

@@ -2,9 +2,11 @@ package policy
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"reflect"
 	"runtime"
+	"sort"
 	"testing"
 	"time"
 	"unsafe"
@@ -106,6 +108,16 @@ func TestWarnings(t *testing.T) {
 		{"consumer without keys", `{"consumers": [{"id": "c", "scopes": ["a"], "keys": [{"id": "k", "sha256": "` + key + `"}]}, {"id": "d", "scopes": ["a"]}],
 			"routes": [{"name": "r", "path": "/r", "scopes": ["a"]}]}`,
 			[]string{`consumers[1].keys: consumer "d" has no keys: it can never be authenticated`}},
+		{"lower-case method", `{"unmatched": "allow_authenticated", "routes": [{"name": "r", "path": "/r", "methods": ["get", "POST"]}]}`,
+			[]string{`routes[0].methods[0]: method "get" never matches a standard request: methods are case-sensitive and clients send "GET"`}},
+		{"unused policy and profile", `{"unmatched": "allow_authenticated",
+			"rate_limits": {"used": {"requests": 1, "per": "1s"}, "spare": {"requests": 1, "per": "1s"}, "dflt": {"requests": 1, "per": "1s"}},
+			"default_rate_limit": "dflt",
+			"pagination": {"p": {"limit_param": "l", "max_limit": 5}, "q": {"limit_param": "l", "max_limit": 5}},
+			"routes": [{"name": "r", "path": "/r", "rate_limit": "used", "pagination": "p"}]}`,
+			[]string{`rate_limits.spare: rate limit policy "spare" is not used by any route, consumer or default_rate_limit`,
+				`pagination.q: pagination profile "q" is not used by any route`}},
+		{"expired key, without a time", `{"unmatched": "allow_authenticated", "consumers": [{"id": "c", "keys": [{"id": "k", "sha256": "` + key + `", "not_after": "2020-01-01T00:00:00Z"}]}]}`, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -148,5 +160,63 @@ func TestKeyTableHoldsNoPointers(t *testing.T) {
 	}
 	if e := reflect.TypeFor[keyEntry](); hasPointers(e) {
 		t.Errorf("keyEntry holds a pointer: %+v", e)
+	}
+}
+
+func TestCompileAtWarnsAboutExpiredKeys(t *testing.T) {
+	config := `{"unmatched": "allow_authenticated", "consumers": [{"id": "c", "keys": [
+		{"id": "old", "sha256": "` + HashKey("a") + `", "not_after": "2026-01-01T00:00:00Z"},
+		{"id": "current", "sha256": "` + HashKey("b") + `", "not_after": "2027-01-01T00:00:00Z"},
+		{"id": "forever", "sha256": "` + HashKey("c") + `"}]}]}`
+	p, err := CompileAt([]byte(config), time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, w := range p.Warnings() {
+		got = append(got, w.Error())
+	}
+	want := []string{`consumers[0].keys[0].not_after: key "old" has already expired: every request with it is denied (401 expired); remove it once its use has stopped showing in the logs`}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("warnings %q, want %q", got, want)
+	}
+}
+
+// TestNoCascadingErrors: an error whose only cause is another error is not
+// reported; each problem is reported once, where it is.
+func TestNoCascadingErrors(t *testing.T) {
+	tests := []struct {
+		name, config string
+		want         []string
+	}{
+		{"misspelt rate_limits", `{"rate_limit": {"default": {"requests": 1, "per": "1s"}}, "default_rate_limit": "default",
+			"consumers": [{"id": "c", "rate_limit": "default", "keys": []}],
+			"routes": [{"name": "r", "path": "/r", "rate_limit": "default"}, {"name": "s", "path": "/s", "rate_limit": "default"}]}`,
+			[]string{`rate_limit: unknown field (did you mean "rate_limits"?)`}},
+		{"rate_limits not an object", `{"rate_limits": [], "routes": [{"name": "r", "path": "/r", "rate_limit": "default"}]}`,
+			[]string{"rate_limits: must be an object, got array"}},
+		{"broken policy", `{"rate_limits": {"default": 5}, "routes": [{"name": "r", "path": "/r", "rate_limit": "default"}]}`,
+			[]string{"rate_limits.default: must be an object, got number"}},
+		{"misspelt pagination", `{"paginaton": {"p": {"limit_param": "l", "max_limit": 5}}, "routes": [{"name": "r", "path": "/r", "pagination": "p"}]}`,
+			[]string{`paginaton: unknown field (did you mean "pagination"?)`}},
+		{"still reported without a cause", `{"rate_limits": {"a": {"requests": 1, "per": "1s"}}, "routes": [{"name": "r", "path": "/r", "rate_limit": "b", "pagination": "p"}]}`,
+			[]string{`routes[0].pagination: unknown profile "p"`, `routes[0].rate_limit: unknown rate limit policy "b"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Compile([]byte(tt.config))
+			var ce *ConfigError
+			if !errors.As(err, &ce) {
+				t.Fatalf("Compile = %v, want a ConfigError", err)
+			}
+			var got []string
+			for _, fe := range ce.Errors {
+				got = append(got, fe.Error())
+			}
+			sort.Strings(got)
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("errors %q, want %q", got, tt.want)
+			}
+		})
 	}
 }

@@ -19,6 +19,11 @@ type parser struct {
 	errs  []FieldError
 	warns []FieldError
 	kept  strings.Builder // the current block of keep
+	// misspelt holds the names suggested for unknown top-level fields.
+	misspelt map[string]bool
+	// now, when not zero, is the time against which keys that have
+	// already expired are reported (see CompileAt).
+	now int64
 }
 
 // add records an error at path.
@@ -192,9 +197,10 @@ var fieldNames = func() map[string]string {
 
 // object calls fn for each member of the object v at path, in document
 // order, and reports duplicate members and members fn does not know (fn
-// returns false). It reports a type error and returns false when v is not
-// an object.
-func (ps *parser) object(path jsonPath, v gjson.Result, fn func(name string, path jsonPath, v gjson.Result) bool) bool {
+// returns false), suggesting the closest of known (space-separated field
+// names). It reports a type error and returns false when v is not an
+// object.
+func (ps *parser) object(path jsonPath, v gjson.Result, known string, fn func(name string, path jsonPath, v gjson.Result) bool) bool {
 	if !v.IsObject() {
 		ps.add(path, "must be an object, got "+typeName(v))
 		return false
@@ -221,7 +227,17 @@ func (ps *parser) object(path jsonPath, v gjson.Result, fn func(name string, pat
 		}
 		seen = append(seen, name)
 		if !fn(name, p, val) {
-			ps.add(p, "unknown field")
+			msg := "unknown field"
+			if s := suggest(name, known); s != "" {
+				msg += " (did you mean " + quote(s) + "?)"
+				if path.isZero() {
+					if ps.misspelt == nil {
+						ps.misspelt = map[string]bool{}
+					}
+					ps.misspelt[s] = true
+				}
+			}
+			ps.add(p, msg)
 		}
 		return true
 	})
@@ -430,4 +446,46 @@ func isPolicyName(s string) bool {
 // visible ASCII characters, so that it is a valid header value.
 func isIdentifier(s string) bool {
 	return s != "" && len(s) <= 256 && isVisibleASCII(s)
+}
+
+// suggest returns the name of known (space-separated) closest to name, if
+// it is close enough to be a likely misspelling: an edit distance of at
+// most 2, and less than half of name's length. "" when none is.
+func suggest(name, known string) string {
+	best, bestDist := "", 3
+	for _, k := range strings.Fields(known) {
+		if d := editDistance(name, k); d < bestDist && 2*d < len(name) {
+			best, bestDist = k, d
+		}
+	}
+	return best
+}
+
+// editDistance is the optimal string alignment distance between a and b
+// (bytes): insertions, deletions, substitutions and transpositions of
+// adjacent bytes ("mdoe" is 1 from "mode").
+func editDistance(a, b string) int {
+	if len(a) > 64 || len(b) > 64 {
+		return 64 // not a misspelling of a field name
+	}
+	var rows [3][65]int
+	prev2, prev, cur := rows[0][:len(b)+1], rows[1][:len(b)+1], rows[2][:len(b)+1]
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
+		}
+		prev2, prev, cur = prev, cur, prev2
+	}
+	return prev[len(b)]
 }

@@ -18,6 +18,21 @@ const (
 	maxCursorLength = 65536
 )
 
+// The fields of each object of the configuration, for suggestions.
+const (
+	rootFields = "mode key_sources key_format hide_credentials log_allowed consumers routes unmatched " +
+		"pagination rate_limits default_rate_limit anonymous_buckets forward"
+	sourceFields   = "header scheme query"
+	formatFields   = "prefix checksum"
+	consumerFields = "id scopes rate_limit keys"
+	keyFields      = "id sha256 revoked not_before not_after"
+	routeFields    = "name path methods scopes public pagination rate_limit"
+	profileFields  = "limit_param offset_param page_param cursor_param default_limit max_limit max_offset " +
+		"max_page max_cursor_length on_violation"
+	limitFields   = "requests per burst"
+	forwardFields = "consumer_header key_id_header scopes_header"
+)
+
 // config is the parsed configuration before references are resolved.
 type config struct {
 	mode          string
@@ -39,6 +54,13 @@ type config struct {
 	forwardPaths  [3]jsonPath
 	sourcesPath   jsonPath
 	hasSourceConf bool
+	// limitsUnsure and profilesUnsure are set when rate_limits or
+	// pagination could not be read (or was misspelt): a reference to a
+	// policy or profile that is not found is then not reported, as it only
+	// follows from the error already reported. badLimits and badProfiles
+	// name the entries that were present but could not be read.
+	limitsUnsure, profilesUnsure bool
+	badLimits, badProfiles       map[string]bool
 }
 
 // keySource is one place a credential is read from: a header (optionally
@@ -94,8 +116,10 @@ func (ps *parser) parseConfig(root gjson.Result) *config {
 		unmatched:   "deny",
 		anonBuckets: 1024,
 		forward:     [3]string{"x-apiguard-consumer", "x-apiguard-key-id", "x-apiguard-scopes"},
+		badLimits:   map[string]bool{},
+		badProfiles: map[string]bool{},
 	}
-	ps.object(jsonPath{}, root, func(name string, p jsonPath, v gjson.Result) bool {
+	ps.object(jsonPath{}, root, rootFields, func(name string, p jsonPath, v gjson.Result) bool {
 		switch name {
 		case "mode":
 			if s, ok := ps.enum(p, v, "enforce", "shadow"); ok {
@@ -127,18 +151,22 @@ func (ps *parser) parseConfig(root gjson.Result) *config {
 				c.unmatched = ps.keep(s)
 			}
 		case "pagination":
-			ps.object(p, v, func(name string, p jsonPath, v gjson.Result) bool {
+			c.profilesUnsure = !ps.object(p, v, "", func(name string, p jsonPath, v gjson.Result) bool {
 				if pr := ps.parseProfile(name, p, v); pr != nil {
 					c.profiles = append(c.profiles, pr)
 					c.profilePaths = append(c.profilePaths, p)
+				} else {
+					c.badProfiles[name] = true
 				}
 				return true
 			})
 		case "rate_limits":
-			ps.object(p, v, func(name string, p jsonPath, v gjson.Result) bool {
+			c.limitsUnsure = !ps.object(p, v, "", func(name string, p jsonPath, v gjson.Result) bool {
 				if l := ps.parseLimit(name, p, v); l != nil {
 					c.limits = append(c.limits, l)
 					c.limitPaths = append(c.limitPaths, p)
+				} else {
+					c.badLimits[name] = true
 				}
 				return true
 			})
@@ -160,6 +188,9 @@ func (ps *parser) parseConfig(root gjson.Result) *config {
 	if !c.hasSourceConf {
 		c.sources = []keySource{{header: "x-api-key"}}
 	}
+	// A misspelt section: its entries are missing, not their references.
+	c.limitsUnsure = c.limitsUnsure || ps.misspelt["rate_limits"]
+	c.profilesUnsure = c.profilesUnsure || ps.misspelt["pagination"]
 	return c
 }
 
@@ -171,7 +202,7 @@ func (ps *parser) parseKeySources(path jsonPath, v gjson.Result) []keySource {
 		n++
 		var s keySource
 		var schemePath jsonPath
-		good := ps.object(p, v, func(name string, p jsonPath, v gjson.Result) bool {
+		good := ps.object(p, v, sourceFields, func(name string, p jsonPath, v gjson.Result) bool {
 			switch name {
 			case "header":
 				if h, ok := ps.str(p, v); ok {
@@ -239,7 +270,7 @@ func (ps *parser) parseKeySources(path jsonPath, v gjson.Result) []keySource {
 func (ps *parser) parseKeyFormat(path jsonPath, v gjson.Result) *keyFormat {
 	f := &keyFormat{checksum: true}
 	hasPrefix := false
-	if !ps.object(path, v, func(name string, p jsonPath, v gjson.Result) bool {
+	if !ps.object(path, v, formatFields, func(name string, p jsonPath, v gjson.Result) bool {
 		switch name {
 		case "prefix":
 			if s, ok := ps.str(p, v); ok {
@@ -285,7 +316,7 @@ func (ps *parser) identifier(path jsonPath, v gjson.Result) (s string, present, 
 func (ps *parser) parseConsumer(path jsonPath, v gjson.Result) consumerConf {
 	c := consumerConf{path: path}
 	hasID := false
-	ps.object(path, v, func(name string, p jsonPath, v gjson.Result) bool {
+	ps.object(path, v, consumerFields, func(name string, p jsonPath, v gjson.Result) bool {
 		switch name {
 		case "id":
 			if s, present, ok := ps.identifier(p, v); present {
@@ -333,7 +364,7 @@ func (ps *parser) parseKey(path jsonPath, v gjson.Result) keyConf {
 	hasID, hasSum := false, false
 	var naPath jsonPath
 	var notBefore, notAfter time.Time
-	ps.object(path, v, func(name string, p jsonPath, v gjson.Result) bool {
+	ps.object(path, v, keyFields, func(name string, p jsonPath, v gjson.Result) bool {
 		switch name {
 		case "id":
 			if s, present, ok := ps.identifier(p, v); present {
@@ -425,7 +456,7 @@ func (ps *parser) timestamp(path jsonPath, v gjson.Result) time.Time {
 func (ps *parser) parseRoute(path jsonPath, v gjson.Result) routeConf {
 	r := routeConf{path: path}
 	hasName, hasPath := false, false
-	ps.object(path, v, func(name string, p jsonPath, v gjson.Result) bool {
+	ps.object(path, v, routeFields, func(name string, p jsonPath, v gjson.Result) bool {
 		switch name {
 		case "name":
 			if s, present, _ := ps.identifier(p, v); present {
@@ -456,11 +487,9 @@ func (ps *parser) parseRoute(path jsonPath, v gjson.Result) routeConf {
 				ps.add(p, "must not be empty (leave it out to allow every method)")
 			}
 			for i, m := range ms {
-				ms[i] = strings.ToUpper(m)
-				for _, prev := range ms[:i] {
-					if prev == ms[i] {
-						ps.add(p.elem(i), "duplicate method "+quote(ms[i]))
-					}
+				if up := strings.ToUpper(m); up != m {
+					ps.warn(p.elem(i), "method "+quote(m)+" never matches a standard request: methods are case-sensitive "+
+						"and clients send "+quote(up))
 				}
 			}
 			r.methods = ms
@@ -498,92 +527,6 @@ func (ps *parser) parseRoute(path jsonPath, v gjson.Result) routeConf {
 	return r
 }
 
-// parseProfile reads one pagination profile.
-func (ps *parser) parseProfile(name string, path jsonPath, v gjson.Result) *profile {
-	pr := &profile{name: ps.keep(name), maxLimit: -1, maxOffset: -1, maxPage: -1, maxCursorLength: -1}
-	var paths [numParamKinds]jsonPath
-	var defaultPath jsonPath
-	if !ps.object(path, v, func(field string, p jsonPath, v gjson.Result) bool {
-		param := func(kind int, dst *string) {
-			paths[kind] = p
-			if s, ok := ps.str(p, v); ok {
-				if s == "" {
-					ps.add(p, "must not be empty")
-				}
-				*dst = ps.keep(s)
-			}
-		}
-		number := func(dst *int64, min, max int64) {
-			if n, ok := ps.integer(p, v, min, max); ok {
-				*dst = n
-			}
-		}
-		switch field {
-		case "limit_param":
-			param(paramLimit, &pr.limitParam)
-		case "offset_param":
-			param(paramOffset, &pr.offsetParam)
-		case "page_param":
-			param(paramPage, &pr.pageParam)
-		case "cursor_param":
-			param(paramCursor, &pr.cursorParam)
-		case "default_limit":
-			defaultPath = p
-			number(&pr.defaultLimit, 1, maxParamValue)
-		case "max_limit":
-			number(&pr.maxLimit, 1, maxParamValue)
-		case "max_offset":
-			number(&pr.maxOffset, 0, maxParamValue)
-		case "max_page":
-			number(&pr.maxPage, 1, maxParamValue)
-		case "max_cursor_length":
-			var n int64 = -1
-			number(&n, 1, maxCursorLength)
-			pr.maxCursorLength = int(n)
-		case "on_violation":
-			if s, ok := ps.enum(p, v, "reject", "clamp"); ok {
-				pr.clamp = s == "clamp"
-			}
-		default:
-			return false
-		}
-		return true
-	}) {
-		return nil
-	}
-	present := func(field string) bool { return v.Get(gjson.Escape(field)).Exists() }
-	pair := func(param, limit string, has bool) {
-		switch {
-		case has && !present(limit):
-			ps.add(path.member(limit), "is required with "+param)
-		case !has && present(limit):
-			ps.add(path.member(limit), "needs "+param)
-		}
-	}
-	pair("limit_param", "max_limit", pr.limitParam != "")
-	pair("offset_param", "max_offset", pr.offsetParam != "")
-	pair("page_param", "max_page", pr.pageParam != "")
-	pair("cursor_param", "max_cursor_length", pr.cursorParam != "")
-	if !defaultPath.isZero() && pr.limitParam == "" {
-		ps.add(defaultPath, "needs limit_param")
-	}
-	if pr.defaultLimit > 0 && pr.maxLimit > 0 && pr.defaultLimit > pr.maxLimit {
-		ps.add(defaultPath, "must be <= max_limit")
-	}
-	if pr.limitParam == "" && pr.offsetParam == "" && pr.pageParam == "" && pr.cursorParam == "" {
-		ps.add(path, "must configure at least one of limit_param, offset_param, page_param and cursor_param")
-	}
-	names := [numParamKinds]string{paramLimit: pr.limitParam, paramOffset: pr.offsetParam, paramPage: pr.pageParam, paramCursor: pr.cursorParam}
-	for i := paramLimit; i < numParamKinds; i++ {
-		for j := paramLimit; j < i; j++ {
-			if names[i] != "" && names[i] == names[j] {
-				ps.add(paths[i], "duplicate parameter name "+quote(names[i]))
-			}
-		}
-	}
-	return pr
-}
-
 // parseLimit reads one rate-limit policy.
 func (ps *parser) parseLimit(name string, path jsonPath, v gjson.Result) *Limit {
 	l := &Limit{Name: ps.keep(name)}
@@ -591,7 +534,7 @@ func (ps *parser) parseLimit(name string, path jsonPath, v gjson.Result) *Limit 
 		ps.add(path, "policy name must be 1 to 64 letters, digits or \"-_.:~\"")
 	}
 	hasRequests, hasPer := false, false
-	if !ps.object(path, v, func(field string, p jsonPath, v gjson.Result) bool {
+	if !ps.object(path, v, limitFields, func(field string, p jsonPath, v gjson.Result) bool {
 		switch field {
 		case "requests":
 			hasRequests = true
@@ -629,7 +572,7 @@ func (ps *parser) parseLimit(name string, path jsonPath, v gjson.Result) *Limit 
 
 // parseForward reads forward.
 func (ps *parser) parseForward(path jsonPath, v gjson.Result, c *config) {
-	ps.object(path, v, func(name string, p jsonPath, v gjson.Result) bool {
+	ps.object(path, v, forwardFields, func(name string, p jsonPath, v gjson.Result) bool {
 		i := -1
 		switch name {
 		case "consumer_header":

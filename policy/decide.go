@@ -3,11 +3,15 @@ package policy
 import (
 	"crypto/sha256"
 	"net/netip"
+	"strings"
 	"time"
 )
 
-// Decision is the answer for one request. Slices in a Decision may be shared
-// with the Policy and other decisions: read them, never modify them.
+// Decision is the answer for one request. Its fields are grouped by
+// concern (problem, identity, upstream changes, rate limit), so that turning
+// an allowed decision into a denial copies whole groups. Slices in a
+// Decision may be shared with the Policy and other decisions: read them,
+// never modify them.
 type Decision struct {
 	// Allow reports whether the request may proceed.
 	Allow bool
@@ -15,34 +19,54 @@ type Decision struct {
 	Status int
 	// Reason is the stable reason code.
 	Reason Reason
+	// Route is the name of the matched route, "" if none.
+	Route string
 
+	// Problem is what a denial answers with; zero when allowed.
+	Problem Problem
+	// Identity is who presented the request, as far as it is known.
+	Identity Identity
+	// Upstream is what to change in an allowed request before it goes
+	// upstream; zero for a denial.
+	Upstream Upstream
+	// RateLimit is the rate limit the request is counted against.
+	RateLimit RateLimiting
+}
+
+// Problem holds the response of a denial.
+type Problem struct {
 	// Type, Title and Detail are the RFC 9457 problem fields of a denial.
 	// Type is ProblemTypeBase + reason. Detail never contains the presented
 	// key or the query string.
 	Type, Title, Detail string
-
-	// Route is the name of the matched route, "" if none.
-	Route string
-	// Consumer is the consumer id when a key was accepted (also set for
-	// insufficient_scope and rate limiting).
-	Consumer string
-	// KeyID is the id of the accepted key.
-	KeyID string
-	// KeyPresented reports whether a credential was presented.
-	KeyPresented bool
-	// MissingScopes lists the route scopes the consumer lacks, for
-	// insufficient_scope.
-	MissingScopes []string
-
 	// ResponseHeaders are the headers to send with a denial (lower-case
 	// names): www-authenticate for 401 and insufficient_scope; retry-after,
 	// ratelimit-policy and ratelimit for 429.
 	ResponseHeaders [][2]string
+	// MissingScopes lists the route scopes the consumer lacks, for
+	// insufficient_scope.
+	MissingScopes []string
+}
 
+// Identity says whose key the request presented.
+type Identity struct {
+	// Consumer is the consumer id when a key was found: accepted, and also
+	// for revoked, expired, not_yet_valid, insufficient_scope, no_route,
+	// bad_pagination and rate limiting.
+	Consumer string
+	// KeyID is the id of the key found, under the same conditions.
+	KeyID string
+	// KeyPresented reports whether a credential was presented.
+	KeyPresented bool
+}
+
+// Upstream holds the changes to an allowed request.
+type Upstream struct {
 	// RemoveHeaders are the request headers to drop before going upstream:
 	// always the identity headers (client-supplied copies are never
 	// trusted), and the credential headers that were present when
-	// hide_credentials is on.
+	// hide_credentials is on. Each is to be removed under every spelling
+	// SameHeaderName accepts (x_apiguard_consumer too).
 	RemoveHeaders []string
 	// SetHeaders are the identity headers to set upstream: consumer id, key
 	// id and the consumer's scopes (sorted, space-separated). All three are
@@ -55,7 +79,10 @@ type Decision struct {
 	// pagination value clamped or the default limit added. "" means
 	// unchanged. The rest of the query is kept intact and in order.
 	NewPath string
+}
 
+// RateLimiting names the rate limit of a request.
+type RateLimiting struct {
 	// Limit is the rate-limit policy of the request, nil for none.
 	Limit *Limit
 	// BucketKey names the token bucket in shared data. It never contains
@@ -87,16 +114,16 @@ var (
 // deny returns a denial with its problem fields.
 func deny(r Reason, detail string) Decision {
 	info := reasonInfo[r]
-	return Decision{Status: info.status, Reason: r, Type: info.typ, Title: info.title, Detail: detail}
+	return Decision{Status: info.status, Reason: r, Problem: Problem{Type: info.typ, Title: info.title, Detail: detail}}
 }
 
 // unauthorized returns a 401 denial with its WWW-Authenticate header.
 func unauthorized(r Reason, detail string, presented bool) Decision {
 	d := deny(r, detail)
-	d.KeyPresented = presented
-	d.ResponseHeaders = wwwAuthenticate
+	d.Identity.KeyPresented = presented
+	d.Problem.ResponseHeaders = wwwAuthenticate
 	if presented {
-		d.ResponseHeaders = wwwAuthenticateToken
+		d.Problem.ResponseHeaders = wwwAuthenticateToken
 	}
 	return d
 }
@@ -112,11 +139,11 @@ type credentials struct {
 }
 
 // findCredentials reads every key source.
-func (p *Policy) findCredentials(h HeaderGetter, query string) credentials {
+func (p *Policy) findCredentials(h HeaderList, query string) credentials {
 	var c credentials
 	for i := range p.sources {
 		s := &p.sources[i]
-		if s.query != "" || h == nil {
+		if s.query != "" || len(h) == 0 {
 			continue
 		}
 		v, n := h.Get(s.header)
@@ -208,7 +235,7 @@ func (p *Policy) authenticate(r Request, cred *credentials) (d Decision, denied 
 		return unauthorized(ReasonMissing, detailMissing, false), true
 	case cred.count > 1:
 		d := deny(ReasonInvalidRequest, detailInvalidRequest)
-		d.KeyPresented = true
+		d.Identity.KeyPresented = true
 		return d, true
 	}
 	key := cred.value
@@ -220,7 +247,11 @@ func (p *Policy) authenticate(r Request, cred *credentials) (d Decision, denied 
 	}
 	e, reason, detail := p.lookup(key, r.Now)
 	if reason != ReasonAllowed {
-		return unauthorized(reason, detail, true), true
+		d := unauthorized(reason, detail, true)
+		if e != nil { // revoked, expired, not yet valid: say whose key it is
+			d.Identity.Consumer, d.Identity.KeyID = p.consumers[e.consumer].id, p.keyID(e)
+		}
+		return d, true
 	}
 	cred.entry = e
 	return Decision{}, false
@@ -234,6 +265,9 @@ func (p *Policy) authenticate(r Request, cred *credentials) (d Decision, denied 
 // that unauthenticated clients cannot enumerate routes) and pagination
 // (bad_pagination). Decide never reads a clock and never panics.
 func (p *Policy) Decide(r Request) Decision {
+	if strings.IndexByte(r.Path, '#') >= 0 {
+		return deny(ReasonBadPath, detailPathFragment) // in the query too
+	}
 	rawPath, query, hasQuery := splitPathQuery(r.Path)
 	norm, bad := normalizePath(rawPath)
 	if bad != "" {
@@ -255,12 +289,10 @@ func (p *Policy) Decide(r Request) Decision {
 	c := &p.consumers[e.consumer]
 
 	d := Decision{
-		Allow:        true,
-		Status:       200,
-		Reason:       ReasonAllowed,
-		Consumer:     c.id,
-		KeyID:        p.keyID(e),
-		KeyPresented: true,
+		Allow:    true,
+		Status:   200,
+		Reason:   ReasonAllowed,
+		Identity: Identity{Consumer: c.id, KeyID: p.keyID(e), KeyPresented: true},
 	}
 	limit := -1
 	var prof *profile
@@ -279,10 +311,10 @@ func (p *Policy) Decide(r Request) Decision {
 	if newPath, detail := p.rewrite(norm, rawPath, query, hasQuery, prof, cred.queryCount); detail != "" {
 		return identified(deny(ReasonBadPagination, detail), d)
 	} else {
-		d.NewPath = newPath
+		d.Upstream.NewPath = newPath
 	}
-	d.RemoveHeaders = p.remove[cred.headerMask]
-	d.SetHeaders = [3][2]string{{p.forward[0], c.id}, {p.forward[1], d.KeyID}, {p.forward[2], c.scopeHeader}}
+	d.Upstream.RemoveHeaders = p.remove[cred.headerMask]
+	d.Upstream.SetHeaders = [3][2]string{{p.forward[0], c.id}, {p.forward[1], d.Identity.KeyID}, {p.forward[2], c.scopeHeader}}
 
 	if limit < 0 {
 		limit = c.limit
@@ -291,16 +323,16 @@ func (p *Policy) Decide(r Request) Decision {
 		limit = p.defaultLimit
 	}
 	if limit >= 0 {
-		d.Limit = p.limits[limit]
-		d.BucketKey = c.bucketKeys[limit]
-		d.PartitionKey = c.partitionKey
+		d.RateLimit.Limit = p.limits[limit]
+		d.RateLimit.BucketKey = c.bucketKeys[limit]
+		d.RateLimit.PartitionKey = c.partitionKey
 	}
 	return d
 }
 
 // identified copies the identity of the allowed decision d into the denial.
 func identified(denial, d Decision) Decision {
-	denial.Route, denial.Consumer, denial.KeyID, denial.KeyPresented = d.Route, d.Consumer, d.KeyID, true
+	denial.Route, denial.Identity = d.Route, d.Identity
 	return denial
 }
 
@@ -320,28 +352,28 @@ func insufficientScope(d Decision, rt *route, c *consumer) Decision {
 		joined += s
 	}
 	out := identified(deny(ReasonInsufficientScope, "missing scopes: "+joined), d)
-	out.MissingScopes = missing
-	out.ResponseHeaders = [][2]string{{"www-authenticate", `ApiKey realm="apiguard", error="insufficient_scope", scope="` + joined + `"`}}
+	out.Problem.MissingScopes = missing
+	out.Problem.ResponseHeaders = [][2]string{{"www-authenticate", `ApiKey realm="apiguard", error="insufficient_scope", scope="` + joined + `"`}}
 	return out
 }
 
 // allowPublic decides a request on a public route: any credential is
 // ignored (not validated) but still stripped when hide_credentials is on.
 func (p *Policy) allowPublic(r Request, rt *route, norm, rawPath, query string, hasQuery bool, cred *credentials) Decision {
-	d := Decision{Allow: true, Status: 200, Reason: ReasonAllowed, Route: rt.name, KeyPresented: cred.count > 0}
+	d := Decision{Allow: true, Status: 200, Reason: ReasonAllowed, Route: rt.name, Identity: Identity{KeyPresented: cred.count > 0}}
 	newPath, detail := p.rewrite(norm, rawPath, query, hasQuery, rt.profile, cred.queryCount)
 	if detail != "" {
 		out := deny(ReasonBadPagination, detail)
 		out.Route = rt.name
 		return out
 	}
-	d.NewPath = newPath
-	d.RemoveHeaders = p.remove[cred.headerMask]
+	d.Upstream.NewPath = newPath
+	d.Upstream.RemoveHeaders = p.remove[cred.headerMask]
 	if rt.limit >= 0 && p.anonKeys != nil && p.anonKeys[rt.limit] != nil {
 		slot := p.slot(r.ClientIP)
-		d.Limit = p.limits[rt.limit]
-		d.BucketKey = p.anonKeys[rt.limit][slot]
-		d.PartitionKey = p.anonPK[slot]
+		d.RateLimit.Limit = p.limits[rt.limit]
+		d.RateLimit.BucketKey = p.anonKeys[rt.limit][slot]
+		d.RateLimit.PartitionKey = p.anonPK[slot]
 	}
 	return d
 }

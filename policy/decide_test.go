@@ -100,13 +100,19 @@ func TestDecide(t *testing.T) {
 		{"limit minus", get("/v1/orders?limit=-1", "x-api-key", billing), ReasonBadPagination, 400, "list-orders", "", "integer"},
 		{"limit leading zero", get("/v1/orders?limit=010", "x-api-key", billing), ReasonBadPagination, 400, "list-orders", "", "integer"},
 		{"limit empty", get("/v1/orders?limit=", "x-api-key", billing), ReasonBadPagination, 400, "list-orders", "", "integer"},
-		{"limit huge", get("/v1/orders?limit=99999999999999999999999999", "x-api-key", billing), ReasonBadPagination, 400, "list-orders", "", "<= 100"},
+		{"limit huge", get("/v1/orders?limit=99999999999999999999999999", "x-api-key", billing), ReasonBadPagination, 400, "list-orders", "", "integer between 1 and 100"},
 		{"limit encoded", get("/v1/orders?limit=%31%30%31", "x-api-key", billing), ReasonBadPagination, 400, "list-orders", "", "<= 100"},
 		{"limit encoded name", get("/v1/orders?li%6Dit=101", "x-api-key", billing), ReasonBadPagination, 400, "list-orders", "", "<= 100"},
 		{"limit duplicate", get("/v1/orders?limit=1&limit=2", "x-api-key", billing), ReasonBadPagination, 400, "list-orders", "", "at most once"},
 		{"offset too large", get("/v1/orders?offset=10001", "x-api-key", billing), ReasonBadPagination, 400, "list-orders", "", `"offset" must be <= 10000`},
 		{"page too large", get("/v1/orders?page=501", "x-api-key", billing), ReasonBadPagination, 400, "list-orders", "", `"page" must be <= 500`},
-		{"page zero", get("/v1/orders?page=0&limit=5", "x-api-key", billing), ReasonAllowed, 200, "list-orders", "", ""},
+		{"page zero", get("/v1/orders?page=0&limit=5", "x-api-key", billing), ReasonBadPagination, 400, "list-orders", "", `"page" must be >= 1`},
+		{"fragment in query", get("/v1/orders?a=1#x", "x-api-key", billing), ReasonBadPath, 400, "", "", "'#'"},
+		{"overlong dot", get("/v1/orders/%C0%AE%C0%AE/x", "x-api-key", billing), ReasonBadPath, 400, "", "", "UTF-8"},
+		{"query key after ;", get("/v1/orders/42?a=1;api_key=" + billing), ReasonAllowed, 200, "get-order", "/v1/orders/42?a=1", ""},
+		{"query key in brackets", get("/v1/orders/42?api_key[]=" + billing), ReasonAllowed, 200, "get-order", "/v1/orders/42", ""},
+		{"query key two spellings", get("/v1/orders/42?api_key=" + billing + "&api_key[0]=" + billing), ReasonInvalidRequest, 400, "get-order", "", ""},
+		{"query key hidden behind ;", get("/v1/orders/42?x=1;api_key="+billing, "x-api-key", billing), ReasonInvalidRequest, 400, "get-order", "", ""},
 		{"cursor too long", get("/v1/orders?cursor="+strings.Repeat("a", 513), "x-api-key", billing), ReasonBadPagination, 400, "list-orders", "", "512"},
 		{"cursor ok", get("/v1/orders?limit=5&cursor="+strings.Repeat("a", 512), "x-api-key", billing), ReasonAllowed, 200, "list-orders", "", ""},
 		{"offset and cursor", get("/v1/orders?offset=1&cursor=abc&limit=5", "x-api-key", billing), ReasonBadPagination, 400, "list-orders", "", "cannot be combined"},
@@ -116,27 +122,27 @@ func TestDecide(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := p.Decide(tt.r)
-			if d.Reason != tt.reason || d.Status != tt.status || d.Route != tt.route || d.NewPath != tt.newPath {
+			if d.Reason != tt.reason || d.Status != tt.status || d.Route != tt.route || d.Upstream.NewPath != tt.newPath {
 				t.Fatalf("got reason=%s status=%d route=%q newPath=%q detail=%q; want %s %d %q %q",
-					d.Reason, d.Status, d.Route, d.NewPath, d.Detail, tt.reason, tt.status, tt.route, tt.newPath)
+					d.Reason, d.Status, d.Route, d.Upstream.NewPath, d.Problem.Detail, tt.reason, tt.status, tt.route, tt.newPath)
 			}
-			if !strings.Contains(d.Detail, tt.detail) {
-				t.Errorf("detail %q does not contain %q", d.Detail, tt.detail)
+			if !strings.Contains(d.Problem.Detail, tt.detail) {
+				t.Errorf("detail %q does not contain %q", d.Problem.Detail, tt.detail)
 			}
 			if d.Allow != (tt.reason == ReasonAllowed) {
 				t.Errorf("Allow = %v", d.Allow)
 			}
 			if !d.Allow {
-				if d.Type != ProblemTypeBase+string(tt.reason) || d.Title == "" || d.Detail == "" {
-					t.Errorf("problem fields: %q %q %q", d.Type, d.Title, d.Detail)
+				if d.Problem.Type != ProblemTypeBase+string(tt.reason) || d.Problem.Title == "" || d.Problem.Detail == "" {
+					t.Errorf("problem fields: %q %q %q", d.Problem.Type, d.Problem.Title, d.Problem.Detail)
 				}
 				for _, k := range keys {
-					if strings.Contains(d.Detail, k) || strings.Contains(d.Title, k) {
-						t.Errorf("detail leaks a key: %q", d.Detail)
+					if strings.Contains(d.Problem.Detail, k) || strings.Contains(d.Problem.Title, k) {
+						t.Errorf("detail leaks a key: %q", d.Problem.Detail)
 					}
 				}
-				if i := strings.IndexByte(tt.r.Path, '?'); i >= 0 && strings.Contains(d.Detail, tt.r.Path[i:]) {
-					t.Errorf("detail leaks the query: %q", d.Detail)
+				if i := strings.IndexByte(tt.r.Path, '?'); i >= 0 && strings.Contains(d.Problem.Detail, tt.r.Path[i:]) {
+					t.Errorf("detail leaks the query: %q", d.Problem.Detail)
 				}
 			}
 		})
@@ -216,19 +222,19 @@ func TestDecideHeaders(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := p.Decide(tt.r)
-			if !reflect.DeepEqual(d.RemoveHeaders, tt.remove) {
-				t.Errorf("RemoveHeaders = %q, want %q", d.RemoveHeaders, tt.remove)
+			if !reflect.DeepEqual(d.Upstream.RemoveHeaders, tt.remove) {
+				t.Errorf("RemoveHeaders = %q, want %q", d.Upstream.RemoveHeaders, tt.remove)
 			}
-			if !reflect.DeepEqual(d.SetHeaders, tt.set) {
-				t.Errorf("SetHeaders = %q, want %q", d.SetHeaders, tt.set)
+			if !reflect.DeepEqual(d.Upstream.SetHeaders, tt.set) {
+				t.Errorf("SetHeaders = %q, want %q", d.Upstream.SetHeaders, tt.set)
 			}
-			if !reflect.DeepEqual(d.ResponseHeaders, tt.response) {
-				t.Errorf("ResponseHeaders = %q, want %q", d.ResponseHeaders, tt.response)
+			if !reflect.DeepEqual(d.Problem.ResponseHeaders, tt.response) {
+				t.Errorf("ResponseHeaders = %q, want %q", d.Problem.ResponseHeaders, tt.response)
 			}
 		})
 	}
 	d := p.Decide(req("POST", "/v1/orders", "x-api-key", keys["reports-2026"]))
-	if !reflect.DeepEqual(d.MissingScopes, []string{"orders:write"}) || d.Consumer != "reports" || d.KeyID != "reports-2026" || !d.KeyPresented {
+	if !reflect.DeepEqual(d.Problem.MissingScopes, []string{"orders:write"}) || d.Identity.Consumer != "reports" || d.Identity.KeyID != "reports-2026" || !d.Identity.KeyPresented {
 		t.Errorf("insufficient scope decision: %+v", d)
 	}
 }
@@ -247,8 +253,8 @@ func TestDecideRateLimitSelection(t *testing.T) {
 	}
 	for _, tt := range tests {
 		d := p.Decide(tt.r)
-		if d.Limit == nil || d.Limit.Name != tt.limit || !strings.HasPrefix(d.BucketKey, tt.bucket) || len(d.PartitionKey) != 16 {
-			t.Errorf("%s: limit=%v bucket=%q pk=%q", tt.name, d.Limit, d.BucketKey, d.PartitionKey)
+		if d.RateLimit.Limit == nil || d.RateLimit.Limit.Name != tt.limit || !strings.HasPrefix(d.RateLimit.BucketKey, tt.bucket) || len(d.RateLimit.PartitionKey) != 16 {
+			t.Errorf("%s: limit=%v bucket=%q pk=%q", tt.name, d.RateLimit.Limit, d.RateLimit.BucketKey, d.RateLimit.PartitionKey)
 		}
 	}
 
@@ -263,17 +269,17 @@ func TestDecideRateLimitSelection(t *testing.T) {
 		],
 		"rate_limits": {"a": {"requests": 1, "per": "1s"}, "b": {"requests": 2, "per": "1s"}}
 	}`)
-	if d := p2.Decide(get("/r", "x-api-key", "secret")); d.Limit == nil || d.Limit.Name != "b" || d.BucketKey != "consumer/b/c" {
+	if d := p2.Decide(get("/r", "x-api-key", "secret")); d.RateLimit.Limit == nil || d.RateLimit.Limit.Name != "b" || d.RateLimit.BucketKey != "consumer/b/c" {
 		t.Errorf("route policy: %+v", d)
 	}
-	if d := p2.Decide(get("/s", "x-api-key", "secret")); d.Limit == nil || d.Limit.Name != "a" || d.Limit.Burst != 1 {
+	if d := p2.Decide(get("/s", "x-api-key", "secret")); d.RateLimit.Limit == nil || d.RateLimit.Limit.Name != "a" || d.RateLimit.Limit.Burst != 1 {
 		t.Errorf("consumer policy: %+v", d)
 	}
-	if d := p2.Decide(get("/pub")); d.Limit != nil || d.BucketKey != "" {
+	if d := p2.Decide(get("/pub")); d.RateLimit.Limit != nil || d.RateLimit.BucketKey != "" {
 		t.Errorf("public without policy: %+v", d)
 	}
 	p3 := mustCompile(t, `{"consumers": [{"id": "c", "keys": [{"id": "k", "sha256": "`+HashKey("secret")+`"}]}], "routes": [{"name": "r", "path": "/r"}]}`)
-	if d := p3.Decide(get("/r", "x-api-key", "secret")); !d.Allow || d.Limit != nil || d.BucketKey != "" {
+	if d := p3.Decide(get("/r", "x-api-key", "secret")); !d.Allow || d.RateLimit.Limit != nil || d.RateLimit.BucketKey != "" {
 		t.Errorf("no policy: %+v", d)
 	}
 }
@@ -283,7 +289,7 @@ func TestAnonymousSlots(t *testing.T) {
 	slotOf := func(ip string) string {
 		r := get("/healthz")
 		r.ClientIP = ip
-		return p.Decide(r).BucketKey
+		return p.Decide(r).RateLimit.BucketKey
 	}
 	if a, b := slotOf("2001:db8:1:2::1"), slotOf("2001:db8:1:2:ffff::9"); a != b {
 		t.Errorf("same /64 got different buckets %q and %q", a, b)
@@ -335,16 +341,16 @@ func TestDecideOptions(t *testing.T) {
 	t.Run("hide_credentials false", func(t *testing.T) {
 		p := mustCompile(t, base(`, "hide_credentials": false, "key_sources": [{"header": "X-Key"}, {"query": "k"}]`))
 		d := p.Decide(get("/r", "x-key", key))
-		if !d.Allow || contains(d.RemoveHeaders, "x-key") || len(d.RemoveHeaders) != 3 {
+		if !d.Allow || contains(d.Upstream.RemoveHeaders, "x-key") || len(d.Upstream.RemoveHeaders) != 3 {
 			t.Errorf("header kept: %+v", d)
 		}
-		if d := p.Decide(get("/r?k=" + key)); !d.Allow || d.NewPath != "" {
+		if d := p.Decide(get("/r?k=" + key)); !d.Allow || d.Upstream.NewPath != "" {
 			t.Errorf("query kept: %+v", d)
 		}
 	})
 	t.Run("allow_authenticated", func(t *testing.T) {
 		p := mustCompile(t, base(`, "unmatched": "allow_authenticated"`))
-		if d := p.Decide(get("/other", "x-api-key", key)); !d.Allow || d.Route != "" || d.Consumer != "c" {
+		if d := p.Decide(get("/other", "x-api-key", key)); !d.Allow || d.Route != "" || d.Identity.Consumer != "c" {
 			t.Errorf("unmatched allowed: %+v", d)
 		}
 		if d := p.Decide(get("/other")); d.Reason != ReasonMissing {
@@ -355,8 +361,8 @@ func TestDecideOptions(t *testing.T) {
 		p := mustCompile(t, base(`, "forward": {"consumer_header": "X-Who", "key_id_header": "x-kid", "scopes_header": "x-sc"}`))
 		d := p.Decide(get("/r", "x-api-key", key))
 		want := [3][2]string{{"x-who", "c"}, {"x-kid", "k"}, {"x-sc", "s"}}
-		if !reflect.DeepEqual(d.SetHeaders, want) || !reflect.DeepEqual(d.RemoveHeaders, []string{"x-who", "x-kid", "x-sc", "x-api-key"}) {
-			t.Errorf("forward headers: %q %q", d.SetHeaders, d.RemoveHeaders)
+		if !reflect.DeepEqual(d.Upstream.SetHeaders, want) || !reflect.DeepEqual(d.Upstream.RemoveHeaders, []string{"x-who", "x-kid", "x-sc", "x-api-key"}) {
+			t.Errorf("forward headers: %q %q", d.Upstream.SetHeaders, d.Upstream.RemoveHeaders)
 		}
 	})
 	t.Run("no key format", func(t *testing.T) {
@@ -425,5 +431,32 @@ func TestValidityOutsideUnixNanoRange(t *testing.T) {
 				t.Errorf("reason %q, want %q", d.Reason, tt.want)
 			}
 		})
+	}
+}
+
+// TestDenialIdentity: a key that was found but is not usable (revoked,
+// expired, not yet valid) still names its consumer and key id, for logs;
+// an unknown or malformed key names nobody.
+func TestDenialIdentity(t *testing.T) {
+	p, keys := loadExample(t)
+	tests := []struct {
+		name            string
+		key             string
+		at              time.Time
+		reason          Reason
+		consumer, keyID string
+	}{
+		{"revoked", keys["billing-2025"], now, ReasonRevoked, "billing", "billing-2025"},
+		{"expired", keys["billing-2026"], time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC), ReasonExpired, "billing", "billing-2026"},
+		{"not yet valid", keys["billing-2026"], time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), ReasonNotYetValid, "billing", "billing-2026"},
+		{"unknown", "agk_" + strings.Repeat("x", 40), now, ReasonMalformed, "", ""},
+	}
+	for _, tt := range tests {
+		r := get("/v1/orders/1", "x-api-key", tt.key)
+		r.Now = tt.at
+		d := p.Decide(r)
+		if d.Reason != tt.reason || d.Identity.Consumer != tt.consumer || d.Identity.KeyID != tt.keyID {
+			t.Errorf("%s: reason %s consumer %q key id %q; want %s %q %q", tt.name, d.Reason, d.Identity.Consumer, d.Identity.KeyID, tt.reason, tt.consumer, tt.keyID)
+		}
 	}
 }

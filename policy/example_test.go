@@ -26,7 +26,7 @@ func TestExampleCompiles(t *testing.T) {
 		}
 	}
 	d := p.Decide(get("/v1/orders/42", "x-api-key", keys["billing-2026"]))
-	if !d.Allow || d.Consumer != "billing" || d.KeyID != "billing-2026" {
+	if !d.Allow || d.Identity.Consumer != "billing" || d.Identity.KeyID != "billing-2026" {
 		t.Errorf("billing-2026 on get-order: %+v", d)
 	}
 }

@@ -67,6 +67,9 @@ func FuzzDecide(f *testing.F) {
 	f.Add("GET", "/v1/orders?limit=5", "agk_DZb6eEPEZCMfOsNvDR08lgoCcQlu5El03VRRCC", "", "192.0.2.1", int64(1780000000))
 	f.Add("GET", "/public/%2e%2e/v1/orders", "", "Token x", "", int64(0))
 	f.Add("get", "//v1//orders/1?api_key=a&api_key=b", "", "ApiKey agk_x", "::ffff:1.2.3.4", int64(-1))
+	f.Add("GET", "/public/a?page=0", "", "", "", int64(0))
+	f.Add("GET", "/public/a?x=1;limit[]=0", "", "", "", int64(0))
+	f.Add("GET", "/public/a?limit=99999999999999999999#x", "", "", "", int64(0))
 	f.Fuzz(func(t *testing.T, method, path, key, authz, ip string, unix int64) {
 		var h HeaderList
 		if key != "" {
@@ -82,24 +85,57 @@ func FuzzDecide(f *testing.F) {
 		if d.Allow != (d.Reason == ReasonAllowed) || d.Status != reasonInfo[d.Reason].status {
 			t.Fatalf("inconsistent decision %+v", d)
 		}
-		if !d.Allow && (d.Type != ProblemTypeBase+string(d.Reason) || d.Detail == "") {
+		if !d.Allow && (d.Problem.Type != ProblemTypeBase+string(d.Reason) || d.Problem.Detail == "") {
 			t.Fatalf("problem fields %+v", d)
 		}
 		for _, secret := range []string{key, authz} {
-			if len(secret) >= 8 && (strings.Contains(d.Detail, secret) || strings.Contains(d.BucketKey, secret)) {
+			if len(secret) >= 8 && (strings.Contains(d.Problem.Detail, secret) || strings.Contains(d.RateLimit.BucketKey, secret)) {
 				t.Fatalf("decision leaks a credential: %+v", d)
 			}
 		}
-		if d.NewPath != "" {
-			np, _, _ := splitPathQuery(d.NewPath)
+		if d.Upstream.NewPath != "" {
+			np, _, _ := splitPathQuery(d.Upstream.NewPath)
 			if norm, bad := normalizePath(np); bad != "" || norm != np {
-				t.Fatalf("NewPath %q is not normalized (%q %q)", d.NewPath, norm, bad)
+				t.Fatalf("NewPath %q is not normalized (%q %q)", d.Upstream.NewPath, norm, bad)
 			}
 		}
-		if d.Limit != nil {
-			_, res := d.Limit.Take(nil, time.Unix(unix, 0))
-			d.Limit.Header(res, d.PartitionKey)
+		if d.Allow && strings.IndexByte(path, '#') >= 0 {
+			t.Fatalf("allowed a :path with '#': %q", path)
+		}
+		if rt := p.router.match(method, mustNorm(path)); d.Allow && rt != nil && rt.profile != nil {
+			// What goes upstream carries only plain positive limits and
+			// pages: anything else was refused, whatever on_violation says.
+			_, q, _ := splitPathQuery(d.Upstream.NewPath)
+			if d.Upstream.NewPath == "" {
+				_, q, _ = splitPathQuery(path)
+			}
+			for more := q != ""; more; {
+				var key, value string
+				_, key, value, q, more = nextPair(q)
+				for _, name := range []string{rt.profile.limitParam, rt.profile.pageParam} {
+					if v, ok := decodeComponent(value); name != "" && keyNames(key, name) && (!ok || !isPlainPositive(v)) {
+						t.Fatalf("allowed %q: upstream pagination value %q", path, value)
+					}
+				}
+			}
+		}
+		if d.RateLimit.Limit != nil {
+			_, res := d.RateLimit.Limit.Take(nil, time.Unix(unix, 0))
+			d.RateLimit.Limit.Header(res, d.RateLimit.PartitionKey)
 			RateLimited(d, res)
 		}
 	})
+}
+
+// isPlainPositive reports whether s is a plain positive base-10 integer.
+func isPlainPositive(s string) bool {
+	v, ok := parsePlainUint(s)
+	return ok && v > 0
+}
+
+// mustNorm returns the normalized path of a :path that Decide accepted.
+func mustNorm(path string) string {
+	raw, _, _ := splitPathQuery(path)
+	norm, _ := normalizePath(raw)
+	return norm
 }

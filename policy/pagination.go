@@ -1,6 +1,14 @@
+// Pagination: everything about pagination profiles lives in this file, from
+// reading a profile in the configuration to checking and rewriting the
+// query of a request.
+
 package policy
 
-import "strconv"
+import (
+	"strconv"
+
+	"github.com/tidwall/gjson"
+)
 
 // Parameter kinds recognized in a query string.
 const (
@@ -47,12 +55,13 @@ func (p *profile) maxOf(kind int) int64 {
 }
 
 // minOf returns the minimum of a numeric parameter kind. A limit of 0 is
-// refused because many back ends read it as "no limit".
+// refused because many back ends read it as "no limit", a page of 0
+// because back ends compute (page-1)*limit.
 func (p *profile) minOf(kind int) int64 {
-	if kind == paramLimit {
-		return 1
+	if kind == paramOffset {
+		return 0
 	}
-	return 0
+	return 1
 }
 
 // precompute fills the derived fields once the parameters are known.
@@ -66,7 +75,8 @@ func (p *profile) precompute() {
 		q := strconv.Quote(name)
 		p.tooLargeDetail[kind] = "parameter " + q + " must be <= " + strconv.FormatInt(p.maxOf(kind), 10)
 		p.tooSmallDetail[kind] = "parameter " + q + " must be >= " + strconv.FormatInt(p.minOf(kind), 10)
-		p.notIntegerDetail[kind] = "parameter " + q + " must be a plain non-negative base-10 integer"
+		p.notIntegerDetail[kind] = "parameter " + q + " must be a plain base-10 integer between " +
+			strconv.FormatInt(p.minOf(kind), 10) + " and " + strconv.FormatInt(p.maxOf(kind), 10)
 	}
 	for kind := paramLimit; kind <= paramCursor; kind++ {
 		if name := p.names[kind]; name != "" {
@@ -130,24 +140,22 @@ func (p *profile) check(query string, credParams []string) pageResult {
 			res.detail = p.notIntegerDetail[kind]
 			return res
 		}
-		n, ok := parsePlainUint(v, p.maxOf(kind))
-		if !ok {
+		// Only a well-formed value over the maximum may be clamped: anything
+		// else is 400 whatever on_violation says.
+		n, ok := parsePlainUint(v)
+		switch {
+		case !ok:
 			res.detail = p.notIntegerDetail[kind]
 			return res
-		}
-		switch {
+		case n < p.minOf(kind):
+			res.detail = p.tooSmallDetail[kind]
+			return res
 		case n > p.maxOf(kind):
 			if !p.clamp {
 				res.detail = p.tooLargeDetail[kind]
 				return res
 			}
 			res.clamped[kind], res.anyClamped = p.maxOf(kind), true
-		case n < p.minOf(kind):
-			if !p.clamp {
-				res.detail = p.tooSmallDetail[kind]
-				return res
-			}
-			res.clamped[kind], res.anyClamped = p.minOf(kind), true
 		}
 	}
 	// At most one position parameter: a back end that adds page and offset
@@ -188,16 +196,17 @@ func queryEscape(s string) string {
 }
 
 // paramKind classifies a raw query key: one of the credential parameters,
-// one of the profile's parameters (prof may be nil), or paramNone.
+// one of the profile's parameters (prof may be nil), or paramNone. Every
+// spelling keyNames accepts counts as the parameter.
 func paramKind(key string, credParams []string, prof *profile) int {
 	for _, name := range credParams {
-		if componentEquals(key, name) {
+		if keyNames(key, name) {
 			return paramCredential
 		}
 	}
 	if prof != nil {
 		for kind := paramLimit; kind < numParamKinds; kind++ {
-			if name := prof.names[kind]; name != "" && componentEquals(key, name) {
+			if name := prof.names[kind]; name != "" && keyNames(key, name) {
 				return kind
 			}
 		}
@@ -210,16 +219,24 @@ func paramKind(key string, credParams []string, prof *profile) int {
 // appended, keeping every other pair intact and in order.
 func rewriteQuery(query string, credParams []string, dropCred bool, prof *profile, pr *pageResult) string {
 	b := make([]byte, 0, len(query)+16)
+	sep := byte('&') // the separator before the current pair, kept as sent
 	for q, more := query, query != ""; more; {
 		var pair, key string
+		rest := q
 		pair, key, _, q, more = nextPair(q)
+		next := byte('&')
+		if more {
+			next = rest[len(pair)]
+		}
 		kind := paramKind(key, credParams, prof)
 		if kind == paramCredential && dropCred {
+			sep = next
 			continue
 		}
 		if len(b) > 0 {
-			b = append(b, '&')
+			b = append(b, sep)
 		}
+		sep = next
 		if kind >= paramLimit && pr != nil && pr.clamped[kind] >= 0 {
 			b = append(b, key...)
 			b = append(b, '=')
@@ -235,4 +252,127 @@ func rewriteQuery(query string, credParams []string, dropCred bool, prof *profil
 		b = append(b, prof.defaultPair...)
 	}
 	return string(b)
+}
+
+// parseProfile reads one pagination profile.
+func (ps *parser) parseProfile(name string, path jsonPath, v gjson.Result) *profile {
+	pr := &profile{name: ps.keep(name), maxLimit: -1, maxOffset: -1, maxPage: -1, maxCursorLength: -1}
+	var paths [numParamKinds]jsonPath
+	var defaultPath jsonPath
+	if !ps.object(path, v, profileFields, func(field string, p jsonPath, v gjson.Result) bool {
+		param := func(kind int, dst *string) {
+			paths[kind] = p
+			if s, ok := ps.str(p, v); ok {
+				if s == "" {
+					ps.add(p, "must not be empty")
+				}
+				*dst = ps.keep(s)
+			}
+		}
+		number := func(dst *int64, min, max int64) {
+			if n, ok := ps.integer(p, v, min, max); ok {
+				*dst = n
+			}
+		}
+		switch field {
+		case "limit_param":
+			param(paramLimit, &pr.limitParam)
+		case "offset_param":
+			param(paramOffset, &pr.offsetParam)
+		case "page_param":
+			param(paramPage, &pr.pageParam)
+		case "cursor_param":
+			param(paramCursor, &pr.cursorParam)
+		case "default_limit":
+			defaultPath = p
+			number(&pr.defaultLimit, 1, maxParamValue)
+		case "max_limit":
+			number(&pr.maxLimit, 1, maxParamValue)
+		case "max_offset":
+			number(&pr.maxOffset, 0, maxParamValue)
+		case "max_page":
+			number(&pr.maxPage, 1, maxParamValue)
+		case "max_cursor_length":
+			var n int64 = -1
+			number(&n, 1, maxCursorLength)
+			pr.maxCursorLength = int(n)
+		case "on_violation":
+			if s, ok := ps.enum(p, v, "reject", "clamp"); ok {
+				pr.clamp = s == "clamp"
+			}
+		default:
+			return false
+		}
+		return true
+	}) {
+		return nil
+	}
+	present := func(field string) bool { return v.Get(gjson.Escape(field)).Exists() }
+	pair := func(param, limit string, has bool) {
+		switch {
+		case has && !present(limit):
+			ps.add(path.member(limit), "is required with "+param)
+		case !has && present(limit):
+			ps.add(path.member(limit), "needs "+param)
+		}
+	}
+	pair("limit_param", "max_limit", pr.limitParam != "")
+	pair("offset_param", "max_offset", pr.offsetParam != "")
+	pair("page_param", "max_page", pr.pageParam != "")
+	pair("cursor_param", "max_cursor_length", pr.cursorParam != "")
+	if !defaultPath.isZero() && pr.limitParam == "" {
+		ps.add(defaultPath, "needs limit_param")
+	}
+	if pr.defaultLimit > 0 && pr.maxLimit > 0 && pr.defaultLimit > pr.maxLimit {
+		ps.add(defaultPath, "must be <= max_limit")
+	}
+	if pr.limitParam == "" && pr.offsetParam == "" && pr.pageParam == "" && pr.cursorParam == "" {
+		ps.add(path, "must configure at least one of limit_param, offset_param, page_param and cursor_param")
+	}
+	names := [numParamKinds]string{paramLimit: pr.limitParam, paramOffset: pr.offsetParam, paramPage: pr.pageParam, paramCursor: pr.cursorParam}
+	for i := paramLimit; i < numParamKinds; i++ {
+		for j := paramLimit; j < i; j++ {
+			if names[i] != "" && names[i] == names[j] {
+				ps.add(paths[i], "duplicate parameter name "+quote(names[i]))
+			}
+		}
+	}
+	return pr
+}
+
+// checkProfileParams reports profile parameters that are also key source
+// query parameters.
+func (ps *parser) checkProfileParams(c *config, queryParams []string) {
+	fields := [...]string{paramLimit: "limit_param", paramOffset: "offset_param", paramPage: "page_param", paramCursor: "cursor_param"}
+	for pi, pr := range c.profiles {
+		for kind := paramLimit; kind < numParamKinds; kind++ {
+			for _, q := range queryParams {
+				if pr.names[kind] == q {
+					ps.add(c.profilePaths[pi].member(fields[kind]), "conflicts with the key source query parameter "+quote(q))
+				}
+			}
+		}
+	}
+}
+
+// parsePlainUint parses a plain base-10 non-negative integer: digits only,
+// no sign, no leading zero (except "0" itself), no exponent, at most the
+// largest int64. ok is false when s is not such an integer.
+func parsePlainUint(s string) (v int64, ok bool) {
+	if s == "" || len(s) > 1 && s[0] == '0' {
+		return 0, false
+	}
+	const maxInt64 = 1<<63 - 1
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		d := int64(c - '0')
+		if v > (maxInt64-d)/10 {
+			return 0, false // beyond int64
+		}
+		v = v*10 + d
+	}
+	return v, true
 }

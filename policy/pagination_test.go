@@ -18,8 +18,16 @@ func TestPaginationClamp(t *testing.T) {
 		path, reason, newPath, detail string
 	}{
 		{"/list?limit=500", "allowed", "/list?limit=50", ""},
-		{"/list?limit=0", "allowed", "/list?limit=1", ""},
-		{"/list?a=1&limit=99999999999999999999999&b=2", "allowed", "/list?a=1&limit=50&b=2", ""},
+		{"/list?limit=0", "bad_pagination", "", `"limit" must be >= 1`},
+		{"/list?page=0", "bad_pagination", "", `"page" must be >= 1`},
+		{"/list?offset=0", "allowed", "/list?offset=0&limit=10", ""},
+		{"/list?a=1&limit=99999999999999999999999&b=2", "bad_pagination", "", "integer"},
+		{"/list?limit=9223372036854775808", "bad_pagination", "", "integer"},
+		{"/list?a=1&limit=9223372036854775807&b=2", "allowed", "/list?a=1&limit=50&b=2", ""},
+		{"/list?a=1;limit=500&b=2", "allowed", "/list?a=1;limit=50&b=2", ""},
+		{"/list?limit[]=500", "allowed", "/list?limit[]=50", ""},
+		{"/list?a=1;b=2", "allowed", "/list?a=1;b=2&limit=10", ""},
+		{"/list?key=secret;a=1", "allowed", "/list?a=1&limit=10", ""},
 		{"/list?offset=101&limit=5", "allowed", "/list?offset=100&limit=5", ""},
 		{"/list?page=6&key=secret", "allowed", "/list?page=5&limit=10", ""},
 		{"/list?li%6Dit=60", "allowed", "/list?li%6Dit=50", ""},
@@ -34,6 +42,10 @@ func TestPaginationClamp(t *testing.T) {
 		{"/list?limit", "bad_pagination", "", "integer"},
 		{"/list?limit=１", "bad_pagination", "", "integer"},
 		{"/list?limit=1&limit=1", "bad_pagination", "", "at most once"},
+		{"/list?limit=1&limit[]=1", "bad_pagination", "", "at most once"},
+		{"/list?limit=1;limit=1", "bad_pagination", "", "at most once"},
+		{"/list?limit%5B0%5D=1&limit=2", "bad_pagination", "", "at most once"},
+		{"/list?limit[x]=1&limit[]=1", "bad_pagination", "", "at most once"},
 		{"/list?cursor=a&cursor=b", "bad_pagination", "", `"cursor" must appear at most once`},
 		{"/list?cursor=123456789", "bad_pagination", "", "at most 8 characters"},
 		{"/list?cursor=1&offset=1", "bad_pagination", "", `"offset" and "cursor" cannot be combined`},
@@ -49,8 +61,8 @@ func TestPaginationClamp(t *testing.T) {
 			r = get(tt.path, "x-api-key", "secret")
 		}
 		d := p.Decide(r)
-		if string(d.Reason) != tt.reason || d.NewPath != tt.newPath || !strings.Contains(d.Detail, tt.detail) {
-			t.Errorf("%s: %s %q %q; want %s %q %q", tt.path, d.Reason, d.NewPath, d.Detail, tt.reason, tt.newPath, tt.detail)
+		if string(d.Reason) != tt.reason || d.Upstream.NewPath != tt.newPath || !strings.Contains(d.Problem.Detail, tt.detail) {
+			t.Errorf("%s: %s %q %q; want %s %q %q", tt.path, d.Reason, d.Upstream.NewPath, d.Problem.Detail, tt.reason, tt.newPath, tt.detail)
 		}
 	}
 }
@@ -62,14 +74,31 @@ func TestParsePlainUint(t *testing.T) {
 		ok bool
 	}{
 		{"0", 0, true}, {"7", 7, true}, {"100", 100, true}, {"101", 101, true},
-		{"123456789012345678901234567890", 1001, true},
+		{"9223372036854775807", 1<<63 - 1, true},
+		{"9223372036854775808", 0, false}, {"123456789012345678901234567890", 0, false},
 		{"", 0, false}, {"00", 0, false}, {"01", 0, false}, {"+1", 0, false}, {"-1", 0, false},
 		{"1e3", 0, false}, {"0x10", 0, false}, {" 1", 0, false}, {"1 ", 0, false},
 	}
 	for _, tt := range tests {
-		v, ok := parsePlainUint(tt.in, 1000)
+		v, ok := parsePlainUint(tt.in)
 		if v != tt.v || ok != tt.ok {
 			t.Errorf("parsePlainUint(%q) = %d, %v; want %d, %v", tt.in, v, ok, tt.v, tt.ok)
+		}
+	}
+}
+
+func TestKeyNames(t *testing.T) {
+	tests := []struct {
+		raw  string
+		want bool
+	}{
+		{"limit", true}, {"li%6Dit", true}, {"limit[]", true}, {"limit[0]", true}, {"limit[x]", true},
+		{"limit%5B%5D", true}, {"limit%5b0%5d", true}, {"li%6Dit[]", true},
+		{"limits", false}, {"limi", false}, {"xlimit", false}, {"limit]", false}, {"limit%5", false}, {"", false},
+	}
+	for _, tt := range tests {
+		if got := keyNames(tt.raw, "limit"); got != tt.want {
+			t.Errorf("keyNames(%q, limit) = %v, want %v", tt.raw, got, tt.want)
 		}
 	}
 }

@@ -1,5 +1,7 @@
 package policy
 
+import "unicode/utf8"
+
 // Details of bad_path denials.
 const (
 	detailPathNotAbsolute  = "the path must start with '/'"
@@ -8,6 +10,8 @@ const (
 	detailPathEncodedSlash = "the path contains an encoded slash or backslash"
 	detailPathEscapesRoot  = "the path escapes the root with '..'"
 	detailPathDotParam     = "the path contains a dot segment with parameters"
+	detailPathFragment     = "the path contains '#': a fragment is never sent to a server"
+	detailPathBadUTF8      = "the path contains percent-encoded bytes that are not valid UTF-8"
 )
 
 // splitPathQuery splits a :path into the path and the query (without '?').
@@ -27,8 +31,10 @@ func splitPathQuery(s string) (path, query string, hasQuery bool) {
 // norm is empty. A path that needs no change is returned as is, without
 // allocating.
 //
-// Rejected: a path not starting with '/'; raw bytes outside visible ASCII or
-// a raw backslash; invalid percent-escapes; an escaped '/' or '\'; ".." above
+// Rejected: a path not starting with '/'; raw bytes outside visible ASCII, a
+// raw backslash or '#'; invalid percent-escapes; escapes that decode to
+// invalid UTF-8 (such as the overlong %C0%AE, which lenient decoders turn
+// into '.'); an escaped '/' or '\'; ".." above
 // the root; "." or ".." followed by ";" (parameters that some servers strip,
 // which would resolve the dots behind our back).
 func normalizePath(path string) (norm, bad string) {
@@ -42,6 +48,9 @@ func normalizePath(path string) (norm, bad string) {
 			c := path[i]
 			if c < 0x21 || c > 0x7e || c == '\\' {
 				return "", detailPathBadChar
+			}
+			if c == '#' {
+				return "", detailPathFragment
 			}
 			if c == '%' {
 				slow = true
@@ -92,11 +101,18 @@ func normalizeSlow(path string) (string, string) {
 		}
 		out = append(out, '/')
 		start := len(out)
+		// The bytes of a multi-byte UTF-8 sequence decoded so far: they must
+		// be consecutive escapes forming one valid sequence.
+		var seq [utf8.UTFMax]byte
+		nseq := 0
 		for i := 0; i < len(raw); i++ {
 			c := raw[i]
 			if c != '%' {
 				if c < 0x21 || c > 0x7e || c == '\\' {
 					return "", detailPathBadChar
+				}
+				if nseq > 0 {
+					return "", detailPathBadUTF8
 				}
 				out = append(out, c)
 				continue
@@ -106,6 +122,18 @@ func normalizeSlow(path string) (string, string) {
 			}
 			v := byte(unhex(raw[i+1])<<4 | unhex(raw[i+2]))
 			i += 2
+			if v >= utf8.RuneSelf {
+				seq[nseq] = v
+				nseq++
+				if utf8.FullRune(seq[:nseq]) {
+					if r, size := utf8.DecodeRune(seq[:nseq]); r == utf8.RuneError && size <= 1 || size != nseq {
+						return "", detailPathBadUTF8
+					}
+					nseq = 0
+				}
+			} else if nseq > 0 {
+				return "", detailPathBadUTF8
+			}
 			switch {
 			case v == '/' || v == '\\':
 				return "", detailPathEncodedSlash
@@ -114,6 +142,9 @@ func normalizeSlow(path string) (string, string) {
 			default:
 				out = append(out, '%', upperHex[v>>4], upperHex[v&15])
 			}
+		}
+		if nseq > 0 {
+			return "", detailPathBadUTF8 // a sequence cut short
 		}
 		seg := string(out[start:])
 		switch {

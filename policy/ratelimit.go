@@ -248,25 +248,23 @@ func RateLimited(d Decision, res TakeResult) Decision {
 		retry = 1
 	}
 	out := Decision{
-		Status:       statusOf(ReasonRateLimited),
-		Reason:       ReasonRateLimited,
-		Type:         problemType(ReasonRateLimited),
-		Title:        titleOf(ReasonRateLimited),
-		Detail:       "the rate limit was exceeded; retry in " + strconv.FormatInt(retry, 10) + " s",
-		Route:        d.Route,
-		Consumer:     d.Consumer,
-		KeyID:        d.KeyID,
-		KeyPresented: d.KeyPresented,
-		Limit:        d.Limit,
-		BucketKey:    d.BucketKey,
-		PartitionKey: d.PartitionKey,
+		Status: statusOf(ReasonRateLimited),
+		Reason: ReasonRateLimited,
+		Problem: Problem{
+			Type:   problemType(ReasonRateLimited),
+			Title:  titleOf(ReasonRateLimited),
+			Detail: "the rate limit was exceeded; retry in " + strconv.FormatInt(retry, 10) + " s",
+		},
+		Route:     d.Route,
+		Identity:  d.Identity,
+		RateLimit: d.RateLimit,
 	}
-	out.ResponseHeaders = append(out.ResponseHeaders, [2]string{"retry-after", strconv.FormatInt(retry, 10)})
-	if d.Limit != nil {
-		out.Detail = "rate limit " + strconv.Quote(d.Limit.Name) + " exceeded; retry in " + strconv.FormatInt(retry, 10) + " s"
-		out.ResponseHeaders = append(out.ResponseHeaders,
-			[2]string{"ratelimit-policy", d.Limit.PolicyHeader(d.PartitionKey)},
-			[2]string{"ratelimit", d.Limit.Header(res, d.PartitionKey)})
+	out.Problem.ResponseHeaders = append(out.Problem.ResponseHeaders, [2]string{"retry-after", strconv.FormatInt(retry, 10)})
+	if d.RateLimit.Limit != nil {
+		out.Problem.Detail = "rate limit " + strconv.Quote(d.RateLimit.Limit.Name) + " exceeded; retry in " + strconv.FormatInt(retry, 10) + " s"
+		out.Problem.ResponseHeaders = append(out.Problem.ResponseHeaders,
+			[2]string{"ratelimit-policy", d.RateLimit.Limit.PolicyHeader(d.RateLimit.PartitionKey)},
+			[2]string{"ratelimit", d.RateLimit.Limit.Header(res, d.RateLimit.PartitionKey)})
 	}
 	return out
 }

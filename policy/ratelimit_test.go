@@ -95,36 +95,36 @@ func TestRateLimited(t *testing.T) {
 	var state []byte
 	var res TakeResult
 	for i := 0; i <= 100; i++ {
-		state, res = d.Limit.Take(state, now)
+		state, res = d.RateLimit.Limit.Take(state, now)
 	}
 	if res.Allowed {
 		t.Fatal("101st request allowed")
 	}
 	rl := RateLimited(d, res)
-	if rl.Allow || rl.Status != 429 || rl.Reason != ReasonRateLimited || rl.Type != ProblemTypeBase+"rate_limited" || rl.Consumer != "billing" || rl.Route != "get-order" {
+	if rl.Allow || rl.Status != 429 || rl.Reason != ReasonRateLimited || rl.Problem.Type != ProblemTypeBase+"rate_limited" || rl.Identity.Consumer != "billing" || rl.Route != "get-order" {
 		t.Errorf("RateLimited: %+v", rl)
 	}
-	if rl.SetHeaders != [3][2]string{} || rl.RemoveHeaders != nil || rl.NewPath != "" {
+	if rl.Upstream.SetHeaders != [3][2]string{} || rl.Upstream.RemoveHeaders != nil || rl.Upstream.NewPath != "" {
 		t.Errorf("upstream changes kept: %+v", rl)
 	}
 	h := map[string]string{}
-	for _, kv := range rl.ResponseHeaders {
+	for _, kv := range rl.Problem.ResponseHeaders {
 		h[kv[0]] = kv[1]
 	}
-	pk := ";pk=:" + b64(d.PartitionKey) + ":"
+	pk := ";pk=:" + b64(d.RateLimit.PartitionKey) + ":"
 	if h["retry-after"] != "1" || h["ratelimit-policy"] != `"gold";q=100;w=10`+pk || h["ratelimit"] != `"gold";r=0;t=10`+pk {
 		t.Errorf("headers: %q", h)
 	}
-	if !strings.Contains(rl.Detail, `"gold"`) {
-		t.Errorf("detail: %q", rl.Detail)
+	if !strings.Contains(rl.Problem.Detail, `"gold"`) {
+		t.Errorf("detail: %q", rl.Problem.Detail)
 	}
 	// Without a limit, only Retry-After (at least 1 s).
 	rl = RateLimited(Decision{Allow: true}, TakeResult{})
-	if len(rl.ResponseHeaders) != 1 || rl.ResponseHeaders[0] != [2]string{"retry-after", "1"} {
-		t.Errorf("no limit: %q", rl.ResponseHeaders)
+	if len(rl.Problem.ResponseHeaders) != 1 || rl.Problem.ResponseHeaders[0] != [2]string{"retry-after", "1"} {
+		t.Errorf("no limit: %q", rl.Problem.ResponseHeaders)
 	}
-	if rl = RateLimited(d, TakeResult{RetryAfter: 2500 * time.Millisecond}); rl.ResponseHeaders[0][1] != "3" {
-		t.Errorf("Retry-After = %s, want 3", rl.ResponseHeaders[0][1])
+	if rl = RateLimited(d, TakeResult{RetryAfter: 2500 * time.Millisecond}); rl.Problem.ResponseHeaders[0][1] != "3" {
+		t.Errorf("Retry-After = %s, want 3", rl.Problem.ResponseHeaders[0][1])
 	}
 }
 

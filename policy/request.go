@@ -2,18 +2,13 @@ package policy
 
 import "time"
 
-// HeaderGetter gives read access to the request headers.
-type HeaderGetter interface {
-	// Get returns the first value of the header whose lower-case name is
-	// name, and how many times the header occurs.
-	Get(name string) (value string, count int)
-}
-
-// HeaderList is a HeaderGetter over name/value pairs, for example the header
-// map handed over by proxy-wasm. Names are compared case-insensitively.
+// HeaderList holds request headers as name/value pairs, for example the
+// header map handed over by proxy-wasm. Names are compared
+// case-insensitively.
 type HeaderList [][2]string
 
-// Get implements HeaderGetter.
+// Get returns the first value of the header whose lower-case name is name,
+// and how many times the header occurs.
 func (l HeaderList) Get(name string) (value string, count int) {
 	for _, h := range l {
 		if equalFoldASCII(h[0], name) {
@@ -33,8 +28,9 @@ type Request struct {
 	Method string
 	// Path is the :path pseudo-header exactly as received, with the query.
 	Path string
-	// Headers gives access to the request headers; nil means none.
-	Headers HeaderGetter
+	// Headers are the request headers; nil means none. Decide only reads
+	// them and does not keep them.
+	Headers HeaderList
 	// ClientIP is the client address without port; it may be empty.
 	ClientIP string
 	// Now is the time of the request. The policy never reads a clock.
@@ -56,6 +52,36 @@ func equalFoldASCII(a, b string) bool {
 		}
 		if 'A' <= cb && cb <= 'Z' {
 			cb += 'a' - 'A'
+		}
+		if ca != cb {
+			return false
+		}
+	}
+	return true
+}
+
+// SameHeaderName reports whether two header names name the same header for
+// a common back end: equal under ASCII case folding with '_' and '-' taken
+// as one character, since CGI, WSGI, Rack and PHP map both to '_'
+// (x_apiguard_consumer reaches them as X-Apiguard-Consumer).
+func SameHeaderName(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		ca, cb := a[i], b[i]
+		if ca == cb {
+			continue
+		}
+		if 'A' <= ca && ca <= 'Z' {
+			ca += 'a' - 'A'
+		} else if ca == '_' {
+			ca = '-'
+		}
+		if 'A' <= cb && cb <= 'Z' {
+			cb += 'a' - 'A'
+		} else if cb == '_' {
+			cb = '-'
 		}
 		if ca != cb {
 			return false

@@ -7,7 +7,7 @@ import (
 
 // route is one compiled route.
 type route struct {
-	index    int // position in the configuration; lower wins
+	index    int // position in the configuration, for messages
 	name     string
 	methods  []string // nil: every method
 	public   bool
@@ -31,12 +31,12 @@ func (r *route) allows(method string) bool {
 	return false
 }
 
-// router finds the first matching route (lowest configuration index) for a
-// normalized path without scanning the route list: literal paths are looked
-// up in a map, patterns with {param} segments or a trailing /* in a segment
-// trie.
+// router finds the most specific route for a method and a normalized path
+// without scanning the route list: literal paths are looked up in a map,
+// patterns with {param} segments or a trailing /* in a segment trie. The
+// order of the configuration plays no part (see match).
 type router struct {
-	exact map[string][]*route // by path; each list sorted by index
+	exact map[string]routeSet // by path
 	root  *node               // nil when there are no patterns
 }
 
@@ -44,9 +44,60 @@ type router struct {
 type node struct {
 	literal  map[string]*node
 	param    *node
-	end      []*route // patterns that end here, sorted by index
-	wildcard []*route // patterns ending here in "/*", sorted by index
-	minIndex int      // lowest route index in this subtree, for pruning
+	end      routeSet // patterns that end here
+	wildcard routeSet // patterns ending here in "/*"
+}
+
+// routeSet holds the routes of one pattern: those naming methods first (no
+// two of them share a method), then at most one route for every method.
+type routeSet []*route
+
+// pick returns the route of s that accepts method, or nil. A route naming
+// the method comes before the one accepting every method.
+func (s routeSet) pick(method string) *route {
+	for _, r := range s {
+		if r.allows(method) {
+			return r
+		}
+	}
+	return nil
+}
+
+// insert adds r to s unless a route of s accepts a method r accepts too;
+// that route is returned as the conflict.
+func (s *routeSet) insert(r *route) (conflict *route) {
+	for _, prev := range *s {
+		if overlaps(prev, r) {
+			return prev
+		}
+	}
+	if r.methods == nil {
+		*s = append(*s, r)
+		return nil
+	}
+	i := len(*s)
+	if i > 0 && (*s)[i-1].methods == nil {
+		i-- // before the route for every method
+	}
+	*s = append(*s, nil)
+	copy((*s)[i+1:], (*s)[i:])
+	(*s)[i] = r
+	return nil
+}
+
+// overlaps reports whether two routes of one pattern accept a common
+// method. Two routes for every method overlap; a route for every method and
+// one naming methods do not (the one naming the method wins).
+func overlaps(a, b *route) bool {
+	if a.methods == nil || b.methods == nil {
+		return a.methods == nil && b.methods == nil
+	}
+	for _, m := range a.methods {
+		if b.allows(m) {
+			return true
+		}
+	}
+	return false
 }
 
 // paramSegment stands for a {param} segment in a pattern; literal
@@ -120,69 +171,70 @@ func isParamName(s string) bool {
 	return true
 }
 
-// add inserts a route with its parsed pattern and configured path. Routes
-// must be added in increasing index order, which keeps every list sorted.
-func (rt *router) add(r *route, pt pattern, path string) {
+// add inserts a route with its parsed pattern and configured path. It
+// returns the route already registered for the same pattern with a method
+// in common, in which case r is not added.
+func (rt *router) add(r *route, pt pattern, path string) (conflict *route) {
 	if pt.literal {
 		if rt.exact == nil {
-			rt.exact = map[string][]*route{}
+			rt.exact = map[string]routeSet{}
 		}
-		rt.exact[path] = append(rt.exact[path], r)
-		return
+		set := rt.exact[path]
+		conflict = set.insert(r)
+		rt.exact[path] = set
+		return conflict
 	}
 	if rt.root == nil {
-		rt.root = &node{minIndex: r.index}
+		rt.root = &node{}
 	}
 	n := rt.root
 	for _, seg := range pt.segments {
-		var next *node
 		if seg == paramSegment {
 			if n.param == nil {
-				n.param = &node{minIndex: r.index}
+				n.param = &node{}
 			}
-			next = n.param
-		} else {
-			if n.literal == nil {
-				n.literal = map[string]*node{}
-			}
-			if n.literal[seg] == nil {
-				n.literal[seg] = &node{minIndex: r.index}
-			}
-			next = n.literal[seg]
+			n = n.param
+			continue
 		}
-		n = next
+		if n.literal == nil {
+			n.literal = map[string]*node{}
+		}
+		if n.literal[seg] == nil {
+			n.literal[seg] = &node{}
+		}
+		n = n.literal[seg]
 	}
 	if pt.wildcard {
-		n.wildcard = append(n.wildcard, r)
-	} else {
-		n.end = append(n.end, r)
+		return n.wildcard.insert(r)
 	}
+	return n.end.insert(r)
 }
 
-// match returns the matching route with the lowest index, or nil.
+// match returns the most specific route that accepts method for path, or
+// nil. A literal path beats every pattern. Patterns compare segment by
+// segment from the left: a literal segment beats a {param}, which beats
+// the "/*" of a shorter pattern, and a pattern that ends with the path
+// beats one whose "/*" matches the rest. Within one pattern a route naming
+// the method beats one accepting every method.
 func (rt *router) match(method, path string) *route {
-	var best *route
-	for _, r := range rt.exact[path] {
-		if r.allows(method) {
-			best = r
-			break
-		}
+	if r := rt.exact[path].pick(method); r != nil {
+		return r
 	}
 	if rt.root != nil {
-		best = rt.root.match(method, path, best)
+		return rt.root.match(method, path)
 	}
-	return best
+	return nil
 }
 
-// match searches the subtree for a route better than best. rest is the part
-// of the path not consumed yet: "" or "/segment...".
-func (n *node) match(method, rest string, best *route) *route {
-	if best != nil && best.index <= n.minIndex {
-		return best
-	}
-	best = firstAllowed(n.wildcard, method, best)
+// match searches the subtree depth first, trying the more specific choice
+// at each segment first, so the first route found is the most specific.
+// rest is the part of the path not consumed yet: "" or "/segment...".
+func (n *node) match(method, rest string) *route {
 	if rest == "" {
-		return firstAllowed(n.end, method, best)
+		if r := n.end.pick(method); r != nil {
+			return r
+		}
+		return n.wildcard.pick(method)
 	}
 	seg, tail := rest[1:], ""
 	for i := 1; i < len(rest); i++ {
@@ -192,24 +244,14 @@ func (n *node) match(method, rest string, best *route) *route {
 		}
 	}
 	if child := n.literal[seg]; child != nil {
-		best = child.match(method, tail, best)
-	}
-	if n.param != nil && seg != "" {
-		best = n.param.match(method, tail, best)
-	}
-	return best
-}
-
-// firstAllowed returns the first route of rs (sorted by index) that allows
-// method and beats best, or best.
-func firstAllowed(rs []*route, method string, best *route) *route {
-	for _, r := range rs {
-		if best != nil && best.index <= r.index {
-			break
-		}
-		if r.allows(method) {
+		if r := child.match(method, tail); r != nil {
 			return r
 		}
 	}
-	return best
+	if n.param != nil && seg != "" {
+		if r := n.param.match(method, tail); r != nil {
+			return r
+		}
+	}
+	return n.wildcard.pick(method)
 }

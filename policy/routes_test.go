@@ -1,6 +1,9 @@
 package policy
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestRouteMatching(t *testing.T) {
 	p := mustCompile(t, `{
@@ -27,16 +30,18 @@ func TestRouteMatching(t *testing.T) {
 		{"GET", "/", "root"},
 		{"GET", "/users/me", "me"},
 		{"POST", "/users/me", "user-any"},
-		{"GET", "/users/42", "user-get"},
+		{"GET", "/users/42", "user-any"},
 		{"HEAD", "/users/42", "user-get"},
-		{"get", "/users/42", "user-any"},
+		{"get", "/users/42", "user-get"}, // methods are case-sensitive: "get" was configured
 		{"PUT", "/users/42", "user-any"},
 		{"GET", "/users/42/", ""},
 		{"GET", "/users/", ""},
 		{"GET", "/users", ""},
 		{"GET", "/users/42/posts/7", "posts"},
-		{"GET", "/users/42/posts/latest", "posts"},
-		{"DELETE", "/admin/x", "admin-all"},
+		{"GET", "/users/42/posts/latest", "posts-literal"},
+		{"GET", "/users/42/posts/earliest", "posts"},
+		{"DELETE", "/admin/x", "admin-x"},
+		{"DELETE", "/admin/y", "admin-all"},
 		{"GET", "/admin/x", "admin-x"},
 		{"DELETE", "/admin", "admin-all"},
 		{"GET", "/admin", ""},
@@ -46,7 +51,9 @@ func TestRouteMatching(t *testing.T) {
 		{"GET", "/p/1", ""},
 		{"GET", "/files", "files"},
 		{"GET", "/files/", "files"},
-		{"GET", "/files/a/b", "files"},
+		{"GET", "/files/a/b", "files-deep"},
+		{"GET", "/files/a/b/c", "files"},
+		{"GET", "/files/b/c", "files"},
 		{"OPTIONS", "/users/42", "user-any"},
 		{"OPTIONS", "/nothing/here", "everything"},
 		{"OPTIONS", "/", "root"},
@@ -56,6 +63,88 @@ func TestRouteMatching(t *testing.T) {
 		d := p.Decide(Request{Method: tt.method, Path: tt.path, Headers: HeaderList{{"x-api-key", "secret"}}})
 		if !d.Allow || d.Route != tt.route {
 			t.Errorf("%s %s: route %q (%s), want %q", tt.method, tt.path, d.Route, d.Reason, tt.route)
+		}
+	}
+}
+
+// TestMostSpecificRouteWins: the same routes in every order give the same
+// answers, and the most specific route wins.
+func TestMostSpecificRouteWins(t *testing.T) {
+	routes := []string{
+		`{"name": "read-anything", "path": "/v2/payments/*", "scopes": ["payments:read"]}`,
+		`{"name": "create-payment", "methods": ["POST"], "path": "/v2/payments", "scopes": ["payments:write"]}`,
+		`{"name": "payment", "path": "/v2/payments/{id}"}`,
+		`{"name": "payment-get", "methods": ["GET"], "path": "/v2/payments/{id}"}`,
+		`{"name": "refunds", "path": "/v2/payments/{id}/refunds"}`,
+		`{"name": "latest-any", "path": "/v2/{kind}/latest"}`,
+		`{"name": "deep", "path": "/v2/payments/archive/*"}`,
+		`{"name": "root", "path": "/*"}`,
+	}
+	tests := []struct{ method, path, route string }{
+		{"POST", "/v2/payments", "create-payment"},
+		{"GET", "/v2/payments", "read-anything"},
+		{"GET", "/v2/payments/7", "payment-get"},
+		{"DELETE", "/v2/payments/7", "payment"},
+		{"GET", "/v2/payments/7/refunds", "refunds"},
+		{"GET", "/v2/payments/7/other", "read-anything"},
+		{"GET", "/v2/payments/latest", "payment-get"}, // payments (literal) before {kind}
+		{"GET", "/v2/orders/latest", "latest-any"},
+		{"GET", "/v2/payments/archive", "deep"},
+		{"GET", "/v2/payments/archive/2020/1", "deep"},
+		{"GET", "/v3", "root"},
+	}
+	perms := [][]int{{0, 1, 2, 3, 4, 5, 6, 7}, {7, 6, 5, 4, 3, 2, 1, 0}, {3, 0, 7, 1, 5, 2, 6, 4}}
+	for _, perm := range perms {
+		list := ""
+		for i, j := range perm {
+			if i > 0 {
+				list += ","
+			}
+			list += routes[j]
+		}
+		p := mustCompile(t, `{"consumers": [{"id": "c", "scopes": ["payments:read", "payments:write"],
+			"keys": [{"id": "k", "sha256": "`+HashKey("secret")+`"}]}], "routes": [`+list+`]}`)
+		for _, tt := range tests {
+			d := p.Decide(Request{Method: tt.method, Path: tt.path, Headers: HeaderList{{"x-api-key", "secret"}}})
+			if d.Route != tt.route {
+				t.Errorf("order %v: %s %s: route %q (%s), want %q", perm, tt.method, tt.path, d.Route, d.Reason, tt.route)
+			}
+		}
+	}
+}
+
+// TestReadRouteCannotCreate is the issue's case: a broad read route listed
+// first no longer takes over the stricter create route.
+func TestReadRouteCannotCreate(t *testing.T) {
+	p := mustCompile(t, `{"consumers": [{"id": "reader", "scopes": ["payments:read"],
+		"keys": [{"id": "k", "sha256": "`+HashKey("secret")+`"}]}], "routes": [
+		{"name": "read-anything", "path": "/v2/payments/*", "scopes": ["payments:read"]},
+		{"name": "create-payment", "methods": ["POST"], "path": "/v2/payments", "scopes": ["payments:write"]}]}`)
+	d := p.Decide(Request{Method: "POST", Path: "/v2/payments", Headers: HeaderList{{"x-api-key", "secret"}}})
+	if d.Allow || d.Reason != ReasonInsufficientScope || d.Route != "create-payment" {
+		t.Errorf("POST with payments:read only: allow %v, reason %s, route %q", d.Allow, d.Reason, d.Route)
+	}
+}
+
+func TestSamePatternOverlappingMethodsIsAnError(t *testing.T) {
+	tests := []struct {
+		routes string
+		want   string // "" = valid
+	}{
+		{`{"name": "a", "path": "/x"}, {"name": "b", "path": "/x"}`, `routes[1].path: route "b" and route "a" (routes[0])`},
+		{`{"name": "a", "methods": ["GET", "PUT"], "path": "/x/{id}"}, {"name": "b", "methods": ["PUT"], "path": "/x/{other}"}`, `routes[1].path: route "b" and route "a" (routes[0])`},
+		{`{"name": "a", "path": "/x/*"}, {"name": "b", "path": "/x/*"}`, `routes[1].path: route "b" and route "a" (routes[0])`},
+		{`{"name": "a", "methods": ["GET"], "path": "/x"}, {"name": "b", "methods": ["POST"], "path": "/x"}`, ""},
+		{`{"name": "a", "methods": ["GET"], "path": "/x"}, {"name": "b", "path": "/x"}`, ""},
+		{`{"name": "a", "path": "/x/*"}, {"name": "b", "path": "/x/{id}"}`, ""},
+	}
+	for _, tt := range tests {
+		_, err := Compile([]byte(`{"unmatched": "allow_authenticated", "routes": [` + tt.routes + `]}`))
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("%s: %v", tt.routes, err)
+		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+			t.Errorf("%s: error %v, want it to contain %q", tt.routes, err, tt.want)
 		}
 	}
 }
@@ -70,5 +159,47 @@ func TestHeaderList(t *testing.T) {
 	}
 	if equalFoldASCII("a", "ab") || !equalFoldASCII("Ab-Z", "aB-z") || equalFoldASCII("a", "b") {
 		t.Error("equalFoldASCII")
+	}
+}
+
+func TestSameHeaderName(t *testing.T) {
+	tests := []struct {
+		a, b string
+		want bool
+	}{
+		{"x-apiguard-consumer", "x-apiguard-consumer", true},
+		{"x-apiguard-consumer", "x_apiguard_consumer", true},
+		{"x-apiguard-key-id", "X_Apiguard-Key_ID", true},
+		{"x_a", "x-a", true},
+		{"x-apiguard-consumer", "x-apiguard-consumers", false},
+		{"x-a", "x.a", false},
+		{"x-a", "x-b", false},
+	}
+	for _, tt := range tests {
+		if got := SameHeaderName(tt.a, tt.b); got != tt.want {
+			t.Errorf("SameHeaderName(%q, %q) = %v, want %v", tt.a, tt.b, got, tt.want)
+		}
+	}
+}
+
+// TestReadmeRouteExample checks the example of the README's Route matching
+// section.
+func TestReadmeRouteExample(t *testing.T) {
+	p := mustCompile(t, `{"consumers": [{"id": "c", "scopes": ["payments:read", "payments:write", "payments:refund"],
+		"keys": [{"id": "k", "sha256": "`+HashKey("secret")+`"}]}], "routes": [
+		{"name": "read-anything",  "path": "/v2/payments/*",           "scopes": ["payments:read"]},
+		{"name": "create-payment", "path": "/v2/payments", "methods": ["POST"], "scopes": ["payments:write"]},
+		{"name": "payment",        "path": "/v2/payments/{id}",        "scopes": ["payments:read"]},
+		{"name": "refund",         "path": "/v2/payments/{id}/refund", "methods": ["POST"], "scopes": ["payments:refund"]}]}`)
+	for _, tt := range []struct{ method, path, route string }{
+		{"POST", "/v2/payments", "create-payment"},
+		{"GET", "/v2/payments", "read-anything"},
+		{"GET", "/v2/payments/7", "payment"},
+		{"POST", "/v2/payments/7/refund", "refund"},
+		{"GET", "/v2/payments/7/refund", "read-anything"},
+	} {
+		if d := p.Decide(Request{Method: tt.method, Path: tt.path, Headers: HeaderList{{"x-api-key", "secret"}}}); d.Route != tt.route {
+			t.Errorf("%s %s: route %q, want %q", tt.method, tt.path, d.Route, tt.route)
+		}
 	}
 }

@@ -53,11 +53,13 @@ show the placeholder, never the key.
 
 With --baseline, both configurations run over the same requests, one after
 the other, each in its own VM, and only the requests whose decision, status
-or reason changed are printed. The exit status is then 1 when any changed,
+or reason changed, or (for forwarded requests) the upstream :path or
+identity headers, are printed; the table shows the upstream path when it
+differs from the request's. The exit status is then 1 when any changed,
 for CI gates in rollout pipelines.
 
-Exit status: 0 done (no change against the baseline); 1 decisions changed
-against the baseline; 2 usage error, unreadable or invalid input, a
+Exit status: 0 done (no change against the baseline); 1 decisions or
+upstream requests changed against the baseline; 2 usage error, unreadable or invalid input, a
 configuration the filter refuses, or a filter whose response, decision log
 and counters disagree.
 `,
@@ -88,7 +90,7 @@ func runReplay(c *command, e *env, args []string) int {
 	fs.StringVar(&f.config, "config", "", "plugin configuration, JSON (required)")
 	fs.StringVar(&f.requests, "requests", "", `recorded requests, JSON lines; "-" for stdin (required)`)
 	fs.StringVar(&f.keys, "keys", "", `keys file for {{key:ID}} placeholders: "ID<TAB>KEY" lines`)
-	fs.StringVar(&f.baseline, "baseline", "", "baseline configuration: report only requests whose decision changed")
+	fs.StringVar(&f.baseline, "baseline", "", "baseline configuration: report only requests whose decision or upstream request changed")
 	fs.StringVar(&f.output, "output", "table", "output format: table or json")
 	fs.StringVar(&f.start, "start", "", "RFC 3339 time that \"at\" offsets count from")
 	fs.StringVar(&f.progress, "progress", "auto", "progress bar on stderr: auto (on a terminal, for 500 requests or more), on or off")

@@ -104,8 +104,39 @@ func TestReplayBaselineReportsExactlyTheChanges(t *testing.T) {
 	// The same configuration on both sides changes nothing.
 	same := apiguard(t, "", replayArgs(t, "--baseline", fixtureConfig, "--config", fixtureConfig)...)
 	same.wantCode(t, exitOK)
-	if !strings.HasPrefix(same.stdout, "No decision changed") {
+	if !strings.HasPrefix(same.stdout, "Nothing changed") {
 		t.Errorf("stdout = %q", same.stdout)
+	}
+}
+
+// TestReplayBaselineSeesUpstreamChanges: a clamp profile whose max_limit
+// goes from 100 to 50 allows the same requests, but the back end receives
+// another limit: that is a change, and the table shows the upstream path.
+func TestReplayBaselineSeesUpstreamChanges(t *testing.T) {
+	data, err := os.ReadFile(fixtureConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clamp := strings.Replace(string(data), `"on_violation": "reject"`, `"on_violation": "clamp"`, 1)
+	dir := t.TempDir()
+	old, cur := filepath.Join(dir, "old.json"), filepath.Join(dir, "new.json")
+	if err := os.WriteFile(old, []byte(clamp), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cur, []byte(strings.Replace(clamp, `"max_limit": 100`, `"max_limit": 50`, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := apiguard(t, "", replayArgs(t, "--baseline", old, "--config", cur)...)
+	r.wantCode(t, exitFail)
+	table := strings.Join(strings.Fields(r.stdout), " ") // without the padding
+	for _, want := range []string{
+		"5 GET /v1/orders?limit=80 allow 200 allowed (list-orders) allow 200 allowed (list-orders) -> /v1/orders?limit=50 ",
+		"6 GET /v1/orders?limit=500 allow 200 allowed (list-orders) -> /v1/orders?limit=100 allow 200 allowed (list-orders) -> /v1/orders?limit=50 ",
+		"2 of 20 requests changed",
+	} {
+		if !strings.Contains(table, want) {
+			t.Errorf("table does not contain %q:\n%s", want, r.stdout)
+		}
 	}
 }
 

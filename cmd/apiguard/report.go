@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -135,7 +137,7 @@ func orderedReasons(counts map[string]int) []string {
 	return append(out, other...)
 }
 
-// writeDiff prints the requests whose decision changed.
+// writeDiff prints the requests whose decision or upstream request changed.
 func writeDiff(w io.Writer, format, baselineName, configName string, reps []*replay.Report, changes []replay.Change) error {
 	if format == "json" {
 		d := diffJSON{Baseline: baselineName, Config: configName, Total: len(reps[1].Results), Changed: changes}
@@ -146,26 +148,43 @@ func writeDiff(w io.Writer, format, baselineName, configName string, reps []*rep
 		return writeJSON(w, d)
 	}
 	if len(changes) == 0 {
-		fmt.Fprintf(w, "No decision changed: %d requests decided the same under %s and %s.\n",
+		fmt.Fprintf(w, "Nothing changed: %d requests decided and forwarded the same under %s and %s.\n",
 			len(reps[1].Results), baselineName, configName)
 		return nil
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "LINE\tREQUEST\tBASELINE\tNEW")
 	for _, c := range changes {
-		fmt.Fprintf(tw, "%d\t%s %s\t%s\t%s\n", c.Line, c.Method, c.Path, outcome(c.Baseline), outcome(c.New))
+		// The identity headers are shown when they are what changed.
+		identity := c.Baseline.Decision == c.New.Decision && !maps.Equal(c.Baseline.UpstreamIdentity, c.New.UpstreamIdentity)
+		fmt.Fprintf(tw, "%d\t%s %s\t%s\t%s\n", c.Line, c.Method, c.Path,
+			outcome(c.Baseline, c.Path, identity), outcome(c.New, c.Path, identity))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "\n%d of %d requests changed decision (baseline %s, new %s).\n",
+	fmt.Fprintf(w, "\n%d of %d requests changed decision or upstream request (baseline %s, new %s).\n",
 		len(changes), len(reps[1].Results), baselineName, configName)
 	return nil
 }
 
-// outcome formats an outcome as "deny 403 insufficient_scope (route)".
-func outcome(o replay.Outcome) string {
-	return o.Decision + " " + strconv.Itoa(o.Status) + " " + o.Reason + " (" + dash(o.Route) + ")"
+// outcome formats an outcome as "deny 403 insufficient_scope (route)", with
+// "-> <path>" when the upstream path differs from the request's path and,
+// when identity, the upstream identity headers as "[name=value ...]".
+func outcome(o replay.Outcome, path string, identity bool) string {
+	s := o.Decision + " " + strconv.Itoa(o.Status) + " " + o.Reason + " (" + dash(o.Route) + ")"
+	if o.UpstreamPath != "" && o.UpstreamPath != path {
+		s += " -> " + o.UpstreamPath
+	}
+	if identity {
+		names := slices.Sorted(maps.Keys(o.UpstreamIdentity))
+		parts := make([]string, len(names))
+		for i, n := range names {
+			parts[i] = n + "=" + o.UpstreamIdentity[n]
+		}
+		s += " [" + strings.Join(parts, " ") + "]"
+	}
+	return s
 }
 
 func dash(s string) string {

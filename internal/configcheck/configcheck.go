@@ -25,6 +25,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strings"
 )
 
@@ -151,19 +152,25 @@ func Detect(data []byte) Kind {
 }
 
 // Validate detects the kind of data and runs the matching validator. opts
-// is used for Envoy bootstraps only.
+// is used for Envoy bootstraps only. The problems are sorted by line (those
+// without a line first), in the order found within a line.
 func Validate(data []byte, opts EnvoyOptions) (Kind, []Problem) {
-	switch k := Detect(data); k {
+	var probs []Problem
+	k := Detect(data)
+	switch k {
 	case KindPluginConfig:
-		return k, ValidatePluginConfig(data)
+		probs = ValidatePluginConfig(data)
 	case KindEnvoyBootstrap:
-		return k, ValidateEnvoyYAML(data, opts)
+		probs = ValidateEnvoyYAML(data, opts)
 	case KindIstioWasmPlugin:
-		return k, ValidateIstioWasmPlugin(data)
+		probs = ValidateIstioWasmPlugin(data)
+	default:
+		if _, probs := parseTree(data); len(probs) == 1 && strings.HasPrefix(probs[0].Msg, syntaxMsgPrefix) {
+			return KindInvalidYAML, probs
+		}
+		return KindUnknown, []Problem{{Msg: "cannot tell what this file is: expected an apiguard JSON configuration, " +
+			"an Envoy bootstrap (with static_resources) or an Istio WasmPlugin (kind: WasmPlugin)"}}
 	}
-	if _, probs := parseTree(data); len(probs) == 1 && strings.HasPrefix(probs[0].Msg, syntaxMsgPrefix) {
-		return KindInvalidYAML, probs
-	}
-	return KindUnknown, []Problem{{Msg: "cannot tell what this file is: expected an apiguard JSON configuration, " +
-		"an Envoy bootstrap (with static_resources) or an Istio WasmPlugin (kind: WasmPlugin)"}}
+	sort.SliceStable(probs, func(i, j int) bool { return probs[i].Line < probs[j].Line })
+	return k, probs
 }

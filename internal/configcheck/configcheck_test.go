@@ -6,8 +6,10 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	metricv3 "github.com/envoyproxy/go-control-plane/envoy/config/metrics/v3"
@@ -226,8 +228,8 @@ func TestIstioManifestsSelectOneDirection(t *testing.T) {
 
 const (
 	hcmPath    = "static_resources.listeners[0].filter_chains[0].filters[0].typed_config"
-	wasmPath   = hcmPath + ".http_filters[0].typed_config"
-	routerPath = hcmPath + ".http_filters[1]"
+	wasmPath   = hcmPath + ".http_filters[1].typed_config"
+	routerPath = hcmPath + ".http_filters[2]"
 )
 
 const routerBlock = `          # The router must stay last.
@@ -311,7 +313,7 @@ func TestValidateEnvoyYAMLRejectsBrokenCopies(t *testing.T) {
 				routerBlock, "",
 				"          - name: envoy.filters.http.wasm\n", routerBlock + "          - name: envoy.filters.http.wasm\n",
 			},
-			path: hcmPath + ".http_filters[0]",
+			path: hcmPath + ".http_filters[1]",
 			msgs: []string{"router (envoy.filters.http.router) must be the last HTTP filter", "1 filter(s) follow it"},
 		},
 		{
@@ -360,6 +362,18 @@ func TestValidateEnvoyYAMLRejectsBrokenCopies(t *testing.T) {
 			edits: []string{"type.googleapis.com/google.protobuf.StringValue", "type.googleapis.com/google.protobuf.Int64Value"},
 			path:  wasmPath + ".config.configuration.value",
 			msgs:  []string{"invalid google.protobuf.Int64Value"},
+		},
+		{
+			name:  "underscores in header names allowed",
+			edits: []string{"headers_with_underscores_action: REJECT_REQUEST", "headers_with_underscores_action: ALLOW"},
+			path:  hcmPath + ".common_http_protocol_options",
+			msgs:  []string{"headers_with_underscores_action is ALLOW", "REJECT_REQUEST"},
+		},
+		{
+			name:  "underscores left at the default",
+			edits: []string{"headers_with_underscores_action: REJECT_REQUEST", "idle_timeout: 60s"},
+			path:  hcmPath + ".common_http_protocol_options",
+			msgs:  []string{"headers_with_underscores_action is ALLOW"},
 		},
 		{
 			name:  "more than one document",
@@ -737,5 +751,35 @@ func TestValidateEnvoyYAMLFailClosedPolicies(t *testing.T) {
 		if kind, probs := Validate([]byte(text), EnvoyOptions{}); kind != KindEnvoyBootstrap || len(probs) > 0 {
 			t.Errorf("%s: kind %v, problems:\n%s", policy, kind, listProblems(probs))
 		}
+	}
+}
+
+// The shipped files carry a demo key that expires on 2026-01-01: the tests
+// check them as of a fixed time before that (TestExpiredKeyWarning after).
+func init() { now = func() time.Time { return time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC) } }
+
+// TestExpiredKeyWarning: validate warns about keys whose not_after has
+// passed, with the line of the key.
+func TestExpiredKeyWarning(t *testing.T) {
+	defer func(f func() time.Time) { now = f }(now)
+	now = func() time.Time { return time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC) }
+	_, probs := Validate([]byte(readFile(t, exampleFile)), EnvoyOptions{})
+	if len(probs) != 1 || !probs[0].Warning || probs[0].Line == 0 ||
+		probs[0].Path != "consumers[1].keys[0].not_after" || !strings.Contains(probs[0].Msg, `key "reports-2025" has already expired`) {
+		t.Errorf("problems %q, want one warning about reports-2025", probs)
+	}
+}
+
+// TestProblemsSortedByLine: problems come in the order of their lines,
+// whatever order the checks found them in.
+func TestProblemsSortedByLine(t *testing.T) {
+	config := "{\n\"routes\": [{\"name\": \"r\", \"path\": \"/r\", \"rate_limit\": \"nope\"}],\n\"mdoe\": \"x\",\n\"unmatched\": \"no\"\n}\n"
+	_, probs := Validate([]byte(config), EnvoyOptions{})
+	var lines []int
+	for _, p := range probs {
+		lines = append(lines, p.Line)
+	}
+	if len(lines) != 3 || !sort.IntsAreSorted(lines) {
+		t.Errorf("problems %q: lines %v, want 3 problems sorted by line", probs, lines)
 	}
 }

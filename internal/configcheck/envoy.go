@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	wasmfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/wasm/v3"
@@ -179,6 +180,17 @@ func (c *envoyChecker) hcm(hcm *hcmv3.HttpConnectionManager, path string) {
 	if rc := hcm.GetRouteConfig(); rc != nil {
 		c.routes(rc, path+".route_config")
 	}
+	if hcm.GetCommonHttpProtocolOptions().GetHeadersWithUnderscoresAction() == corev3.HttpProtocolOptions_ALLOW {
+		c.warn(path+".common_http_protocol_options", "headers_with_underscores_action is ALLOW (the default): "+
+			"back ends that map '_' and '-' to one name (CGI, WSGI, Rack, PHP) read x_apiguard_consumer as "+
+			"X-Apiguard-Consumer; set it to REJECT_REQUEST (apiguard removes such spellings of its own headers, "+
+			"but not of headers other filters trust)")
+	}
+}
+
+// warn records a warning: a bootstrap that works but leaves a gap.
+func (c *envoyChecker) warn(path, format string, args ...any) {
+	c.probs = append(c.probs, Problem{Path: path, Line: c.t.line(path), Msg: fmt.Sprintf(format, args...), Warning: true})
 }
 
 func (c *envoyChecker) routes(rc *routev3.RouteConfiguration, path string) {

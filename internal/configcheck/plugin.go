@@ -3,6 +3,7 @@ package configcheck
 import (
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/apiguard/apiguard/policy"
 )
@@ -22,12 +23,16 @@ func ValidatePluginConfig(data []byte) []Problem {
 	return probs
 }
 
+// now is the time keys are checked against for having expired (a variable
+// for tests).
+var now = time.Now
+
 // pluginProblems compiles a plugin configuration with package policy and
 // returns its errors and duplicate keys, with paths relative to the
 // configuration and no lines.
 func pluginProblems(data []byte) []Problem {
 	var probs []Problem
-	if p, err := policy.Compile(data); err == nil {
+	if p, err := policy.CompileAt(data, now()); err == nil {
 		for _, w := range p.Warnings() {
 			probs = append(probs, Problem{Path: w.Path, Msg: w.Msg, Warning: true})
 		}

@@ -15,6 +15,7 @@ type configInfo struct {
 	queryParams    []string
 	consumerHeader string
 	keyIDHeader    string
+	scopesHeader   string
 }
 
 // readConfigInfo reads configInfo from a plugin configuration, with the
@@ -26,6 +27,7 @@ func readConfigInfo(config []byte) configInfo {
 		shadow:         root.Get("mode").String() == "shadow",
 		consumerHeader: "x-apiguard-consumer",
 		keyIDHeader:    "x-apiguard-key-id",
+		scopesHeader:   "x-apiguard-scopes",
 	}
 	for _, q := range root.Get("key_sources.#.query").Array() {
 		ci.queryParams = append(ci.queryParams, q.String())
@@ -35,6 +37,9 @@ func readConfigInfo(config []byte) configInfo {
 	}
 	if h := root.Get("forward.key_id_header"); h.Type == gjson.String {
 		ci.keyIDHeader = strings.ToLower(h.String())
+	}
+	if h := root.Get("forward.scopes_header"); h.Type == gjson.String {
+		ci.scopesHeader = strings.ToLower(h.String())
 	}
 	return ci
 }
@@ -77,31 +82,48 @@ func withLogAllowed(config []byte) []byte {
 const redactedValue = "REDACTED"
 
 // redactQuery replaces the values of the key query parameters of path that
-// are not placeholders already.
+// are not placeholders already. It reads the query as the filter does: pairs
+// split on '&' and ';', and a name followed by a bracket suffix ("api_key[]")
+// is the parameter too.
 func (ci configInfo) redactQuery(path string) string {
 	q := strings.IndexByte(path, '?')
 	if q < 0 || len(ci.queryParams) == 0 {
 		return path
 	}
-	parts := strings.Split(path[q+1:], "&")
+	var b strings.Builder
+	b.WriteString(path[:q+1])
 	changed := false
-	for i, p := range parts {
-		name, value, ok := strings.Cut(p, "=")
-		if !ok || value == "" || strings.HasPrefix(value, placeholderOpen) {
-			continue
+	rest := path[q+1:]
+	for {
+		p, tail, more := rest, "", false
+		if i := strings.IndexAny(rest, "&;"); i >= 0 {
+			p, tail, more = rest[:i+1], rest[i+1:], true
 		}
-		if n, err := url.QueryUnescape(name); err == nil {
-			name = n
+		sep := ""
+		if more {
+			p, sep = p[:len(p)-1], p[len(p)-1:]
 		}
-		for _, qp := range ci.queryParams {
-			if name == qp {
-				parts[i] = p[:len(p)-len(value)] + redactedValue
-				changed = true
+		if name, value, ok := strings.Cut(p, "="); ok && value != "" && !strings.HasPrefix(value, placeholderOpen) {
+			if n, err := url.QueryUnescape(name); err == nil {
+				name = n
+			}
+			for _, qp := range ci.queryParams {
+				if name == qp || strings.HasPrefix(name, qp+"[") {
+					p = p[:len(p)-len(value)] + redactedValue
+					changed = true
+					break
+				}
 			}
 		}
+		b.WriteString(p)
+		b.WriteString(sep)
+		if !more {
+			break
+		}
+		rest = tail
 	}
 	if !changed {
 		return path
 	}
-	return path[:q+1] + strings.Join(parts, "&")
+	return b.String()
 }

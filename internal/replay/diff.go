@@ -1,8 +1,11 @@
 package replay
 
-import "fmt"
+import (
+	"fmt"
+	"maps"
+)
 
-// A Change is a request whose decision differs between two runs.
+// A Change is a request whose outcome differs between two runs.
 type Change struct {
 	Line   int    `json:"line"`
 	Method string `json:"method"`
@@ -13,9 +16,11 @@ type Change struct {
 	New      Outcome `json:"new"`
 }
 
-// Diff returns the requests whose decision, status or reason differ
-// between a baseline run and a new run of the same requests, in order. A
-// different route alone is not a change.
+// Diff returns the requests whose decision, status, reason, upstream path
+// or upstream identity headers differ between a baseline run and a new run
+// of the same requests, in order: a change to what the back end receives is
+// a change even when the decision is the same. A different route alone is
+// not a change.
 func Diff(baseline, current []Result) ([]Change, error) {
 	if len(baseline) != len(current) {
 		return nil, fmt.Errorf("the runs have %d and %d results", len(baseline), len(current))
@@ -26,7 +31,8 @@ func Diff(baseline, current []Result) ([]Change, error) {
 		if b.Line != c.Line {
 			return nil, fmt.Errorf("result %d is of line %d in one run and line %d in the other", i, b.Line, c.Line)
 		}
-		if b.Decision == c.Decision && b.Status == c.Status && b.Reason == c.Reason {
+		if b.Decision == c.Decision && b.Status == c.Status && b.Reason == c.Reason &&
+			b.UpstreamPath == c.UpstreamPath && maps.Equal(b.UpstreamIdentity, c.UpstreamIdentity) {
 			continue
 		}
 		changes = append(changes, Change{

@@ -191,12 +191,15 @@ func TestWithLogAllowed(t *testing.T) {
 func TestRedactQuery(t *testing.T) {
 	ci := readConfigInfo([]byte(`{"key_sources": [{"header": "x-api-key"}, {"query": "api_key"}, {"query": "token"}]}`))
 	for in, want := range map[string]string{
-		"/a":                             "/a",
-		"/a?limit=5":                     "/a?limit=5",
-		"/a?api_key=secret&limit=5":      "/a?api_key=REDACTED&limit=5",
-		"/a?limit=5&token=s&api%5Fkey=s": "/a?limit=5&token=REDACTED&api%5Fkey=REDACTED",
-		"/a?api_key={{key:alice-1}}":     "/a?api_key={{key:alice-1}}",
-		"/a?api_key=&x":                  "/a?api_key=&x",
+		"/a":                              "/a",
+		"/a?limit=5":                      "/a?limit=5",
+		"/a?api_key=secret&limit=5":       "/a?api_key=REDACTED&limit=5",
+		"/a?limit=5&token=s&api%5Fkey=s":  "/a?limit=5&token=REDACTED&api%5Fkey=REDACTED",
+		"/a?api_key={{key:alice-1}}":      "/a?api_key={{key:alice-1}}",
+		"/a?api_key=&x":                   "/a?api_key=&x",
+		"/a?x=1;api_key=s&y":              "/a?x=1;api_key=REDACTED&y",
+		"/a?api_key[]=s&api_key%5B0%5D=s": "/a?api_key[]=REDACTED&api_key%5B0%5D=REDACTED",
+		"/a?api_keys=s":                   "/a?api_keys=s",
 	} {
 		if got := ci.redactQuery(in); got != want {
 			t.Errorf("redactQuery(%q) = %q, want %q", in, got, want)
@@ -209,19 +212,30 @@ func TestRedactQuery(t *testing.T) {
 
 func TestDiff(t *testing.T) {
 	res := func(line int, decision string, status int, reason, route string) Result {
-		return Result{Line: line, Outcome: Outcome{decision, status, reason, route}}
+		return Result{Line: line, Outcome: Outcome{Decision: decision, Status: status, Reason: reason, Route: route}}
+	}
+	forwarded := func(line int, path, consumer string) Result {
+		r := res(line, DecisionAllow, 200, "allowed", "a")
+		r.UpstreamPath, r.UpstreamIdentity = path, map[string]string{"x-apiguard-consumer": consumer}
+		return r
 	}
 	base := []Result{
 		res(1, DecisionAllow, 200, "allowed", "a"),
 		res(2, DecisionAllow, 200, "allowed", "a"),
 		res(3, DecisionDeny, 401, "missing", ""),
 		res(4, DecisionDeny, 401, "expired", ""),
+		forwarded(5, "/a?limit=200", "c"),
+		forwarded(6, "/a", "c"),
+		forwarded(7, "/a", "c"),
 	}
 	cur := []Result{
 		res(1, DecisionAllow, 200, "allowed", "renamed"), // route only: not a change
 		res(2, DecisionDeny, 429, "rate_limited", "a"),
 		res(3, DecisionDeny, 401, "missing", ""),
 		res(4, DecisionDeny, 401, "revoked", ""),
+		forwarded(5, "/a?limit=50", "c"), // the back end gets another path
+		forwarded(6, "/a", "d"),          // another identity
+		forwarded(7, "/a", "c"),
 	}
 	changes, err := Diff(base, cur)
 	if err != nil {
@@ -231,13 +245,13 @@ func TestDiff(t *testing.T) {
 	for _, c := range changes {
 		lines = append(lines, c.Line)
 	}
-	if !reflect.DeepEqual(lines, []int{2, 4}) {
-		t.Errorf("changed lines = %v, want [2 4]", lines)
+	if !reflect.DeepEqual(lines, []int{2, 4, 5, 6}) {
+		t.Errorf("changed lines = %v, want [2 4 5 6]", lines)
 	}
 	if changes[0].Baseline.Reason != "allowed" || changes[0].New.Reason != "rate_limited" {
 		t.Errorf("change = %+v", changes[0])
 	}
-	if _, err := Diff(base, cur[:3]); err == nil {
+	if _, err := Diff(base, cur[:6]); err == nil {
 		t.Error("runs of different lengths compared")
 	}
 }

@@ -47,8 +47,6 @@ type Result struct {
 	// them (also set for insufficient_scope and rate_limited).
 	Consumer string `json:"consumer,omitempty"`
 	KeyID    string `json:"key_id,omitempty"`
-	// UpstreamPath is the :path forwarded upstream, for forwarded requests.
-	UpstreamPath string `json:"upstream_path,omitempty"`
 	// RetryAfter is the Retry-After header of a 429.
 	RetryAfter string `json:"retry_after,omitempty"`
 }
@@ -66,6 +64,11 @@ type Outcome struct {
 	Reason string `json:"reason"`
 	// Route is the name of the route matched, "" for none.
 	Route string `json:"route,omitempty"`
+	// UpstreamPath is the :path forwarded upstream, for forwarded requests.
+	UpstreamPath string `json:"upstream_path,omitempty"`
+	// UpstreamIdentity holds the identity headers forwarded upstream (by
+	// name), for forwarded requests that carried any.
+	UpstreamIdentity map[string]string `json:"upstream_identity,omitempty"`
 }
 
 // Report is the result of one run.
@@ -218,6 +221,14 @@ func replayOne(host proxytest.HostEmulator, req Request, ci configInfo, keys Key
 		}
 		p, _ := header(upstream, ":path")
 		res.UpstreamPath = ci.redactQuery(keys.redact(p))
+		for _, name := range []string{ci.consumerHeader, ci.keyIDHeader, ci.scopesHeader} {
+			if v, ok := header(upstream, name); ok {
+				if res.UpstreamIdentity == nil {
+					res.UpstreamIdentity = map[string]string{}
+				}
+				res.UpstreamIdentity[name] = v
+			}
+		}
 		res.Decision, res.Status, res.Reason = DecisionAllow, 200, string(policy.ReasonAllowed)
 		if logged != nil && logged.Decision == DecisionShadowDeny {
 			res.Decision, res.Status, res.Reason = DecisionShadowDeny, logged.Status, logged.Reason
