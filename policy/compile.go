@@ -46,6 +46,10 @@ type Policy struct {
 	anonKeys    [][]string // [limit][slot], only for limits of public routes
 	anonPK      []string   // [slot]
 
+	quotas       []*Quota // see quota.go
+	defaultQuota int      // index into quotas, -1 for none
+	quotaHeader  string
+
 	warnings []FieldError
 }
 
@@ -155,6 +159,7 @@ func (ps *parser) build(c *config, seed uint64) *Policy {
 	}
 	ps.buildRoutes(p, c, profiles, resolveLimit, intern)
 	ps.buildConsumers(p, c, resolveLimit, intern)
+	ps.buildQuotas(p, c)
 	p.buildAnonymous()
 	ps.warnUngrantedScopes(c, p.consumers)
 	p.warnings = ps.warns
@@ -229,6 +234,7 @@ func (ps *parser) buildSources(p *Policy, c *config) {
 		}
 	}
 
+	ps.checkQuotaHeader(c, headers)
 	p.remove = make([][]string, 1<<bit)
 	p.forward = c.forward
 	for mask := range p.remove {

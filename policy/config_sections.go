@@ -39,6 +39,7 @@ type config struct {
 	forwardPaths  [3]jsonPath
 	sourcesPath   jsonPath
 	hasSourceConf bool
+	quota         quotaConf // see quota.go
 }
 
 // keySource is one place a credential is read from: a header (optionally
@@ -59,6 +60,8 @@ type consumerConf struct {
 	limitPath jsonPath
 	keys      []keyConf
 	idOK      bool
+	quota     string
+	quotaPath jsonPath
 }
 
 // keyConf is a parsed key; its path is consumers[i].keys[j] (see keyRef).
@@ -84,6 +87,8 @@ type routeConf struct {
 	paginationPath jsonPath
 	rateLimit      string
 	limitPath      jsonPath
+	quota          string
+	quotaPath      jsonPath
 }
 
 // parseConfig reads the whole document, recording every problem in ps.
@@ -95,6 +100,7 @@ func (ps *parser) parseConfig(root gjson.Result) *config {
 		anonBuckets: 1024,
 		forward:     [3]string{"x-apiguard-consumer", "x-apiguard-key-id", "x-apiguard-scopes"},
 	}
+	c.quota.header = DefaultQuotaHeader
 	ps.object(jsonPath{}, root, func(name string, p jsonPath, v gjson.Result) bool {
 		switch name {
 		case "mode":
@@ -152,6 +158,12 @@ func (ps *parser) parseConfig(root gjson.Result) *config {
 			}
 		case "forward":
 			ps.parseForward(p, v, c)
+		case "quotas":
+			ps.parseQuotas(p, v, &c.quota)
+		case "default_quota":
+			if s, ok := ps.str(p, v); ok {
+				c.quota.defaultPath, c.quota.defaultName = p, ps.keep(s)
+			}
 		default:
 			return false
 		}
@@ -297,6 +309,10 @@ func (ps *parser) parseConsumer(path jsonPath, v gjson.Result) consumerConf {
 		case "rate_limit":
 			if s, ok := ps.str(p, v); ok {
 				c.limitPath, c.rateLimit = p, ps.keep(s)
+			}
+		case "quota":
+			if s, ok := ps.str(p, v); ok {
+				c.quotaPath, c.quota = p, ps.keep(s)
 			}
 		case "keys":
 			if v.IsArray() {
@@ -479,6 +495,10 @@ func (ps *parser) parseRoute(path jsonPath, v gjson.Result) routeConf {
 			if s, ok := ps.str(p, v); ok {
 				r.limitPath, r.rateLimit = p, ps.keep(s)
 			}
+		case "quota":
+			if s, ok := ps.str(p, v); ok {
+				r.quotaPath, r.quota = p, ps.keep(s)
+			}
 		default:
 			return false
 		}
@@ -638,6 +658,16 @@ func (ps *parser) parseForward(path jsonPath, v gjson.Result, c *config) {
 			i = 1
 		case "scopes_header":
 			i = 2
+		case "quota_header":
+			c.quota.headerPath = p
+			if s, ok := ps.str(p, v); ok {
+				if !isToken(s) {
+					ps.add(p, "must be a valid header name, got "+quote(s))
+				} else {
+					c.quota.header = strings.ToLower(ps.keep(s))
+				}
+			}
+			return true
 		default:
 			return false
 		}
