@@ -161,6 +161,9 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) (action types.Action) {
 			logDecision("allow", d, method, path, hl, now, ip)
 		}
 		h.limit = nil
+		// Shadow mode sets no quota header, so the global rate-limit filter
+		// counts nothing; a client-supplied one must not make it count.
+		removeQuotaHeader(p.policy.QuotaHeader(), hl)
 		return types.ActionContinue
 	}
 	if !d.Allow {
@@ -169,6 +172,14 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) (action types.Action) {
 		return types.ActionPause
 	}
 	applyAllow(d, hl)
+	if err := applyQuota(d, p.policy.QuotaHeader(), hl); err != nil {
+		// Without its quota header the request would not be counted
+		// against the quota: fail it closed.
+		p.metrics.internalErrors.Increment(1)
+		proxywasm.LogErrorf("apiguard: setting header %q: %v", p.policy.QuotaHeader(), err)
+		sendInternalError()
+		return types.ActionPause
+	}
 	if p.policy.LogAllowed() {
 		logDecision("allow", d, method, path, hl, now, ip)
 	}
@@ -201,6 +212,28 @@ func applyAllow(d policy.Decision, request policy.HeaderList) {
 		if err := proxywasm.ReplaceHttpRequestHeader(":path", d.NewPath); err != nil {
 			proxywasm.LogErrorf("apiguard: rewriting :path: %v", err)
 		}
+	}
+}
+
+// applyQuota sets the quota header of an allowed request for Envoy's global
+// rate-limit filter (its rate_limits actions read it with the consumer
+// header), or removes a client-supplied one when the request has no quota.
+// An error means the header could not be set.
+func applyQuota(d policy.Decision, name string, request policy.HeaderList) error {
+	if d.Quota == nil {
+		removeQuotaHeader(name, request)
+		return nil
+	}
+	return proxywasm.ReplaceHttpRequestHeader(name, d.Quota.Name)
+}
+
+// removeQuotaHeader removes the quota header when the request carries it.
+func removeQuotaHeader(name string, request policy.HeaderList) {
+	if _, n := request.Get(name); n == 0 {
+		return
+	}
+	if err := proxywasm.RemoveHttpRequestHeader(name); err != nil {
+		proxywasm.LogErrorf("apiguard: removing header %q: %v", name, err)
 	}
 }
 
