@@ -6,11 +6,12 @@ import (
 	"os"
 
 	"github.com/apiguard/apiguard/internal/configcheck"
+	"github.com/apiguard/apiguard/internal/ratelimitconf"
 )
 
 var validateCmd = &command{
 	name:     "validate",
-	synopsis: "validate [--wasm-path build/apiguard.wasm] FILE...",
+	synopsis: "validate [--wasm-path build/apiguard.wasm] [--ratelimit-domain apiguard] FILE...",
 	summary:  "check a plugin configuration, an envoy.yaml or an Istio WasmPlugin",
 	help: `
 Validate checks each FILE ("-" for stdin) without running Envoy. It tells
@@ -21,8 +22,10 @@ which kind of file it is from its contents:
   - an Envoy bootstrap (YAML or JSON, with static_resources): decoded
     strictly against Envoy's API and its validation rules, then checked for
     the router being the last HTTP filter, routes naming defined clusters,
-    the Wasm filter loading --wasm-path and failing closed, and its embedded
-    plugin configuration;
+    the Wasm filter loading --wasm-path and failing closed, its embedded
+    plugin configuration, and Envoy's global rate-limit filter: after
+    apiguard, in --ratelimit-domain, with rate_limits actions that read only
+    headers apiguard sets and build its quota descriptor;
   - an Istio WasmPlugin manifest (kind: WasmPlugin): decoded strictly against
     istio.io/api, and its pluginConfig.
 
@@ -39,6 +42,8 @@ func runValidate(c *command, e *env, args []string) int {
 	fs := c.newFlagSet()
 	wasmPath := fs.String("wasm-path", configcheck.DefaultWasmPath,
 		"the module file an Envoy bootstrap's Wasm filter must load")
+	domain := fs.String("ratelimit-domain", ratelimitconf.DefaultDomain,
+		"the domain an Envoy bootstrap's rate-limit filter must use (that of apiguard ratelimit-config --domain)")
 	if done, status := c.parseFlags(e, fs, args); done {
 		return status
 	}
@@ -53,7 +58,7 @@ func runValidate(c *command, e *env, args []string) int {
 			status = exitError
 			continue
 		}
-		kind, probs := configcheck.Validate(data, configcheck.EnvoyOptions{WasmPath: *wasmPath})
+		kind, probs := configcheck.Validate(data, configcheck.EnvoyOptions{WasmPath: *wasmPath, RateLimitDomain: *domain})
 		errs := configcheck.Errors(probs)
 		if len(errs) == 0 {
 			fmt.Fprintf(e.stdout, "%s: ok (%s)\n", name, kind)

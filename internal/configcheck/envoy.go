@@ -14,6 +14,8 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/apiguard/apiguard/internal/ratelimitconf"
+
 	// Extensions whose typed_config may appear in a bootstrap that runs
 	// apiguard. An Any of a type not linked here is reported as unknown;
 	// add the package to accept it.
@@ -22,6 +24,7 @@ import (
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/cors/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/health_check/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/local_ratelimit/v3"
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ratelimit/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/formatter/req_without_query/v3"
@@ -42,6 +45,10 @@ type EnvoyOptions struct {
 	// WasmPath is the vm_config.code.local.filename every Wasm HTTP filter
 	// must load. Empty means DefaultWasmPath.
 	WasmPath string
+	// RateLimitDomain is the domain every global rate-limit filter
+	// (envoy.filters.http.ratelimit) must use, that of apiguard
+	// ratelimit-config. Empty means ratelimitconf.DefaultDomain.
+	RateLimitDomain string
 }
 
 // ValidateEnvoyYAML checks an Envoy bootstrap (YAML or JSON) that runs
@@ -59,10 +66,20 @@ type EnvoyOptions struct {
 //   - a missing envoy.filters.http.wasm filter; one that does not load
 //     opts.WasmPath from a local file, fails open (fail_open: true or
 //     failure_policy: FAIL_OPEN), or has no configuration; and every
-//     problem package policy finds in its configuration.
+//     problem package policy finds in its configuration;
+//   - a global rate-limit filter (envoy.filters.http.ratelimit) before
+//     apiguard, in another domain than opts.RateLimitDomain, without a v3
+//     rate_limit_service on a defined cluster, whose request_headers actions
+//     read headers apiguard does not set, or, when the plugin defines
+//     quotas, without a rate_limits entry building apiguard's quota
+//     descriptor (a warning when quotas are defined and no such filter
+//     exists).
 func ValidateEnvoyYAML(data []byte, opts EnvoyOptions) []Problem {
 	if opts.WasmPath == "" {
 		opts.WasmPath = DefaultWasmPath
+	}
+	if opts.RateLimitDomain == "" {
+		opts.RateLimitDomain = ratelimitconf.DefaultDomain
 	}
 	t, probs := parseTree(data)
 	if len(probs) > 0 {
@@ -170,6 +187,7 @@ func (c *envoyChecker) hcm(hcm *hcmv3.HttpConnectionManager, path string) {
 	if rc := hcm.GetRouteConfig(); rc != nil {
 		c.routes(rc, path+".route_config")
 	}
+	c.rateLimits(hcm, path)
 }
 
 func (c *envoyChecker) routes(rc *routev3.RouteConfiguration, path string) {
