@@ -14,7 +14,15 @@ BENCHCOUNT ?= 6
 # Sources that go into the filter (the bridge, the plugin, the policy).
 FILTER_SRCS := $(shell find filter policy -name '*.go' -not -name '*_test.go' 2>/dev/null) go.mod go.sum
 
-.PHONY: all build test vet fuzz bench e2e run clean overlay
+.PHONY: all build test vet fuzz bench e2e run clean overlay redis-server ratelimit-deps
+
+# The real components of the quota tests (internal/quotatest): the
+# envoyproxy/ratelimit service, built from the Go module proxy at this
+# version into build/ratelimit/<version>/ (once: about 40 s with a cold
+# module cache), and Debian's redis-server, installed when missing (CI runs
+# as root on a clean Debian machine).
+RATELIMIT_VERSION := v1.4.1-0.20260122083618-3fb702589d36
+RATELIMIT_BIN     := build/ratelimit/$(RATELIMIT_VERSION)/service_cmd
 
 all: build
 
@@ -47,15 +55,29 @@ build/fixtures/passthrough.wasm: $(shell find filter/internal -name "*.go") go.m
 	@mkdir -p $(dir $@)
 	$(WASMENV) $(GO) build $(WASMFLAGS) -overlay $(OVERLAY) -o $@ ./filter/internal/testplugins/passthrough
 
+$(RATELIMIT_BIN):
+	@mkdir -p $(dir $@)
+	GOBIN=$(abspath $(dir $@)) $(GO) install github.com/envoyproxy/ratelimit/src/service_cmd@$(RATELIMIT_VERSION)
+
+redis-server:
+	@command -v redis-server >/dev/null 2>&1 || { \
+		echo 'redis-server is missing: installing Debian'"'"'s redis-server'; \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server; }
+	@redis-server --version
+
+ratelimit-deps: $(RATELIMIT_BIN) redis-server
+
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go'))" || { gofmt -l $$(git ls-files -co --exclude-standard '*.go'); echo 'gofmt: files above need formatting'; exit 1; }
 	$(GO) vet ./...
 	$(WASMENV) $(GO) vet ./filter/...
 
 # Everything: vet, the .wasm, then every test natively and against the .wasm.
-# The e2e suite runs too and skips (saying why) when no Envoy is installed.
-test: vet build $(FIXTURES)
-	$(GO) test -count=1 ./...
+# The e2e suite runs too and skips (saying why) when no Envoy is installed;
+# the quota suite (internal/quotatest) needs Redis and the rate-limit service,
+# which ratelimit-deps provides, and fails without them.
+test: vet build $(FIXTURES) ratelimit-deps
+	RATELIMIT_BIN=$(abspath $(RATELIMIT_BIN)) $(GO) test -count=1 ./...
 
 fuzz:
 	$(GO) test ./policy -run='^$$' -fuzz='^FuzzCompile$$' -fuzztime=$(FUZZTIME)

@@ -275,3 +275,18 @@ func configurationText(a *anypb.Any) (text, path string, err error) {
 	}
 	return "", "", fmt.Errorf("configuration of type %s: expected google.protobuf.StringValue holding the JSON configuration", a.GetTypeUrl())
 }
+
+// DecodeEnvoyYAML decodes an Envoy bootstrap (YAML or JSON) strictly into
+// Envoy's API type, as ValidateEnvoyYAML does before its other checks, for
+// code that reads what Envoy would read (such as the rate_limits actions).
+func DecodeEnvoyYAML(data []byte) (*bootstrapv3.Bootstrap, []Problem) {
+	t, probs := parseTree(data)
+	if len(probs) > 0 {
+		return nil, probs
+	}
+	var b bootstrapv3.Bootstrap
+	if probs := decodeStrict(t, t.root, "", &b); len(probs) > 0 {
+		return nil, probs
+	}
+	return &b, nil
+}
