@@ -79,3 +79,15 @@ func TestRateLimitConfigErrors(t *testing.T) {
 		t.Errorf("no quotas: stdout %q stderr %q", r.stdout, r.stderr)
 	}
 }
+
+// TestValidateRateLimitDomain: validate checks envoy.yaml's rate-limit
+// domain against --ratelimit-domain.
+func TestValidateRateLimitDomain(t *testing.T) {
+	envoy := repoFile(t, "envoy.yaml")
+	apiguard(t, "", "validate", "--ratelimit-domain", "apiguard", envoy).wantCode(t, exitOK)
+	r := apiguard(t, "", "validate", "--ratelimit-domain", "edge", envoy)
+	r.wantCode(t, exitFail)
+	if !strings.Contains(r.stdout, `.domain: domain "apiguard", but apiguard's quotas are in domain "edge"`) {
+		t.Errorf("stdout:\n%s", r.stdout)
+	}
+}
