@@ -152,6 +152,28 @@ func (ps *parser) buildQuotas(p *Policy, c *config) {
 	for i := range c.consumers {
 		p.consumers[i].quota = r.resolve(c.consumers[i].quotaPath, c.consumers[i].quota)
 	}
+	ps.warnUnusedQuotas(p, qc)
+}
+
+// warnUnusedQuotas warns about quotas that no route, consumer or
+// default_quota names: nothing is ever counted against them.
+func (ps *parser) warnUnusedQuotas(p *Policy, qc *quotaConf) {
+	used := make([]bool, len(qc.quotas))
+	mark := func(i int) {
+		if i >= 0 {
+			used[i] = true
+		}
+	}
+	mark(p.defaultQuota)
+	p.eachRoute(func(rt *route) { mark(rt.quota) })
+	for i := range p.consumers {
+		mark(p.consumers[i].quota)
+	}
+	for i, q := range qc.quotas {
+		if !used[i] {
+			ps.warn(qc.quotaPaths[i], "quota "+quote(q.Name)+" is not used by any route, consumer or default_quota")
+		}
+	}
 }
 
 // checkQuotaHeader reports a quota header that collides with another
@@ -194,9 +216,9 @@ func (p *Policy) QuotaHeader() string { return p.quotaHeader }
 // requests: consumer, key id and scopes.
 func (p *Policy) ForwardHeaders() [3]string { return p.forward }
 
-// quotaFor returns the quota of an authenticated request on route limit
-// settings: the route's, else the consumer's, else default_quota; nil for
-// none.
+// quotaFor returns the quota of an authenticated request of consumer c on
+// route rt (nil when no route matched): the route's, else the consumer's,
+// else default_quota; nil for none.
 func (p *Policy) quotaFor(rt *route, c *consumer) *Quota {
 	q := -1
 	if rt != nil {

@@ -139,3 +139,18 @@ func TestQuotaConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestQuotaUnusedWarning(t *testing.T) {
+	p := mustCompile(t, `{"quotas": {"used": {"requests": 1, "per": "day"}, "spare": {"requests": 1, "per": "day"}}, "default_quota": "used"}`)
+	var got []string
+	for _, w := range p.Warnings() {
+		got = append(got, w.Error())
+	}
+	want := `quotas.spare: quota "spare" is not used by any route, consumer or default_quota`
+	if len(got) != 1 || got[0] != want {
+		t.Errorf("warnings %q, want [%q]", got, want)
+	}
+	if w := mustCompile(t, quotaConfig("")).Warnings(); len(w) != 1 || w[0].Path != "quotas.yearly" {
+		t.Errorf("quotaConfig warnings: %v, want one for quotas.yearly", w)
+	}
+}
