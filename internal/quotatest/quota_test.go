@@ -296,9 +296,18 @@ func TestQuotaUnits(t *testing.T) {
 		quotas["per-"+u] = `{"requests": 1000, "per": "` + u + `"}`
 		consumers = append(consumers, "c-"+u+"=per-"+u)
 	}
+	// Every character a quota name may have, and a consumer id with more.
+	const oddQuota, oddConsumer = "Plan.v2:gold~x_y-z", "team_a/b@c.example!"
+	quotas[oddQuota] = `{"requests": 1, "per": "hour"}`
+	consumers = append(consumers, oddConsumer+"="+oddQuota)
 	config := testConfig(consumers, quotas, "")
 	s := stackFor(t, config)
 	e := newEnvoys(t, 1, config, s.grpcAddr)[0]
+	avoidWindowEdge(t, time.Hour)
+	e.do("/v1/orders", key(oddConsumer)).want(t, "odd names", 200)
+	if o := e.do("/v1/orders", key(oddConsumer)); o.status != 429 || !isQuotaDescriptor(o.descriptors, oddQuota, oddConsumer) {
+		t.Errorf("odd names, second request: status %d, descriptors %v", o.status, o.descriptors)
+	}
 	for _, u := range policy.QuotaUnits {
 		o := e.do("/v1/orders", key("c-"+u))
 		o.want(t, u, 200)
