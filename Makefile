@@ -22,7 +22,15 @@ BENCHCOUNT ?= 6
 # Sources that go into the filter (the bridge, the plugin, the policy).
 FILTER_SRCS := $(shell find filter policy internal/buildinfo -name '*.go' -not -name '*_test.go' 2>/dev/null) go.mod go.sum
 
-.PHONY: all build cli oci rules promtool test vet fuzz bench e2e run clean overlay
+.PHONY: all build cli oci rules promtool test vet fuzz bench e2e run clean overlay redis-server ratelimit-deps
+
+# The real components of the quota tests (internal/quotatest): the
+# envoyproxy/ratelimit service, built from the Go module proxy at this
+# version into build/ratelimit/<version>/ (once: about 40 s with a cold
+# module cache), and Debian's redis-server, installed when missing (CI runs
+# as root on a clean Debian machine).
+RATELIMIT_VERSION := v1.4.1-0.20260122083618-3fb702589d36
+RATELIMIT_BIN     := build/ratelimit/$(RATELIMIT_VERSION)/service_cmd
 
 all: build
 
@@ -99,21 +107,35 @@ build/fixtures/apiguard-debug.wasm: $(FILTER_SRCS) $(PATCHSRC) | overlay
 	@mkdir -p $(dir $@)
 	$(WASMENV) $(GO) build $(WASMFLAGS) -tags apiguard_debug -overlay $(OVERLAY) -o $@ ./filter
 
+$(RATELIMIT_BIN):
+	@mkdir -p $(dir $@)
+	GOBIN=$(abspath $(dir $@)) $(GO) install github.com/envoyproxy/ratelimit/src/service_cmd@$(RATELIMIT_VERSION)
+
+redis-server:
+	@command -v redis-server >/dev/null 2>&1 || { \
+		echo 'redis-server is missing: installing Debian'"'"'s redis-server'; \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server; }
+	@redis-server --version
+
+ratelimit-deps: $(RATELIMIT_BIN) redis-server
+
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go'))" || { gofmt -l $$(git ls-files -co --exclude-standard '*.go'); echo 'gofmt: files above need formatting'; exit 1; }
 	$(GO) vet ./...
 	$(WASMENV) $(GO) vet ./filter/...
 
 # Everything: vet, the .wasm, the OCI image, the alert rules (promtool), then
-# every test natively and against the .wasm. The e2e suite runs too and skips
-# when no Envoy is installed: go test's output is read as JSON so that every
-# skip ends up in a "SKIP <package>: N tests (...): <reason>" line at the end
-# (tools/testsummary), after go test's usual ok/FAIL lines. pipefail keeps go
-# test's exit status.
+# every test natively, against the .wasm and in cpphost. The e2e suite runs
+# too and skips when no Envoy is installed: go test's output is read as JSON
+# so that every skip ends up in a "SKIP <package>: N tests (...): <reason>"
+# line at the end (tools/testsummary), after go test's usual ok/FAIL lines.
+# pipefail keeps go test's exit status. The quota suite (internal/quotatest)
+# needs Redis and the rate-limit service, which ratelimit-deps provides, and
+# fails without them.
 test: SHELL := /bin/bash
 test: .SHELLFLAGS := -o pipefail -c
-test: vet build $(FIXTURES) oci rules
-	$(GO) test -count=1 -json ./... | $(GO) run ./tools/testsummary
+test: vet build $(FIXTURES) oci rules ratelimit-deps
+	RATELIMIT_BIN=$(abspath $(RATELIMIT_BIN)) $(GO) test -count=1 -json ./... | $(GO) run ./tools/testsummary
 
 fuzz:
 	$(GO) test ./policy -run='^$$' -fuzz='^FuzzCompile$$' -fuzztime=$(FUZZTIME)

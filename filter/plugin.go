@@ -203,6 +203,9 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) (action types.Action) {
 		}
 		h.limit = nil
 		applyShadow(d, p.policy, hl)
+		// Shadow mode sets no quota header, so the global rate-limit filter
+		// counts nothing; a client-supplied one must not make it count.
+		removeQuotaHeader(p.policy.QuotaHeader(), hl)
 		return types.ActionContinue
 	}
 	if !d.Allow {
@@ -211,6 +214,14 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) (action types.Action) {
 		return types.ActionPause
 	}
 	applyAllow(d, hl)
+	if err := applyQuota(d, p.policy.QuotaHeader(), hl); err != nil {
+		// Without its quota header the request would not be counted
+		// against the quota: fail it closed.
+		p.metrics.internalErrors.Increment(1)
+		proxywasm.LogErrorf("apiguard: setting header %q: %v", p.policy.QuotaHeader(), err)
+		sendInternalError()
+		return types.ActionPause
+	}
 	if p.policy.LogAllowed() {
 		logDecision("allow", d, method, path, hl, now, ip)
 	}
@@ -282,6 +293,28 @@ func setIdentity(d policy.Decision) {
 		if err := proxywasm.ReplaceHttpRequestHeader(kv[0], kv[1]); err != nil {
 			proxywasm.LogErrorf("apiguard: setting header %q: %v", kv[0], err)
 		}
+	}
+}
+
+// applyQuota sets the quota header of an allowed request for Envoy's global
+// rate-limit filter (its rate_limits actions read it with the consumer
+// header), or removes a client-supplied one when the request has no quota.
+// An error means the header could not be set.
+func applyQuota(d policy.Decision, name string, request policy.HeaderList) error {
+	if d.RateLimit.Quota == nil {
+		removeQuotaHeader(name, request)
+		return nil
+	}
+	return proxywasm.ReplaceHttpRequestHeader(name, d.RateLimit.Quota.Name)
+}
+
+// removeQuotaHeader removes the quota header when the request carries it.
+func removeQuotaHeader(name string, request policy.HeaderList) {
+	if _, n := request.Get(name); n == 0 {
+		return
+	}
+	if err := proxywasm.RemoveHttpRequestHeader(name); err != nil {
+		proxywasm.LogErrorf("apiguard: removing header %q: %v", name, err)
 	}
 }
 

@@ -47,6 +47,10 @@ type Policy struct {
 	anonKeys    [][]string // [limit][slot], only for limits of public routes
 	anonPK      []string   // [slot]
 
+	quotas       []*Quota // see quota.go
+	defaultQuota int      // index into quotas, -1 for none
+	quotaHeader  string
+
 	warnings []FieldError
 }
 
@@ -175,6 +179,7 @@ func (ps *parser) build(c *config, seed uint64) *Policy {
 	}
 	profileUsed := ps.buildRoutes(p, c, profiles, resolveLimit, intern)
 	ps.buildConsumers(p, c, resolveLimit, intern)
+	ps.buildQuotas(p, c)
 	p.buildAnonymous()
 	ps.warnUngrantedScopes(c, p.consumers)
 	for i, l := range c.limits {
@@ -250,6 +255,7 @@ func (ps *parser) buildSources(p *Policy, c *config) {
 	}
 	ps.checkProfileParams(c, p.queryParams)
 
+	ps.checkQuotaHeader(c, headers)
 	p.remove = make([][]string, 1<<bit)
 	p.forward = c.forward
 	for mask := range p.remove {

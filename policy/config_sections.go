@@ -21,16 +21,17 @@ const (
 // The fields of each object of the configuration, for suggestions.
 const (
 	rootFields = "mode key_sources key_format hide_credentials log_allowed consumers routes unmatched " +
-		"pagination rate_limits default_rate_limit anonymous_buckets forward"
+		"pagination rate_limits default_rate_limit anonymous_buckets forward quotas default_quota"
 	sourceFields   = "header scheme query"
 	formatFields   = "prefix checksum"
-	consumerFields = "id scopes rate_limit keys"
+	consumerFields = "id scopes rate_limit quota keys"
 	keyFields      = "id sha256 revoked not_before not_after"
-	routeFields    = "name path methods scopes public pagination rate_limit"
+	routeFields    = "name path methods scopes public pagination rate_limit quota"
 	profileFields  = "limit_param offset_param page_param cursor_param default_limit max_limit max_offset " +
 		"max_page max_cursor_length on_violation"
 	limitFields   = "requests per burst"
-	forwardFields = "consumer_header key_id_header scopes_header"
+	forwardFields = "consumer_header key_id_header scopes_header quota_header"
+	quotaFields   = "requests per"
 )
 
 // config is the parsed configuration before references are resolved.
@@ -61,6 +62,7 @@ type config struct {
 	// name the entries that were present but could not be read.
 	limitsUnsure, profilesUnsure bool
 	badLimits, badProfiles       map[string]bool
+	quota                        quotaConf // see quota.go
 }
 
 // keySource is one place a credential is read from: a header (optionally
@@ -81,6 +83,8 @@ type consumerConf struct {
 	limitPath jsonPath
 	keys      []keyConf
 	idOK      bool
+	quota     string
+	quotaPath jsonPath
 }
 
 // keyConf is a parsed key; its path is consumers[i].keys[j] (see keyRef).
@@ -106,6 +110,8 @@ type routeConf struct {
 	paginationPath jsonPath
 	rateLimit      string
 	limitPath      jsonPath
+	quota          string
+	quotaPath      jsonPath
 }
 
 // parseConfig reads the whole document, recording every problem in ps.
@@ -119,6 +125,7 @@ func (ps *parser) parseConfig(root gjson.Result) *config {
 		badLimits:   map[string]bool{},
 		badProfiles: map[string]bool{},
 	}
+	c.quota.header = DefaultQuotaHeader
 	ps.object(jsonPath{}, root, rootFields, func(name string, p jsonPath, v gjson.Result) bool {
 		switch name {
 		case "mode":
@@ -180,6 +187,12 @@ func (ps *parser) parseConfig(root gjson.Result) *config {
 			}
 		case "forward":
 			ps.parseForward(p, v, c)
+		case "quotas":
+			ps.parseQuotas(p, v, &c.quota)
+		case "default_quota":
+			if s, ok := ps.str(p, v); ok {
+				c.quota.defaultPath, c.quota.defaultName = p, ps.keep(s)
+			}
 		default:
 			return false
 		}
@@ -328,6 +341,10 @@ func (ps *parser) parseConsumer(path jsonPath, v gjson.Result) consumerConf {
 		case "rate_limit":
 			if s, ok := ps.str(p, v); ok {
 				c.limitPath, c.rateLimit = p, ps.keep(s)
+			}
+		case "quota":
+			if s, ok := ps.str(p, v); ok {
+				c.quotaPath, c.quota = p, ps.keep(s)
 			}
 		case "keys":
 			if v.IsArray() {
@@ -508,6 +525,10 @@ func (ps *parser) parseRoute(path jsonPath, v gjson.Result) routeConf {
 			if s, ok := ps.str(p, v); ok {
 				r.limitPath, r.rateLimit = p, ps.keep(s)
 			}
+		case "quota":
+			if s, ok := ps.str(p, v); ok {
+				r.quotaPath, r.quota = p, ps.keep(s)
+			}
 		default:
 			return false
 		}
@@ -581,6 +602,16 @@ func (ps *parser) parseForward(path jsonPath, v gjson.Result, c *config) {
 			i = 1
 		case "scopes_header":
 			i = 2
+		case "quota_header":
+			c.quota.headerPath = p
+			if s, ok := ps.str(p, v); ok {
+				if !isToken(s) {
+					ps.add(p, "must be a valid header name, got "+quote(s))
+				} else {
+					c.quota.header = strings.ToLower(ps.keep(s))
+				}
+			}
+			return true
 		default:
 			return false
 		}

@@ -92,6 +92,12 @@ type RateLimiting struct {
 	// PartitionKey is a short hash of the consumer id (or of the anonymous
 	// slot), for the pk parameter of the RateLimit headers.
 	PartitionKey string
+
+	// Quota is the quota of an allowed authenticated request (the route's,
+	// else the consumer's, else default_quota), nil for none. The filter
+	// names it in the quota header for Envoy's global rate-limit filter,
+	// which counts it per consumer (see quota.go).
+	Quota *Quota
 }
 
 // Fixed details and headers of denials.
@@ -327,6 +333,7 @@ func (p *Policy) Decide(r Request) Decision {
 		d.RateLimit.BucketKey = c.bucketKeys[limit]
 		d.RateLimit.PartitionKey = c.partitionKey
 	}
+	d.RateLimit.Quota = p.quotaFor(rt, c)
 	return d
 }
 

@@ -209,6 +209,7 @@ type consumer struct {
 	// bucketKeys[i] is the bucket key of this consumer under Policy.limits[i].
 	bucketKeys   []string
 	partitionKey string
+	quota        int // index into Policy.quotas, -1 for none
 }
 
 // hasScope reports whether the consumer was granted the interned scope id.

@@ -15,6 +15,7 @@ type route struct {
 	scopeIDs []int    // interned ids of scopes
 	profile  *profile // nil: no pagination
 	limit    int      // index into Policy.limits, -1 for none
+	quota    int      // index into Policy.quotas, -1 for none
 }
 
 // allows reports whether the route accepts method. Methods are compared

@@ -10,6 +10,7 @@
 //	apiguard hash < keys.txt
 //	apiguard verify-format [--prefix agk_] [KEY | -]
 //	apiguard validate [--wasm-path P] FILE...
+//	apiguard ratelimit-config --config FILE [--domain apiguard] [--out FILE]
 //	apiguard replay --config cfg.json --requests traffic.jsonl [--wasm build/apiguard.wasm] [--keys keys.txt] [--baseline old.json] [--output table|json]
 //	apiguard version
 //
@@ -56,7 +57,7 @@ type command struct {
 var commands []*command
 
 func init() {
-	commands = []*command{keygenCmd, hashCmd, verifyFormatCmd, validateCmd, replayCmd, versionCmd, echoUpstreamCmd}
+	commands = []*command{keygenCmd, hashCmd, verifyFormatCmd, validateCmd, rateLimitConfigCmd, replayCmd, versionCmd, echoUpstreamCmd}
 }
 
 func main() {

@@ -6,11 +6,12 @@ import (
 	"os"
 
 	"github.com/apiguard/apiguard/internal/configcheck"
+	"github.com/apiguard/apiguard/internal/ratelimitconf"
 )
 
 var validateCmd = &command{
 	name:     "validate",
-	synopsis: "validate [--wasm-path build/apiguard.wasm] FILE...",
+	synopsis: "validate [--wasm-path build/apiguard.wasm] [--ratelimit-domain apiguard] FILE...",
 	summary:  "check a plugin configuration, an envoy.yaml or an Istio WasmPlugin",
 	help: `
 Validate checks each FILE ("-" for stdin) without running Envoy. It tells
@@ -24,7 +25,10 @@ which kind of file it is from its contents:
     the Wasm filter loading --wasm-path (or fetching code.remote) and
     failing closed, the path settings apiguard relies on (normalize_path,
     merge_slashes, path_with_escaped_slashes_action: REJECT_REQUEST), and
-    its embedded plugin configuration, each problem at its own line;
+    its embedded plugin configuration, each problem at its own line, and
+    Envoy's global rate-limit filter: after apiguard, in --ratelimit-domain,
+    with rate_limits actions that read only headers apiguard sets and build
+    its quota descriptor;
   - an Istio WasmPlugin manifest (kind: WasmPlugin): decoded strictly against
     istio.io/api, and its pluginConfig.
 
@@ -46,6 +50,8 @@ func runValidate(c *command, e *env, args []string) int {
 	wasmPath := fs.String("wasm-path", "",
 		"the module file an Envoy bootstrap's Wasm filter must load (code.local.filename); without it, a file other than "+
 			configcheck.DefaultWasmPath+" is only a warning")
+	domain := fs.String("ratelimit-domain", ratelimitconf.DefaultDomain,
+		"the domain an Envoy bootstrap's rate-limit filter must use (that of apiguard ratelimit-config --domain)")
 	if done, status := c.parseFlags(e, fs, args); done {
 		return status
 	}
@@ -60,7 +66,7 @@ func runValidate(c *command, e *env, args []string) int {
 			status = exitError
 			continue
 		}
-		docs := configcheck.ValidateDocuments(data, configcheck.EnvoyOptions{WasmPath: *wasmPath})
+		docs := configcheck.ValidateDocuments(data, configcheck.EnvoyOptions{WasmPath: *wasmPath, RateLimitDomain: *domain})
 		if !reportDocuments(e, name, docs) && status == exitOK {
 			status = exitFail
 		}

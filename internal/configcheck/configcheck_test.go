@@ -229,7 +229,7 @@ func TestIstioManifestsSelectOneDirection(t *testing.T) {
 const (
 	hcmPath    = "static_resources.listeners[0].filter_chains[0].filters[0].typed_config"
 	wasmPath   = hcmPath + ".http_filters[1].typed_config"
-	routerPath = hcmPath + ".http_filters[2]"
+	routerPath = hcmPath + ".http_filters[3]"
 )
 
 const routerBlock = `          # The router must stay last.
@@ -314,7 +314,7 @@ func TestValidateEnvoyYAMLRejectsBrokenCopies(t *testing.T) {
 				"          - name: envoy.filters.http.wasm\n", routerBlock + "          - name: envoy.filters.http.wasm\n",
 			},
 			path: hcmPath + ".http_filters[1]",
-			msgs: []string{"router (envoy.filters.http.router) must be the last HTTP filter", "1 filter(s) follow it"},
+			msgs: []string{"router (envoy.filters.http.router) must be the last HTTP filter", "2 filter(s) follow it"},
 		},
 		{
 			name:  "no router",

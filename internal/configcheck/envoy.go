@@ -15,6 +15,8 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/apiguard/apiguard/internal/ratelimitconf"
+
 	// Extensions whose typed_config may appear in a bootstrap that runs
 	// apiguard. An Any of a type not linked here is reported as unknown;
 	// add the package to accept it.
@@ -23,6 +25,7 @@ import (
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/cors/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/health_check/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/local_ratelimit/v3"
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ratelimit/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/formatter/req_without_query/v3"
@@ -46,6 +49,10 @@ type EnvoyOptions struct {
 	// --wasm-path), since a bootstrap for another machine loads the module
 	// from wherever it was installed there.
 	WasmPath string
+	// RateLimitDomain is the domain every global rate-limit filter
+	// (envoy.filters.http.ratelimit) must use, that of apiguard
+	// ratelimit-config. Empty means ratelimitconf.DefaultDomain.
+	RateLimitDomain string
 }
 
 // ValidateEnvoyYAML checks an Envoy bootstrap (YAML or JSON) that runs
@@ -68,8 +75,18 @@ type EnvoyOptions struct {
 //     problem package policy finds in its configuration, at its own line
 //     when the configuration is a literal block (value: |);
 //   - as warnings, a connection manager running apiguard without the path
-//     hygiene apiguard relies on (pathHygiene).
+//     hygiene apiguard relies on (pathHygiene);
+//   - a global rate-limit filter (envoy.filters.http.ratelimit) before
+//     apiguard, in another domain than opts.RateLimitDomain, without a v3
+//     rate_limit_service on a defined cluster, whose request_headers actions
+//     read headers apiguard does not set, or, when the plugin defines
+//     quotas, without a rate_limits entry building apiguard's quota
+//     descriptor (a warning when quotas are defined and no such filter
+//     exists).
 func ValidateEnvoyYAML(data []byte, opts EnvoyOptions) []Problem {
+	if opts.RateLimitDomain == "" {
+		opts.RateLimitDomain = ratelimitconf.DefaultDomain
+	}
 	t, probs := parseTree(data)
 	if len(probs) > 0 {
 		return probs
@@ -186,6 +203,7 @@ func (c *envoyChecker) hcm(hcm *hcmv3.HttpConnectionManager, path string) {
 			"X-Apiguard-Consumer; set it to REJECT_REQUEST (apiguard removes such spellings of its own headers, "+
 			"but not of headers other filters trust)")
 	}
+	c.rateLimits(hcm, path)
 }
 
 // warn records a warning: a bootstrap that works but leaves a gap.
@@ -316,4 +334,19 @@ func configurationText(a *anypb.Any) (text, path string, err error) {
 		return string(b), "", err
 	}
 	return "", "", fmt.Errorf("configuration of type %s: expected google.protobuf.StringValue holding the JSON configuration", a.GetTypeUrl())
+}
+
+// DecodeEnvoyYAML decodes an Envoy bootstrap (YAML or JSON) strictly into
+// Envoy's API type, as ValidateEnvoyYAML does before its other checks, for
+// code that reads what Envoy would read (such as the rate_limits actions).
+func DecodeEnvoyYAML(data []byte) (*bootstrapv3.Bootstrap, []Problem) {
+	t, probs := parseTree(data)
+	if len(probs) > 0 {
+		return nil, probs
+	}
+	var b bootstrapv3.Bootstrap
+	if probs := decodeStrict(t, t.root, "", &b); len(probs) > 0 {
+		return nil, probs
+	}
+	return &b, nil
 }
