@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"strconv"
 	"strings"
 	"time"
 
@@ -551,6 +552,7 @@ func (ps *parser) parseRoute(path jsonPath, v gjson.Result) routeConf {
 // parseLimit reads one rate-limit policy.
 func (ps *parser) parseLimit(name string, path jsonPath, v gjson.Result) *Limit {
 	l := &Limit{Name: ps.keep(name)}
+	l.quoted = strconv.Quote(l.Name)
 	if !isPolicyName(name) {
 		ps.add(path, "policy name must be 1 to 64 letters, digits or \"-_.:~\"")
 	}

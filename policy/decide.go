@@ -345,22 +345,37 @@ func identified(denial, d Decision) Decision {
 
 // insufficientScope builds the 403 for a consumer lacking route scopes.
 func insufficientScope(d Decision, rt *route, c *consumer) Decision {
-	var missing []string
+	missing := make([]string, 0, len(rt.scopeIDs))
+	size := 0
 	for i, id := range rt.scopeIDs {
 		if !c.hasScope(id) {
 			missing = append(missing, rt.scopes[i])
+			size += len(rt.scopes[i]) + 1
 		}
 	}
-	joined := ""
-	for i, s := range missing {
-		if i > 0 {
-			joined += " "
+	// The detail and the header value share one string: "missing scopes:
+	// a b" then the WWW-Authenticate value naming the same scopes.
+	const detailPrefix, headerPrefix, headerSuffix = "missing scopes: ", `ApiKey realm="apiguard", error="insufficient_scope", scope="`, `"`
+	var b strings.Builder
+	b.Grow(len(detailPrefix) + len(headerPrefix) + len(headerSuffix) + 2*size)
+	joined := func() {
+		for i, s := range missing {
+			if i > 0 {
+				b.WriteByte(' ')
+			}
+			b.WriteString(s)
 		}
-		joined += s
 	}
-	out := identified(deny(ReasonInsufficientScope, "missing scopes: "+joined), d)
+	b.WriteString(detailPrefix)
+	joined()
+	cut := b.Len()
+	b.WriteString(headerPrefix)
+	joined()
+	b.WriteString(headerSuffix)
+	both := b.String()
+	out := identified(deny(ReasonInsufficientScope, both[:cut]), d)
 	out.Problem.MissingScopes = missing
-	out.Problem.ResponseHeaders = [][2]string{{"www-authenticate", `ApiKey realm="apiguard", error="insufficient_scope", scope="` + joined + `"`}}
+	out.Problem.ResponseHeaders = [][2]string{{"www-authenticate", both[cut:]}}
 	return out
 }
 

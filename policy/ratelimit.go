@@ -20,6 +20,18 @@ type Limit struct {
 	Per time.Duration
 	// Burst is the bucket capacity; <= 0 means Requests.
 	Burst int64
+
+	// quoted is Name as a Go-quoted string, set when the configuration is
+	// compiled, so that a 429's detail costs no quoting.
+	quoted string
+}
+
+// quotedName returns the policy name quoted for a problem detail.
+func (l *Limit) quotedName() string {
+	if l.quoted != "" {
+		return l.quoted
+	}
+	return strconv.Quote(l.Name)
 }
 
 // TakeResult is the outcome of Limit.Take.
@@ -247,24 +259,27 @@ func RateLimited(d Decision, res TakeResult) Decision {
 	if retry < 1 {
 		retry = 1
 	}
+	retryS := strconv.FormatInt(retry, 10) // small values are not allocated
 	out := Decision{
 		Status: statusOf(ReasonRateLimited),
 		Reason: ReasonRateLimited,
 		Problem: Problem{
-			Type:   problemType(ReasonRateLimited),
-			Title:  titleOf(ReasonRateLimited),
-			Detail: "the rate limit was exceeded; retry in " + strconv.FormatInt(retry, 10) + " s",
+			Type:  problemType(ReasonRateLimited),
+			Title: titleOf(ReasonRateLimited),
 		},
 		Route:     d.Route,
 		Identity:  d.Identity,
 		RateLimit: d.RateLimit,
 	}
-	out.Problem.ResponseHeaders = append(out.Problem.ResponseHeaders, [2]string{"retry-after", strconv.FormatInt(retry, 10)})
-	if d.RateLimit.Limit != nil {
-		out.Problem.Detail = "rate limit " + strconv.Quote(d.RateLimit.Limit.Name) + " exceeded; retry in " + strconv.FormatInt(retry, 10) + " s"
-		out.Problem.ResponseHeaders = append(out.Problem.ResponseHeaders,
-			[2]string{"ratelimit-policy", d.RateLimit.Limit.PolicyHeader(d.RateLimit.PartitionKey)},
-			[2]string{"ratelimit", d.RateLimit.Limit.Header(res, d.RateLimit.PartitionKey)})
+	l := d.RateLimit.Limit
+	if l == nil {
+		out.Problem.Detail = "the rate limit was exceeded; retry in " + retryS + " s"
+		out.Problem.ResponseHeaders = [][2]string{{"retry-after", retryS}}
+		return out
 	}
+	out.Problem.Detail = "rate limit " + l.quotedName() + " exceeded; retry in " + retryS + " s"
+	out.Problem.ResponseHeaders = [][2]string{{"retry-after", retryS},
+		{"ratelimit-policy", l.PolicyHeader(d.RateLimit.PartitionKey)},
+		{"ratelimit", l.Header(res, d.RateLimit.PartitionKey)}}
 	return out
 }
