@@ -2,7 +2,6 @@ package policy
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"strconv"
 	"strings"
@@ -364,10 +363,8 @@ func (ps *parser) checkDocument(data []byte) bool {
 	}
 	if !gjson.ValidBytes(data) {
 		msg := "configuration is not valid JSON"
-		var v any
-		var se *json.SyntaxError
-		if err := json.Unmarshal(data, &v); errors.As(err, &se) {
-			msg += " (at byte offset " + strconv.FormatInt(se.Offset, 10) + ": " + se.Error() + ")"
+		if off, why, ok := syntaxError(data); ok {
+			msg += " (at byte offset " + strconv.Itoa(off) + ": " + why + ")"
 		}
 		ps.add(jsonPath{}, msg)
 		return false
