@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // sum is a valid key hash for the tests.
@@ -201,5 +202,26 @@ func TestCompileReferenceTypes(t *testing.T) {
 	want := "routes[0].pagination: must be a string, got number\nroutes[0].rate_limit: must be a string, got boolean\nconsumers[0].rate_limit: must be a string, got array"
 	if err == nil || err.Error() != want {
 		t.Errorf("got %v, want %s", err, want)
+	}
+}
+
+// TestParseUTCSecondsAgreesWithTimeParse: the fast path accepts a string
+// only when time.Parse(time.RFC3339) accepts it, and gives the same instant.
+func TestParseUTCSecondsAgreesWithTimeParse(t *testing.T) {
+	for _, s := range []string{
+		"2026-01-01T00:00:00Z", "2024-02-29T23:59:59Z", "2023-02-29T00:00:00Z", "2026-13-01T00:00:00Z",
+		"2026-00-10T00:00:00Z", "2026-04-31T00:00:00Z", "2026-01-01T24:00:00Z", "2026-01-01T00:60:00Z",
+		"2026-01-01T00:00:60Z", "2026-01-01t00:00:00Z", "2026-01-01T00:00:00z", "2026-01-01T00:00:00+00:00",
+		"2026-01-01T00:00:00.5Z", "0000-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "2026-1a-01T00:00:00Z",
+		"2026-01-01 00:00:00Z", "+026-01-01T00:00:00Z", "2026-01-00T00:00:00Z",
+	} {
+		fast, ok := parseUTCSeconds(s)
+		slow, err := time.Parse(time.RFC3339, s)
+		if ok && (err != nil || !fast.Equal(slow)) {
+			t.Errorf("%q: fast path gave %v, time.Parse %v (%v)", s, fast, slow, err)
+		}
+		if !ok && err == nil && len(s) == 20 && s[19] == 'Z' && s[10] == 'T' {
+			t.Errorf("%q: time.Parse accepts it (%v) but the fast path does not", s, slow)
+		}
 	}
 }
