@@ -47,6 +47,12 @@ type Policy struct {
 	anonPK      []string   // [slot]
 
 	warnings []FieldError
+
+	// keyStore is the key_store section, nil when keys are inline;
+	// snap is the loaded snapshot's key index (keystore_load.go), nil
+	// until one is loaded and for inline keys.
+	keyStore *KeyStoreConfig
+	snap     *snapIndex
 }
 
 // Warnings lists what in the configuration is valid but probably not
@@ -156,7 +162,10 @@ func (ps *parser) build(c *config, seed uint64) *Policy {
 	ps.buildRoutes(p, c, profiles, resolveLimit, intern)
 	ps.buildConsumers(p, c, resolveLimit, intern)
 	p.buildAnonymous()
-	ps.warnUngrantedScopes(c, p.consumers)
+	p.keyStore = c.keyStore
+	if c.keyStore == nil { // with a key store, the snapshot grants the scopes
+		ps.warnUngrantedScopes(c, p.consumers)
+	}
 	p.warnings = ps.warns
 	return p
 }

@@ -39,6 +39,11 @@ type config struct {
 	forwardPaths  [3]jsonPath
 	sourcesPath   jsonPath
 	hasSourceConf bool
+	// consumersPath is where consumers was given; keyStore is the parsed
+	// key_store section (keystore.go), at keyStorePath.
+	consumersPath jsonPath
+	keyStore      *KeyStoreConfig
+	keyStorePath  jsonPath
 }
 
 // keySource is one place a credential is read from: a header (optionally
@@ -115,6 +120,7 @@ func (ps *parser) parseConfig(root gjson.Result) *config {
 				c.logAllowed = b
 			}
 		case "consumers":
+			c.consumersPath = p
 			ps.array(p, v, func(i int, p jsonPath, v gjson.Result) {
 				c.consumers = append(c.consumers, ps.parseConsumer(p, v))
 			})
@@ -152,6 +158,9 @@ func (ps *parser) parseConfig(root gjson.Result) *config {
 			}
 		case "forward":
 			ps.parseForward(p, v, c)
+		case "key_store":
+			c.keyStorePath = p
+			c.keyStore = ps.parseKeyStore(p, v)
 		default:
 			return false
 		}
@@ -160,6 +169,7 @@ func (ps *parser) parseConfig(root gjson.Result) *config {
 	if !c.hasSourceConf {
 		c.sources = []keySource{{header: "x-api-key"}}
 	}
+	ps.checkKeyStoreExclusive(c)
 	return c
 }
 
