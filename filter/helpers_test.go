@@ -102,8 +102,13 @@ type env struct {
 	t *testing.T
 	// host is the emulator; nil in the cpphost runner.
 	host proxytest.HostEmulator
-	// vm is the plugin's VM in the cpphost runner; nil otherwise.
-	vm *cpphost.VM
+	// vm is the plugin's VM in the cpphost runner, cpp its host; nil
+	// otherwise.
+	vm  *cpphost.VM
+	cpp *cpphost.Host
+
+	// The key store of the test (keystore_helpers_test.go).
+	keyStore *testKeyStore
 }
 
 // start runs the plugin on vm with config and fails the test if it does
@@ -120,14 +125,28 @@ const testSourceAddress = "192.0.2.7:41000"
 
 func startWithStatus(t *testing.T, vm types.VMContext, config []byte, want types.OnPluginStartStatus) *env {
 	t.Helper()
+	return startWith(t, vm, config, want, nil)
+}
+
+// startWith is startWithStatus with a key store answering the plugin's
+// HTTP calls (nil for none): in cpphost a loopback server mapped to
+// testKeyCluster, in the emulator runners the handler in-process.
+func startWith(t *testing.T, vm types.VMContext, config []byte, want types.OnPluginStartStatus, ks *testKeyStore) *env {
+	t.Helper()
 	if hv, ok := vm.(*vmtest.HostVM); ok {
-		return startInHost(t, hv, config, want)
+		var opts cpphost.Options
+		if ks != nil {
+			opts.Clusters = map[string]string{testKeyCluster: ks.listen(t)}
+		}
+		e := startInHost(t, hv, config, want, opts)
+		e.keyStore = ks
+		return e
 	}
 	opt := proxytest.NewEmulatorOption().WithVMContext(vm).WithPluginConfiguration(config).
 		WithProperty([]string{"source", "address"}, []byte(testSourceAddress))
 	host, reset := proxytest.NewHostEmulator(opt)
 	t.Cleanup(reset)
-	e := &env{t: t, host: host}
+	e := &env{t: t, host: host, keyStore: ks}
 	e.setTime(testNow)
 	if got := host.StartPlugin(); got != want {
 		t.Fatalf("StartPlugin = %v, want %v; logs: %q", got, want, host.GetCriticalLogs())
@@ -137,15 +156,15 @@ func startWithStatus(t *testing.T, vm types.VMContext, config []byte, want types
 
 // startInHost starts the plugin in cpphost as an Envoy worker does, and
 // fails the test on any trap or restricted call then or later.
-func startInHost(t *testing.T, hv *vmtest.HostVM, config []byte, want types.OnPluginStartStatus) *env {
+func startInHost(t *testing.T, hv *vmtest.HostVM, config []byte, want types.OnPluginStartStatus, opts cpphost.Options) *env {
 	t.Helper()
-	h := vmtest.NewHost(t, hv.Profile, cpphost.Options{})
+	h := vmtest.NewHost(t, hv.Profile, opts)
 	vm, err := h.StartWorker(cpphost.Plugin{Name: "apiguard", Configuration: config})
 	if err != nil {
 		t.Fatalf("starting the plugin in cpphost %s: %v", hv.Profile.Name, err)
 	}
 	vm.Properties["source.address"] = []byte(testSourceAddress)
-	e := &env{t: t, vm: vm}
+	e := &env{t: t, vm: vm, cpp: h}
 	e.setTime(testNow)
 	got := types.OnPluginStartStatusOK
 	if vm.FailedOpen {

@@ -28,6 +28,9 @@ type pluginContext struct {
 	policy  *policy.Policy
 	metrics *metrics
 	limiter limiter
+	// keyStore is set when the keys come from a key store (keystore.go);
+	// policy is then swapped for one with a snapshot's keys.
+	keyStore *keyStore
 }
 
 // OnPluginStart compiles the configuration. Any error fails the start, so
@@ -67,7 +70,27 @@ func (p *pluginContext) OnPluginStart(int) types.OnPluginStartStatus {
 		mode = "shadow"
 	}
 	proxywasm.LogInfof("apiguard: configuration loaded (mode %s, %d rate-limit buckets, %d new)", mode, total, created)
+	if pol.KeyStore() != nil {
+		p.keyStore = newKeyStore(pol)
+		p.keyStore.start(p)
+	}
 	return types.OnPluginStartStatusOK
+}
+
+// OnTick drives the key store: fetches, and loads spread over ticks.
+func (p *pluginContext) OnTick() {
+	defer func() {
+		if r := recover(); r != nil {
+			p.metrics.internalErrors.Increment(1)
+			proxywasm.LogCriticalf("apiguard: internal error in the key store: %v", r)
+			if ks := p.keyStore; ks != nil {
+				ks.loader, ks.inFlight = nil, false
+			}
+		}
+	}()
+	if p.keyStore != nil {
+		p.keyStore.tick(p)
+	}
 }
 
 func logConfigError(m *metrics, err error) {
@@ -142,6 +165,9 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) (action types.Action) {
 		Now:      now,
 	})
 	h.headers = nil
+	if !p.policy.KeysLoaded() {
+		d = policy.KeyStoreUnavailable(d, p.keyStore.retryAfter())
+	}
 
 	if d.Allow && d.Limit != nil {
 		res, ok := p.limiter.take(d.BucketKey, d.Limit, now)

@@ -1,0 +1,306 @@
+package main
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
+
+	"github.com/apiguard/apiguard/policy"
+)
+
+// The key store: with a key_store section, the plugin's root context
+// fetches a signed key snapshot with proxy_http_call at start and then on
+// every tick (the tick period is the refresh interval), and swaps in a
+// policy with its keys once it is verified and indexed. Each worker VM
+// fetches and holds its own copy: nothing is shared between VMs, so every
+// worker converges on its own within one refresh.
+//
+// Loading a large snapshot is spread over callbacks: the response callback
+// and then ticks at loadTickPeriod each do loadBudget of work (hashing,
+// checking, indexing) while the previous policy keeps serving.
+
+// Key store metric names.
+const (
+	metricKSGeneration = "apiguard.key_store.generation"  // gauge: generation of the snapshot in use, 0 for none
+	metricKSAge        = "apiguard.key_store.age_seconds" // gauge: seconds since the snapshot in use was built
+	metricKSKeys       = "apiguard.key_store.keys"        // gauge: keys of the snapshot in use
+	metricKSFetch      = "apiguard.key_store.fetch."      // + outcome: counter
+	metricKSReject     = "apiguard.key_store.reject."     // + cause: counter
+)
+
+// Fetch outcomes.
+const (
+	fetchLoaded      = "loaded"       // a newer snapshot was loaded
+	fetchUnchanged   = "unchanged"    // 200 with the snapshot already in use
+	fetchNotModified = "not_modified" // 304
+	fetchFailed      = "failed"       // no response: refused, reset, timeout, bad cluster
+	fetchHTTPError   = "http_error"   // a status other than 200 and 304
+	fetchRejected    = "rejected"     // a body that was not loaded (see the reject causes)
+)
+
+var (
+	ksFetchOutcomes   = []string{fetchLoaded, fetchUnchanged, fetchNotModified, fetchFailed, fetchHTTPError, fetchRejected}
+	ksFetchNames      = prefixed(metricKSFetch, ksFetchOutcomes)
+	ksRejectNames     = prefixed(metricKSReject, policy.LoadCauses())
+	ksGenerationName  = metricKSGeneration
+	ksAgeName         = metricKSAge
+	ksKeysMetricName  = metricKSKeys
+	loadBudget        = 10 * time.Millisecond
+	loadTickPeriod    = uint32(1) // milliseconds
+	stuckFetchPadding = 5 * time.Second
+)
+
+// prefixed returns prefix+name for each name, by name. Package variables:
+// see decisionMetricNames.
+func prefixed(prefix string, names []string) map[string]string {
+	m := make(map[string]string, len(names))
+	for _, n := range names {
+		m[n] = prefix + n
+	}
+	return m
+}
+
+type keyStore struct {
+	cfg  *policy.KeyStoreConfig
+	base *policy.Policy // the compiled configuration, without keys
+
+	fetches    map[string]proxywasm.MetricCounter
+	rejects    map[string]proxywasm.MetricCounter
+	generation gauge
+	age        gauge
+	keys       gauge
+
+	loaded  bool
+	gen     uint64
+	digest  [32]byte
+	created int64
+	etag    string
+
+	inFlight   bool
+	fetchStart time.Time
+
+	loader      *policy.Loader
+	loaderETag  string
+	loadStarted time.Time
+	fastTicks   bool // ticks at loadTickPeriod while a load is in progress
+
+	// state is the last state logged, so that a failure repeating at every
+	// refresh is logged once.
+	state string
+}
+
+func newKeyStore(base *policy.Policy) *keyStore {
+	k := &keyStore{cfg: base.KeyStore(), base: base,
+		fetches: map[string]proxywasm.MetricCounter{}, rejects: map[string]proxywasm.MetricCounter{},
+		generation: gauge{g: proxywasm.DefineGaugeMetric(ksGenerationName)},
+		age:        gauge{g: proxywasm.DefineGaugeMetric(ksAgeName)},
+		keys:       gauge{g: proxywasm.DefineGaugeMetric(ksKeysMetricName)},
+	}
+	for o, name := range ksFetchNames {
+		k.fetches[o] = proxywasm.DefineCounterMetric(name)
+	}
+	for c, name := range ksRejectNames {
+		k.rejects[c] = proxywasm.DefineCounterMetric(name)
+	}
+	return k
+}
+
+// retryAfter is the Retry-After of a 503 while no snapshot is loaded: the
+// next fetch is at most one refresh away.
+func (k *keyStore) retryAfter() int { return int((k.cfg.Refresh + time.Second - 1) / time.Second) }
+
+// start begins fetching: now, and at every tick.
+func (k *keyStore) start(p *pluginContext) {
+	k.setTickPeriod(k.cfg.Refresh)
+	k.fetch(p)
+}
+
+func (k *keyStore) setTickPeriod(d time.Duration) {
+	if err := proxywasm.SetTickPeriodMilliSeconds(uint32(d / time.Millisecond)); err != nil {
+		proxywasm.LogErrorf("apiguard: key store: setting the tick period: %v", err)
+	}
+}
+
+// tick continues a load in progress, or starts the next fetch.
+func (k *keyStore) tick(p *pluginContext) {
+	if k.loader != nil {
+		k.step(p, time.Now())
+		return
+	}
+	k.updateAge()
+	if k.inFlight && time.Since(k.fetchStart) < k.cfg.Timeout+stuckFetchPadding {
+		return // the host answers every call, at the latest when it times out
+	}
+	k.fetch(p)
+}
+
+func (k *keyStore) updateAge() {
+	if !k.loaded {
+		return
+	}
+	if age := time.Now().UnixNano() - k.created; age > 0 {
+		k.age.set(age / int64(time.Second))
+	} else {
+		k.age.set(0)
+	}
+}
+
+func (k *keyStore) fetch(p *pluginContext) {
+	headers := [][2]string{{":method", "GET"}, {":path", k.cfg.Path}, {":authority", k.cfg.Authority},
+		{"accept", "application/octet-stream"}}
+	if k.etag != "" {
+		headers = append(headers, [2]string{"if-none-match", k.etag})
+	}
+	_, err := proxywasm.DispatchHttpCall(k.cfg.Cluster, headers, nil, nil, uint32(k.cfg.Timeout/time.Millisecond),
+		func(numHeaders, bodySize, _ int) { k.response(p, numHeaders, bodySize) })
+	if err != nil {
+		k.outcome(fetchFailed, "", "cannot call cluster "+strconv.Quote(k.cfg.Cluster)+": "+err.Error())
+		return
+	}
+	k.inFlight, k.fetchStart = true, time.Now()
+}
+
+// response handles the answer of the store.
+func (k *keyStore) response(p *pluginContext, numHeaders, bodySize int) {
+	began := time.Now()
+	k.inFlight = false
+	if numHeaders == 0 {
+		k.outcome(fetchFailed, "", "no response from cluster "+strconv.Quote(k.cfg.Cluster)+
+			" (connection refused or reset, or no answer within "+k.cfg.Timeout.String()+")")
+		return
+	}
+	hs, err := proxywasm.GetHttpCallResponseHeaders()
+	if err != nil {
+		k.outcome(fetchFailed, "", "reading the response headers: "+err.Error())
+		return
+	}
+	h := policy.HeaderList(hs)
+	status, _ := h.Get(":status")
+	etag, _ := h.Get("etag")
+	switch status {
+	case "200":
+	case "304":
+		k.outcome(fetchNotModified, "", "")
+		return
+	default:
+		k.outcome(fetchHTTPError, "", "the key store answered status "+strconv.Quote(status))
+		return
+	}
+	var body []byte
+	if bodySize > 0 {
+		if body, err = proxywasm.GetHttpCallResponseBody(0, bodySize); err != nil {
+			k.outcome(fetchFailed, "", "reading the response body: "+err.Error())
+			return
+		}
+	}
+	l, err := k.base.NewLoader(body)
+	if err != nil {
+		k.reject(err)
+		return
+	}
+	hdr := l.Header()
+	if k.loaded && hdr.Generation <= k.gen {
+		if hdr.Generation == k.gen && hdr.Digest == k.digest {
+			k.etag = etag
+			k.outcome(fetchUnchanged, "", "")
+			return
+		}
+		k.reject(&policy.LoadError{Cause: policy.CauseOlderGeneration, Msg: "generation " +
+			strconv.FormatUint(hdr.Generation, 10) + " is not newer than generation " + strconv.FormatUint(k.gen, 10) + " in use"})
+		return
+	}
+	k.loader, k.loaderETag, k.loadStarted = l, etag, began
+	k.step(p, began)
+}
+
+// step advances the load in progress by what is left of loadBudget since
+// began (the start of the callback), and applies its result when done.
+func (k *keyStore) step(p *pluginContext, began time.Time) {
+	l := k.loader
+	if !l.Step(loadBudget - time.Since(began)) {
+		if !k.fastTicks {
+			proxywasm.LogInfof("apiguard: key store: loading generation %d over several ticks", l.Header().Generation)
+		}
+		k.setLoadTicking(true)
+		return
+	}
+	k.loader = nil
+	if k.fastTicks {
+		k.setLoadTicking(false)
+	}
+	if err := l.Err(); err != nil {
+		k.reject(err)
+		return
+	}
+	hdr := l.Header()
+	p.policy = l.Policy()
+	k.loaded, k.gen, k.digest, k.created, k.etag = true, hdr.Generation, hdr.Digest, hdr.Created, k.loaderETag
+	k.generation.set(int64(hdr.Generation))
+	k.keys.set(int64(hdr.Keys))
+	k.updateAge()
+	k.outcome(fetchLoaded, "", "")
+	proxywasm.LogInfof("apiguard: key store: loaded generation %d (%d consumers, %d keys, built %s) in %s",
+		hdr.Generation, hdr.Consumers, hdr.Keys, hdr.CreatedTime().Format(time.RFC3339), time.Since(k.loadStarted).Round(time.Millisecond))
+}
+
+func (k *keyStore) setLoadTicking(on bool) {
+	k.fastTicks = on
+	if on {
+		_ = proxywasm.SetTickPeriodMilliSeconds(loadTickPeriod)
+		return
+	}
+	k.setTickPeriod(k.cfg.Refresh)
+}
+
+const stateOK = "ok"
+
+// gauge sets a proxy-wasm gauge, which the SDK only lets add to.
+type gauge struct {
+	g proxywasm.MetricGauge
+	v int64
+}
+
+func (g *gauge) set(v int64) {
+	if v != g.v {
+		g.g.Add(v - g.v)
+		g.v = v
+	}
+}
+
+func (k *keyStore) reject(err error) {
+	le, ok := err.(*policy.LoadError)
+	if !ok {
+		le = &policy.LoadError{Cause: policy.CauseInvalid, Msg: err.Error()}
+	}
+	if c, ok := k.rejects[le.Cause]; ok {
+		c.Increment(1)
+	}
+	k.outcome(fetchRejected, le.Cause, le.Error())
+}
+
+// outcome counts a fetch, and logs it when the state changes. msg never
+// holds key material: load errors name ids, never keys or digests.
+func (k *keyStore) outcome(outcome, cause, msg string) {
+	if c, ok := k.fetches[outcome]; ok {
+		c.Increment(1)
+	}
+	switch outcome {
+	case fetchLoaded, fetchUnchanged, fetchNotModified:
+		if k.state != stateOK && k.state != "" {
+			proxywasm.LogInfof("apiguard: key store: fetching works again (generation %d in use)", k.gen)
+		}
+		k.state = stateOK
+		return
+	}
+	state := outcome + "/" + cause
+	if state == k.state {
+		return
+	}
+	k.state = state
+	if k.loaded {
+		proxywasm.LogWarnf("apiguard: key store: %s; keeping generation %d", msg, k.gen)
+	} else {
+		proxywasm.LogErrorf("apiguard: key store: %s; no snapshot loaded yet: requests that need a key get 503", msg)
+	}
+}

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/proxytest"
+)
+
+// testKeyCluster is the cluster of the test key store.
+const testKeyCluster = "apiguard-keys"
+
+// testKeyStore answers the plugin's HTTP calls with handler: in cpphost
+// through a loopback server (real HTTP), in the emulator runners in-process,
+// where a handler that aborts (panics) or takes longer than timeout is a
+// failed call, as Envoy reports a reset or a timeout.
+type testKeyStore struct {
+	handler http.Handler
+	timeout time.Duration
+	srv     *httptest.Server
+	// delivered counts the emulator's callouts answered so far.
+	delivered int
+}
+
+func (ks *testKeyStore) listen(t *testing.T) string {
+	ks.srv = httptest.NewServer(ks.handler)
+	t.Cleanup(ks.srv.Close)
+	return ks.srv.Listener.Addr().String()
+}
+
+// serve runs the handler on a callout's request; ok is false for a failed
+// call.
+func (ks *testKeyStore) serve(hs [][2]string) (headers [][2]string, body []byte, ok bool) {
+	method, _ := header(hs, ":method")
+	path, _ := header(hs, ":path")
+	authority, _ := header(hs, ":authority")
+	r := httptest.NewRequest(method, path, nil)
+	r.Host = authority
+	for _, h := range hs {
+		if !strings.HasPrefix(h[0], ":") {
+			r.Header.Add(h[0], h[1])
+		}
+	}
+	rec := httptest.NewRecorder()
+	done := make(chan bool, 1)
+	go func() {
+		defer func() { done <- recover() == nil }()
+		ks.handler.ServeHTTP(rec, r)
+	}()
+	select {
+	case ok = <-done:
+	case <-time.After(ks.timeout):
+		return nil, nil, false
+	}
+	if !ok {
+		return nil, nil, false
+	}
+	res := rec.Result()
+	headers = [][2]string{{":status", strconv.Itoa(res.StatusCode)}}
+	for k, vs := range res.Header {
+		for _, v := range vs {
+			headers = append(headers, [2]string{strings.ToLower(k), v})
+		}
+	}
+	return headers, rec.Body.Bytes(), true
+}
+
+// tick runs the plugin's proxy_on_tick.
+func (e *env) tick() {
+	e.t.Helper()
+	if e.vm != nil {
+		if err := e.vm.Tick(); err != nil {
+			e.t.Fatalf("tick: %v", err)
+		}
+		return
+	}
+	e.host.Tick()
+}
+
+// deliver answers the plugin's pending HTTP calls and returns how many.
+func (e *env) deliver() int {
+	e.t.Helper()
+	if e.vm != nil {
+		n, err := e.vm.DeliverHTTPCalls(10 * time.Second)
+		if err != nil {
+			e.t.Fatalf("delivering HTTP calls: %v", err)
+		}
+		return n
+	}
+	ks := e.keyStore
+	attrs := e.host.GetCalloutAttributesFromContext(proxytest.PluginContextID)
+	n := 0
+	for ; ks.delivered < len(attrs); ks.delivered++ {
+		a := attrs[ks.delivered]
+		headers, body, ok := ks.serve(a.Headers)
+		if !ok {
+			e.host.CallOnHttpCallResponse(a.CalloutID, nil, nil, nil)
+		} else {
+			e.host.CallOnHttpCallResponse(a.CalloutID, headers, nil, body)
+		}
+		n++
+	}
+	return n
+}
+
+// refresh is one refresh interval: a tick, then the answer to its fetch.
+func (e *env) refresh() {
+	e.t.Helper()
+	e.tick()
+	if n := e.deliver(); n != 1 {
+		e.t.Fatalf("refresh: %d HTTP calls answered, want 1", n)
+	}
+}
+
+// testCall is one HTTP call the plugin made.
+type testCall struct {
+	cluster string
+	headers [][2]string
+}
+
+func (e *env) httpCalls() []testCall {
+	var out []testCall
+	if e.vm != nil {
+		for _, c := range e.cpp.HTTPCalls() {
+			out = append(out, testCall{c.Cluster, c.Headers})
+		}
+		return out
+	}
+	for _, a := range e.host.GetCalloutAttributesFromContext(proxytest.PluginContextID) {
+		out = append(out, testCall{a.Upstream, a.Headers})
+	}
+	return out
+}
+
+func (e *env) gauge(name string) int64 {
+	e.t.Helper()
+	if e.vm != nil {
+		return int64(e.vm.Counter(name))
+	}
+	n, err := e.host.GetGaugeMetric(name)
+	if err != nil {
+		e.t.Fatalf("gauge %s: %v", name, err)
+	}
+	return int64(n)
+}
