@@ -5,7 +5,6 @@ import (
 	"errors"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 	"unsafe"
 
@@ -56,10 +55,10 @@ func loadError(err error) *LoadError {
 // buckets[b] is the first record whose digest starts with the 16 bits b,
 // idBase[i] the offset of the id of record 16*i in the id section.
 type snapIndex struct {
-	records  []byte
-	validity []byte
-	buckets  []uint32
-	idBase   []uint32
+	records []byte
+	windows []byte
+	buckets []uint32
+	idBase  []uint32
 }
 
 // find returns the entry of the key with digest sum, decoded into out, or
@@ -75,19 +74,15 @@ func (s *snapIndex) find(sum *[32]byte, out *keyEntry) *keyEntry {
 		case c > 0:
 			hi = m
 		default:
-			_, cons, flags, idLen := keysnap.Record(s.records, m)
+			_, cons, flags, idLen, window := keysnap.Record(s.records, m)
 			start := s.idBase[m>>4]
 			for j := m &^ 15; j < m; j++ {
 				start += uint32(s.records[j*keysnap.RecordSize+36]) + 1
 			}
 			*out = keyEntry{notBefore: noLowerBound, notAfter: noUpperBound, idStart: start,
 				idEnd: start + uint32(idLen), consumer: int32(cons), revoked: flags&keysnap.FlagRevoked != 0}
-			if flags&keysnap.FlagValidity != 0 {
-				n := len(s.validity) / keysnap.ValiditySize
-				i := sort.Search(n, func(i int) bool { k, _, _ := keysnap.ValidityRecord(s.validity, i); return int(k) >= m })
-				if i < n {
-					_, out.notBefore, out.notAfter = keysnap.ValidityRecord(s.validity, i)
-				}
+			if window != 0 {
+				out.notBefore, out.notAfter = keysnap.Window(s.windows, int(window-1))
 			}
 			return out
 		}
@@ -120,9 +115,10 @@ type Loader struct {
 	scopeIDs   map[string]int
 	sets       map[string]*scopeSet
 
-	ki, vi  int
+	ki, wi  int
 	idOff   uint32
-	flagged uint32
+	header  []byte // scratch for a consumer's scopes header
+	arena   []byte // the current chunk of alloc
 	buckets []uint32
 	idBase  []uint32
 
@@ -141,8 +137,8 @@ type scopeSet struct {
 const (
 	stageHash = iota
 	stageConsumers
+	stageWindows
 	stageKeys
-	stageValidity
 	stageDone
 )
 
@@ -228,10 +224,10 @@ func (l *Loader) unit() {
 		for n := 0; n < consumerUnit && l.stage == stageConsumers; n++ {
 			l.nextConsumer()
 		}
+	case stageWindows:
+		l.windows()
 	case stageKeys:
 		l.keys()
-	case stageValidity:
-		l.validity()
 	}
 }
 
@@ -289,8 +285,9 @@ func (l *Loader) nextConsumer() {
 		}
 		limit = i
 	}
-	scopes := append([]string(nil), cc.Scopes...)
+	scopes := cc.Scopes // the reader's scratch: copied below when kept
 	sort.Strings(scopes)
+	l.header = l.header[:0]
 	for i, s := range scopes {
 		if !isScope(s) {
 			l.fail(CauseInvalid, where+": scope "+quote(s)+" is not a scope token")
@@ -300,11 +297,14 @@ func (l *Loader) nextConsumer() {
 			l.fail(CauseInvalid, where+": duplicate scope "+quote(s))
 			return
 		}
+		if i > 0 {
+			l.header = append(l.header, ' ')
+		}
+		l.header = append(l.header, s...)
 	}
-	header := strings.Join(scopes, " ")
-	set := l.sets[header]
+	set := l.sets[string(l.header)]
 	if set == nil {
-		set = &scopeSet{scopes: scopes, header: header}
+		set = &scopeSet{scopes: append([]string(nil), scopes...), header: string(l.header)}
 		for _, s := range scopes {
 			if id, ok := l.scopeIDs[s]; ok {
 				for len(set.bits) <= id/64 {
@@ -313,30 +313,28 @@ func (l *Loader) nextConsumer() {
 				set.bits[id/64] |= 1 << (uint(id) % 64)
 			}
 		}
-		l.sets[header] = set
+		l.sets[set.header] = set
 	}
 	nl := len(p.limits)
 	size := 16
 	for _, lim := range p.limits {
 		size += len("consumer/") + len(lim.Name) + 1 + len(cc.ID)
 	}
-	var b strings.Builder
-	b.Grow(size)
-	b.WriteString(shortHash(p.anonSeed^0x636f6e73756d6572, cc.ID))
-	ends := make([]int, 0, nl)
-	for _, lim := range p.limits {
-		b.WriteString("consumer/")
-		b.WriteString(lim.Name)
-		b.WriteByte('/')
-		b.WriteString(cc.ID)
-		ends = append(ends, b.Len())
-	}
-	all := b.String()
+	buf := l.alloc(size)[:0]
+	buf = append(buf, shortHash(p.anonSeed^0x636f6e73756d6572, cc.ID)...)
 	keys := l.bucketKeys[ci*nl : (ci+1)*nl : (ci+1)*nl]
-	at := 16
-	for i, e := range ends {
-		keys[i] = all[at:e]
-		at = e
+	at := len(buf)
+	for _, lim := range p.limits {
+		buf = append(buf, "consumer/"...)
+		buf = append(buf, lim.Name...)
+		buf = append(buf, '/')
+		buf = append(buf, cc.ID...)
+	}
+	all := view(buf) // buf lies in an arena chunk that is never written again
+	for i, lim := range p.limits {
+		n := len("consumer/") + len(lim.Name) + 1 + len(cc.ID)
+		keys[i] = all[at : at+n]
+		at += n
 	}
 	l.consumers = append(l.consumers, consumer{id: cc.ID, scopes: set.scopes, scopeHeader: set.header,
 		scopeBits: set.bits, limit: limit, bucketKeys: keys, partitionKey: all[:16]})
@@ -349,13 +347,47 @@ func (l *Loader) nextConsumer() {
 	}
 }
 
+// arenaChunk is the size of the chunks the per-consumer strings are packed
+// into: one allocation per chunk instead of one per consumer.
+const arenaChunk = 64 << 10
+
+// alloc returns n bytes of the arena. They are written once, by the caller,
+// before the next alloc, and then only read (as strings).
+func (l *Loader) alloc(n int) []byte {
+	if n > arenaChunk/4 {
+		return make([]byte, n)
+	}
+	if cap(l.arena)-len(l.arena) < n {
+		l.arena = make([]byte, 0, arenaChunk)
+	}
+	b := l.arena[len(l.arena) : len(l.arena)+n : len(l.arena)+n]
+	l.arena = l.arena[:len(l.arena)+n]
+	return b
+}
+
 func (l *Loader) startKeys() {
-	l.seen, l.sets, l.cr = nil, nil, nil
-	n := int(l.hdr.Keys)
+	l.seen, l.sets, l.cr, l.header, l.arena = nil, nil, nil, nil, nil
+	l.stage = stageWindows
+}
+
+// windows checks up to keyUnit validity windows.
+func (l *Loader) windows() {
+	n := int(l.hdr.Windows)
+	end := min(n, l.wi+keyUnit)
+	for i := l.wi; i < end; i++ {
+		if nb, na := keysnap.Window(l.sec.Windows, i); na <= nb {
+			l.fail(CauseInvalid, "validity window "+strconv.Itoa(i)+": not_after must be after not_before")
+			return
+		}
+	}
+	l.wi = end
+	if l.wi < n {
+		return
+	}
 	l.buckets = make([]uint32, 1<<16+1)
-	l.idBase = make([]uint32, (n+15)/16)
+	l.idBase = make([]uint32, (int(l.hdr.Keys)+15)/16)
 	l.stage = stageKeys
-	if n == 0 {
+	if l.hdr.Keys == 0 {
 		l.finishKeys()
 	}
 }
@@ -366,13 +398,13 @@ func (l *Loader) keys() {
 	recs := l.sec.Records
 	end := min(n, l.ki+keyUnit)
 	for i := l.ki; i < end; i++ {
-		digest, cons, flags, idLen := keysnap.Record(recs, i)
+		digest, cons, flags, idLen, window := keysnap.Record(recs, i)
 		if i > 0 && bytes.Compare(recs[(i-1)*keysnap.RecordSize:(i-1)*keysnap.RecordSize+32], digest) >= 0 {
 			l.fail(CauseCorrupt, "key records are not in strictly ascending digest order (a duplicate key?) at record "+strconv.Itoa(i))
 			return
 		}
-		if int(cons) >= len(l.consumers) || flags&^(keysnap.FlagRevoked|keysnap.FlagValidity) != 0 {
-			l.fail(CauseCorrupt, "key record "+strconv.Itoa(i)+": consumer index or flags out of range")
+		if int(cons) >= len(l.consumers) || flags&^keysnap.FlagRevoked != 0 || window > l.hdr.Windows {
+			l.fail(CauseCorrupt, "key record "+strconv.Itoa(i)+": consumer index, flags or window out of range")
 			return
 		}
 		if uint64(l.idOff)+uint64(idLen) > uint64(len(l.sec.IDs)) {
@@ -387,9 +419,6 @@ func (l *Loader) keys() {
 			return
 		}
 		l.idOff += uint32(idLen)
-		if flags&keysnap.FlagValidity != 0 {
-			l.flagged++
-		}
 		l.buckets[(int(digest[0])<<8|int(digest[1]))+1]++
 	}
 	l.ki = end
@@ -399,48 +428,14 @@ func (l *Loader) keys() {
 }
 
 func (l *Loader) finishKeys() {
-	if l.idOff != uint32(len(l.sec.IDs)) || l.flagged != l.hdr.Validity {
-		l.fail(CauseCorrupt, "key id or validity section does not match the key records")
+	if l.idOff != uint32(len(l.sec.IDs)) {
+		l.fail(CauseCorrupt, "key id section does not match the key records")
 		return
 	}
 	for b := 1; b < len(l.buckets); b++ {
 		l.buckets[b] += l.buckets[b-1]
 	}
-	l.stage = stageValidity
-	if l.hdr.Validity == 0 {
-		l.finish()
-	}
-}
-
-// validity checks up to keyUnit validity records.
-func (l *Loader) validity() {
-	n := int(l.hdr.Validity)
-	end := min(n, l.vi+keyUnit)
-	prev := -1
-	if l.vi > 0 {
-		k, _, _ := keysnap.ValidityRecord(l.sec.Validity, l.vi-1)
-		prev = int(k)
-	}
-	for i := l.vi; i < end; i++ {
-		k, nb, na := keysnap.ValidityRecord(l.sec.Validity, i)
-		if int(k) <= prev || int(k) >= int(l.hdr.Keys) {
-			l.fail(CauseCorrupt, "validity records out of order")
-			return
-		}
-		if _, _, flags, _ := keysnap.Record(l.sec.Records, int(k)); flags&keysnap.FlagValidity == 0 {
-			l.fail(CauseCorrupt, "validity record of a key without the validity flag")
-			return
-		}
-		if na <= nb {
-			l.fail(CauseInvalid, "key record "+strconv.Itoa(int(k))+": not_after must be after not_before")
-			return
-		}
-		prev = int(k)
-	}
-	l.vi = end
-	if l.vi == n {
-		l.finish()
-	}
+	l.finish()
 }
 
 func (l *Loader) finish() {
@@ -449,7 +444,7 @@ func (l *Loader) finish() {
 	np.keyIDs = view(l.sec.IDs)
 	np.consumers = l.consumers
 	np.warnings = nil
-	np.snap = &snapIndex{records: l.sec.Records, validity: l.sec.Validity, buckets: l.buckets, idBase: l.idBase}
+	np.snap = &snapIndex{records: l.sec.Records, windows: l.sec.Windows, buckets: l.buckets, idBase: l.idBase}
 	l.out = &np
 	l.consumers, l.bucketKeys, l.buckets, l.idBase = nil, nil, nil, nil
 	l.stage = stageDone

@@ -11,7 +11,7 @@
 //	 24  created int64 (Unix nanoseconds)
 //	 32  consumers uint32, keys uint32
 //	 40  consumer section bytes uint32, key id section bytes uint32
-//	 48  validity records uint32, reserved uint32
+//	 48  validity windows uint32, reserved uint32
 //	 56  body length uint64
 //	 64  SHA-256 of the body (32 bytes)
 //	 96  Ed25519 signature of bytes 0..96 (64 bytes; zero when unsigned)
@@ -21,11 +21,15 @@
 //	             each u16 length + bytes)
 //	  keys:      keys × RecordSize bytes, sorted by digest, strictly
 //	             ascending: digest [32], consumer index u24, flags u8
-//	             (bit 0 revoked, bit 1 validity record), key id length-1 u8
+//	             (bit 0 revoked), key id length-1 u8, validity window u24
+//	             (0 for none, else 1 + an index into the windows)
 //	  key ids:   the key ids, back to back, in key order
-//	  validity:  validity records × 20 bytes, by ascending key index:
-//	             key index u32, not_before int64, not_after int64 (Unix
-//	             nanoseconds; math.MinInt64 / math.MaxInt64 when unbounded)
+//	  windows:   the distinct validity windows × WindowSize bytes:
+//	             not_before int64, not_after int64 (Unix nanoseconds;
+//	             math.MinInt64 / math.MaxInt64 when unbounded)
+//
+// Keys issued together share a window, so a large key set with expiry
+// dates costs 3 bytes per key for them, not 16.
 //
 // The signature covers the header, and through the digest the body. A
 // reader checks the header and the signature first (cheap), then hashes
@@ -54,9 +58,11 @@ const (
 	// SignedSize is how much of the header the signature covers.
 	SignedSize = 96
 	// RecordSize is the size of one key record.
-	RecordSize = 37
-	// ValiditySize is the size of one validity record.
-	ValiditySize = 20
+	RecordSize = 40
+	// WindowSize is the size of one validity window.
+	WindowSize = 16
+	// MaxWindows is the most distinct validity windows (u24, minus none).
+	MaxWindows = 1<<24 - 1
 
 	// MaxConsumers is the most consumers a snapshot can index (u24).
 	MaxConsumers = 1 << 24
@@ -67,9 +73,8 @@ const (
 
 	flagSigned = 1
 
-	// FlagRevoked and FlagValidity are the bits of a key record's flags.
-	FlagRevoked  = 1
-	FlagValidity = 2
+	// FlagRevoked is the bit of a key record's flags.
+	FlagRevoked = 1
 )
 
 // Unbounded validity limits.
@@ -155,6 +160,7 @@ func Encode(s *Snapshot, priv ed25519.PrivateKey) ([]byte, error) {
 	})
 	recs := make([]byte, 0, len(s.Keys)*RecordSize)
 	var ids, valid []byte
+	windows := map[[2]int64]int{}
 	for n, i := range order {
 		k := &s.Keys[i]
 		if n > 0 && s.Keys[order[n-1]].Digest == k.Digest {
@@ -167,14 +173,25 @@ func Encode(s *Snapshot, priv ed25519.PrivateKey) ([]byte, error) {
 		if k.Revoked {
 			flags |= FlagRevoked
 		}
+		w := 0
 		if k.NotBefore != NoLowerBound || k.NotAfter != NoUpperBound {
-			flags |= FlagValidity
-			valid = binary.LittleEndian.AppendUint32(valid, uint32(n))
-			valid = binary.LittleEndian.AppendUint64(valid, uint64(k.NotBefore))
-			valid = binary.LittleEndian.AppendUint64(valid, uint64(k.NotAfter))
+			if k.NotAfter <= k.NotBefore {
+				return nil, errors.New("keysnap: key " + strconv.Quote(k.ID) + ": not_after must be after not_before")
+			}
+			win := [2]int64{k.NotBefore, k.NotAfter}
+			if w = windows[win]; w == 0 {
+				if len(windows) == MaxWindows {
+					return nil, errors.New("keysnap: too many distinct validity windows")
+				}
+				w = len(windows) + 1
+				windows[win] = w
+				valid = binary.LittleEndian.AppendUint64(valid, uint64(k.NotBefore))
+				valid = binary.LittleEndian.AppendUint64(valid, uint64(k.NotAfter))
+			}
 		}
 		recs = append(recs, k.Digest[:]...)
-		recs = append(recs, byte(k.Consumer), byte(k.Consumer>>8), byte(k.Consumer>>16), flags, byte(len(k.ID)-1))
+		recs = append(recs, byte(k.Consumer), byte(k.Consumer>>8), byte(k.Consumer>>16), flags, byte(len(k.ID)-1),
+			byte(w), byte(w>>8), byte(w>>16))
 		ids = append(ids, k.ID...)
 	}
 	if len(cons) > math.MaxUint32 || len(ids) > math.MaxUint32 {
@@ -194,7 +211,7 @@ func Encode(s *Snapshot, priv ed25519.PrivateKey) ([]byte, error) {
 	le.PutUint32(out[36:], uint32(len(s.Keys)))
 	le.PutUint32(out[40:], uint32(len(cons)))
 	le.PutUint32(out[44:], uint32(len(ids)))
-	le.PutUint32(out[48:], uint32(len(valid)/ValiditySize))
+	le.PutUint32(out[48:], uint32(len(valid)/WindowSize))
 	le.PutUint64(out[56:], uint64(bodyLen))
 	out = append(out, cons...)
 	out = append(out, recs...)
@@ -218,7 +235,7 @@ type Header struct {
 	Keys          uint32
 	ConsumerBytes uint32
 	IDBytes       uint32
-	Validity      uint32
+	Windows       uint32
 	BodyLen       uint64
 	Digest        [32]byte
 	Signature     [64]byte
@@ -257,14 +274,14 @@ func ParseHeader(data []byte) (Header, error) {
 	h.Keys = le.Uint32(data[36:])
 	h.ConsumerBytes = le.Uint32(data[40:])
 	h.IDBytes = le.Uint32(data[44:])
-	h.Validity = le.Uint32(data[48:])
+	h.Windows = le.Uint32(data[48:])
 	h.BodyLen = le.Uint64(data[56:])
 	copy(h.Digest[:], data[64:96])
 	copy(h.Signature[:], data[96:160])
-	if h.Consumers >= MaxConsumers || h.Keys > MaxKeys || h.Validity > h.Keys {
+	if h.Consumers >= MaxConsumers || h.Keys > MaxKeys || h.Windows > h.Keys || h.Windows > MaxWindows {
 		return h, corrupt("counts out of range")
 	}
-	want := uint64(h.ConsumerBytes) + uint64(h.Keys)*RecordSize + uint64(h.IDBytes) + uint64(h.Validity)*ValiditySize
+	want := uint64(h.ConsumerBytes) + uint64(h.Keys)*RecordSize + uint64(h.IDBytes) + uint64(h.Windows)*WindowSize
 	if want != h.BodyLen {
 		return h, corrupt("section sizes do not add up to the body length")
 	}
@@ -335,7 +352,7 @@ type Body struct {
 	Consumers []byte // the consumer section
 	Records   []byte // the key records
 	IDs       []byte // the key ids
-	Validity  []byte // the validity records
+	Windows   []byte // the validity windows
 }
 
 // Sections splits data into its sections.
@@ -344,7 +361,7 @@ func Sections(data []byte, h *Header) Body {
 	c := int(h.ConsumerBytes)
 	r := int(h.Keys) * RecordSize
 	i := int(h.IDBytes)
-	return Body{Consumers: b[:c:c], Records: b[c : c+r : c+r], IDs: b[c+r : c+r+i : c+r+i], Validity: b[c+r+i:]}
+	return Body{Consumers: b[:c:c], Records: b[c : c+r : c+r], IDs: b[c+r : c+r+i : c+r+i], Windows: b[c+r+i:]}
 }
 
 // ConsumerReader reads the consumer section one consumer at a time. The
@@ -405,15 +422,17 @@ func (r *ConsumerReader) str16() ([]byte, bool) {
 	return s, true
 }
 
-// Record returns the fields of key record i of records.
-func Record(records []byte, i int) (digest []byte, consumer uint32, flags byte, idLen int) {
+// Record returns the fields of key record i of records: window is 0 for
+// none, else 1 + the index of the key's validity window.
+func Record(records []byte, i int) (digest []byte, consumer uint32, flags byte, idLen int, window uint32) {
 	r := records[i*RecordSize : (i+1)*RecordSize]
-	return r[:32], uint32(r[32]) | uint32(r[33])<<8 | uint32(r[34])<<16, r[35], int(r[36]) + 1
+	return r[:32], uint32(r[32]) | uint32(r[33])<<8 | uint32(r[34])<<16, r[35], int(r[36]) + 1,
+		uint32(r[37]) | uint32(r[38])<<8 | uint32(r[39])<<16
 }
 
-// ValidityRecord returns validity record i.
-func ValidityRecord(validity []byte, i int) (key uint32, notBefore, notAfter int64) {
-	v := validity[i*ValiditySize:]
+// Window returns validity window i (0-based) of windows.
+func Window(windows []byte, i int) (notBefore, notAfter int64) {
+	v := windows[i*WindowSize:]
 	le := binary.LittleEndian
-	return le.Uint32(v), int64(le.Uint64(v[4:])), int64(le.Uint64(v[12:]))
+	return int64(le.Uint64(v)), int64(le.Uint64(v[8:]))
 }
