@@ -7,6 +7,7 @@ import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
 
 	"github.com/apiguard/apiguard/policy"
+	"github.com/apiguard/apiguard/policy/keysnap"
 )
 
 // The key store: with a key_store section, the plugin's root context
@@ -46,7 +47,7 @@ var (
 	ksGenerationName  = metricKSGeneration
 	ksAgeName         = metricKSAge
 	ksKeysMetricName  = metricKSKeys
-	loadBudget        = 10 * time.Millisecond
+	loadBudget        = 8 * time.Millisecond
 	loadTickPeriod    = uint32(1) // milliseconds
 	stuckFetchPadding = 5 * time.Second
 )
@@ -240,8 +241,10 @@ func (k *keyStore) step(p *pluginContext, began time.Time) {
 	k.keys.set(int64(hdr.Keys))
 	k.updateAge()
 	k.outcome(fetchLoaded, "", "")
-	proxywasm.LogInfof("apiguard: key store: loaded generation %d (%d consumers, %d keys, built %s) in %s",
-		hdr.Generation, hdr.Consumers, hdr.Keys, hdr.CreatedTime().Format(time.RFC3339), time.Since(k.loadStarted).Round(time.Millisecond))
+	st := l.Stats()
+	proxywasm.LogInfof("apiguard: key store: loaded generation %d (%d consumers, %d keys, %d bytes, built %s) in %s: verify %s, index %s, %d steps",
+		hdr.Generation, hdr.Consumers, hdr.Keys, keysnap.HeaderSize+hdr.BodyLen, hdr.CreatedTime().Format(time.RFC3339),
+		time.Since(k.loadStarted).Round(time.Millisecond), st.Verify.Round(time.Microsecond), st.Index.Round(time.Microsecond), st.Steps)
 }
 
 func (k *keyStore) setLoadTicking(on bool) {

@@ -124,7 +124,21 @@ type Loader struct {
 
 	err *LoadError
 	out *Policy
+
+	stats LoadStats
 }
+
+// LoadStats is where a load spent its time (measured with the VM's clock).
+type LoadStats struct {
+	// Verify is checking the signature and hashing the body; Index is
+	// checking and indexing the consumers and keys.
+	Verify, Index time.Duration
+	// Steps counts the calls of Step.
+	Steps int
+}
+
+// Stats returns the time spent so far.
+func (l *Loader) Stats() LoadStats { return l.stats }
 
 // scopeSet is what consumers with the same scopes share.
 type scopeSet struct {
@@ -144,9 +158,9 @@ const (
 
 // Work per unit of Step, between clock reads.
 const (
-	hashUnit     = 256 << 10
-	consumerUnit = 256
-	keyUnit      = 8192
+	hashUnit     = 128 << 10
+	consumerUnit = 128
+	keyUnit      = 4096
 )
 
 // NewLoader checks the header and the signature of the snapshot data
@@ -154,6 +168,7 @@ const (
 // with a *LoadError for a truncated or corrupt header, or a signature that
 // does not verify; the body is checked by Step.
 func (p *Policy) NewLoader(data []byte) (*Loader, error) {
+	began := time.Now()
 	ks := p.keyStore
 	if ks == nil {
 		return nil, errors.New("policy: the configuration has no key_store")
@@ -171,6 +186,7 @@ func (p *Policy) NewLoader(data []byte) (*Loader, error) {
 	}
 	l := &Loader{base: p, data: data, hdr: h, sec: keysnap.Sections(data, &h)}
 	l.hasher = keysnap.NewHasher(data, &h)
+	l.stats.Verify = time.Since(began)
 	return l, nil
 }
 
@@ -181,9 +197,19 @@ func (l *Loader) Header() keysnap.Header { return l.hdr }
 // reports whether it is finished.
 func (l *Loader) Step(budget time.Duration) (done bool) {
 	start := time.Now()
+	last := start
+	l.stats.Steps++
 	for l.stage != stageDone {
+		hashing := l.stage == stageHash
 		l.unit()
-		if time.Since(start) >= budget {
+		now := time.Now()
+		if hashing {
+			l.stats.Verify += now.Sub(last)
+		} else {
+			l.stats.Index += now.Sub(last)
+		}
+		last = now
+		if now.Sub(start) >= budget {
 			break
 		}
 	}
