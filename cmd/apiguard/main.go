@@ -9,7 +9,10 @@
 //	apiguard keygen --consumer ID [--prefix agk_] [--id KEYID] [--not-before T] [--not-after T] [--json] [--out FILE]
 //	apiguard hash < keys.txt
 //	apiguard verify-format [--prefix agk_] [KEY | -]
-//	apiguard validate FILE...
+//	apiguard validate [--config CONFIG] FILE...
+//	apiguard keys signing-key --out FILE
+//	apiguard keys build --consumers FILE --signing-key FILE --out FILE [--generation N] [--unsigned]
+//	apiguard keys inspect FILE [--public-key KEY]
 //	apiguard replay --config cfg.json --requests traffic.jsonl [--wasm build/apiguard.wasm] [--keys keys.txt] [--baseline old.json] [--output table|json]
 //
 // Run "apiguard help COMMAND" for the details of a command.
@@ -55,7 +58,7 @@ type command struct {
 var commands []*command
 
 func init() {
-	commands = []*command{keygenCmd, hashCmd, verifyFormatCmd, validateCmd, replayCmd, echoUpstreamCmd}
+	commands = []*command{keygenCmd, hashCmd, verifyFormatCmd, validateCmd, keysCmd, replayCmd, echoUpstreamCmd}
 }
 
 func main() {
