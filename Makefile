@@ -60,6 +60,8 @@ test: vet build $(FIXTURES)
 fuzz:
 	$(GO) test ./policy -run='^$$' -fuzz='^FuzzCompile$$' -fuzztime=$(FUZZTIME)
 	$(GO) test ./policy -run='^$$' -fuzz='^FuzzDecide$$' -fuzztime=$(FUZZTIME)
+	$(GO) test ./policy -run='^$$' -fuzz='^FuzzSnapshot$$' -fuzztime=$(FUZZTIME)
+	$(GO) test ./policy -run='^$$' -fuzz='^FuzzSnapshotUnsigned$$' -fuzztime=$(FUZZTIME)
 
 # Benchmarks: every package's at -count=$(BENCHCOUNT), then the compiled
 # module's (filter/bench_test.go) with fixed iteration counts, since each op
@@ -78,6 +80,7 @@ bench: build build/fixtures/passthrough.wasm
 	$(GO) test -run='^$$' -bench='^BenchmarkRateLimitContention$$' -benchtime=$(WASMREQS)x -count=$(STARTRUNS) ./filter | tee -a build/bench.txt
 	$(GO) test -run='^$$' -bench='^BenchmarkPluginStart$$' -benchtime=1x -count=$(STARTRUNS) ./filter | tee -a build/bench.txt
 	$(GO) test -run='^$$' -bench='^BenchmarkSteadyTraffic$$' -benchtime=$(STEADYREQS)x -count=1 ./filter | tee -a build/bench.txt
+	$(GO) test -run='^$$' -bench='^BenchmarkKeyStoreLoad$$' -benchtime=1x -count=$(STARTRUNS) ./filter | tee -a build/bench.txt
 	$(GO) run ./tools/benchreport -o build/bench.md build/bench.txt
 
 e2e: build
