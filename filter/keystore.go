@@ -258,17 +258,26 @@ func (k *keyStore) setLoadTicking(on bool) {
 
 const stateOK = "ok"
 
-// gauge sets a proxy-wasm gauge, which the SDK only lets add to.
+// gauge sets a proxy-wasm gauge. The SDK only lets a gauge be added to;
+// proxy_record_metric, which SDK exposes for histograms, sets a gauge in
+// Envoy (Context::recordMetric), so that every worker writes the same value
+// instead of adding its own to the sum.
 type gauge struct {
 	g proxywasm.MetricGauge
 	v int64
 }
 
 func (g *gauge) set(v int64) {
-	if v != g.v {
-		g.g.Add(v - g.v)
-		g.v = v
+	if v == g.v {
+		return
 	}
+	defer func() {
+		if r := recover(); r != nil { // the SDK panics on a failed host call
+			proxywasm.LogErrorf("apiguard: setting a key store gauge: %v", r)
+		}
+	}()
+	proxywasm.MetricHistogram(g.g).Record(uint64(max(v, 0)))
+	g.v = v
 }
 
 func (k *keyStore) reject(err error) {

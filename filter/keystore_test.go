@@ -373,6 +373,10 @@ func TestKeyStoreWorkersConverge(t *testing.T) {
 			e.refresh()
 			wantStatus(t, e.do("/v1/orders", [2]string{"x-api-key", k.billing}), 401, "worker "+strconv.Itoa(i+1)+" after one refresh")
 		}
+		// Each worker sets the gauge (it does not add to a sum).
+		if g := e1.gauge(metricKSGeneration); g != 2 {
+			t.Errorf("generation gauge with two workers on generation 2: %d", g)
+		}
 		if n := e1.counter(metricKSFetch + fetchLoaded); n != 4 {
 			t.Errorf("loads summed over both workers: %d, want 4", n)
 		}
