@@ -146,6 +146,17 @@ func TestRenderKeyStoreCluster(t *testing.T) {
 	if !found {
 		t.Fatalf("no cluster %s with port 9099 in:\n%s", e2eKeyCluster, data)
 	}
+	// Without the cluster, validate names the key store's cluster.
+	shipped, _ := os.ReadFile(envoyYAML)
+	wasm, _ := filepath.Abs(wasmFile)
+	out, err := Render(shipped, RenderOptions{UpstreamPort: 8081, WasmPath: wasm, PluginConfig: pluginConfig})
+	if err != nil {
+		t.Fatal(err)
+	}
+	probs := configcheck.Errors(configcheck.ValidateEnvoyYAML(out, configcheck.EnvoyOptions{WasmPath: wasm}))
+	if len(probs) != 1 || !strings.Contains(probs[0].String(), `key_store.cluster: key store cluster "apiguard-keys", which static_resources.clusters does not define`) {
+		t.Errorf("validate without the key store cluster: %v", probs)
+	}
 }
 
 // Envoy fetches the snapshot from a loopback server through a cluster; a

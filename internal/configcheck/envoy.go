@@ -14,6 +14,8 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/apiguard/apiguard/policy"
+
 	// Extensions whose typed_config may appear in a bootstrap that runs
 	// apiguard. An Any of a type not linked here is reported as unknown;
 	// add the package to accept it.
@@ -235,6 +237,13 @@ func (c *envoyChecker) wasmFilter(w *wasmfilterv3.Wasm, path string) {
 	vpath = joinPath(cpath+".configuration", vpath)
 	for _, p := range pluginProblems([]byte(text)) {
 		c.probs = append(c.probs, Problem{Path: joinPath(vpath, p.Path), Line: c.t.line(vpath), Msg: p.Msg, Warning: p.Warning})
+	}
+	// A key store's cluster must exist, or every fetch fails (BadArgument)
+	// and every request that needs a key gets 503.
+	if pol, err := policy.Compile([]byte(text)); err == nil && pol.KeyStore() != nil && !c.cds {
+		if name := pol.KeyStore().Cluster; !c.clusters[name] {
+			c.add(joinPath(vpath, "key_store.cluster"), "key store cluster %q, which static_resources.clusters does not define", name)
+		}
 	}
 }
 
