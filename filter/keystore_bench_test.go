@@ -151,7 +151,7 @@ func meanRequestTime(b *testing.B, vm *cpphost.VM, keys []string, n int) time.Du
 		if i == 0 {
 			took = 0
 		}
-		hs := [][2]string{{":method", "GET"}, {":path", path}, {":authority", "api.example.com"}, {"x-api-key", keys[i%len(keys)]}}
+		hs := [][2]string{{":method", "GET"}, {":path", path}, {":authority", "api.example.com"}, {"x-api-key", keys[(i+n)%len(keys)]}}
 		t := time.Now()
 		r, err := vm.Request(hs)
 		took += time.Since(t)

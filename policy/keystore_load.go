@@ -2,6 +2,7 @@ package policy
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"sort"
 	"strconv"
@@ -53,7 +54,7 @@ func loadError(err error) *LoadError {
 // snapIndex finds the keys of a loaded snapshot. It is a view of the
 // snapshot's bytes (which must never change) plus two small tables:
 // buckets[b] is the first record whose digest starts with the 16 bits b,
-// idBase[i] the offset of the id of record 16*i in the id section.
+// idBase[i] the offset of the id of record idGroup*i in the id section.
 type snapIndex struct {
 	records []byte
 	windows []byte
@@ -61,22 +62,39 @@ type snapIndex struct {
 	idBase  []uint32
 }
 
+// idGroup is how many key records share an entry of snapIndex.idBase: a
+// lookup adds the id lengths of at most idGroup-1 records before its own.
+const idGroup = 4
+
 // find returns the entry of the key with digest sum, decoded into out, or
-// nil. It does not allocate.
+// nil. It does not allocate. Digests are compared by their first eight
+// bytes as a number first: for random digests that settles every step of
+// the search but the last, and Go's wasm code compares bytes one by one.
 func (s *snapIndex) find(sum *[32]byte, out *keyEntry) *keyEntry {
 	b := int(sum[0])<<8 | int(sum[1])
 	lo, hi := int(s.buckets[b]), int(s.buckets[b+1])
+	want := binary.BigEndian.Uint64(sum[:8])
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
-		switch c := bytes.Compare(s.records[m*keysnap.RecordSize:m*keysnap.RecordSize+32], sum[:]); {
+		rec := s.records[m*keysnap.RecordSize : m*keysnap.RecordSize+32]
+		c := 0
+		switch got := binary.BigEndian.Uint64(rec); {
+		case got < want:
+			c = -1
+		case got > want:
+			c = 1
+		default:
+			c = bytes.Compare(rec[8:], sum[8:])
+		}
+		switch {
 		case c < 0:
 			lo = m + 1
 		case c > 0:
 			hi = m
 		default:
 			_, cons, flags, idLen, window := keysnap.Record(s.records, m)
-			start := s.idBase[m>>4]
-			for j := m &^ 15; j < m; j++ {
+			start := s.idBase[m/idGroup]
+			for j := m - m%idGroup; j < m; j++ {
 				start += uint32(s.records[j*keysnap.RecordSize+36]) + 1
 			}
 			*out = keyEntry{notBefore: noLowerBound, notAfter: noUpperBound, idStart: start,
@@ -411,7 +429,7 @@ func (l *Loader) windows() {
 		return
 	}
 	l.buckets = make([]uint32, 1<<16+1)
-	l.idBase = make([]uint32, (int(l.hdr.Keys)+15)/16)
+	l.idBase = make([]uint32, (int(l.hdr.Keys)+idGroup-1)/idGroup)
 	l.stage = stageKeys
 	if l.hdr.Keys == 0 {
 		l.finishKeys()
@@ -437,8 +455,8 @@ func (l *Loader) keys() {
 			l.fail(CauseCorrupt, "key ids overrun their section")
 			return
 		}
-		if i&15 == 0 {
-			l.idBase[i>>4] = l.idOff
+		if i%idGroup == 0 {
+			l.idBase[i/idGroup] = l.idOff
 		}
 		if !isVisibleASCII(view(l.sec.IDs[l.idOff : l.idOff+uint32(idLen)])) {
 			l.fail(CauseInvalid, "key record "+strconv.Itoa(i)+": key id must be visible ASCII")

@@ -2,12 +2,14 @@ package policy
 
 import (
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"math/rand"
 	"os"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -210,4 +212,56 @@ func TestSnapshotDecideAllocs(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { loaded.Decide(r) }); n != 0 {
 		t.Fatalf("snapshot decision allocates %v times", n)
 	}
+}
+
+// Every key of a larger snapshot is found with its own id, consumer and
+// validity, whatever its position in the digest order.
+func TestSnapshotManyKeys(t *testing.T) {
+	store := mustCompile(t, `{"key_store": {"cluster": "k", "path": "/k", "allow_unsigned": true},
+		"routes": [{"name": "r", "path": "/r"}]}`)
+	s := &keysnap.Snapshot{Generation: 1}
+	for c := 0; c < 37; c++ {
+		s.Consumers = append(s.Consumers, keysnap.Consumer{ID: "c" + strings.Repeat("x", c%5) + strconv.Itoa(c)})
+	}
+	raw := map[string]string{}
+	for i := 0; i < 3000; i++ {
+		key := "key-" + strconv.Itoa(i)
+		id := "id" + strings.Repeat("-", i%7) + strconv.Itoa(i)
+		raw[id] = key
+		k := keysnap.Key{ID: id, Consumer: i % 37, NotBefore: keysnap.NoLowerBound, NotAfter: keysnap.NoUpperBound, Revoked: i%11 == 0}
+		if i%13 == 0 {
+			k.NotAfter = now.Add(-time.Hour).UnixNano()
+		}
+		copy(k.Digest[:], sha256Sum(key))
+		s.Keys = append(s.Keys, k)
+	}
+	data, err := keysnap.Encode(s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := store.LoadSnapshot(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, k := range s.Keys {
+		d := p.Decide(get("/r", "x-api-key", raw[k.ID]))
+		want := ReasonAllowed
+		switch {
+		case k.Revoked:
+			want = ReasonRevoked
+		case k.NotAfter != keysnap.NoUpperBound:
+			want = ReasonExpired
+		}
+		if d.Reason != want || want == ReasonAllowed && (d.KeyID != k.ID || d.Consumer != s.Consumers[k.Consumer].ID) {
+			t.Fatalf("key %d (%s): %s %q %q, want %s %q %q", i, k.ID, d.Reason, d.KeyID, d.Consumer, want, k.ID, s.Consumers[k.Consumer].ID)
+		}
+	}
+	if d := p.Decide(get("/r", "x-api-key", "key-none")); d.Reason != ReasonUnknown {
+		t.Fatalf("unknown key: %s", d.Reason)
+	}
+}
+
+func sha256Sum(s string) []byte {
+	h := sha256.Sum256([]byte(s))
+	return h[:]
 }
