@@ -1,11 +1,14 @@
 package main
 
 import (
+	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
 
+	"github.com/apiguard/apiguard/filter/internal/bridge"
 	"github.com/apiguard/apiguard/policy"
 	"github.com/apiguard/apiguard/policy/keysnap"
 )
@@ -80,6 +83,10 @@ type keyStore struct {
 
 	inFlight   bool
 	fetchStart time.Time
+	// parts is the snapshot received so far in a ranged fetch, partsETag
+	// the ETag of its first part.
+	parts     []byte
+	partsETag string
 
 	loader      *policy.Loader
 	loaderETag  string
@@ -129,6 +136,10 @@ func (k *keyStore) tick(p *pluginContext) {
 		k.step(p, time.Now())
 		return
 	}
+	if k.parts != nil && !k.inFlight {
+		k.call(p, len(k.parts)) // the next range
+		return
+	}
 	k.updateAge()
 	if k.inFlight && time.Since(k.fetchStart) < k.cfg.Timeout+stuckFetchPadding {
 		return // the host answers every call, at the latest when it times out
@@ -148,24 +159,52 @@ func (k *keyStore) updateAge() {
 }
 
 func (k *keyStore) fetch(p *pluginContext) {
+	k.parts, k.partsETag = nil, ""
+	k.call(p, 0)
+}
+
+// call sends the request for the snapshot, or for its part from offset on
+// when the snapshot is fetched in ranges (chunk_size; one range per tick,
+// at loadTickPeriod): the first request
+// asks for the first range, with If-None-Match; the next ones for the next
+// ranges, with If-Range, so that a snapshot replaced meanwhile comes whole
+// (200) instead of in mixed parts.
+func (k *keyStore) call(p *pluginContext, offset int) {
 	headers := [][2]string{{":method", "GET"}, {":path", k.cfg.Path}, {":authority", k.cfg.Authority},
 		{"accept", "application/octet-stream"}}
-	if k.etag != "" {
+	if offset == 0 && k.etag != "" {
 		headers = append(headers, [2]string{"if-none-match", k.etag})
+	}
+	if n := k.cfg.ChunkSize; n > 0 {
+		headers = append(headers, [2]string{"range", "bytes=" + strconv.Itoa(offset) + "-" + strconv.Itoa(offset+n-1)})
+		if offset > 0 && k.partsETag != "" {
+			headers = append(headers, [2]string{"if-range", k.partsETag})
+		}
 	}
 	_, err := proxywasm.DispatchHttpCall(k.cfg.Cluster, headers, nil, nil, uint32(k.cfg.Timeout/time.Millisecond),
 		func(numHeaders, bodySize, _ int) { k.response(p, numHeaders, bodySize) })
 	if err != nil {
+		k.parts = nil
 		k.outcome(fetchFailed, "", "cannot call cluster "+strconv.Quote(k.cfg.Cluster)+": "+err.Error())
 		return
 	}
 	k.inFlight, k.fetchStart = true, time.Now()
 }
 
+// maxSnapshotSize bounds the size a 206's Content-Range may announce.
+const maxSnapshotSize = 1 << 30
+
 // response handles the answer of the store.
 func (k *keyStore) response(p *pluginContext, numHeaders, bodySize int) {
 	began := time.Now()
 	k.inFlight = false
+	parts := k.parts
+	k.parts = nil // kept below only while a ranged fetch goes on
+	defer func() {
+		if k.fastTicks && k.loader == nil && k.parts == nil {
+			k.setLoadTicking(false) // a ranged fetch ended without a load
+		}
+	}()
 	if numHeaders == 0 {
 		k.outcome(fetchFailed, "", "no response from cluster "+strconv.Quote(k.cfg.Cluster)+
 			" (connection refused or reset, or no answer within "+k.cfg.Timeout.String()+")")
@@ -180,7 +219,7 @@ func (k *keyStore) response(p *pluginContext, numHeaders, bodySize int) {
 	status, _ := h.Get(":status")
 	etag, _ := h.Get("etag")
 	switch status {
-	case "200":
+	case "200", "206":
 	case "304":
 		k.outcome(fetchNotModified, "", "")
 		return
@@ -189,12 +228,53 @@ func (k *keyStore) response(p *pluginContext, numHeaders, bodySize int) {
 		return
 	}
 	var body []byte
-	if bodySize > 0 {
-		if body, err = proxywasm.GetHttpCallResponseBody(0, bodySize); err != nil {
+	readBody := func() []byte {
+		if bodySize > 0 {
+			body, err = proxywasm.GetHttpCallResponseBody(0, bodySize)
+		}
+		return body
+	}
+	if status == "200" {
+		if readBody(); err != nil {
 			k.outcome(fetchFailed, "", "reading the response body: "+err.Error())
 			return
 		}
+	} else {
+		cr, _ := h.Get("content-range")
+		first, last, total, ok := parseContentRange(cr)
+		switch {
+		case !ok || total > maxSnapshotSize || last-first+1 != bodySize || first != len(parts) || parts == nil && first != 0 ||
+			parts != nil && cap(parts) != total+bridge.ReadRoom:
+			k.outcome(fetchHTTPError, "", "the key store answered 206 with content-range "+strconv.Quote(cr)+
+				" for "+strconv.Itoa(bodySize)+" bytes at offset "+strconv.Itoa(len(parts)))
+			return
+		case parts == nil:
+			parts = make([]byte, 0, total+bridge.ReadRoom)
+			k.partsETag = etag
+		}
+		// The host writes the range straight into place.
+		data, into := bridge.ReadInto(parts[len(parts):cap(parts)], readBody)
+		if err != nil || len(data) != bodySize {
+			k.outcome(fetchFailed, "", "reading the response body: "+fmt.Sprint(err))
+			return
+		}
+		if into {
+			parts = parts[:len(parts)+len(data)]
+		} else {
+			parts = append(parts, data...)
+		}
+		if len(parts) < total {
+			// The next range is asked for on the next tick, so that this
+			// callback ends first (and copies one range only).
+			k.parts = parts
+			if !k.fastTicks {
+				k.setLoadTicking(true)
+			}
+			return
+		}
+		body = parts[:total:total]
 	}
+	k.partsETag = ""
 	l, err := k.base.NewLoader(body)
 	if err != nil {
 		k.reject(err)
@@ -213,6 +293,27 @@ func (k *keyStore) response(p *pluginContext, numHeaders, bodySize int) {
 	}
 	k.loader, k.loaderETag, k.loadStarted = l, etag, began
 	k.step(p, began)
+}
+
+// parseContentRange parses "bytes FIRST-LAST/TOTAL".
+func parseContentRange(v string) (first, last, total int, ok bool) {
+	rest, found := strings.CutPrefix(v, "bytes ")
+	if !found {
+		return 0, 0, 0, false
+	}
+	rng, tot, found := strings.Cut(rest, "/")
+	a, b, found2 := strings.Cut(rng, "-")
+	if !found || !found2 {
+		return 0, 0, 0, false
+	}
+	var err1, err2, err3 error
+	first, err1 = strconv.Atoi(a)
+	last, err2 = strconv.Atoi(b)
+	total, err3 = strconv.Atoi(tot)
+	if err1 != nil || err2 != nil || err3 != nil || first < 0 || last < first || last >= total {
+		return 0, 0, 0, false
+	}
+	return first, last, total, true
 }
 
 // step advances the load in progress by what is left of loadBudget since

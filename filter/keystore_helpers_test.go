@@ -81,21 +81,33 @@ func (e *env) tick() {
 	e.host.Tick()
 }
 
-// deliver answers the plugin's pending HTTP calls and returns how many.
+// deliver answers the plugin's pending HTTP calls, and those their
+// callbacks make (a snapshot fetched in ranges), and returns how many.
 func (e *env) deliver() int {
 	e.t.Helper()
 	if e.vm != nil {
-		n, err := e.vm.DeliverHTTPCalls(10 * time.Second)
-		if err != nil {
-			e.t.Fatalf("delivering HTTP calls: %v", err)
+		total := 0
+		for e.vm.PendingHTTPCalls() > 0 {
+			n, err := e.vm.DeliverHTTPCalls(10 * time.Second)
+			if err != nil {
+				e.t.Fatalf("delivering HTTP calls: %v", err)
+			}
+			if n == 0 {
+				e.t.Fatal("an HTTP call got no answer in 10s")
+			}
+			total += n
 		}
-		return n
+		return total
 	}
 	ks := e.keyStore
-	attrs := e.host.GetCalloutAttributesFromContext(proxytest.PluginContextID)
 	n := 0
-	for ; ks.delivered < len(attrs); ks.delivered++ {
+	for {
+		attrs := e.host.GetCalloutAttributesFromContext(proxytest.PluginContextID)
+		if ks.delivered >= len(attrs) {
+			return n
+		}
 		a := attrs[ks.delivered]
+		ks.delivered++
 		headers, body, ok := ks.serve(a.Headers)
 		if !ok {
 			e.host.CallOnHttpCallResponse(a.CalloutID, nil, nil, nil)
@@ -104,16 +116,50 @@ func (e *env) deliver() int {
 		}
 		n++
 	}
+}
+
+// deliverAll is deliver, then settle.
+func (e *env) deliverAll() int {
+	e.t.Helper()
+	n := e.deliver()
+	return n + e.settle()
+}
+
+// refresh is one refresh interval: a tick, then the answers to its fetch
+// (one HTTP call, or one per range) and the ticks that follow at the
+// plugin's fast tick period while it fetches ranges or loads. It returns
+// how many HTTP calls were answered.
+func (e *env) refresh() int {
+	e.t.Helper()
+	e.tick()
+	n := e.deliver()
+	if n == 0 {
+		e.t.Fatal("refresh: no HTTP call answered")
+	}
+	n += e.settle()
 	return n
 }
 
-// refresh is one refresh interval: a tick, then the answer to its fetch.
-func (e *env) refresh() {
+// settle ticks while the plugin ticks fast (a ranged fetch or a load in
+// progress), answering its HTTP calls, and returns how many it answered.
+func (e *env) settle() int {
 	e.t.Helper()
-	e.tick()
-	if n := e.deliver(); n != 1 {
-		e.t.Fatalf("refresh: %d HTTP calls answered, want 1", n)
+	n := 0
+	for i := 0; e.tickPeriod() == time.Duration(loadTickPeriod)*time.Millisecond; i++ {
+		if i == 100000 {
+			e.t.Fatal("the plugin still ticks fast after 100000 ticks")
+		}
+		e.tick()
+		n += e.deliver()
 	}
+	return n
+}
+
+func (e *env) tickPeriod() time.Duration {
+	if e.vm != nil {
+		return e.vm.TickPeriod
+	}
+	return time.Duration(e.host.GetTickPeriod()) * time.Millisecond
 }
 
 // testCall is one HTTP call the plugin made.

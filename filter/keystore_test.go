@@ -69,8 +69,12 @@ type keyServer struct {
 	snap []byte
 	etag string
 	mode string
-	// ifNoneMatch holds the If-None-Match of every request ("" for none).
+	// ifNoneMatch holds the If-None-Match of every request ("" for none),
+	// ranges its Range and If-Range.
 	ifNoneMatch []string
+	ranges      []string
+	// hook, when set, runs before each answer.
+	hook func(*http.Request)
 }
 
 // Failure modes.
@@ -99,7 +103,15 @@ func (s *keyServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	snap, etag, mode := s.snap, s.etag, s.mode
 	s.ifNoneMatch = append(s.ifNoneMatch, r.Header.Get("If-None-Match"))
+	s.ranges = append(s.ranges, r.Header.Get("Range")+" "+r.Header.Get("If-Range"))
+	hook := s.hook
 	s.mu.Unlock()
+	if hook != nil {
+		hook(r)
+		s.mu.Lock()
+		snap, etag = s.snap, s.etag
+		s.mu.Unlock()
+	}
 	switch mode {
 	case modeDown:
 		panic(http.ErrAbortHandler)
@@ -116,18 +128,21 @@ func (s *keyServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Write(snap[:len(snap)/2])
 		return
 	}
-	if r.Header.Get("If-None-Match") == etag {
-		w.WriteHeader(http.StatusNotModified)
-		return
-	}
+	// ServeContent answers If-None-Match (304), Range (206) and If-Range
+	// as an object store does.
 	w.Header().Set("ETag", etag)
 	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Write(snap)
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(snap))
 }
 
 func startKeyStore(t *testing.T, vm types.VMContext, k testKeys, srv *keyServer) *env {
 	t.Helper()
-	return startWith(t, vm, keyStoreConfig(t, k), types.OnPluginStartStatusOK,
+	return startKeyStoreWith(t, vm, keyStoreConfig(t, k), srv)
+}
+
+func startKeyStoreWith(t *testing.T, vm types.VMContext, config []byte, srv *keyServer) *env {
+	t.Helper()
+	return startWith(t, vm, config, types.OnPluginStartStatusOK,
 		&testKeyStore{handler: srv, timeout: 300 * time.Millisecond})
 }
 
@@ -180,7 +195,7 @@ func TestKeyStoreFetch(t *testing.T) {
 			t.Errorf("key_store_unavailable decisions %d, want 2", n)
 		}
 
-		if n := e.deliver(); n != 1 {
+		if n := e.deliverAll(); n != 1 {
 			t.Fatalf("%d calls delivered", n)
 		}
 		o = e.do("/v1/orders", [2]string{"x-api-key", k.billing})
@@ -243,7 +258,7 @@ func TestKeyStoreKeepsLastGood(t *testing.T) {
 		good := testSnapshot(t, k, 5, testSigner, nil)
 		srv.set(good)
 		e := startKeyStore(t, vm, k, srv)
-		e.deliver()
+		e.deliverAll()
 		wantStatus(t, e.do("/v1/orders", [2]string{"x-api-key", k.billing}), 200, "generation 5")
 
 		revokeAll := func(cs []any) {
@@ -326,7 +341,7 @@ func TestKeyStoreUnavailableUntilFirstSnapshot(t *testing.T) {
 		srv.set(testSnapshot(t, k, 1, otherSigner, nil))
 		srv.setMode(mode500)
 		e := startKeyStore(t, vm, k, srv)
-		e.deliver()
+		e.deliverAll()
 		wantStatus(t, e.do("/v1/orders", [2]string{"x-api-key", k.billing}), 503, "after a 500")
 		srv.setMode("")
 		e.refresh()
@@ -363,7 +378,7 @@ func TestKeyStoreWorkersConverge(t *testing.T) {
 		e2 := &env{t: t, vm: vm2, cpp: e1.cpp, keyStore: e1.keyStore}
 		e2.setTime(testNow)
 		for _, e := range []*env{e1, e2} {
-			e.deliver()
+			e.deliverAll()
 			wantStatus(t, e.do("/v1/orders", [2]string{"x-api-key", k.billing}), 200, "generation 1")
 		}
 		srv.set(testSnapshot(t, k, 2, testSigner, func(cs []any) {
@@ -379,6 +394,71 @@ func TestKeyStoreWorkersConverge(t *testing.T) {
 		}
 		if n := e1.counter(metricKSFetch + fetchLoaded); n != 4 {
 			t.Errorf("loads summed over both workers: %d, want 4", n)
+		}
+	})
+}
+
+// With chunk_size, the snapshot is fetched in ranges, one per tick; a
+// snapshot replaced between two ranges comes whole (If-Range), never mixed.
+func TestKeyStoreRanges(t *testing.T) {
+	vmTest(t, func(t *testing.T, vm types.VMContext) {
+		k := newTestKeys(t)
+		more := func(gen int) func(cs []any) {
+			return func(cs []any) {
+				r := cs[1].(map[string]any)
+				for i := 0; i < 60; i++ {
+					r["keys"] = append(r["keys"].([]any), map[string]any{"id": "extra-" + strconv.Itoa(gen) + "-" + strconv.Itoa(i),
+						"sha256": policy.HashKey("extra-" + strconv.Itoa(gen) + "-" + strconv.Itoa(i))})
+				}
+			}
+		}
+		srv := &keyServer{}
+		snap1 := testSnapshot(t, k, 1, testSigner, more(1))
+		if len(snap1) < 3*1024 {
+			t.Fatalf("snapshot of %d bytes: too small for three ranges", len(snap1))
+		}
+		srv.set(snap1)
+		cfg := testConfig(t, k, func(cfg map[string]any) {
+			delete(cfg, "consumers")
+			cfg["key_store"] = map[string]any{"cluster": testKeyCluster, "path": "/keys.snap", "refresh": "1s", "timeout": "300ms",
+				"chunk_size": 1024, "public_key": base64.StdEncoding.EncodeToString(testSigner.Public().(ed25519.PublicKey))}
+		})
+		e := startKeyStoreWith(t, vm, cfg, srv)
+		want := (len(snap1) + 1023) / 1024
+		if n := e.deliverAll(); n != want {
+			t.Fatalf("%d HTTP calls for %d bytes in 1024-byte ranges, want %d", n, len(snap1), want)
+		}
+		if srv.ranges[0] != "bytes=0-1023 " || srv.ranges[1] != "bytes=1024-2047 "+srv.etag {
+			t.Errorf("ranges asked for: %q", srv.ranges)
+		}
+		wantStatus(t, e.do("/v1/orders", [2]string{"x-api-key", k.billing}), 200, "after a ranged load")
+		if g := e.gauge(metricKSGeneration); g != 1 {
+			t.Fatalf("generation %d", g)
+		}
+
+		// The snapshot changes after the first range of the next fetch.
+		srv.set(testSnapshot(t, k, 2, testSigner, more(2)))
+		snap3 := testSnapshot(t, k, 3, testSigner, func(cs []any) {
+			more(3)(cs)
+			cs[0].(map[string]any)["keys"].([]any)[0].(map[string]any)["revoked"] = true
+		})
+		srv.mu.Lock()
+		srv.hook = func(r *http.Request) {
+			if strings.HasPrefix(r.Header.Get("Range"), "bytes=1024-") {
+				srv.set(snap3)
+				srv.mu.Lock()
+				srv.hook = nil
+				srv.mu.Unlock()
+			}
+		}
+		srv.mu.Unlock()
+		e.refresh()
+		if g := e.gauge(metricKSGeneration); g != 3 {
+			t.Fatalf("generation %d after a snapshot replaced mid-fetch, want 3", g)
+		}
+		wantStatus(t, e.do("/v1/orders", [2]string{"x-api-key", k.billing}), 401, "revoked in generation 3")
+		if n := e.counter(metricKSReject + policy.CauseCorrupt); n != 0 {
+			t.Errorf("%d corrupt snapshots: parts were mixed", n)
 		}
 	})
 }

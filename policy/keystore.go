@@ -16,6 +16,9 @@ const (
 	defaultKeyStoreRefresh = 10 * time.Second
 	defaultKeyStoreTimeout = 2 * time.Second
 	minKeyStoreTimeout     = 10 * time.Millisecond
+	defaultChunkSize       = 4 << 20
+	minChunkSize           = 1 << 10
+	maxChunkSize           = 1 << 30
 )
 
 // KeyStoreConfig is the compiled key_store section: where the filter
@@ -29,6 +32,10 @@ type KeyStoreConfig struct {
 	// PublicKey verifies the snapshots; nil only when AllowUnsigned.
 	PublicKey     ed25519.PublicKey
 	AllowUnsigned bool
+	// ChunkSize is the size of the ranges the snapshot is fetched in (Range
+	// requests, one HTTP call each, so that no callback copies a large
+	// body at once); 0 fetches it whole.
+	ChunkSize int
 }
 
 // KeyStore returns the key_store section, or nil when the keys are inline
@@ -63,7 +70,7 @@ func KeyStoreUnavailable(d Decision, retryAfter int) Decision {
 
 // parseKeyStore reads key_store.
 func (ps *parser) parseKeyStore(path jsonPath, v gjson.Result) *KeyStoreConfig {
-	ks := &KeyStoreConfig{Refresh: defaultKeyStoreRefresh}
+	ks := &KeyStoreConfig{Refresh: defaultKeyStoreRefresh, ChunkSize: defaultChunkSize}
 	var timeoutPath, keyPath, unsignedPath jsonPath
 	hasTimeout := false
 	duration := func(p jsonPath, v gjson.Result, min, max time.Duration) (time.Duration, bool) {
@@ -119,6 +126,13 @@ func (ps *parser) parseKeyStore(path jsonPath, v gjson.Result) *KeyStoreConfig {
 				} else {
 					ks.PublicKey = ed25519.PublicKey(b)
 				}
+			}
+		case "chunk_size":
+			if n, ok := ps.integer(p, v, 0, maxChunkSize); ok {
+				if n != 0 && n < minChunkSize {
+					ps.add(p, "must be 0 (no ranges) or at least 1024 bytes")
+				}
+				ks.ChunkSize = int(n)
 			}
 		case "allow_unsigned":
 			unsignedPath = p
