@@ -246,9 +246,10 @@ func report(r results, cpu string) string {
 		}
 		if ms, ok := r.get("KeyStoreLoad/keys=1000000", "load-ms"); ok {
 			cb, _ := r.get("KeyStoreLoad/keys=1000000", "max-cb-ms")
+			mem1, _ := r.get("KeyStoreLoad/keys=1000000", "mem-MiB")
 			mem, _ := r.get("KeyStoreLoad/keys=1000000", "mem-reload-MiB")
-			fmt.Fprintf(&b, "\nTargets at 1M keys: load ≤ 2 s CPU %s (%s ms); no callback > 20 ms %s (%s ms); linear memory ≤ 96 MiB through a reload %s (%s MiB).\n",
-				check(ms <= 2000), fmtNum(ms), check(cb <= 20), fmtNum(cb), check(mem <= 96), fmtNum(mem))
+			fmt.Fprintf(&b, "\nTargets at 1M keys: load ≤ 2 s CPU %s (%s ms); no callback > 20 ms %s (%s ms); linear memory ≤ 96 MiB after the load %s (%s MiB), and through a reload %s (%s MiB).\n",
+				check(ms <= 2000), fmtNum(ms), check(cb <= 20), fmtNum(cb), check(mem1 <= 96), fmtNum(mem1), check(mem <= 96), fmtNum(mem))
 		}
 		if ms, ok := r.get("KeyStoreLoad/keys=100000", "load-ms"); ok {
 			fmt.Fprintf(&b, "Target at 100k keys: load ≤ 0.3 s CPU %s (%s ms).\n", check(ms <= 300), fmtNum(ms))
