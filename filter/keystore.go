@@ -182,7 +182,21 @@ func (k *keyStore) call(p *pluginContext, offset int) {
 		}
 	}
 	_, err := proxywasm.DispatchHttpCall(k.cfg.Cluster, headers, nil, nil, uint32(k.cfg.Timeout/time.Millisecond),
-		func(numHeaders, bodySize, _ int) { k.response(p, numHeaders, bodySize) })
+		func(numHeaders, bodySize, _ int) {
+			defer func() {
+				// Never let a bug take the worker's VM down: drop this fetch,
+				// keep the snapshot in use, try again at the next refresh.
+				if r := recover(); r != nil {
+					p.metrics.internalErrors.Increment(1)
+					proxywasm.LogCriticalf("apiguard: internal error in the key store: %v", r)
+					k.loader, k.parts, k.inFlight = nil, nil, false
+					if k.fastTicks {
+						k.setLoadTicking(false)
+					}
+				}
+			}()
+			k.response(p, numHeaders, bodySize)
+		})
 	if err != nil {
 		k.parts = nil
 		k.outcome(fetchFailed, "", "cannot call cluster "+strconv.Quote(k.cfg.Cluster)+": "+err.Error())

@@ -84,7 +84,10 @@ func (p *pluginContext) OnTick() {
 			p.metrics.internalErrors.Increment(1)
 			proxywasm.LogCriticalf("apiguard: internal error in the key store: %v", r)
 			if ks := p.keyStore; ks != nil {
-				ks.loader, ks.inFlight = nil, false
+				ks.loader, ks.parts, ks.inFlight = nil, nil, false
+				if ks.fastTicks {
+					ks.setLoadTicking(false)
+				}
 			}
 		}
 	}()
