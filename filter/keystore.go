@@ -115,12 +115,25 @@ func newKeyStore(base *policy.Policy) *keyStore {
 }
 
 // retryAfter is the Retry-After of a 503 while no snapshot is loaded: the
-// next fetch is at most one refresh away.
-func (k *keyStore) retryAfter() int { return int((k.cfg.Refresh + time.Second - 1) / time.Second) }
+// next fetch is at most one period away.
+func (k *keyStore) retryAfter() int { return int((k.period() + time.Second - 1) / time.Second) }
+
+// firstRetry is how often the store is asked while no snapshot is loaded:
+// at most every second (a cluster may not answer yet when Envoy starts),
+// then every refresh.
+const firstRetry = time.Second
+
+// period is the interval between fetches.
+func (k *keyStore) period() time.Duration {
+	if !k.loaded {
+		return min(k.cfg.Refresh, firstRetry)
+	}
+	return k.cfg.Refresh
+}
 
 // start begins fetching: now, and at every tick.
 func (k *keyStore) start(p *pluginContext) {
-	k.setTickPeriod(k.cfg.Refresh)
+	k.setTickPeriod(k.period())
 	k.fetch(p)
 }
 
@@ -337,8 +350,8 @@ func (k *keyStore) step(p *pluginContext, began time.Time) {
 	if !l.Step(loadBudget - time.Since(began)) {
 		if !k.fastTicks {
 			proxywasm.LogInfof("apiguard: key store: loading generation %d over several ticks", l.Header().Generation)
+			k.setLoadTicking(true)
 		}
-		k.setLoadTicking(true)
 		return
 	}
 	k.loader = nil
@@ -351,7 +364,11 @@ func (k *keyStore) step(p *pluginContext, began time.Time) {
 	}
 	hdr := l.Header()
 	p.policy = l.Policy()
+	first := !k.loaded
 	k.loaded, k.gen, k.digest, k.created, k.etag = true, hdr.Generation, hdr.Digest, hdr.Created, k.loaderETag
+	if first && !k.fastTicks {
+		k.setTickPeriod(k.period())
+	}
 	k.generation.set(int64(hdr.Generation))
 	k.keys.set(int64(hdr.Keys))
 	k.updateAge()
@@ -368,7 +385,7 @@ func (k *keyStore) setLoadTicking(on bool) {
 		_ = proxywasm.SetTickPeriodMilliSeconds(loadTickPeriod)
 		return
 	}
-	k.setTickPeriod(k.cfg.Refresh)
+	k.setTickPeriod(k.period())
 }
 
 const stateOK = "ok"

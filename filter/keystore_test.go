@@ -462,3 +462,35 @@ func TestKeyStoreRanges(t *testing.T) {
 		}
 	})
 }
+
+// Until a first snapshot loads, the store is asked every second (and 503s
+// say so); then every refresh.
+func TestKeyStoreRetriesFastUntilFirstSnapshot(t *testing.T) {
+	vmTest(t, func(t *testing.T, vm types.VMContext) {
+		k := newTestKeys(t)
+		srv := &keyServer{}
+		srv.set(testSnapshot(t, k, 1, testSigner, nil))
+		srv.setMode(mode500)
+		cfg := testConfig(t, k, func(cfg map[string]any) {
+			delete(cfg, "consumers")
+			cfg["key_store"] = map[string]any{"cluster": testKeyCluster, "path": "/keys.snap", "refresh": "30s",
+				"public_key": base64.StdEncoding.EncodeToString(testSigner.Public().(ed25519.PublicKey))}
+		})
+		e := startKeyStoreWith(t, vm, cfg, srv)
+		e.deliverAll()
+		if p := e.tickPeriod(); p != time.Second {
+			t.Errorf("tick period %v before the first snapshot, want 1s", p)
+		}
+		o := e.do("/v1/orders", [2]string{"x-api-key", k.billing})
+		wantStatus(t, o, 503, "after a 500")
+		if ra, _ := header(o.local.Headers, "retry-after"); ra != "1" {
+			t.Errorf("retry-after %q before the first snapshot, want 1", ra)
+		}
+		srv.setMode("")
+		e.refresh()
+		wantStatus(t, e.do("/v1/orders", [2]string{"x-api-key", k.billing}), 200, "after the first snapshot")
+		if p := e.tickPeriod(); p != 30*time.Second {
+			t.Errorf("tick period %v after the first snapshot, want the refresh, 30s", p)
+		}
+	})
+}
