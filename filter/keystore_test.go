@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -491,6 +492,35 @@ func TestKeyStoreRetriesFastUntilFirstSnapshot(t *testing.T) {
 		wantStatus(t, e.do("/v1/orders", [2]string{"x-api-key", k.billing}), 200, "after the first snapshot")
 		if p := e.tickPeriod(); p != 30*time.Second {
 			t.Errorf("tick period %v after the first snapshot, want the refresh, 30s", p)
+		}
+	})
+}
+
+// Connection refused (a cluster whose endpoint has nothing listening) is
+// a failed fetch. Only cpphost makes real connections; the emulator runners
+// see failed calls in TestKeyStoreKeepsLastGood.
+func TestKeyStoreConnectionRefused(t *testing.T) {
+	vmTest(t, func(t *testing.T, vm types.VMContext) {
+		hv, ok := vm.(*vmtest.HostVM)
+		if !ok {
+			t.Skip("only cpphost makes real connections")
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		l.Close()
+		k := newTestKeys(t)
+		e := startInHost(t, hv, keyStoreConfig(t, k), types.OnPluginStartStatusOK,
+			cpphost.Options{Clusters: map[string]string{testKeyCluster: addr}})
+		e.deliverAll()
+		wantStatus(t, e.do("/v1/orders", [2]string{"x-api-key", k.billing}), 503, "store refusing connections")
+		if n := e.counter(metricKSFetch + fetchFailed); n != 1 {
+			t.Errorf("failed fetches %d, want 1", n)
+		}
+		if errs := e.logs(logError); len(errs) != 1 || !strings.Contains(errs[0], "no response from cluster") {
+			t.Errorf("error logs %q", errs)
 		}
 	})
 }
