@@ -158,6 +158,8 @@ test: vet build $(FIXTURES) oci rules ratelimit-deps
 fuzz:
 	$(GO) test ./policy -run='^$$' -fuzz='^FuzzCompile$$' -fuzztime=$(FUZZTIME)
 	$(GO) test ./policy -run='^$$' -fuzz='^FuzzDecide$$' -fuzztime=$(FUZZTIME)
+	$(GO) test ./policy -run='^$$' -fuzz='^FuzzSnapshot$$' -fuzztime=$(FUZZTIME)
+	$(GO) test ./policy -run='^$$' -fuzz='^FuzzSnapshotUnsigned$$' -fuzztime=$(FUZZTIME)
 
 # Benchmarks: every package's at -count=$(BENCHCOUNT), then the compiled
 # module's (filter/bench_test.go, filter/hostbench_test.go) with fixed
@@ -177,6 +179,7 @@ bench: build build/fixtures/passthrough.wasm build/fixtures/floor.wasm build/fix
 	$(GO) test -run='^$$' -bench='^BenchmarkRateLimitContention$$' -benchtime=$(WASMREQS)x -count=$(STARTRUNS) ./filter | tee -a build/bench.txt
 	$(GO) test -run='^$$' -bench='^BenchmarkPluginStart$$' -benchtime=1x -count=$(STARTRUNS) ./filter | tee -a build/bench.txt
 	$(GO) test -run='^$$' -bench='^BenchmarkSteadyTraffic$$' -benchtime=$(STEADYREQS)x -count=1 ./filter | tee -a build/bench.txt
+	$(GO) test -run='^$$' -bench='^BenchmarkKeyStoreLoad$$' -benchtime=1x -count=$(STARTRUNS) ./filter | tee -a build/bench.txt
 	$(GO) run ./tools/benchreport -o build/bench.md -json build/bench.json build/bench.txt
 
 e2e: build

@@ -26,6 +26,11 @@ type RenderOptions struct {
 	// PluginConfig, when not nil, replaces the configuration string of
 	// every Wasm HTTP filter.
 	PluginConfig []byte
+	// KeyStoreCluster, when set, adds a static cluster of that name with
+	// one endpoint, 127.0.0.1:KeyStorePort: the key store a key_store
+	// configuration fetches its snapshots from.
+	KeyStoreCluster string
+	KeyStorePort    int
 }
 
 // Render rewrites an Envoy bootstrap (envoy.yaml) as opts says and returns
@@ -70,6 +75,15 @@ func Render(bootstrap []byte, opts RenderOptions) ([]byte, error) {
 	}
 	if endpoints == 0 {
 		return nil, fmt.Errorf("static_resources.clusters: no endpoint of cluster %q", opts.UpstreamCluster)
+	}
+	if opts.KeyStoreCluster != "" {
+		sr, _ := dig(root, "static_resources").(map[string]any)
+		sr["clusters"] = append(clusters, map[string]any{
+			"name": opts.KeyStoreCluster, "type": "STATIC", "connect_timeout": "1s",
+			"load_assignment": map[string]any{"cluster_name": opts.KeyStoreCluster, "endpoints": []any{map[string]any{
+				"lb_endpoints": []any{map[string]any{"endpoint": map[string]any{"address": map[string]any{
+					"socket_address": map[string]any{"address": "127.0.0.1", "port_value": opts.KeyStorePort}}}}}}}},
+		})
 	}
 	filters := 0
 	var err error

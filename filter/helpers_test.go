@@ -107,6 +107,9 @@ type env struct {
 	// cpp is vm's host and config the plugin configuration, for restart.
 	cpp    *cpphost.Host
 	config []byte
+
+	// The key store of the test (keystore_helpers_test.go).
+	keyStore *testKeyStore
 }
 
 // start runs the plugin on vm with config and fails the test if it does
@@ -156,9 +159,23 @@ func newStartOptions(opts []startOption) startOptions {
 
 func startWithStatus(t *testing.T, vm types.VMContext, config []byte, want types.OnPluginStartStatus, opts ...startOption) *env {
 	t.Helper()
+	return startWith(t, vm, config, want, nil, opts...)
+}
+
+// startWith is startWithStatus with a key store answering the plugin's
+// HTTP calls (nil for none): in cpphost a loopback server mapped to
+// testKeyCluster, in the emulator runners the handler in-process.
+func startWith(t *testing.T, vm types.VMContext, config []byte, want types.OnPluginStartStatus, ks *testKeyStore, opts ...startOption) *env {
+	t.Helper()
 	o := newStartOptions(opts)
 	if hv, ok := vm.(*vmtest.HostVM); ok {
-		return startInHost(t, hv, config, want, o)
+		var copts cpphost.Options
+		if ks != nil {
+			copts.Clusters = map[string]string{testKeyCluster: ks.listen(t)}
+		}
+		e := startInHost(t, hv, config, want, o, copts)
+		e.keyStore = ks
+		return e
 	}
 	opt := proxytest.NewEmulatorOption().WithVMContext(vm).WithPluginConfiguration(config).
 		WithProperty([]string{"source", "address"}, []byte(o.sourceAddress))
@@ -167,7 +184,7 @@ func startWithStatus(t *testing.T, vm types.VMContext, config []byte, want types
 	}
 	host, reset := proxytest.NewHostEmulator(opt)
 	t.Cleanup(reset)
-	e := &env{t: t, host: host}
+	e := &env{t: t, host: host, keyStore: ks}
 	e.setTime(testNow)
 	if got := host.StartPlugin(); got != want {
 		t.Fatalf("StartPlugin = %v, want %v; logs: %q", got, want, host.GetCriticalLogs())
@@ -177,9 +194,9 @@ func startWithStatus(t *testing.T, vm types.VMContext, config []byte, want types
 
 // startInHost starts the plugin in cpphost as an Envoy worker does, and
 // fails the test on any trap or restricted call then or later.
-func startInHost(t *testing.T, hv *vmtest.HostVM, config []byte, want types.OnPluginStartStatus, o startOptions) *env {
+func startInHost(t *testing.T, hv *vmtest.HostVM, config []byte, want types.OnPluginStartStatus, o startOptions, copts cpphost.Options) *env {
 	t.Helper()
-	h := vmtest.NewHost(t, hv.Profile, cpphost.Options{})
+	h := vmtest.NewHost(t, hv.Profile, copts)
 	e := &env{t: t, cpp: h, config: config}
 	vm, err := h.StartWorker(cpphost.Plugin{Name: o.name(), Configuration: config})
 	if err != nil {

@@ -33,6 +33,9 @@ type pluginContext struct {
 	header            []byte
 	build             proxywasm.MetricGauge // this build's gauge, counted once at start
 	counted           bool                  // build holds this instance
+	// keyStore is set when the keys come from a key store (keystore.go);
+	// policy is then swapped for one with a snapshot's keys.
+	keyStore *keyStore
 }
 
 // maxCachedPolicies bounds rateLimitPolicies; when full it starts over.
@@ -92,6 +95,10 @@ func (p *pluginContext) OnPluginStart(int) types.OnPluginStartStatus {
 	}
 	proxywasm.LogInfof("apiguard: configuration loaded (mode %s, %d rate-limit buckets, %d new, bucket names %q from %s)",
 		mode, total, created, pluginPrefix(name), from)
+	if pol.KeyStore() != nil {
+		p.keyStore = newKeyStore(pol)
+		p.keyStore.start(p)
+	}
 	return types.OnPluginStartStatusOK
 }
 
@@ -102,6 +109,25 @@ func (p *pluginContext) OnPluginDone() bool {
 		p.counted = false
 	}
 	return true
+}
+
+// OnTick drives the key store: fetches, and loads spread over ticks.
+func (p *pluginContext) OnTick() {
+	defer func() {
+		if r := recover(); r != nil {
+			p.metrics.internalErrors.Increment(1)
+			proxywasm.LogCriticalf("apiguard: internal error in the key store: %v", r)
+			if ks := p.keyStore; ks != nil {
+				ks.loader, ks.parts, ks.inFlight = nil, nil, false
+				if ks.fastTicks {
+					ks.setLoadTicking(false)
+				}
+			}
+		}
+	}()
+	if p.keyStore != nil {
+		p.keyStore.tick(p)
+	}
 }
 
 func logConfigError(m *metrics, err error) {
@@ -183,6 +209,9 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) (action types.Action) {
 		ClientIP: ip,
 		Now:      now,
 	})
+	if !p.policy.KeysLoaded() {
+		d = policy.KeyStoreUnavailable(d, p.keyStore.retryAfter())
+	}
 
 	if d.Allow && d.RateLimit.Limit != nil {
 		res, ok := p.limiter.take(d.RateLimit.BucketKey, d.RateLimit.Limit, now)

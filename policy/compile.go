@@ -52,6 +52,12 @@ type Policy struct {
 	quotaHeader  string
 
 	warnings []FieldError
+
+	// keyStore is the key_store section, nil when keys are inline;
+	// snap is the loaded snapshot's key index (keystore_load.go), nil
+	// until one is loaded and for inline keys.
+	keyStore *KeyStoreConfig
+	snap     *snapIndex
 }
 
 // Warnings lists what in the configuration is valid but probably not
@@ -181,7 +187,10 @@ func (ps *parser) build(c *config, seed uint64) *Policy {
 	ps.buildConsumers(p, c, resolveLimit, intern)
 	ps.buildQuotas(p, c)
 	p.buildAnonymous()
-	ps.warnUngrantedScopes(c, p.consumers)
+	p.keyStore = c.keyStore
+	if c.keyStore == nil { // with a key store, the snapshot grants the scopes
+		ps.warnUngrantedScopes(c, p.consumers)
+	}
 	for i, l := range c.limits {
 		if !limitUsed[i] {
 			ps.warn(c.limitPaths[i], "rate limit policy "+quote(l.Name)+" is not used by any route, consumer or default_rate_limit")

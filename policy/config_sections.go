@@ -22,7 +22,7 @@ const (
 // The fields of each object of the configuration, for suggestions.
 const (
 	rootFields = "mode key_sources key_format hide_credentials log_allowed consumers routes unmatched " +
-		"pagination rate_limits default_rate_limit anonymous_buckets forward quotas default_quota"
+		"pagination rate_limits default_rate_limit anonymous_buckets forward quotas default_quota key_store"
 	sourceFields   = "header scheme query"
 	formatFields   = "prefix checksum"
 	consumerFields = "id scopes rate_limit quota keys"
@@ -33,6 +33,8 @@ const (
 	limitFields   = "requests per burst"
 	forwardFields = "consumer_header key_id_header scopes_header quota_header"
 	quotaFields   = "requests per"
+	// keyStoreFields are key_store's (keystore.go).
+	keyStoreFields = "cluster authority path refresh timeout public_key chunk_size allow_unsigned"
 )
 
 // config is the parsed configuration before references are resolved.
@@ -64,6 +66,11 @@ type config struct {
 	limitsUnsure, profilesUnsure bool
 	badLimits, badProfiles       map[string]bool
 	quota                        quotaConf // see quota.go
+	// consumersPath is where consumers was given; keyStore is the parsed
+	// key_store section (keystore.go), at keyStorePath.
+	consumersPath jsonPath
+	keyStore      *KeyStoreConfig
+	keyStorePath  jsonPath
 }
 
 // keySource is one place a credential is read from: a header (optionally
@@ -147,6 +154,7 @@ func (ps *parser) parseConfig(root gjson.Result) *config {
 				c.logAllowed = b
 			}
 		case "consumers":
+			c.consumersPath = p
 			ps.array(p, v, func(i int, p jsonPath, v gjson.Result) {
 				c.consumers = append(c.consumers, ps.parseConsumer(p, v))
 			})
@@ -194,6 +202,9 @@ func (ps *parser) parseConfig(root gjson.Result) *config {
 			if s, ok := ps.str(p, v); ok {
 				c.quota.defaultPath, c.quota.defaultName = p, ps.keep(s)
 			}
+		case "key_store":
+			c.keyStorePath = p
+			c.keyStore = ps.parseKeyStore(p, v)
 		default:
 			return false
 		}
@@ -205,6 +216,7 @@ func (ps *parser) parseConfig(root gjson.Result) *config {
 	// A misspelt section: its entries are missing, not their references.
 	c.limitsUnsure = c.limitsUnsure || ps.misspelt["rate_limits"]
 	c.profilesUnsure = c.profilesUnsure || ps.misspelt["pagination"]
+	ps.checkKeyStoreExclusive(c)
 	return c
 }
 

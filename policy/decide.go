@@ -139,9 +139,9 @@ type credentials struct {
 	count      int    // credentials found (a repeated header counts each time)
 	value      string // the first one, raw (query values still encoded)
 	fromQuery  bool
-	headerMask uint      // header sources that were present (for stripping)
-	queryCount int       // occurrences of credential query parameters
-	entry      *keyEntry // the accepted key, set by authenticate
+	headerMask uint     // header sources that were present (for stripping)
+	queryCount int      // occurrences of credential query parameters
+	entry      keyEntry // the accepted key, set by authenticate
 }
 
 // findCredentials reads every key source.
@@ -207,8 +207,9 @@ func cutScheme(v, scheme string) (string, bool) {
 	return rest, true
 }
 
-// lookup validates a presented key and finds its entry.
-func (p *Policy) lookup(key string, now time.Time) (*keyEntry, Reason, string) {
+// lookup validates a presented key and finds its entry. A key of a loaded
+// snapshot is decoded into found, which the result then points to.
+func (p *Policy) lookup(key string, now time.Time, found *keyEntry) (*keyEntry, Reason, string) {
 	if key == "" || len(key) > maxKeyLen || !isVisibleASCII(key) {
 		return nil, ReasonMalformed, detailMalformed
 	}
@@ -217,11 +218,19 @@ func (p *Policy) lookup(key string, now time.Time) (*keyEntry, Reason, string) {
 	}
 	var buf [maxKeyLen]byte
 	n := copy(buf[:], key)
-	i, ok := p.keys[sha256.Sum256(buf[:n])]
-	if !ok {
-		return nil, ReasonUnknown, detailUnknown
+	sum := sha256.Sum256(buf[:n])
+	var e *keyEntry
+	if p.snap != nil {
+		if e = p.snap.find(&sum, found); e == nil {
+			return nil, ReasonUnknown, detailUnknown
+		}
+	} else {
+		i, ok := p.keys[sum]
+		if !ok {
+			return nil, ReasonUnknown, detailUnknown
+		}
+		e = &p.entries[i]
 	}
-	e := &p.entries[i]
 	switch t := unixNano(now); {
 	case e.revoked:
 		return e, ReasonRevoked, detailRevoked
@@ -251,7 +260,8 @@ func (p *Policy) authenticate(r Request, cred *credentials) (d Decision, denied 
 			return unauthorized(ReasonMalformed, detailMalformed, true), true
 		}
 	}
-	e, reason, detail := p.lookup(key, r.Now)
+	var found keyEntry
+	e, reason, detail := p.lookup(key, r.Now, &found)
 	if reason != ReasonAllowed {
 		d := unauthorized(reason, detail, true)
 		if e != nil { // revoked, expired, not yet valid: say whose key it is
@@ -259,7 +269,7 @@ func (p *Policy) authenticate(r Request, cred *credentials) (d Decision, denied 
 		}
 		return d, true
 	}
-	cred.entry = e
+	cred.entry = *e
 	return Decision{}, false
 }
 
@@ -291,7 +301,7 @@ func (p *Policy) Decide(r Request) Decision {
 		}
 		return d
 	}
-	e := cred.entry
+	e := &cred.entry
 	c := &p.consumers[e.consumer]
 
 	d := Decision{

@@ -97,7 +97,7 @@ func TestHashKey(t *testing.T) {
 
 func TestReasons(t *testing.T) {
 	rs := Reasons()
-	if len(rs) != 13 || len(reasonInfo) != 13 {
+	if len(rs) != 14 || len(reasonInfo) != 14 {
 		t.Fatalf("%d reasons, %d infos", len(rs), len(reasonInfo))
 	}
 	for _, r := range rs {

@@ -19,6 +19,9 @@ const (
 	ReasonBadPath           Reason = "bad_path"           // 400
 	ReasonBadPagination     Reason = "bad_pagination"     // 400
 	ReasonRateLimited       Reason = "rate_limited"       // 429: only from RateLimited
+	// ReasonKeyStoreUnavailable: 503, only from KeyStoreUnavailable (no
+	// key snapshot loaded yet).
+	ReasonKeyStoreUnavailable Reason = "key_store_unavailable"
 )
 
 // reasonInfo holds the fixed response data of each reason.
@@ -40,6 +43,8 @@ var reasonInfo = map[Reason]struct {
 	ReasonBadPath:           {400, "Invalid path", ProblemTypeBase + string(ReasonBadPath)},
 	ReasonBadPagination:     {400, "Invalid pagination parameters", ProblemTypeBase + string(ReasonBadPagination)},
 	ReasonRateLimited:       {429, "Too many requests", ProblemTypeBase + string(ReasonRateLimited)},
+
+	ReasonKeyStoreUnavailable: {503, "Key store unavailable", ProblemTypeBase + string(ReasonKeyStoreUnavailable)},
 }
 
 // Reasons returns every reason code, for metric registration.
@@ -48,7 +53,7 @@ func Reasons() []Reason {
 		ReasonAllowed, ReasonMissing, ReasonMalformed, ReasonUnknown,
 		ReasonRevoked, ReasonExpired, ReasonNotYetValid, ReasonInvalidRequest,
 		ReasonInsufficientScope, ReasonNoRoute, ReasonBadPath,
-		ReasonBadPagination, ReasonRateLimited,
+		ReasonBadPagination, ReasonRateLimited, ReasonKeyStoreUnavailable,
 	}
 }
 

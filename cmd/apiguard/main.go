@@ -9,8 +9,11 @@
 //	apiguard keygen --consumer ID [--prefix agk_] [--id KEYID] [--not-before T] [--not-after T] [--json] [--out FILE] [--keys-file FILE]
 //	apiguard hash < keys.txt
 //	apiguard verify-format [--prefix agk_] [KEY | -]
-//	apiguard validate [--wasm-path P] FILE...
+//	apiguard validate [--wasm-path P] [--config CONFIG] FILE...
 //	apiguard ratelimit-config --config FILE [--domain apiguard] [--out FILE]
+//	apiguard keys signing-key --out FILE
+//	apiguard keys build --consumers FILE --signing-key FILE --out FILE [--generation N] [--unsigned]
+//	apiguard keys inspect FILE [--public-key KEY]
 //	apiguard replay --config cfg.json --requests traffic.jsonl [--wasm build/apiguard.wasm] [--keys keys.txt] [--baseline old.json] [--output table|json]
 //	apiguard version
 //
@@ -57,7 +60,7 @@ type command struct {
 var commands []*command
 
 func init() {
-	commands = []*command{keygenCmd, hashCmd, verifyFormatCmd, validateCmd, rateLimitConfigCmd, replayCmd, versionCmd, echoUpstreamCmd}
+	commands = []*command{keygenCmd, hashCmd, verifyFormatCmd, validateCmd, keysCmd, rateLimitConfigCmd, replayCmd, versionCmd, echoUpstreamCmd}
 }
 
 func main() {

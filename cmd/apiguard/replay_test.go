@@ -178,6 +178,9 @@ func TestReplayShippedDemo(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, reason := range policy.Reasons() {
+		if reason == policy.ReasonKeyStoreUnavailable {
+			continue // only with a key_store, which the inline demo has not
+		}
 		if out.Summary.ByReason[string(reason)] == 0 {
 			t.Errorf("the demo traffic shows no %s decision", reason)
 		}

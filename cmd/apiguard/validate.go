@@ -1,17 +1,20 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
 
 	"github.com/apiguard/apiguard/internal/configcheck"
 	"github.com/apiguard/apiguard/internal/ratelimitconf"
+	"github.com/apiguard/apiguard/policy"
+	"github.com/apiguard/apiguard/policy/keysnap"
 )
 
 var validateCmd = &command{
 	name:     "validate",
-	synopsis: "validate [--wasm-path build/apiguard.wasm] [--ratelimit-domain apiguard] FILE...",
+	synopsis: "validate [--wasm-path build/apiguard.wasm] [--ratelimit-domain apiguard] [--config CONFIG] FILE...",
 	summary:  "check a plugin configuration, an envoy.yaml or an Istio WasmPlugin",
 	help: `
 Validate checks each FILE ("-" for stdin) without running Envoy. It tells
@@ -30,7 +33,11 @@ which kind of file it is from its contents:
     with rate_limits actions that read only headers apiguard sets and build
     its quota descriptor;
   - an Istio WasmPlugin manifest (kind: WasmPlugin): decoded strictly against
-    istio.io/api, and its pluginConfig.
+    istio.io/api, and its pluginConfig;
+  - a key snapshot (apiguard keys build): loaded as the filter loads it,
+    against the plugin configuration --config (JSON, with a key_store):
+    its signature with key_store.public_key, its content digest, its
+    consumers and keys, and the rate-limit policies it names.
 
 A YAML file of several documents (kustomize or helm output) has each
 document checked; Kubernetes objects of other kinds are skipped. YAML that
@@ -52,6 +59,7 @@ func runValidate(c *command, e *env, args []string) int {
 			configcheck.DefaultWasmPath+" is only a warning")
 	domain := fs.String("ratelimit-domain", ratelimitconf.DefaultDomain,
 		"the domain an Envoy bootstrap's rate-limit filter must use (that of apiguard ratelimit-config --domain)")
+	configPath := fs.String("config", "", "the plugin configuration (JSON, with a key_store) to check key snapshots against")
 	if done, status := c.parseFlags(e, fs, args); done {
 		return status
 	}
@@ -64,6 +72,12 @@ func runValidate(c *command, e *env, args []string) int {
 		if err != nil {
 			c.errorf(e, "%v", err)
 			status = exitError
+			continue
+		}
+		if bytes.HasPrefix(data, []byte(keysnap.Magic)) {
+			if st := validateSnapshot(c, e, name, data, *configPath); st > status {
+				status = st
+			}
 			continue
 		}
 		docs := configcheck.ValidateDocuments(data, configcheck.EnvoyOptions{WasmPath: *wasmPath, RateLimitDomain: *domain})
@@ -107,6 +121,35 @@ func reportDocuments(e *env, name string, docs []configcheck.Document) bool {
 		return false
 	}
 	return valid
+}
+
+// validateSnapshot loads the key snapshot data against the plugin
+// configuration at configPath.
+func validateSnapshot(c *command, e *env, name string, data []byte, configPath string) int {
+	if configPath == "" {
+		fmt.Fprintf(e.stderr, "apiguard validate: %s is a key snapshot: give the plugin configuration it is for with --config\n", name)
+		return exitError
+	}
+	cfg, err := readInput(e, configPath)
+	if err != nil {
+		return c.errorf(e, "%v", err)
+	}
+	pol, err := policy.Compile(cfg)
+	if err != nil {
+		fmt.Fprintf(e.stdout, "%s: invalid plugin configuration:\n%v\n", configPath, err)
+		return exitFail
+	}
+	if pol.KeyStore() == nil {
+		fmt.Fprintf(e.stdout, "%s: %s has no key_store: its keys are inline\n", name, configPath)
+		return exitFail
+	}
+	if _, err := pol.LoadSnapshot(data); err != nil {
+		fmt.Fprintf(e.stdout, "%s: 1 problem(s) (key snapshot)\n%s: %v\n", name, name, err)
+		return exitFail
+	}
+	h, _ := keysnap.ParseHeader(data)
+	fmt.Fprintf(e.stdout, "%s: ok (key snapshot, generation %d, %d consumers, %d keys, against %s)\n", name, h.Generation, h.Consumers, h.Keys, configPath)
+	return exitOK
 }
 
 // readInput reads the file name, or stdin for "-".

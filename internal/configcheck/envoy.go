@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/apiguard/apiguard/internal/ratelimitconf"
+	"github.com/apiguard/apiguard/policy"
 
 	// Extensions whose typed_config may appear in a bootstrap that runs
 	// apiguard. An Any of a type not linked here is reported as unknown;
@@ -283,6 +284,13 @@ func (c *envoyChecker) wasmFilter(w *wasmfilterv3.Wasm, path string) {
 	lineOf := c.embeddedLines(vpath, text)
 	for _, p := range pluginProblems([]byte(text)) {
 		c.probs = append(c.probs, Problem{Path: joinPath(vpath, p.Path), Line: lineOf(p.Path), Msg: p.Msg, Warning: p.Warning})
+	}
+	// A key store's cluster must exist, or every fetch fails (BadArgument)
+	// and every request that needs a key gets 503.
+	if pol, err := policy.Compile([]byte(text)); err == nil && pol.KeyStore() != nil && !c.cds {
+		if name := pol.KeyStore().Cluster; !c.clusters[name] {
+			c.add(joinPath(vpath, "key_store.cluster"), "key store cluster %q, which static_resources.clusters does not define", name)
+		}
 	}
 }
 

@@ -118,6 +118,21 @@ func (h *Host) implemented(name string) api.GoModuleFunc {
 			}
 			s[0] = give(vm, name, v, s[2], s[3])
 		}
+	case "proxy_set_effective_context":
+		// cpp-host's set_effective_context: BadArgument for a context the
+		// VM does not have; the SDK calls it before the callback of an HTTP
+		// call, with the id of the context that made the call. The model
+		// knows the root context and the stream being served.
+		return func(_ context.Context, m api.Module, s []uint64) {
+			vm := h.vm(m)
+			id := uint32(s[0])
+			if id != rootContextID && id != vm.cur {
+				s[0] = statusBadArgument
+				return
+			}
+			vm.cur = id
+			s[0] = statusOK
+		}
 	case "proxy_set_tick_period_milliseconds":
 		return func(_ context.Context, m api.Module, s []uint64) {
 			vm := h.vm(m)

@@ -257,6 +257,36 @@ func report(r results, cpu string) string {
 		}
 	}
 
+	// Key store.
+	if r.runs(use("KeyStoreLoad/keys=100000"))+r.runs(use("KeyStoreLoad/keys=1000000")) > 0 {
+		b.WriteString("\n## Key store: loading a signed snapshot (cpphost, loopback HTTP server, real clocks)\n\n" +
+			"`load ms` is the CPU time of every callback from the HTTP call's response until the keys serve (wasm runs on one thread); `verify` (signature and SHA-256) and `index` are parts of it as the VM timed them; `reload` loads the next generation while the first serves.\n\n" +
+			"| keys | bytes/key | load ms | verify ms | index ms | longest callback ms | memory MiB | reload ms | reload longest callback ms | memory after reload MiB | request µs | inline request µs |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		for _, keys := range []string{"100000", "1000000"} {
+			n := "KeyStoreLoad/keys=" + keys
+			if r.runs(n) == 0 {
+				continue
+			}
+			inline := "–"
+			if _, ok := r.get(n, "inline-req-us"); ok {
+				inline = r.cell(n, "inline-req-us")
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", keys, r.cell(n, "bytes/key"), r.cell(n, "load-ms"),
+				r.cell(n, "verify-ms"), r.cell(n, "index-ms"), r.cell(n, "max-cb-ms"), r.cell(n, "mem-MiB"), r.cell(n, "reload-ms"),
+				r.cell(n, "reload-max-cb-ms"), r.cell(n, "mem-reload-MiB"), r.cell(n, "req-us"), inline)
+		}
+		if ms, ok := r.get("KeyStoreLoad/keys=1000000", "load-ms"); ok {
+			cb, _ := r.get("KeyStoreLoad/keys=1000000", "max-cb-ms")
+			mem1, _ := r.get("KeyStoreLoad/keys=1000000", "mem-MiB")
+			mem, _ := r.get("KeyStoreLoad/keys=1000000", "mem-reload-MiB")
+			fmt.Fprintf(&b, "\nTargets at 1M keys: load ≤ 2 s CPU %s (%s ms); no callback > 20 ms %s (%s ms); linear memory ≤ 96 MiB after the load %s (%s MiB), and through a reload %s (%s MiB).\n",
+				check(ms <= 2000), fmtNum(ms), check(cb <= 20), fmtNum(cb), check(mem1 <= 96), fmtNum(mem1), check(mem <= 96), fmtNum(mem))
+		}
+		if ms, ok := r.get("KeyStoreLoad/keys=100000", "load-ms"); ok {
+			fmt.Fprintf(&b, "Target at 100k keys: load ≤ 0.3 s CPU %s (%s ms).\n", check(ms <= 300), fmtNum(ms))
+		}
+	}
+
 	// 4. Contention.
 	n := use("RateLimitContention/vms=2")
 	if r.runs(n) > 0 {

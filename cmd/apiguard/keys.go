@@ -1,0 +1,272 @@
+package main
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/apiguard/apiguard/policy"
+	"github.com/apiguard/apiguard/policy/keysnap"
+)
+
+var keysCmd = &command{
+	name:     "keys",
+	synopsis: "keys signing-key|build|inspect [flags]",
+	summary:  "make, sign and inspect key snapshots for a key_store",
+	help: `
+Keys works with key snapshots: the consumers and keys a filter with a
+key_store fetches from an HTTP server or object store, signed with Ed25519.
+
+  apiguard keys signing-key --out FILE
+      makes an Ed25519 key pair: the private key goes to FILE (PKCS#8 PEM,
+      mode 0600, never overwritten); the public key, for key_store.public_key,
+      is printed on stdout.
+
+  apiguard keys build --consumers FILE --signing-key FILE --out FILE [--generation N]
+      reads {"consumers": [...]} (the schema of the configuration's consumers
+      section, validated with the same messages and JSON paths) and writes a
+      signed snapshot. The generation defaults to the creation time in
+      milliseconds since the Unix epoch: a filter only loads a snapshot of a
+      newer generation than the one it has. --unsigned writes an unsigned
+      snapshot, which only a key_store with "allow_unsigned": true accepts
+      (tests only).
+
+  apiguard keys inspect FILE [--public-key KEY]
+      prints the format version, generation, creation time, counts, size and
+      content digest, checks the digest and, with --public-key (base64), the
+      signature. Exit status 1 when the snapshot is corrupt or the signature
+      does not verify.
+
+To check a snapshot against a plugin configuration (policies it names, the
+configuration's public key), run apiguard validate --config CONFIG SNAPSHOT.
+`,
+	run: runKeys,
+}
+
+func runKeys(c *command, e *env, args []string) int {
+	if len(args) == 0 {
+		return c.usageError(e, "no subcommand given")
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		c.printHelp(e.stdout, c.newFlagSet())
+		return exitOK
+	case "signing-key":
+		return keysSigningKey(c, e, args[1:])
+	case "build":
+		return keysBuild(c, e, args[1:])
+	case "inspect":
+		return keysInspect(c, e, args[1:])
+	}
+	return c.usageError(e, fmt.Sprintf("unknown subcommand %q", args[0]))
+}
+
+func keysSigningKey(c *command, e *env, args []string) int {
+	fs := c.newFlagSet()
+	out := fs.String("out", "", "the file to write the private key to (must not exist)")
+	if done, status := c.parseFlags(e, fs, args); done {
+		return status
+	}
+	if *out == "" || fs.NArg() > 0 {
+		return c.usageError(e, "signing-key needs --out FILE and no arguments")
+	}
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return c.errorf(e, "generating the key: %v", err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return c.errorf(e, "encoding the key: %v", err)
+	}
+	f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return c.errorf(e, "creating the key file: %v", err)
+	}
+	if err := pem.Encode(f, &pem.Block{Type: "PRIVATE KEY", Bytes: der}); err != nil {
+		f.Close()
+		os.Remove(*out)
+		return c.errorf(e, "writing the key file: %v", err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(*out)
+		return c.errorf(e, "writing the key file: %v", err)
+	}
+	fmt.Fprintln(e.stdout, base64.StdEncoding.EncodeToString(pub))
+	fmt.Fprintf(e.stderr, "Wrote the private key to %s. Set the public key above as key_store.public_key;\n"+
+		"keep the private key where only the snapshot build can read it.\n", *out)
+	return exitOK
+}
+
+// readSigningKey reads a PKCS#8 PEM Ed25519 private key.
+func readSigningKey(path string) (ed25519.PrivateKey, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	b, _ := pem.Decode(data)
+	if b == nil || b.Type != "PRIVATE KEY" {
+		return nil, errors.New(path + ": not a PEM private key (apiguard keys signing-key writes one)")
+	}
+	k, err := x509.ParsePKCS8PrivateKey(b.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	priv, ok := k.(ed25519.PrivateKey)
+	if !ok {
+		return nil, errors.New(path + ": not an Ed25519 key")
+	}
+	return priv, nil
+}
+
+func keysBuild(c *command, e *env, args []string) int {
+	fs := c.newFlagSet()
+	consumers := fs.String("consumers", "", `the consumers file, {"consumers": [...]}`)
+	signingKey := fs.String("signing-key", "", "the private key file (apiguard keys signing-key)")
+	out := fs.String("out", "", "the snapshot file to write")
+	generation := fs.Uint64("generation", 0, "the snapshot's generation (default: now, in milliseconds since the epoch)")
+	unsigned := fs.Bool("unsigned", false, "write an unsigned snapshot (tests only)")
+	if done, status := c.parseFlags(e, fs, args); done {
+		return status
+	}
+	switch {
+	case *consumers == "" || *out == "" || fs.NArg() > 0:
+		return c.usageError(e, "build needs --consumers FILE and --out FILE")
+	case *signingKey == "" && !*unsigned:
+		return c.usageError(e, "build needs --signing-key FILE (or --unsigned, for tests only)")
+	case *signingKey != "" && *unsigned:
+		return c.usageError(e, "--signing-key and --unsigned exclude each other")
+	}
+	var priv ed25519.PrivateKey
+	if !*unsigned {
+		var err error
+		if priv, err = readSigningKey(*signingKey); err != nil {
+			return c.errorf(e, "%v", err)
+		}
+	}
+	doc, err := readInput(e, *consumers)
+	if err != nil {
+		return c.errorf(e, "%v", err)
+	}
+	cons, keys, err := policy.ParseConsumers(doc)
+	if err != nil {
+		var ce *policy.ConfigError
+		if errors.As(err, &ce) {
+			for _, fe := range ce.Errors {
+				fmt.Fprintf(e.stderr, "%s: %s\n", *consumers, fe.Error())
+			}
+			return exitFail
+		}
+		return c.errorf(e, "%v", err)
+	}
+	now := time.Now()
+	gen := *generation
+	if gen == 0 {
+		gen = uint64(now.UnixMilli())
+	}
+	snap, err := keysnap.Encode(&keysnap.Snapshot{Generation: gen, Created: now, Consumers: cons, Keys: keys}, priv)
+	if err != nil {
+		return c.errorf(e, "%v", err)
+	}
+	// Write next to the target and rename, so that a server never serves a
+	// half-written snapshot from it.
+	tmp, err := os.CreateTemp(filepath.Dir(*out), ".apiguard-snapshot-*")
+	if err != nil {
+		return c.errorf(e, "%v", err)
+	}
+	if _, err := tmp.Write(snap); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return c.errorf(e, "writing %s: %v", *out, err)
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return c.errorf(e, "writing %s: %v", *out, err)
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		os.Remove(tmp.Name())
+		return c.errorf(e, "%v", err)
+	}
+	if err := os.Rename(tmp.Name(), *out); err != nil {
+		os.Remove(tmp.Name())
+		return c.errorf(e, "%v", err)
+	}
+	signed := "signed"
+	if priv == nil {
+		signed = "UNSIGNED"
+	}
+	fmt.Fprintf(e.stdout, "%s: generation %d, %d consumers, %d keys, %d bytes, %s\n", *out, gen, len(cons), len(keys), len(snap), signed)
+	return exitOK
+}
+
+func keysInspect(c *command, e *env, args []string) int {
+	fs := c.newFlagSet()
+	pubFlag := fs.String("public-key", "", "the public key (base64) to verify the signature with")
+	// Accept the flag after the file as well as before it.
+	var file string
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		file, args = args[0], args[1:]
+	}
+	if done, status := c.parseFlags(e, fs, args); done {
+		return status
+	}
+	if file == "" && fs.NArg() == 1 {
+		file = fs.Arg(0)
+	} else if file == "" || fs.NArg() > 0 {
+		return c.usageError(e, "inspect needs one FILE")
+	}
+	var pub ed25519.PublicKey
+	if *pubFlag != "" {
+		b, err := base64.StdEncoding.DecodeString(*pubFlag)
+		if err != nil || len(b) != ed25519.PublicKeySize {
+			return c.usageError(e, "--public-key must be an Ed25519 public key in base64")
+		}
+		pub = b
+	}
+	data, err := readInput(e, file)
+	if err != nil {
+		return c.errorf(e, "%v", err)
+	}
+	h, err := keysnap.ParseHeader(data)
+	if err != nil {
+		fmt.Fprintf(e.stdout, "%s: %v\n", file, err)
+		return exitFail
+	}
+	w := e.stdout
+	fmt.Fprintf(w, "%s:\n  format version  %d\n  generation      %d\n  created         %s\n", file, h.Version, h.Generation, h.CreatedTime().Format(time.RFC3339Nano))
+	fmt.Fprintf(w, "  consumers       %d\n  keys            %d\n  validity windows %d\n  size            %d bytes", h.Consumers, h.Keys, h.Windows, len(data))
+	if h.Keys > 0 {
+		fmt.Fprintf(w, " (%.1f per key)", float64(len(data))/float64(h.Keys))
+	}
+	fmt.Fprintf(w, "\n  content digest  sha256:%s\n", hex.EncodeToString(h.Digest[:]))
+	status := exitOK
+	if sum := sha256.Sum256(data[keysnap.HeaderSize:]); sum != h.Digest {
+		fmt.Fprintln(w, "  content         CORRUPT: the body does not match the digest")
+		status = exitFail
+	} else {
+		fmt.Fprintln(w, "  content         matches the digest")
+	}
+	switch {
+	case !h.Signed:
+		fmt.Fprintln(w, "  signature       none (unsigned: only allow_unsigned accepts it)")
+		if pub != nil {
+			status = exitFail
+		}
+	case pub == nil:
+		fmt.Fprintln(w, "  signature       present, not checked (no --public-key)")
+	case keysnap.VerifySignature(data, &h, pub) == nil:
+		fmt.Fprintln(w, "  signature       verifies with the public key")
+	default:
+		fmt.Fprintln(w, "  signature       DOES NOT VERIFY with the public key")
+		status = exitFail
+	}
+	return status
+}

@@ -1,0 +1,182 @@
+package policy
+
+import (
+	"crypto/ed25519"
+	"encoding/base64"
+	"strconv"
+	"time"
+
+	"github.com/tidwall/gjson"
+)
+
+// Limits of the key_store section.
+const (
+	minKeyStoreRefresh     = time.Second
+	maxKeyStoreRefresh     = time.Hour
+	defaultKeyStoreRefresh = 10 * time.Second
+	defaultKeyStoreTimeout = 2 * time.Second
+	minKeyStoreTimeout     = 10 * time.Millisecond
+	defaultChunkSize       = 4 << 20
+	minChunkSize           = 1 << 10
+	maxChunkSize           = 1 << 30
+)
+
+// KeyStoreConfig is the compiled key_store section: where the filter
+// fetches its key snapshot from, how often, and the key that signs it.
+type KeyStoreConfig struct {
+	// Cluster is the Envoy cluster of the store; Authority and Path are
+	// the :authority and :path of the request.
+	Cluster, Authority, Path string
+	// Refresh is the interval between fetches; Timeout bounds one fetch.
+	Refresh, Timeout time.Duration
+	// PublicKey verifies the snapshots; nil only when AllowUnsigned.
+	PublicKey     ed25519.PublicKey
+	AllowUnsigned bool
+	// ChunkSize is the size of the ranges the snapshot is fetched in (Range
+	// requests, one HTTP call each, so that no callback copies a large
+	// body at once); 0 fetches it whole.
+	ChunkSize int
+}
+
+// KeyStore returns the key_store section, or nil when the keys are inline
+// (the consumers section).
+func (p *Policy) KeyStore() *KeyStoreConfig { return p.keyStore }
+
+// KeysLoaded reports whether the policy has keys to check requests
+// against: always for inline keys; with a key store, once a snapshot was
+// loaded (see Loader).
+func (p *Policy) KeysLoaded() bool { return p.keyStore == nil || p.snap != nil }
+
+// KeyStoreUnavailable turns a denial of Decide made while a key store has
+// no snapshot loaded (KeysLoaded false) into a 503 key_store_unavailable
+// with a Retry-After of retryAfter seconds, when the denial is one a key
+// could have changed: an authentication failure. Other decisions (public
+// routes, bad paths) are returned unchanged.
+func KeyStoreUnavailable(d Decision, retryAfter int) Decision {
+	if d.Allow {
+		return d
+	}
+	switch d.Reason {
+	case ReasonMissing, ReasonMalformed, ReasonUnknown, ReasonRevoked, ReasonExpired,
+		ReasonNotYetValid, ReasonInvalidRequest:
+	default:
+		return d
+	}
+	out := deny(ReasonKeyStoreUnavailable, "the API keys are not available yet; try again later")
+	out.Route, out.Identity.KeyPresented = d.Route, d.Identity.KeyPresented
+	out.Problem.ResponseHeaders = [][2]string{{"retry-after", strconv.Itoa(max(retryAfter, 1))}}
+	return out
+}
+
+// parseKeyStore reads key_store.
+func (ps *parser) parseKeyStore(path jsonPath, v gjson.Result) *KeyStoreConfig {
+	ks := &KeyStoreConfig{Refresh: defaultKeyStoreRefresh, ChunkSize: defaultChunkSize}
+	var timeoutPath, keyPath, unsignedPath jsonPath
+	hasTimeout := false
+	duration := func(p jsonPath, v gjson.Result, min, max time.Duration) (time.Duration, bool) {
+		s, ok := ps.str(p, v)
+		if !ok {
+			return 0, false
+		}
+		d, err := time.ParseDuration(s)
+		if err != nil || d < min || d > max {
+			ps.add(p, "must be a duration between "+min.String()+" and "+max.String()+" such as \"10s\", got "+quote(s))
+			return 0, false
+		}
+		return d, true
+	}
+	if !ps.object(path, v, keyStoreFields, func(name string, p jsonPath, v gjson.Result) bool {
+		switch name {
+		case "cluster":
+			if s, ok := ps.str(p, v); ok {
+				if s == "" {
+					ps.add(p, "must not be empty")
+				}
+				ks.Cluster = ps.keep(s)
+			}
+		case "authority":
+			if s, ok := ps.str(p, v); ok {
+				if s == "" || !isVisibleASCII(s) {
+					ps.add(p, "must be a host name (visible ASCII)")
+				}
+				ks.Authority = ps.keep(s)
+			}
+		case "path":
+			if s, ok := ps.str(p, v); ok {
+				if len(s) == 0 || s[0] != '/' || !isVisibleASCII(s) {
+					ps.add(p, "must be a request path starting with \"/\", got "+quote(s))
+				}
+				ks.Path = ps.keep(s)
+			}
+		case "refresh":
+			if d, ok := duration(p, v, minKeyStoreRefresh, maxKeyStoreRefresh); ok {
+				ks.Refresh = d
+			}
+		case "timeout":
+			timeoutPath, hasTimeout = p, true
+			if d, ok := duration(p, v, minKeyStoreTimeout, maxKeyStoreRefresh); ok {
+				ks.Timeout = d
+			}
+		case "public_key":
+			keyPath = p
+			if s, ok := ps.str(p, v); ok {
+				b, err := base64.StdEncoding.DecodeString(s)
+				if err != nil || len(b) != ed25519.PublicKeySize {
+					ps.add(p, "must be an Ed25519 public key in base64 (32 bytes; apiguard keys signing-key prints it)")
+				} else {
+					ks.PublicKey = ed25519.PublicKey(b)
+				}
+			}
+		case "chunk_size":
+			if n, ok := ps.integer(p, v, 0, maxChunkSize); ok {
+				if n != 0 && n < minChunkSize {
+					ps.add(p, "must be 0 (no ranges) or at least 1024 bytes")
+				}
+				ks.ChunkSize = int(n)
+			}
+		case "allow_unsigned":
+			unsignedPath = p
+			ks.AllowUnsigned, _ = ps.boolean(p, v)
+		default:
+			return false
+		}
+		return true
+	}) {
+		return nil
+	}
+	if ks.Cluster == "" && !v.Get("cluster").Exists() {
+		ps.add(path.member("cluster"), "is required")
+	}
+	if ks.Path == "" && !v.Get("path").Exists() {
+		ps.add(path.member("path"), "is required")
+	}
+	if ks.Authority == "" {
+		ks.Authority = ks.Cluster
+	}
+	switch {
+	case !hasTimeout:
+		ks.Timeout = min(defaultKeyStoreTimeout, ks.Refresh)
+	case ks.Timeout > ks.Refresh:
+		ps.add(timeoutPath, "must not be longer than refresh ("+ks.Refresh.String()+")")
+	}
+	switch {
+	case keyPath.isZero() && !ks.AllowUnsigned:
+		ps.add(path.member("public_key"), `is required (or "allow_unsigned": true, for tests only)`)
+	case !keyPath.isZero() && ks.AllowUnsigned:
+		ps.add(unsignedPath, "must not be true with public_key: with a public key every snapshot must be signed")
+	}
+	if ks.AllowUnsigned {
+		ps.warn(unsignedPath, "unsigned key snapshots are accepted: anyone who can write the key store can mint keys")
+	}
+	return ks
+}
+
+// checkKeyStoreExclusive reports a configuration with both consumers and
+// key_store.
+func (ps *parser) checkKeyStoreExclusive(c *config) {
+	if c.keyStorePath.isZero() || c.consumersPath.isZero() {
+		return
+	}
+	ps.add(c.keyStorePath, "must not be used with "+c.consumersPath.String()+
+		": keys come either from the configuration (consumers) or from a key store (key_store), not both")
+}

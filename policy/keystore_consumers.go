@@ -1,0 +1,82 @@
+package policy
+
+import (
+	"unsafe"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/apiguard/apiguard/policy/keysnap"
+)
+
+// ParseConsumers reads a consumers document, {"consumers": [...]}, whose
+// array has exactly the schema of the configuration's consumers section,
+// and returns its consumers and keys for a key snapshot. It validates them
+// with the code Compile uses (the same messages and JSON paths, such as
+// consumers[3].keys[0].sha256), and checks duplicate consumer ids, key ids
+// and key hashes as Compile does. Rate-limit policy names are checked when
+// a snapshot is loaded against a configuration (Policy.LoadSnapshot).
+func ParseConsumers(doc []byte) ([]keysnap.Consumer, []keysnap.Key, error) {
+	ps := &parser{}
+	if !ps.checkDocument(doc) {
+		return nil, nil, &ConfigError{Errors: ps.errs}
+	}
+	root := gjson.Parse(unsafe.String(unsafe.SliceData(doc), len(doc)))
+	c := &config{}
+	found := false
+	ps.object(jsonPath{}, root, "consumers", func(name string, p jsonPath, v gjson.Result) bool {
+		if name != "consumers" {
+			return false
+		}
+		found = true
+		ps.array(p, v, func(i int, p jsonPath, v gjson.Result) {
+			c.consumers = append(c.consumers, ps.parseConsumer(p, v))
+		})
+		return true
+	})
+	if !found && root.IsObject() {
+		ps.add(jsonPath{}.member("consumers"), "is required")
+	}
+	consumerIDs := map[string]*consumerConf{}
+	keyIDs := map[string]keyRef{}
+	sums := map[[32]byte]keyRef{}
+	var cons []keysnap.Consumer
+	var keys []keysnap.Key
+	for ci := range c.consumers {
+		cc := &c.consumers[ci]
+		if cc.idOK {
+			if prev, dup := consumerIDs[cc.id]; dup {
+				ps.add(cc.path.member("id"), "duplicate consumer id "+quote(cc.id)+" (also "+prev.path.String()+")")
+			} else {
+				consumerIDs[cc.id] = cc
+			}
+		}
+		for ki := range cc.keys {
+			kc := &cc.keys[ki]
+			ref := keyRef{int32(ci), int32(ki)}
+			if kc.idOK {
+				if prev, dup := keyIDs[kc.id]; dup {
+					ps.add(ref.path(c).member("id"), "duplicate key id "+quote(kc.id)+" (also "+prev.path(c).String()+")")
+				} else {
+					keyIDs[kc.id] = ref
+				}
+			}
+			if kc.sumOK {
+				if prev, dup := sums[kc.sum]; dup {
+					ps.add(ref.path(c).member("sha256"), "duplicate key hash (also "+prev.path(c).String()+")")
+				} else {
+					sums[kc.sum] = ref
+				}
+			}
+			keys = append(keys, keysnap.Key{Digest: kc.sum, Consumer: ci, ID: kc.id, Revoked: kc.revoked,
+				NotBefore: kc.notBefore, NotAfter: kc.notAfter})
+		}
+		if len(cc.keys) == 0 && cc.idOK {
+			ps.warn(cc.path.member("keys"), "consumer "+quote(cc.id)+" has no keys: it can never be authenticated")
+		}
+		cons = append(cons, keysnap.Consumer{ID: cc.id, Scopes: cc.scopes, RateLimit: cc.rateLimit})
+	}
+	if len(ps.errs) > 0 {
+		return nil, nil, &ConfigError{Errors: ps.errs}
+	}
+	return cons, keys, nil
+}
