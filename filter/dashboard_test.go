@@ -65,6 +65,13 @@ func exportedStats(t *testing.T) []string {
 	if len(names) < 7 {
 		t.Fatalf("found %d metric constants in metrics.go: %q", len(names), names)
 	}
+	// The key store's counters and gauges (keystore.go).
+	for _, m := range []map[string]string{ksFetchNames, ksRejectNames} {
+		for _, n := range m {
+			names = append(names, n)
+		}
+	}
+	names = append(names, ksGenerationName, ksAgeName, ksKeysMetricName)
 	// announceBuild's gauge, for version v0.2.0-4-gabc1234.
 	return append(names, "apiguard.build.v0_2_0-4-gabc1234")
 }
