@@ -355,13 +355,7 @@ func (ps *parser) buildConsumers(p *Policy, c *config, resolveLimit func(path js
 		cs := &consumers[ci]
 		cs.id = cc.id
 		cs.limit = resolveLimit(cc.limitPath, cc.rateLimit)
-		if cc.idOK {
-			if prev, dup := consumerIDs[cc.id]; dup {
-				ps.add(cc.path.member("id"), "duplicate consumer id "+quote(cc.id)+" (also "+prev.path.String()+")")
-			} else {
-				consumerIDs[cc.id] = cc
-			}
-		}
+		ps.uniqueConsumerID(consumerIDs, cc)
 		cs.scopes = append([]string(nil), cc.scopes...)
 		sort.Strings(cs.scopes)
 		for _, s := range cs.scopes {
@@ -381,13 +375,7 @@ func (ps *parser) buildConsumers(p *Policy, c *config, resolveLimit func(path js
 		for ki := range cc.keys {
 			kc := &cc.keys[ki]
 			ref := keyRef{int32(ci), int32(ki)}
-			if kc.idOK {
-				if prev, dup := keyIDs[kc.id]; dup {
-					ps.add(ref.path(c).member("id"), "duplicate key id "+quote(kc.id)+" (also "+prev.path(c).String()+")")
-				} else {
-					keyIDs[kc.id] = ref
-				}
-			}
+			ps.uniqueKeyID(keyIDs, c, ref, kc)
 			if ps.now != 0 && kc.notAfter != noUpperBound && kc.notAfter <= ps.now {
 				ps.warn(ref.path(c).member("not_after"), "key "+quote(kc.id)+" has already expired: every request with it is "+
 					"denied (401 expired); remove it once its use has stopped showing in the logs")
@@ -407,9 +395,7 @@ func (ps *parser) buildConsumers(p *Policy, c *config, resolveLimit func(path js
 			p.keys[kc.sum] = int32(k)
 			k++
 		}
-		if len(cc.keys) == 0 && cc.idOK {
-			ps.warn(cc.path.member("keys"), "consumer "+quote(cc.id)+" has no keys: it can never be authenticated")
-		}
+		ps.warnNoKeys(cc)
 		cc.keys = nil // built: let the collector have them
 	}
 	all := arena.String()
@@ -423,6 +409,37 @@ func (ps *parser) buildConsumers(p *Policy, c *config, resolveLimit func(path js
 
 // keyRef locates a key in config.consumers by indices, a quarter of the
 // size of a pointer and a jsonPath.
+// uniqueConsumerID records cc's id, reporting a duplicate of an earlier one.
+func (ps *parser) uniqueConsumerID(seen map[string]*consumerConf, cc *consumerConf) {
+	if !cc.idOK {
+		return
+	}
+	if prev, dup := seen[cc.id]; dup {
+		ps.add(cc.path.member("id"), "duplicate consumer id "+quote(cc.id)+" (also "+prev.path.String()+")")
+		return
+	}
+	seen[cc.id] = cc
+}
+
+// uniqueKeyID records the id of the key at ref, reporting a duplicate.
+func (ps *parser) uniqueKeyID(seen map[string]keyRef, c *config, ref keyRef, kc *keyConf) {
+	if !kc.idOK {
+		return
+	}
+	if prev, dup := seen[kc.id]; dup {
+		ps.add(ref.path(c).member("id"), "duplicate key id "+quote(kc.id)+" (also "+prev.path(c).String()+")")
+		return
+	}
+	seen[kc.id] = ref
+}
+
+// warnNoKeys warns about a consumer without keys.
+func (ps *parser) warnNoKeys(cc *consumerConf) {
+	if len(cc.keys) == 0 && cc.idOK {
+		ps.warn(cc.path.member("keys"), "consumer "+quote(cc.id)+" has no keys: it can never be authenticated")
+	}
+}
+
 type keyRef struct {
 	consumer, key int32
 }

@@ -634,12 +634,8 @@ func (ps *parser) parseLimit(name string, path jsonPath, v gjson.Result) *Limit 
 	}) {
 		return nil
 	}
-	if !hasRequests {
-		ps.add(path.member("requests"), "is required")
-	}
-	if !hasPer {
-		ps.add(path.member("per"), "is required")
-	}
+	ps.require(path, "requests", hasRequests)
+	ps.require(path, "per", hasPer)
 	if l.Burst == 0 {
 		l.Burst = l.Requests
 	}

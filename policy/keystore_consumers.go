@@ -43,23 +43,11 @@ func ParseConsumers(doc []byte) ([]keysnap.Consumer, []keysnap.Key, error) {
 	var keys []keysnap.Key
 	for ci := range c.consumers {
 		cc := &c.consumers[ci]
-		if cc.idOK {
-			if prev, dup := consumerIDs[cc.id]; dup {
-				ps.add(cc.path.member("id"), "duplicate consumer id "+quote(cc.id)+" (also "+prev.path.String()+")")
-			} else {
-				consumerIDs[cc.id] = cc
-			}
-		}
+		ps.uniqueConsumerID(consumerIDs, cc)
 		for ki := range cc.keys {
 			kc := &cc.keys[ki]
 			ref := keyRef{int32(ci), int32(ki)}
-			if kc.idOK {
-				if prev, dup := keyIDs[kc.id]; dup {
-					ps.add(ref.path(c).member("id"), "duplicate key id "+quote(kc.id)+" (also "+prev.path(c).String()+")")
-				} else {
-					keyIDs[kc.id] = ref
-				}
-			}
+			ps.uniqueKeyID(keyIDs, c, ref, kc)
 			if kc.sumOK {
 				if prev, dup := sums[kc.sum]; dup {
 					ps.add(ref.path(c).member("sha256"), "duplicate key hash (also "+prev.path(c).String()+")")
@@ -70,9 +58,7 @@ func ParseConsumers(doc []byte) ([]keysnap.Consumer, []keysnap.Key, error) {
 			keys = append(keys, keysnap.Key{Digest: kc.sum, Consumer: ci, ID: kc.id, Revoked: kc.revoked,
 				NotBefore: kc.notBefore, NotAfter: kc.notAfter})
 		}
-		if len(cc.keys) == 0 && cc.idOK {
-			ps.warn(cc.path.member("keys"), "consumer "+quote(cc.id)+" has no keys: it can never be authenticated")
-		}
+		ps.warnNoKeys(cc)
 		cons = append(cons, keysnap.Consumer{ID: cc.id, Scopes: cc.scopes, RateLimit: cc.rateLimit})
 	}
 	if len(ps.errs) > 0 {

@@ -86,12 +86,8 @@ func (ps *parser) parseQuota(name string, path jsonPath, v gjson.Result) *Quota 
 	}) {
 		return nil
 	}
-	if !hasRequests {
-		ps.add(path.member("requests"), "is required")
-	}
-	if !hasPer {
-		ps.add(path.member("per"), "is required")
-	}
+	ps.require(path, "requests", hasRequests)
+	ps.require(path, "per", hasPer)
 	return q
 }
 
