@@ -146,7 +146,8 @@ vet:
 # every test natively, against the .wasm and in cpphost. The e2e suite runs
 # too and skips when no Envoy is installed: go test's output is read as JSON
 # so that every skip ends up in a "SKIP <package>: N tests (...): <reason>"
-# line at the end (tools/testsummary), after go test's usual ok/FAIL lines.
+# line at the end (tools/testsummary), after go test's usual ok/FAIL lines,
+# then one "tests: N passed, N failed, N skipped" line.
 # pipefail keeps go test's exit status. The quota suite (internal/quotatest)
 # needs Redis and the rate-limit service, which ratelimit-deps provides, and
 # fails without them.

@@ -52,6 +52,7 @@ func summarize(in io.Reader, out io.Writer) (failed bool, err error) {
 	pending := map[string][]string{} // package + test -> its output so far
 	groups := map[[2]string]*skipGroup{}
 	var order [][2]string
+	var passed, failedTests, skipped int // tests, subtests included
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
 	for sc.Scan() {
@@ -81,6 +82,7 @@ func summarize(in io.Reader, out io.Writer) (failed bool, err error) {
 			pending[key] = append(pending[key], ev.Output)
 		case ev.Action == "fail":
 			failed = true
+			failedTests++
 			for _, o := range pending[key] {
 				if !strings.HasPrefix(o, "=== ") {
 					fmt.Fprint(out, o)
@@ -88,6 +90,7 @@ func summarize(in io.Reader, out io.Writer) (failed bool, err error) {
 			}
 			delete(pending, key)
 		case ev.Action == "skip":
+			skipped++
 			r := reason(pending[key])
 			g := [2]string{ev.Package, r}
 			if groups[g] == nil {
@@ -97,6 +100,7 @@ func summarize(in io.Reader, out io.Writer) (failed bool, err error) {
 			groups[g].tests = append(groups[g].tests, ev.Test)
 			delete(pending, key)
 		case ev.Action == "pass":
+			passed++
 			delete(pending, key)
 		}
 	}
@@ -107,6 +111,8 @@ func summarize(in io.Reader, out io.Writer) (failed bool, err error) {
 	for _, g := range order {
 		fmt.Fprintln(out, groups[g].line())
 	}
+	// The closing line: tests and subtests, as CI systems read it.
+	fmt.Fprintf(out, "tests: %d passed, %d failed, %d skipped\n", passed, failedTests, skipped)
 	return failed, nil
 }
 

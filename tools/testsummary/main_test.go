@@ -53,6 +53,7 @@ func TestSummary(t *testing.T) {
 		"c.go:3:1: syntax error\n",
 		"?   \tex/d\t[no test files]\n",
 		"SKIP ex/a: 2 tests (TestEnvoy, TestEnvoy2): no Envoy on PATH\n",
+		"tests: 1 passed, 1 failed, 2 skipped\n",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("output lacks %q:\n%s", want, got)
@@ -63,8 +64,8 @@ func TestSummary(t *testing.T) {
 			t.Errorf("output has %q, which plain go test does not print:\n%s", unwanted, got)
 		}
 	}
-	if !strings.HasSuffix(got, "no Envoy on PATH\n") {
-		t.Errorf("the skip summary is not at the end:\n%s", got)
+	if !strings.HasSuffix(got, "no Envoy on PATH\ntests: 1 passed, 1 failed, 2 skipped\n") {
+		t.Errorf("the skip summary and then the counts are not at the end:\n%s", got)
 	}
 }
 
