@@ -22,6 +22,13 @@ import (
 // its consumers signed with a fresh key, and the signing key.
 func storeExample(t testing.TB) (inline, store *Policy, snap []byte, priv ed25519.PrivateKey) {
 	t.Helper()
+	return storeExampleWith(t, nil)
+}
+
+// storeExampleWith is storeExample with edit applied to the key-store
+// configuration before it is compiled.
+func storeExampleWith(t testing.TB, edit func(cfg map[string]any)) (inline, store *Policy, snap []byte, priv ed25519.PrivateKey) {
+	t.Helper()
 	data, err := os.ReadFile("testdata/example.json")
 	if err != nil {
 		t.Fatal(err)
@@ -38,6 +45,9 @@ func storeExample(t testing.TB) (inline, store *Policy, snap []byte, priv ed2551
 	delete(cfg, "consumers")
 	pub, priv, _ := ed25519.GenerateKey(rand.New(rand.NewSource(1)))
 	cfg["key_store"] = map[string]any{"cluster": "keys", "path": "/keys.snap", "public_key": base64.StdEncoding.EncodeToString(pub)}
+	if edit != nil {
+		edit(cfg)
+	}
 	b, _ := json.Marshal(cfg)
 	store, err = Compile(b)
 	if err != nil {
@@ -270,33 +280,10 @@ func sha256Sum(s string) []byte {
 // consumers count under default_quota (and route quotas), and a consumer
 // without one never indexes past the configured quotas.
 func TestSnapshotConsumersUseDefaultQuota(t *testing.T) {
-	data, err := os.ReadFile("testdata/example.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cfg map[string]any
-	if err := json.Unmarshal(data, &cfg); err != nil {
-		t.Fatal(err)
-	}
-	consumersDoc, _ := json.Marshal(map[string]any{"consumers": cfg["consumers"]})
-	delete(cfg, "consumers")
-	pub, priv, _ := ed25519.GenerateKey(rand.New(rand.NewSource(2)))
-	cfg["key_store"] = map[string]any{"cluster": "keys", "path": "/keys.snap", "public_key": base64.StdEncoding.EncodeToString(pub)}
-	cfg["quotas"] = map[string]any{"plan-daily": map[string]any{"requests": 1000, "per": "day"}}
-	cfg["default_quota"] = "plan-daily"
-	b, _ := json.Marshal(cfg)
-	store, err := Compile(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cons, keys, err := ParseConsumers(consumersDoc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	snap, err := keysnap.Encode(&keysnap.Snapshot{Generation: 1, Created: now, Consumers: cons, Keys: keys}, priv)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, store, snap, _ := storeExampleWith(t, func(cfg map[string]any) {
+		cfg["quotas"] = map[string]any{"plan-daily": map[string]any{"requests": 1000, "per": "day"}}
+		cfg["default_quota"] = "plan-daily"
+	})
 	loaded, err := store.LoadSnapshot(snap)
 	if err != nil {
 		t.Fatal(err)
