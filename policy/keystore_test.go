@@ -281,7 +281,10 @@ func sha256Sum(s string) []byte {
 // without one never indexes past the configured quotas.
 func TestSnapshotConsumersUseDefaultQuota(t *testing.T) {
 	_, store, snap, _ := storeExampleWith(t, func(cfg map[string]any) {
-		cfg["quotas"] = map[string]any{"plan-daily": map[string]any{"requests": 1000, "per": "day"}}
+		// Two quotas, the default not the first, so that a consumer
+		// quota index left at its zero value would pick the wrong one.
+		cfg["quotas"] = map[string]any{"a-hourly": map[string]any{"requests": 10, "per": "hour"},
+			"plan-daily": map[string]any{"requests": 1000, "per": "day"}}
 		cfg["default_quota"] = "plan-daily"
 	})
 	loaded, err := store.LoadSnapshot(snap)
