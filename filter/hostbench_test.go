@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"encoding/binary"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/apiguard/apiguard/internal/cpphost"
@@ -15,11 +13,7 @@ import (
 // fixtureModule returns build/fixtures/name, which make bench builds.
 func fixtureModule(b *testing.B, name string) []byte {
 	b.Helper()
-	root, err := wasmvm.RepoRoot(".")
-	if err != nil {
-		b.Fatal(err)
-	}
-	wasm, err := os.ReadFile(filepath.Join(root, "build", "fixtures", name))
+	wasm, err := wasmvm.Fixture(".", name)
 	if err != nil {
 		b.Fatalf("%v: run make bench (it builds the fixtures)", err)
 	}

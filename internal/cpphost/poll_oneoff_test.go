@@ -3,8 +3,6 @@ package cpphost
 import (
 	"bytes"
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -77,11 +75,7 @@ func tail(s string) string {
 // fixture returns the module build/fixtures/name, which make test builds.
 func fixture(t *testing.T, name string) []byte {
 	t.Helper()
-	root, err := wasmvm.RepoRoot(".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	wasm, err := os.ReadFile(filepath.Join(root, "build", "fixtures", name))
+	wasm, err := wasmvm.Fixture(".", name)
 	if err != nil {
 		t.Fatalf("%v: run make test (it builds the fixtures)", err)
 	}

@@ -39,6 +39,16 @@ func Load(dir string) ([]byte, error) {
 	return os.ReadFile(path)
 }
 
+// Fixture reads build/fixtures/name, a test or benchmark module that the
+// Makefile builds, in the repository that holds dir.
+func Fixture(dir, name string) ([]byte, error) {
+	root, err := RepoRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	return os.ReadFile(filepath.Join(root, "build", "fixtures", name))
+}
+
 // EmulatorVM compiles a filter module as built by make build into a VM of
 // the proxy-wasm Go SDK's wazero emulator (proxytest), adding the _start
 // alias the emulator needs. Compiling takes over a second; a VM serves any
