@@ -332,24 +332,22 @@ func setIdentity(d policy.Decision) {
 
 // applyQuota sets the quota header of an allowed request for Envoy's global
 // rate-limit filter (its rate_limits actions read it with the consumer
-// header), or removes a client-supplied one when the request has no quota.
+// header), after removing any client-supplied one under every spelling.
 // An error means the header could not be set.
 func applyQuota(d policy.Decision, name string, request policy.HeaderList) error {
+	removeQuotaHeader(name, request)
 	if d.RateLimit.Quota == nil {
-		removeQuotaHeader(name, request)
 		return nil
 	}
 	return proxywasm.ReplaceHttpRequestHeader(name, d.RateLimit.Quota.Name)
 }
 
-// removeQuotaHeader removes the quota header when the request carries it.
+// removeQuotaHeader removes the quota header under every spelling a back
+// end (or Envoy's rate-limit descriptors, after a normalising hop) could
+// read as the same name, when the request carries it.
 func removeQuotaHeader(name string, request policy.HeaderList) {
-	if _, n := request.Get(name); n == 0 {
-		return
-	}
-	if err := proxywasm.RemoveHttpRequestHeader(name); err != nil {
-		proxywasm.LogErrorf("apiguard: removing header %q: %v", name, err)
-	}
+	names := [1]string{name}
+	removeHeaders(names[:], request)
 }
 
 func (h *httpContext) OnHttpResponseHeaders(int, bool) types.Action {
