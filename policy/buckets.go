@@ -37,6 +37,13 @@ func (p *Policy) BucketKeys(yield func(key string) bool) {
 	}
 }
 
+// SharesConsumers reports whether p and other use the same compiled
+// consumers (a snapshot that repeated its predecessor's consumers): their
+// buckets are the same.
+func (p *Policy) SharesConsumers(other *Policy) bool {
+	return other != nil && len(p.consumers) > 0 && len(other.consumers) == len(p.consumers) && &p.consumers[0] == &other.consumers[0]
+}
+
 // NumConsumers is how many consumers the policy has (a key store's: those
 // of its snapshot).
 func (p *Policy) NumConsumers() int { return len(p.consumers) }

@@ -58,6 +58,13 @@ type Policy struct {
 	// until one is loaded and for inline keys.
 	keyStore *KeyStoreConfig
 	snap     *snapIndex
+	// base is the configuration a snapshot's policy was loaded against and
+	// snapConsumers the snapshot's consumer section (format version
+	// snapVersion), so that the next snapshot with the same consumers
+	// reuses them (Loader.startConsumers).
+	base          *Policy
+	snapConsumers []byte
+	snapVersion   uint16
 }
 
 // Warnings lists what in the configuration is valid but probably not

@@ -38,8 +38,9 @@ func newConsumerBuilder(p *Policy, scopeID func(string) (int, bool)) *consumerBu
 // build returns the consumer id with scopes (sorted, without duplicates:
 // the caller checked them), rate-limit policy limit and quota (indices into
 // the policy's tables, -1 for none). bucketKeys is where its bucket keys
-// go: len(p.limits) strings. id and scopes must not change afterwards (a
-// snapshot's are views of its bytes; a configuration's are copies).
+// go: len(p.limits) strings. The consumer holds copies of id and scopes,
+// never the caller's memory: a snapshot's consumers may outlive it
+// (Policy.NewLoaderAfter).
 func (b *consumerBuilder) build(id string, scopes []string, limit, quota int, bucketKeys []string) consumer {
 	b.header = b.header[:0]
 	for i, s := range scopes {
@@ -50,7 +51,12 @@ func (b *consumerBuilder) build(id string, scopes []string, limit, quota int, bu
 	}
 	set := b.sets[string(b.header)]
 	if set == nil {
-		set = &scopeSet{scopes: append([]string(nil), scopes...), header: string(b.header)}
+		set = &scopeSet{scopes: make([]string, len(scopes)), header: string(b.header)}
+		at := 0
+		for i, s := range scopes { // views of the header, which is a copy
+			set.scopes[i] = set.header[at : at+len(s)]
+			at += len(s) + 1
+		}
 		for _, s := range scopes {
 			if id, ok := b.scopeID(s); ok {
 				for len(set.bits) <= id/64 {
@@ -62,12 +68,13 @@ func (b *consumerBuilder) build(id string, scopes []string, limit, quota int, bu
 		b.sets[set.header] = set
 	}
 	p := b.p
-	size := 16
+	size := 16 + len(id)
 	for _, lim := range p.limits {
 		size += len("consumer/") + len(lim.Name) + 1 + len(id)
 	}
 	buf := b.alloc(size)[:0]
 	buf = append(buf, shortHash(p.anonSeed^0x636f6e73756d6572, id)...)
+	buf = append(buf, id...)
 	at := len(buf)
 	for _, lim := range p.limits {
 		buf = append(buf, "consumer/"...)
@@ -81,7 +88,7 @@ func (b *consumerBuilder) build(id string, scopes []string, limit, quota int, bu
 		bucketKeys[i] = all[at : at+n]
 		at += n
 	}
-	return consumer{id: id, scopes: set.scopes, scopeHeader: set.header, scopeBits: set.bits, limit: limit,
+	return consumer{id: all[16 : 16+len(id)], scopes: set.scopes, scopeHeader: set.header, scopeBits: set.bits, limit: limit,
 		bucketKeys: bucketKeys, partitionKey: all[:16], quota: quota}
 }
 

@@ -146,6 +146,9 @@ type Loader struct {
 	// index is set when the keys were indexed by an earlier load of the
 	// same verified snapshot (Policy.Rebind): only the consumers are built.
 	index *snapIndex
+	// prev is the policy whose consumers this snapshot repeats
+	// (NewLoaderAfter): they are shared, not built.
+	prev *Policy
 
 	err *LoadError
 	out *Policy
@@ -219,7 +222,25 @@ func (p *Policy) CheckHeader(prefix []byte) (keysnap.Header, error) {
 // NewLoader checks the snapshot data as CheckHeader does and that it has
 // the length its header announces, and returns a Loader of it. It fails
 // with a *LoadError; the body is checked by Step.
-func (p *Policy) NewLoader(data []byte) (*Loader, error) {
+func (p *Policy) NewLoader(data []byte) (*Loader, error) { return p.NewLoaderAfter(data, nil) }
+
+// NewLoaderAfter is NewLoader for a snapshot that replaces the one prev
+// (a policy an earlier Loader of p made, or nil) was loaded from: when the
+// two have byte for byte the same consumers, the new policy shares prev's
+// compiled consumers instead of building them again. This halves what a
+// reload of a large key set holds in memory at the swap when only keys
+// changed, and skips the consumer stage. Compiled consumers hold no view of
+// their snapshot, so sharing them keeps no older snapshot alive.
+func (p *Policy) NewLoaderAfter(data []byte, prev *Policy) (*Loader, error) {
+	l, err := p.newLoader(data)
+	if err == nil && prev != nil && prev.base == p && prev.snapVersion == l.hdr.Version &&
+		bytes.Equal(prev.snapConsumers, l.sec.Consumers) {
+		l.prev = prev
+	}
+	return l, err
+}
+
+func (p *Policy) newLoader(data []byte) (*Loader, error) {
 	began := time.Now()
 	h, err := p.CheckHeader(data)
 	if err != nil {
@@ -343,6 +364,12 @@ func (l *Loader) unit() {
 func (l *Loader) startConsumers() {
 	p := l.base
 	n := int(l.hdr.Consumers)
+	if l.prev != nil {
+		l.consumers = l.prev.consumers
+		l.prev = nil
+		l.startKeys()
+		return
+	}
 	l.cr = keysnap.NewConsumerReader(l.sec.Consumers, l.hdr.Version, view)
 	l.consumers = make([]consumer, 0, n)
 	l.bucketKeys = make([]string, n*len(p.limits))
@@ -550,6 +577,7 @@ func (l *Loader) finish() {
 	np := *l.base
 	np.keys, np.entries = nil, nil
 	np.keyIDs = view(l.sec.IDs)
+	np.base, np.snapConsumers, np.snapVersion = l.base, l.sec.Consumers, l.hdr.Version
 	np.consumers = l.consumers
 	np.warnings = nil
 	np.snap = l.index

@@ -191,6 +191,8 @@ type Fetcher struct {
 
 	logState string // the last state logged, so that a repeated failure is logged once
 
+	inUse *policy.Policy // the policy of the snapshot in use
+
 	// Buckets of the policy swapped in last, prepared over ticks.
 	prepare    Preparer
 	prepPolicy *policy.Policy
@@ -200,6 +202,12 @@ type Fetcher struct {
 // SetPreparer has the buckets of every policy swapped in from now on
 // prepared with fn, LoadBudget per tick.
 func (f *Fetcher) SetPreparer(fn Preparer) { f.prepare = fn }
+
+// Busy reports whether a snapshot is being fetched in ranges or loaded:
+// from the first range (or the whole answer) to the swap or the failure.
+func (f *Fetcher) Busy() bool {
+	return f.parts != nil || f.state == Loading || f.state == Pending
+}
 
 // Preparing reports whether the buckets of the policy in use are still
 // being prepared.
@@ -545,7 +553,7 @@ func (f *Fetcher) restart(a *Actions, why string) {
 }
 
 func (f *Fetcher) startLoad(a *Actions, now time.Time, data []byte, etag string) {
-	l, err := f.base.NewLoader(data)
+	l, err := f.base.NewLoaderAfter(data, f.inUse)
 	if err != nil {
 		f.reject(a, err)
 		return
@@ -591,7 +599,9 @@ func (f *Fetcher) step(a *Actions, began time.Time) {
 func (f *Fetcher) swap(a *Actions, l *policy.Loader, etag string) {
 	h := l.Header()
 	a.Swap, a.Verified = l.Policy(), l.Verified()
-	if f.prepare != nil && a.Swap.NumConsumers() > 0 {
+	same := a.Swap.SharesConsumers(f.inUse)
+	f.inUse = a.Swap
+	if f.prepare != nil && a.Swap.NumConsumers() > 0 && !same {
 		f.prepPolicy, f.prepNext = a.Swap, 0
 	}
 	f.loaded, f.gen, f.digest, f.created, f.keys, f.etag = true, h.Generation, h.Digest, h.Created, h.Keys, etag
