@@ -60,11 +60,16 @@ func runValidate(c *command, e *env, args []string) int {
 	domain := fs.String("ratelimit-domain", ratelimitconf.DefaultDomain,
 		"the domain an Envoy bootstrap's rate-limit filter must use (that of apiguard ratelimit-config --domain)")
 	configPath := fs.String("config", "", "the plugin configuration (JSON, with a key_store) to check key snapshots against")
+	snapPath := fs.String("key-snapshot", "", "the key snapshot the configurations' key_store serves: loaded against them, and their warnings judged against its consumers")
 	if done, status := c.parseFlags(e, fs, args); done {
 		return status
 	}
 	if fs.NArg() == 0 {
 		return c.usageError(e, "no file given")
+	}
+	snapshot, err := readKeySnapshot(*snapPath)
+	if err != nil {
+		return c.errorf(e, "--key-snapshot: %v", err)
 	}
 	status := exitOK
 	for _, name := range fs.Args() {
@@ -80,7 +85,7 @@ func runValidate(c *command, e *env, args []string) int {
 			}
 			continue
 		}
-		docs := configcheck.ValidateDocuments(data, configcheck.EnvoyOptions{WasmPath: *wasmPath, RateLimitDomain: *domain})
+		docs := configcheck.ValidateDocuments(data, configcheck.EnvoyOptions{WasmPath: *wasmPath, RateLimitDomain: *domain, KeySnapshot: snapshot})
 		if !reportDocuments(e, name, docs) && status == exitOK {
 			status = exitFail
 		}
