@@ -119,3 +119,20 @@ func TestReadmeLength(t *testing.T) {
 		t.Errorf("README.md has %d lines; keep it at 250 or fewer and move the rest to docs/", n)
 	}
 }
+
+// TestDocTitles: every page opens with its title, the only level-1
+// heading, so that its sections are its level-2 headings.
+func TestDocTitles(t *testing.T) {
+	for _, name := range docFiles(t) {
+		hs := readDoc(t, name).Headings()
+		if len(hs) == 0 || hs[0].Level != 1 || hs[0].Line != 0 {
+			t.Errorf("%s does not open with a title (# ...)", name)
+			continue
+		}
+		for _, h := range hs[1:] {
+			if h.Level == 1 {
+				t.Errorf("%s:%d: a second title %q", name, h.Line+1, h.Text)
+			}
+		}
+	}
+}
