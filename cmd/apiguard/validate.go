@@ -14,7 +14,7 @@ import (
 
 var validateCmd = &command{
 	name:     "validate",
-	synopsis: "validate [--wasm-path build/apiguard.wasm] [--ratelimit-domain apiguard] [--config CONFIG] FILE...",
+	synopsis: "validate [--wasm-path build/apiguard.wasm] [--ratelimit-domain apiguard] [--config CONFIG] [--key-snapshot SNAPSHOT] FILE...",
 	summary:  "check a plugin configuration, an envoy.yaml or an Istio WasmPlugin",
 	help: `
 Validate checks each FILE ("-" for stdin) without running Envoy. It tells
@@ -38,6 +38,13 @@ which kind of file it is from its contents:
     against the plugin configuration --config (JSON, with a key_store):
     its signature with key_store.public_key, its content digest, its
     consumers and keys, and the rate-limit policies it names.
+
+With --key-snapshot, every plugin configuration with a key_store (in any
+kind of file) is checked with the snapshot it serves: the snapshot must
+load against it as the filter would load it, and the warnings about
+rate-limit policies and quotas nothing uses, and about route scopes no
+consumer is granted, are judged against the snapshot's consumers. Without
+it, such warnings come with a note that the snapshot was not given.
 
 A YAML file of several documents (kustomize or helm output) has each
 document checked; Kubernetes objects of other kinds are skipped. YAML that
