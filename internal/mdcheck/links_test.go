@@ -136,3 +136,23 @@ func TestDocTitles(t *testing.T) {
 		}
 	}
 }
+
+// TestDocTables: every row of a table has as many cells as its header
+// (a stray "|" shifts a row's cells, and GitHub then renders it wrongly).
+func TestDocTables(t *testing.T) {
+	for _, name := range docFiles(t) {
+		d := readDoc(t, name)
+		want := 0
+		for i, l := range d.lines {
+			switch {
+			case d.fence[i] || !strings.HasPrefix(l, "|"):
+				want = 0
+			case i+1 < len(d.lines) && isDelimiterRow(d.lines[i+1]):
+				want = len(splitRow(l))
+			case isDelimiterRow(l):
+			case want > 0 && len(splitRow(l)) != want:
+				t.Errorf("%s:%d: %d cells in a table of %d columns", name, i+1, len(splitRow(l)), want)
+			}
+		}
+	}
+}
