@@ -150,3 +150,20 @@ func TestDocsListEveryReason(t *testing.T) {
 		}
 	}
 }
+
+// TestFieldListsCoverFieldNames: the field lists the docs test reads
+// cover every name of fieldNames, the configuration contract's own list, so
+// that a field known to one and not the other cannot escape the docs test.
+func TestFieldListsCoverFieldNames(t *testing.T) {
+	listed := map[string]bool{}
+	for _, o := range configObjects {
+		for _, f := range strings.Fields(o.fields) {
+			listed[f] = true
+		}
+	}
+	for name := range fieldNames {
+		if !listed[name] {
+			t.Errorf("field %q is in fieldNames but in no field list of config_sections.go", name)
+		}
+	}
+}
