@@ -36,3 +36,23 @@ func (p *Policy) BucketKeys(yield func(key string) bool) {
 		}
 	}
 }
+
+// NumConsumers is how many consumers the policy has (a key store's: those
+// of its snapshot).
+func (p *Policy) NumConsumers() int { return len(p.consumers) }
+
+// ConsumerBucketKeys calls fn with the bucket keys BucketKeys names for
+// consumer i (0 ≤ i < NumConsumers), so that a filter can create the
+// buckets of a large key snapshot a few consumers at a time.
+func (p *Policy) ConsumerBucketKeys(i int, fn func(key string)) {
+	c := &p.consumers[i]
+	own := c.limit
+	if own < 0 {
+		own = p.defaultLimit
+	}
+	for li := range p.limits {
+		if li == own || p.routeLimits[li] {
+			fn(c.bucketKeys[li])
+		}
+	}
+}
