@@ -61,12 +61,31 @@ func exampleSnapshot(t *testing.T, priv ed25519.PrivateKey, edit func([]keysnap.
 }
 
 // TestKeyStoreExampleCopies: the example's envoy.yaml carries config.json,
-// whose public key is the demo signing key's.
+// whose public key is the demo signing key's, and the example holds
+// examples/config.json split into consumers and the rest.
 func TestKeyStoreExampleCopies(t *testing.T) {
 	want := jsonValue(t, ksConfig, []byte(readFile(t, ksConfig)))
 	if got := jsonValue(t, ksEnvoy+" configuration", []byte(wasmFilterConfig(t, readFile(t, ksEnvoy)))); !reflect.DeepEqual(got, want) {
 		t.Errorf("the configuration in %s differs from %s; copy it over", ksEnvoy, ksConfig)
 	}
+	// The example is a migration of examples/config.json: its consumers in
+	// consumers.json, everything else in config.json.
+	inline := jsonValue(t, exampleFile, []byte(readFile(t, exampleFile))).(map[string]any)
+	store := want.(map[string]any)
+	if cons := jsonValue(t, ksConsumers, []byte(readFile(t, ksConsumers))).(map[string]any); !reflect.DeepEqual(cons["consumers"], inline["consumers"]) {
+		t.Errorf("the consumers of %s differ from those of %s", ksConsumers, exampleFile)
+	}
+	for k, v := range inline {
+		if k != "consumers" && !reflect.DeepEqual(store[k], v) {
+			t.Errorf("%s of %s differs from %s's", k, ksConfig, exampleFile)
+		}
+	}
+	for k := range store {
+		if _, ok := inline[k]; !ok && k != "key_store" {
+			t.Errorf("%s has %s, which %s has not", ksConfig, k, exampleFile)
+		}
+	}
+
 	p, err := policy.Compile([]byte(readFile(t, ksConfig)))
 	if err != nil {
 		t.Fatal(err)
@@ -90,8 +109,8 @@ func warningsAt(probs []Problem) (warnings, errors []string) {
 }
 
 // TestKeySnapshotJudgesWarnings: without the snapshot, the example's "demo"
-// rate-limit policy (named only by a consumer of the snapshot) is reported
-// unused, with a note at key_store; with it, in each kind of file that
+// rate-limit policy and "gold-daily" quota (named only by a consumer of the
+// snapshot) are reported unused, with a note at key_store; with it, in each kind of file that
 // carries the configuration, there is no warning; with a snapshot whose
 // consumers name neither it nor a scope a route needs, both are reported;
 // a snapshot the filter would reject is an error at key_store.
@@ -104,8 +123,8 @@ func TestKeySnapshotJudgesWarnings(t *testing.T) {
 
 	kind, probs := Validate([]byte(cfg), EnvoyOptions{})
 	warnings, errs := warningsAt(probs)
-	if kind != KindPluginConfig || len(errs) > 0 || !reflect.DeepEqual(warnings, []string{"key_store", "rate_limits.demo"}) {
-		t.Errorf("without the snapshot: %v, warnings at %q, errors %q; want warnings at key_store and rate_limits.demo", kind, warnings, errs)
+	if want := []string{"key_store", "rate_limits.demo", "quotas.gold-daily"}; kind != KindPluginConfig || len(errs) > 0 || !reflect.DeepEqual(warnings, want) {
+		t.Errorf("without the snapshot: %v, warnings at %q, errors %q; want warnings at %q", kind, warnings, errs, want)
 	}
 
 	for _, file := range []struct {
@@ -119,7 +138,8 @@ func TestKeySnapshotJudgesWarnings(t *testing.T) {
 		kind, probs := Validate([]byte(file.data), EnvoyOptions{KeySnapshot: snap})
 		var judged []string
 		for _, p := range probs {
-			if p.Warning && (strings.Contains(p.Path, "rate_limits") || strings.Contains(p.Path, "key_store") || strings.Contains(p.Path, "scopes")) {
+			if p.Warning && (strings.Contains(p.Path, "rate_limits") || strings.Contains(p.Path, "quotas") ||
+				strings.Contains(p.Path, "key_store") || strings.Contains(p.Path, "scopes")) {
 				judged = append(judged, p.Path+": "+p.Msg)
 			}
 		}
@@ -128,15 +148,17 @@ func TestKeySnapshotJudgesWarnings(t *testing.T) {
 		}
 	}
 
-	// Consumers that name no rate-limit policy and are granted no scope.
+	// Consumers that name no rate-limit policy or quota and are granted
+	// no scope.
 	bare := exampleSnapshot(t, priv, func(cs []keysnap.Consumer) {
 		for i := range cs {
-			cs[i].RateLimit, cs[i].Scopes = "", nil
+			cs[i].RateLimit, cs[i].Quota, cs[i].Scopes = "", "", nil
 		}
 	})
 	_, probs = Validate([]byte(cfg), EnvoyOptions{KeySnapshot: bare})
 	text := listProblems(probs)
-	for _, want := range []string{`rate_limits.demo: rate limit policy "demo" is not used`, `routes[0].scopes[0]: no consumer is granted scope "orders:read"`} {
+	for _, want := range []string{`rate_limits.demo: rate limit policy "demo" is not used`, `quotas.gold-daily: quota "gold-daily" is not used`,
+		`routes[0].scopes[0]: no consumer is granted scope "orders:read"`} {
 		if !strings.Contains(text, want) {
 			t.Errorf("with consumers granted nothing, no %q among:\n%s", want, text)
 		}
