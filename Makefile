@@ -43,7 +43,7 @@ cli:
 
 # build/apiguard.wasm as an OCI image layout in build/oci, named after the
 # version (tools/ocipack makes it a valid tag), for crane/oras to push where Istio's
-# WasmPlugin pulls it (README: OCI image). OCIVARIANT=artifact builds the
+# WasmPlugin pulls it (docs/operations.md, "OCI image for Istio"). OCIVARIANT=artifact builds the
 # Wasm-media-type variant instead of the single-layer "compat" image.
 OCIVARIANT ?= compat
 OCITAG     ?= $(VERSION)

@@ -58,7 +58,7 @@ const maxCachedPolicies = 4096
 //
 // Envoy runs OnPluginStart once on the main thread, where a failure refuses
 // the configuration, and then once in each worker's VM, where a failure
-// makes the filter fail open on that worker (README, "Failure modes"). So
+// makes the filter fail open on that worker (docs/operations.md, "Failure modes"). So
 // nothing here may fail on one worker and not on another: the outcome
 // depends only on the configuration and on the plugin_name and
 // plugin_root_id properties, which come from the same configuration, and

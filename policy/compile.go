@@ -202,8 +202,16 @@ func (ps *parser) build(c *config, seed uint64) *Policy {
 	ps.buildQuotas(p, c, quotas)
 	p.buildAnonymous()
 	p.keyStore = c.keyStore
-	if c.keyStore == nil { // with a key store, the snapshot grants the scopes
+	switch {
+	case c.keyStore == nil:
 		ps.warnUngrantedScopes(c, p.consumers)
+	case ps.snapConsumers != nil: // else the snapshot, unknown here, grants the scopes
+		ps.warnUngrantedScopes(c, ps.snapConsumers)
+	}
+	for i := range ps.snapConsumers {
+		if l := ps.snapConsumers[i].limit; l >= 0 && l < len(limitUsed) {
+			limitUsed[l] = true
+		}
 	}
 	for i, l := range c.limits {
 		if !limitUsed[i] {

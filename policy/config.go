@@ -23,6 +23,9 @@ type parser struct {
 	// now, when not zero, is the time against which keys that have
 	// already expired are reported (see CompileAt).
 	now int64
+	// snapConsumers, when not nil, are the consumers of a key snapshot the
+	// warnings are judged against (see CompileWithSnapshot).
+	snapConsumers []consumer
 }
 
 // add records an error at path.

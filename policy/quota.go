@@ -162,6 +162,11 @@ func (ps *parser) warnUnusedQuotas(p *Policy, qc *quotaConf) {
 	for i := range p.consumers {
 		mark(p.consumers[i].quota)
 	}
+	for i := range ps.snapConsumers {
+		if q := ps.snapConsumers[i].quota; q < len(used) {
+			mark(q)
+		}
+	}
 	for i, q := range qc.quotas {
 		if !used[i] {
 			ps.warn(qc.quotaPaths[i], "quota "+quote(q.Name)+" is not used by any route, consumer or default_quota")

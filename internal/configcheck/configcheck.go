@@ -152,18 +152,19 @@ func Detect(data []byte) Kind {
 }
 
 // Validate detects the kind of data and runs the matching validator. opts
-// is used for Envoy bootstraps only. The problems are sorted by line (those
-// without a line first), in the order found within a line.
+// is used for Envoy bootstraps only, but for its KeySnapshot, which applies
+// to every kind. The problems are sorted by line (those without a line
+// first), in the order found within a line.
 func Validate(data []byte, opts EnvoyOptions) (Kind, []Problem) {
 	var probs []Problem
 	k := Detect(data)
 	switch k {
 	case KindPluginConfig:
-		probs = ValidatePluginConfig(data)
+		probs = validatePluginConfig(data, opts.KeySnapshot)
 	case KindEnvoyBootstrap:
 		probs = ValidateEnvoyYAML(data, opts)
 	case KindIstioWasmPlugin:
-		probs = ValidateIstioWasmPlugin(data)
+		probs = validateIstioWasmPlugin(data, opts.KeySnapshot)
 	default:
 		if _, probs := parseTree(data); len(probs) == 1 && strings.HasPrefix(probs[0].Msg, syntaxMsgPrefix) {
 			return KindInvalidYAML, probs
