@@ -91,6 +91,7 @@ const (
 	KindEnvoyExtensionPolicy  // an Envoy Gateway EnvoyExtensionPolicy
 	KindBackendTrafficPolicy  // an Envoy Gateway BackendTrafficPolicy
 	KindHigressWasmPlugin     // a Higress extensions.higress.io WasmPlugin
+	KindIstioEnvoyFilter      // an Istio EnvoyFilter (apiguard's rate-limit and CORS patches)
 )
 
 // String returns a short name for the kind.
@@ -175,7 +176,7 @@ func Validate(data []byte, opts EnvoyOptions) (Kind, []Problem) {
 		probs = ValidateEnvoyYAML(data, opts)
 	case KindIstioWasmPlugin:
 		probs = append(ValidateIstioWasmPlugin(data), istioWasmPluginAttachment(data)...)
-	case KindIstioTrafficExtension, KindEnvoyExtensionPolicy, KindBackendTrafficPolicy, KindHigressWasmPlugin:
+	case KindIstioTrafficExtension, KindEnvoyExtensionPolicy, KindBackendTrafficPolicy, KindHigressWasmPlugin, KindIstioEnvoyFilter:
 		probs = hostValidators[k](data)
 	default:
 		if _, probs := parseTree(data); len(probs) == 1 && strings.HasPrefix(probs[0].Msg, syntaxMsgPrefix) {

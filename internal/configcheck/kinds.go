@@ -8,6 +8,7 @@ var kindNames = map[Kind]string{
 	KindEnvoyExtensionPolicy:  "Envoy Gateway EnvoyExtensionPolicy",
 	KindBackendTrafficPolicy:  "Envoy Gateway BackendTrafficPolicy",
 	KindHigressWasmPlugin:     "Higress WasmPlugin",
+	KindIstioEnvoyFilter:      "Istio EnvoyFilter",
 }
 
 var hostValidators = map[Kind]func([]byte) []Problem{
@@ -15,6 +16,7 @@ var hostValidators = map[Kind]func([]byte) []Problem{
 	KindEnvoyExtensionPolicy:  ValidateEnvoyExtensionPolicy,
 	KindBackendTrafficPolicy:  ValidateBackendTrafficPolicy,
 	KindHigressWasmPlugin:     ValidateHigressWasmPlugin,
+	KindIstioEnvoyFilter:      ValidateIstioEnvoyFilter,
 }
 
 // detectHostKind recognises the kinds of kindNames by kind and API group
@@ -31,6 +33,8 @@ func detectHostKind(top map[string]any) Kind {
 		return KindBackendTrafficPolicy
 	case kind == HigressKind && api == HigressAPIVersion:
 		return KindHigressWasmPlugin
+	case kind == IstioEnvoyFilterKind && api == IstioNetworkingAPIVersion:
+		return KindIstioEnvoyFilter
 	}
 	return KindUnknown
 }
