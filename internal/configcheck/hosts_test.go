@@ -14,7 +14,9 @@ import (
 )
 
 // deployFile is a file under deploy/, relative to this package.
-func deployFile(rel string) string { return filepath.Join("..", "..", "deploy", filepath.FromSlash(rel)) }
+func deployFile(rel string) string {
+	return filepath.Join("..", "..", "deploy", filepath.FromSlash(rel))
+}
 
 // The manifests of docs/deploy, their kinds, and where their plugin
 // configuration sits ("" for none).
