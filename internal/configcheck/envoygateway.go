@@ -143,7 +143,9 @@ func (m *manifest) checkEGPin(path, url, sum string, digestInURL bool, what stri
 // checkEGTargets checks that a policy names what it applies to, with
 // kinds Gateway or the route kind given.
 func (m *manifest) checkEGTargets(t egv1a1.PolicyTargetReferences, routeKind string) {
-	if t.TargetRef == nil && len(t.TargetRefs) == 0 && len(t.TargetSelectors) == 0 {
+	//lint:ignore SA1019 the deprecated singular targetRef is still accepted by Envoy Gateway, so it is checked too
+	ref := t.TargetRef
+	if ref == nil && len(t.TargetRefs) == 0 && len(t.TargetSelectors) == 0 {
 		m.add("spec", "no targetRefs: the policy applies to nothing; target the Gateway (or an %s)", routeKind)
 		return
 	}
@@ -155,8 +157,9 @@ func (m *manifest) checkEGTargets(t egv1a1.PolicyTargetReferences, routeKind str
 			m.add(path+".kind", "kind %q: target a Gateway or an %s", kind, routeKind)
 		}
 	}
-	if r := t.TargetRef; r != nil {
-		check("spec.targetRef", string(r.Group), string(r.Kind))
+	if ref != nil {
+		check("spec.targetRef", string(ref.Group), string(ref.Kind))
+		m.warn("spec.targetRef", "targetRef is deprecated in Envoy Gateway's API: use targetRefs")
 	}
 	for i, r := range t.TargetRefs {
 		check(fmt.Sprintf("spec.targetRefs[%d]", i), string(r.Group), string(r.Kind))
