@@ -205,6 +205,8 @@ func (ps *parser) parseConfig(root gjson.Result) *config {
 		case "key_store":
 			c.keyStorePath = p
 			c.keyStore = ps.parseKeyStore(p, v)
+		case HigressRulesField:
+			ps.parseHigressRules(p, v)
 		default:
 			return false
 		}
