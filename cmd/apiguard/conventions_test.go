@@ -379,3 +379,21 @@ func TestReplayJSONFlagsAfter(t *testing.T) {
 		t.Errorf("%+v", out.Summary)
 	}
 }
+
+// TestFilterReportsVersionFile: the compiled filter (make build) announces
+// the version of the file VERSION at start, the version of its
+// apiguard.build.<version> gauge.
+func TestFilterReportsVersionFile(t *testing.T) {
+	data, err := os.ReadFile(repoFile(t, "VERSION"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	version := strings.TrimSpace(string(data))
+	requests := writeTemp(t, "one.jsonl", `{"path": "/healthz"}`+"\n")
+	r := apiguard(t, "", "replay", "--config", repoFile(t, "examples/config.json"), "--requests", requests,
+		"--wasm", wasmFile(t), "--filter-logs")
+	r.wantCode(t, exitOK)
+	if !strings.Contains(r.stderr, "apiguard: build version="+version+" commit=") {
+		t.Errorf("the filter does not announce version %s (VERSION); make build sets it:\n%s", version, r.stderr)
+	}
+}
