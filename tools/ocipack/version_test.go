@@ -2,8 +2,8 @@ package main
 
 import (
 	"bytes"
-	"os/exec"
 	"os"
+	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
