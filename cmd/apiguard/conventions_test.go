@@ -111,6 +111,7 @@ func TestDidYouMean(t *testing.T) {
 		{[]string{"keys", "build", "--consumer", "c"}, "unknown flag --consumer; did you mean --consumers?"},
 		{[]string{"replay", "--requets", "r"}, "did you mean --requests?"},
 		{[]string{"keygen", "--not-afer", "x"}, "did you mean --not-after?"},
+		{[]string{"--versoin"}, "unknown flag --versoin; did you mean --version?"},
 	} {
 		r := apiguard(t, "", tc.args...)
 		r.wantCode(t, exitError)

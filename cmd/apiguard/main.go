@@ -101,7 +101,11 @@ func run(args []string, e *env) int {
 		return exitOK
 	}
 	if strings.HasPrefix(name, "-") {
-		fmt.Fprintf(e.stderr, "apiguard: unknown flag %s: flags come after the command (apiguard COMMAND [flags] [args]); apiguard --version and apiguard --help are the only exceptions\n\n", name)
+		hint := ""
+		if s := closest(strings.TrimLeft(name, "-"), []string{"version", "help"}); s != "" {
+			hint = "; did you mean --" + s + "?"
+		}
+		fmt.Fprintf(e.stderr, "apiguard: unknown flag %s%s (flags come after the command: apiguard COMMAND [flags] [args]; --version and --help are the only exceptions)\n\n", name, hint)
 		usage(e.stderr)
 		return exitError
 	}
