@@ -154,7 +154,7 @@ func TestSubcommandHelp(t *testing.T) {
 }
 
 // TestValidateJSONOutput: -o json is one object of the documented schema
-// (validateJSON, docs/cli-conventions.md) with every problem, its severity,
+// (validateJSON, docs/cli.md) with every problem, its severity,
 // line, column and path.
 func TestValidateJSONOutput(t *testing.T) {
 	warn := writeTemp(t, "warn.json", warningConfig)

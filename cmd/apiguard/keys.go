@@ -81,7 +81,7 @@ and content digest of the snapshot FILE ("-" for stdin), checks the digest
 and, with --public-key (base64), the signature. Exit status 1 when the
 snapshot is corrupt or the signature does not verify.
 
-With -o json, stdout is one JSON object (docs/cli-conventions.md):
+With -o json, stdout is one JSON object (docs/cli.md):
 {"file", "valid", "error", "format_version", "generation", "created",
 "consumers", "keys", "validity_windows", "size_bytes", "content_digest",
 "content_matches", "signed", "signature"}; "signature" is "none",
@@ -179,6 +179,8 @@ func keysBuild(c *command, e *env, args []string) int {
 	out := fs.String("out", "", "the snapshot file to write")
 	generation := fs.Uint64("generation", 0, "the snapshot's generation (default: now, in milliseconds since the epoch)")
 	unsigned := fs.Bool("unsigned", false, "write an unsigned snapshot (tests only)")
+	audience := fs.String("audience", "", "bind the snapshot to the deployments whose key_store.audience is this (e.g. prod)")
+	config := fs.String("config", "", "the plugin configuration the snapshot is for: its rate-limit policies, quotas, audience, max_size and public key are checked")
 	if done, status := c.parseFlags(e, fs, args); done {
 		return status
 	}
@@ -224,9 +226,14 @@ func keysBuild(c *command, e *env, args []string) int {
 	if gen == 0 {
 		gen = uint64(now.UnixMilli())
 	}
-	snap, err := keysnap.Encode(&keysnap.Snapshot{Generation: gen, Created: now, Consumers: cons, Keys: keys}, priv)
+	snap, err := keysnap.Encode(&keysnap.Snapshot{Generation: gen, Created: now, Audience: *audience, Consumers: cons, Keys: keys}, priv)
 	if err != nil {
 		return c.errorf(e, "%v", err)
+	}
+	if *config != "" {
+		if status := checkSnapshotAgainst(c, e, *config, snap); status != exitOK {
+			return status
+		}
 	}
 	// Write next to the target and rename, so that a server never serves a
 	// half-written snapshot from it.
@@ -307,6 +314,13 @@ func keysInspect(c *command, e *env, args []string) int {
 		fmt.Fprintf(w, " (%.1f per key)", float64(r.SizeBytes)/float64(r.Keys))
 	}
 	fmt.Fprintf(w, "\n  content digest  %s\n", r.ContentDigest)
+	if r.FormatVersion >= keysnap.Version {
+		aud := r.Audience
+		if aud == "" {
+			aud = "(none: any key_store without an audience)"
+		}
+		fmt.Fprintf(w, "  audience        %s\n", aud)
+	}
 	if r.ContentMatches {
 		fmt.Fprintln(w, "  content         matches the digest")
 	} else {
@@ -354,6 +368,9 @@ type inspectJSON struct {
 	ContentMatches  bool   `json:"content_matches"`
 	Signed          bool   `json:"signed"`
 	Signature       string `json:"signature,omitempty"`
+	// Audience is the audience the snapshot is bound to (format 2 and
+	// later; "" for none: any key_store without an audience loads it).
+	Audience string `json:"audience"`
 }
 
 // inspectSnapshot reads the header of the snapshot data, checks its digest
@@ -369,7 +386,8 @@ func inspectSnapshot(file string, data []byte, pub ed25519.PublicKey) inspectJSO
 	r.Created = h.CreatedTime().Format(time.RFC3339Nano)
 	r.Consumers, r.Keys, r.ValidityWindows = int(h.Consumers), int(h.Keys), int(h.Windows)
 	r.ContentDigest = "sha256:" + hex.EncodeToString(h.Digest[:])
-	r.ContentMatches = sha256.Sum256(data[keysnap.HeaderSize:]) == h.Digest
+	r.ContentMatches = sha256.Sum256(data[h.Size:]) == h.Digest
+	r.Audience = h.Audience
 	r.Signed = h.Signed
 	r.Valid = r.ContentMatches
 	switch {
@@ -387,4 +405,34 @@ func inspectSnapshot(file string, data []byte, pub ed25519.PublicKey) inspectJSO
 		r.Valid = false
 	}
 	return r
+}
+
+// checkSnapshotAgainst loads snap with the plugin configuration in file, as
+// the filter would: a rate-limit policy or quota the configuration lacks, a
+// signing key that is not the configuration's public key, another audience
+// or a size over max_size is an error, and no snapshot is written.
+func checkSnapshotAgainst(c *command, e *env, file string, snap []byte) int {
+	cfg, err := readInput(e, file)
+	if err != nil {
+		return c.errorf(e, "%v", err)
+	}
+	p, err := policy.Compile(cfg)
+	if err != nil {
+		var ce *policy.ConfigError
+		if errors.As(err, &ce) {
+			for _, fe := range ce.Errors {
+				fmt.Fprintf(e.stderr, "%s: %s\n", file, fe.Error())
+			}
+			return exitFail
+		}
+		return c.errorf(e, "%s: %v", file, err)
+	}
+	if p.KeyStore() == nil {
+		return c.usageError(e, file+" has no key_store section: --config takes the configuration that loads the snapshot")
+	}
+	if _, err := p.LoadSnapshot(snap); err != nil {
+		fmt.Fprintf(e.stderr, "%s: the snapshot would not load: %v\n", file, err)
+		return exitFail
+	}
+	return exitOK
 }

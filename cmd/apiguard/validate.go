@@ -16,7 +16,7 @@ import (
 
 var validateCmd = &command{
 	name:     "validate",
-	synopsis: "validate [--wasm-path build/apiguard.wasm] [--ratelimit-domain apiguard] [--config CONFIG] [--strict] [-o text|json] FILE...",
+	synopsis: "validate [--wasm-path build/apiguard.wasm] [--ratelimit-domain apiguard] [--config CONFIG] [--key-snapshot SNAPSHOT] [--strict] [-o text|json] FILE...",
 	summary:  "check a plugin configuration, an envoy.yaml or an Istio WasmPlugin",
 	help: `
 Validate checks each FILE ("-" for stdin) without running Envoy. It tells
@@ -43,6 +43,13 @@ which kind of file it is from its contents:
     have already expired or are not valid yet are warnings, as for inline
     keys.
 
+With --key-snapshot, every plugin configuration with a key_store (in any
+kind of file) is checked with the snapshot it serves: the snapshot must
+load against it as the filter would load it, and the warnings about
+rate-limit policies and quotas nothing uses, and about route scopes no
+consumer is granted, are judged against the snapshot's consumers. Without
+it, such warnings come with a note that the snapshot was not given.
+
 A YAML file of several documents (kustomize or helm output) has each
 document checked; Kubernetes objects of other kinds are skipped. YAML that
 does not parse is reported as a syntax error, with its line. JSON (a file
@@ -55,7 +62,7 @@ route scope no consumer is granted or a consumer without keys; they do not
 make a file invalid, unless --strict is given: then any warning fails the
 run (exit status 1), for CI gates.
 
-With -o json, stdout is one JSON object (docs/cli-conventions.md):
+With -o json, stdout is one JSON object (docs/cli.md):
 {"valid", "strict", "errors", "warnings", "files": [{"file", "valid",
 "error", "documents": [{"index", "line", "kind", "skipped", "valid",
 "detail", "problems": [{"severity", "line", "column", "path",
@@ -75,6 +82,7 @@ func runValidate(c *command, e *env, args []string) int {
 	domain := fs.String("ratelimit-domain", ratelimitconf.DefaultDomain,
 		"the domain an Envoy bootstrap's rate-limit filter must use (that of apiguard ratelimit-config --domain)")
 	configPath := fs.String("config", "", "the plugin configuration (JSON, with a key_store) to check key snapshots against")
+	snapPath := fs.String("key-snapshot", "", "the key snapshot the configurations' key_store serves: loaded against them, and their warnings judged against its consumers")
 	strictMode := fs.Bool("strict", false, "warnings fail the run too (exit status 1), as errors do")
 	output := outputFlag(fs, "text", "json")
 	if done, status := c.parseFlags(e, fs, args); done {
@@ -86,10 +94,14 @@ func runValidate(c *command, e *env, args []string) int {
 	if msg := checkOutput(*output, "text", "json"); msg != "" {
 		return c.usageError(e, msg)
 	}
+	snapshot, err := readKeySnapshot(*snapPath)
+	if err != nil {
+		return c.errorf(e, "--key-snapshot: %v", err)
+	}
 	status := exitOK
 	out := validateJSON{Valid: true, Strict: *strictMode, Files: []validateFile{}}
 	for _, name := range fs.Args() {
-		f := validateOne(c, e, name, *wasmPath, *domain, *configPath)
+		f := validateOne(c, e, name, configcheck.EnvoyOptions{WasmPath: *wasmPath, RateLimitDomain: *domain, KeySnapshot: snapshot}, *configPath)
 		if f.Error != "" {
 			status = exitError
 		}
@@ -126,7 +138,7 @@ func runValidate(c *command, e *env, args []string) int {
 }
 
 // validateOne checks the file name.
-func validateOne(c *command, e *env, name, wasmPath, domain, configPath string) validateFile {
+func validateOne(c *command, e *env, name string, opts configcheck.EnvoyOptions, configPath string) validateFile {
 	data, err := readInput(e, name)
 	if err != nil {
 		c.errorf(e, "%v", err)
@@ -143,7 +155,7 @@ func validateOne(c *command, e *env, name, wasmPath, domain, configPath string) 
 				Kind: configcheck.KindPluginConfig.String(), Problems: []problemJSON{problemOf(p)}}}}
 		}
 	}
-	docs := configcheck.ValidateDocuments(data, configcheck.EnvoyOptions{WasmPath: wasmPath, RateLimitDomain: domain})
+	docs := configcheck.ValidateDocuments(data, opts)
 	return fileOfDocuments(name, docs)
 }
 

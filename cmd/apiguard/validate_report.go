@@ -9,7 +9,7 @@ import (
 	"github.com/apiguard/apiguard/policy/keysnap"
 )
 
-// validateJSON is validate's -o json output (docs/cli-conventions.md).
+// validateJSON is validate's -o json output (docs/cli.md).
 type validateJSON struct {
 	// Valid is false when any file has an error, or (with --strict) a
 	// warning: the exit status is then 1 (2 when a file cannot be read).
@@ -191,7 +191,7 @@ func snapshotKeys(data []byte) ([]snapshotKey, error) {
 	}
 	body := keysnap.Sections(data, &h)
 	var consumers []string
-	r := keysnap.NewConsumerReader(body.Consumers, func(b []byte) string { return string(b) })
+	r := keysnap.NewConsumerReader(body.Consumers, h.Version, func(b []byte) string { return string(b) })
 	var c keysnap.Consumer
 	for r.Remaining() > 0 {
 		if err := r.Next(&c); err != nil {

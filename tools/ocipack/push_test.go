@@ -99,6 +99,8 @@ func TestDocumentedPushCommands(t *testing.T) {
 	version := versionFile(t)
 	var craneRefs, orasCmds [][]string
 	for file, text := range docsText(t) {
+		// $(cat VERSION) in a command is the version, as the shell makes it.
+		text = strings.ReplaceAll(text, "$(cat VERSION)", version)
 		for _, m := range cranePush.FindAllStringSubmatch(text, -1) {
 			craneRefs = append(craneRefs, []string{file, m[1]})
 		}
