@@ -40,6 +40,9 @@ type Problem struct {
 	// unknown (for example inside a JSON string holding the plugin
 	// configuration, where Line is that of the string).
 	Line int
+	// Column is the 1-based column (in characters) on Line, or 0 when only
+	// the line is known; JSON syntax errors have one.
+	Column int
 	// Msg says what is wrong.
 	Msg string
 	// Warning marks a configuration that is valid but probably not meant
@@ -65,7 +68,10 @@ func (p Problem) String() string {
 	if p.Warning {
 		b.WriteString("warning: ")
 	}
-	if p.Line > 0 {
+	switch {
+	case p.Line > 0 && p.Column > 0:
+		fmt.Fprintf(&b, "line %d:%d: ", p.Line, p.Column)
+	case p.Line > 0:
 		fmt.Fprintf(&b, "line %d: ", p.Line)
 	}
 	if p.Path != "" {
@@ -170,6 +176,15 @@ func Detect(data []byte) Kind {
 func Validate(data []byte, opts EnvoyOptions) (Kind, []Problem) {
 	var probs []Problem
 	k := Detect(data)
+	// JSON text is judged as JSON: a syntax error at its line and column,
+	// never as YAML, and nothing else (every later check would only repeat
+	// it).
+	if probs := jsonSyntaxProblems(data); probs != nil {
+		if k == KindUnknown {
+			k = KindPluginConfig
+		}
+		return k, probs
+	}
 	switch k {
 	case KindPluginConfig:
 		probs = validatePluginConfig(data, opts.KeySnapshot)
