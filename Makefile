@@ -77,7 +77,7 @@ oci: build
 		-version $(VERSION) -revision $(COMMIT)
 
 # The manifests of deploy/ rendered into build/deploy/, pinned to the image
-# make oci just built: every url naming registry.example.com/apiguard:0.1.0
+# make oci just built: every url naming registry.example.com/apiguard:v0.1.0
 # becomes $(IMAGE)@sha256:<manifest digest>, with the API's sha256 field set
 # to the same digest (tools/manifests says why it is that digest); every
 # rendered file is validated. Push build/oci to $(IMAGE) first (docs/deploy/).
