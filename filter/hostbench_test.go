@@ -49,28 +49,41 @@ func hostVM(b *testing.B, wasm, config []byte) (*cpphost.Host, *cpphost.VM) {
 // rate-limited request, no decision) in the same run. The apiguard results
 // carry x-floor, the ratio to the floor's time for the same request, and
 // allocs/req, heap allocations per request counted in the benchmark build
-// of the filter (build/fixtures/apiguard-debug.wasm).
+// of the filter (build/fixtures/apiguard-debug.wasm). The allowed case also
+// runs the filter built without its filter state
+// (build/fixtures/apiguard-nofilterstate.wasm, plugin=nofilterstate), so
+// that the cost of the access-log fields (filterstate.go) is the
+// difference between the two in the same run.
 func BenchmarkHostRequest(b *testing.B) {
 	cfg, k := benchRequestConfig(b)
 	cases := benchCases(k)
 	allocs := hostAllocs(b, cfg, cases)
 	vms := map[string]*cpphost.VM{}
 	_, vms["floor"] = hostVM(b, fixtureModule(b, "floor.wasm"), cfg)
+	_, vms["nofilterstate"] = hostVM(b, fixtureModule(b, "apiguard-nofilterstate.wasm"), cfg)
 	_, vms["apiguard"] = hostVM(b, vmtest.Plain(b), cfg)
 	// Each case runs the floor and then apiguard, back to back, so that the
 	// ratio compares two measurements taken under the same load.
 	for _, c := range cases {
 		var floor float64
-		for _, plugin := range []string{"floor", "apiguard"} {
+		plugins := []string{"floor", "apiguard"}
+		if c.name == "allowed" {
+			plugins = []string{"floor", "nofilterstate", "apiguard"}
+		}
+		for _, plugin := range plugins {
 			vm := vms[plugin]
 			b.Run("plugin="+plugin+"/case="+c.name, func(b *testing.B) {
-				if plugin == "apiguard" {
+				if plugin != "floor" {
 					r := mustRequest(b, vm, c)
 					if c.name == "429" {
 						r = mustRequest(b, vm, c) // the first took the token
 					}
 					if got := status(r); got != c.status || c.path != "" && upstreamPath(r) != c.path {
 						b.Fatalf("got status %d path %q, want %d %q", got, upstreamPath(r), c.status, c.path)
+					}
+					// The with/without comparison measures what it says.
+					if set := len(r.FilterState) > 0; set != (plugin == "apiguard") {
+						b.Fatalf("%s set filter state %q", plugin, r.FilterState)
 					}
 				}
 				for b.Loop() {
@@ -87,7 +100,9 @@ func BenchmarkHostRequest(b *testing.B) {
 				if floor > 0 {
 					b.ReportMetric(ns/floor, "x-floor")
 				}
-				b.ReportMetric(allocs[c.name], "allocs/req")
+				if plugin == "apiguard" {
+					b.ReportMetric(allocs[c.name], "allocs/req")
+				}
 			})
 		}
 	}
