@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
@@ -10,38 +11,33 @@ import (
 	"github.com/apiguard/apiguard/policy"
 )
 
-// stateAbsent stands, in the SDK's emulator, for a filter-state key the
+// stateAbsent stands, in the SDK's emulator, for a filter state the
 // request did not set: the emulator keeps properties in one map for the
 // whole host (proxytest.go, ProxySetProperty) and cannot delete one, where
 // Envoy starts every stream with an empty filter state.
 const stateAbsent = "\x00absent"
 
-// clearState marks every filter-state key absent before a request in the
-// SDK's emulator.
+// clearState marks the filter state absent before a request in the SDK's
+// emulator.
 func (e *env) clearState() {
 	e.t.Helper()
-	for _, k := range policy.StateKeys() {
-		if err := e.host.SetProperty([]string{k}, []byte(stateAbsent)); err != nil {
-			e.t.Fatal(err)
-		}
+	if err := e.host.SetProperty([]string{policy.StateKey}, []byte(stateAbsent)); err != nil {
+		e.t.Fatal(err)
 	}
 }
 
 // emulatorState reads the filter state the request left in the SDK's
-// emulator through the property paths the plugin set.
+// emulator through the property path the plugin set.
 func (e *env) emulatorState() map[string]string {
 	e.t.Helper()
-	out := map[string]string{}
-	for _, k := range policy.StateKeys() {
-		v, err := e.host.GetProperty([]string{k})
-		if err != nil {
-			e.t.Fatalf("reading property %s: %v", k, err)
-		}
-		if string(v) != stateAbsent {
-			out[policy.FilterStatePrefix+k] = string(v)
-		}
+	v, err := e.host.GetProperty([]string{policy.StateKey})
+	if err != nil {
+		e.t.Fatalf("reading property %s: %v", policy.StateKey, err)
 	}
-	return out
+	if string(v) == stateAbsent {
+		return map[string]string{}
+	}
+	return map[string]string{policy.FilterStatePrefix + policy.StateKey: string(v)}
 }
 
 // hostState is cpphost's filter state of a request as strings.
@@ -53,21 +49,71 @@ func hostState(fs map[string][]byte) map[string]string {
 	return out
 }
 
-// wantState fails the test unless the request's filter state is exactly
-// want (keys without "apiguard." and "wasm."; every other key absent).
-func wantState(t *testing.T, what string, o outcome, want map[string]string) {
+// record returns the fields of apiguard's record in the request's filter
+// state (wasm.apiguard, as an access log reads it), numbers in decimal, and
+// fails the test when the state holds anything else or the record is not a
+// JSON object of strings and integers with the fields in the documented
+// order.
+func record(t *testing.T, what string, o outcome) map[string]string {
 	t.Helper()
-	full := map[string]string{}
-	for k, v := range want {
-		full[policy.FilterStatePrefix+"apiguard."+k] = v
-	}
-	for k, v := range full {
-		if got, ok := o.state[k]; !ok || got != v {
-			t.Errorf("%s: %s = %q (set %v), want %q", what, k, got, ok, v)
+	key := policy.FilterStatePrefix + policy.StateKey
+	for k := range o.state {
+		if k != key {
+			t.Errorf("%s: filter state %s set; apiguard sets only %s", what, k, key)
 		}
 	}
-	for k, v := range o.state {
-		if _, ok := full[k]; !ok {
+	raw, ok := o.state[key]
+	if !ok {
+		t.Fatalf("%s: no %s in the filter state", what, key)
+	}
+	dec := json.NewDecoder(strings.NewReader(raw))
+	dec.UseNumber()
+	var fields map[string]any
+	if err := dec.Decode(&fields); err != nil || dec.More() {
+		t.Fatalf("%s: %s is not one JSON object (%v): %s", what, key, err, raw)
+	}
+	last := -1
+	for _, name := range policy.StateFields() {
+		if at := strings.Index(raw, `"`+name+`":`); at >= 0 && at < last {
+			t.Errorf("%s: field %q out of order in %s", what, name, raw)
+		} else if at >= 0 {
+			last = at
+		}
+	}
+	out := map[string]string{}
+	for name, v := range fields {
+		if !slices.Contains(policy.StateFields(), name) {
+			t.Errorf("%s: undocumented field %q in %s", what, name, raw)
+		}
+		switch v := v.(type) {
+		case string:
+			out[name] = v
+		case json.Number:
+			if _, err := v.Int64(); err != nil {
+				t.Errorf("%s: %s = %v, not an integer", what, name, v)
+			}
+			out[name] = v.String()
+		default:
+			t.Errorf("%s: %s = %v (%T)", what, name, v, v)
+		}
+	}
+	if !strings.HasPrefix(raw, `{"decision":`) {
+		t.Errorf("%s: the record does not start with its decision: %s", what, raw)
+	}
+	return out
+}
+
+// wantState fails the test unless the request's record holds exactly want.
+func wantState(t *testing.T, what string, o outcome, want map[string]string) {
+	t.Helper()
+	got := record(t, what, o)
+	for k, v := range want {
+		if g, ok := got[k]; !ok || g != v {
+			t.Errorf("%s: %s = %q (set %v), want %q; record %s", what, k, g, ok, v, o.state[policy.FilterStatePrefix+policy.StateKey])
+		}
+	}
+	for k, v := range got {
+		if _, ok := want[k]; !ok {
 			t.Errorf("%s: %s = %q, want it unset", what, k, v)
 		}
 	}
@@ -204,11 +250,12 @@ func TestFilterStateMatchesLogLines(t *testing.T) {
 					if err := json.Unmarshal([]byte(lines[0]), &line); err != nil {
 						t.Fatalf("log line %q: %v", lines[0], err)
 					}
-					for field, key := range map[string]string{"decision": policy.StateDecision, "reason": policy.StateReason,
-						"route": policy.StateRoute, "consumer": policy.StateConsumer, "key_id": policy.StateKeyID} {
+					rec := record(t, "logged request", o)
+					for _, field := range []string{policy.FieldDecision, policy.FieldReason, policy.FieldRoute,
+						policy.FieldConsumer, policy.FieldKeyID} {
 						logged, _ := line[field].(string)
-						if got := o.state[policy.FilterStatePrefix+key]; got != logged {
-							t.Errorf("%s in the filter state %q, in the log line %q (%s)", key, got, logged, lines[0])
+						if got := rec[field]; got != logged {
+							t.Errorf("%s in the filter state %q, in the log line %q (%s)", field, got, logged, lines[0])
 						}
 					}
 				}
