@@ -62,16 +62,18 @@ func publishDecision(d policy.Decision, shadow bool, t tokens) {
 	if !filterStateOn {
 		return
 	}
-	b := appendStateField(append(recordBuf[:0], '{'), policy.FieldDecision, policy.Outcome(d, shadow))
-	b = appendStateField(b, policy.FieldReason, string(d.Reason))
-	b = appendStateField(b, policy.FieldRoute, d.Route)
-	b = appendStateField(b, policy.FieldConsumer, d.Identity.Consumer)
-	b = appendStateField(b, policy.FieldKeyID, d.Identity.KeyID)
+	b := append(recordBuf[:0], `{"`+policy.FieldDecision+`":"`...)
+	b = append(b, policy.Outcome(d, shadow)...)
+	b = append(b, `","`+policy.FieldReason+`":`...)
+	b = appendRecordString(b, string(d.Reason))
+	b = appendRecordField(b, `,"`+policy.FieldRoute+`":`, d.Route)
+	b = appendRecordField(b, `,"`+policy.FieldConsumer+`":`, d.Identity.Consumer)
+	b = appendRecordField(b, `,"`+policy.FieldKeyID+`":`, d.Identity.KeyID)
 	if d.Allow && d.RateLimit.Quota != nil {
-		b = appendStateField(b, policy.FieldQuota, d.RateLimit.Quota.Name)
+		b = appendRecordField(b, `,"`+policy.FieldQuota+`":`, d.RateLimit.Quota.Name)
 	}
 	if t.known {
-		b = append(append(append(b, ',', '"'), policy.FieldRateLimitRemaining...), '"', ':')
+		b = append(b, `,"`+policy.FieldRateLimitRemaining+`":`...)
 		b = strconv.AppendInt(b, t.remaining, 10)
 	}
 	recordBuf = append(b, '}')
@@ -88,17 +90,29 @@ func publishInternalError() {
 	}
 }
 
-// appendStateField appends ,"name":"value" to a record (without the comma
-// after the opening brace), and nothing when value is empty.
-func appendStateField(b []byte, name, value string) []byte {
+// appendRecordField appends the member prefix (`,"name":`) and value as a
+// JSON string, and nothing when value is empty.
+func appendRecordField(b []byte, prefix, value string) []byte {
 	if value == "" {
 		return b
 	}
-	if len(b) > 1 {
-		b = append(b, ',')
+	return appendRecordString(append(b, prefix...), value)
+}
+
+// appendRecordString appends s as a JSON string: in one piece when it is
+// printable ASCII without a quote or backslash, as names and ids are, and
+// through appendJSONString otherwise. The record needs no more escaping
+// than JSON's (it is never embedded in HTML), but either way it is valid
+// JSON.
+func appendRecordString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			return appendJSONString(b, s)
+		}
 	}
-	b = append(append(append(b, '"'), name...), '"', ':')
-	return appendJSONString(b, value)
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // setState sets the filter state to record. A refusal of the host is

@@ -86,6 +86,8 @@ const (
 	KindEnvoyBootstrap       // an Envoy bootstrap, YAML or JSON
 	KindIstioWasmPlugin      // an Istio extensions.istio.io WasmPlugin
 	KindInvalidYAML          // text that is not YAML (nor JSON)
+	KindIstioTelemetry       // an Istio telemetry.istio.io Telemetry (istio_telemetry.go)
+	KindIstioOperator        // an Istio install.istio.io IstioOperator: its meshConfig
 )
 
 // String returns a short name for the kind.
@@ -99,6 +101,10 @@ func (k Kind) String() string {
 		return "Istio WasmPlugin"
 	case KindInvalidYAML:
 		return "invalid YAML"
+	case KindIstioTelemetry:
+		return "Istio Telemetry"
+	case KindIstioOperator:
+		return "IstioOperator meshConfig"
 	}
 	return "unknown"
 }
@@ -134,8 +140,13 @@ func Detect(data []byte) Kind {
 		}
 		top = m
 	}
-	if k, _ := top["kind"].(string); k == "WasmPlugin" {
+	switch k, _ := top["kind"].(string); k {
+	case "WasmPlugin":
 		return KindIstioWasmPlugin
+	case TelemetryKind:
+		return KindIstioTelemetry
+	case IstioOperatorKind:
+		return KindIstioOperator
 	}
 	if _, ok := top["apiVersion"]; ok {
 		return KindUnknown
@@ -164,6 +175,10 @@ func Validate(data []byte, opts EnvoyOptions) (Kind, []Problem) {
 		probs = ValidateEnvoyYAML(data, opts)
 	case KindIstioWasmPlugin:
 		probs = ValidateIstioWasmPlugin(data)
+	case KindIstioTelemetry:
+		probs = ValidateIstioTelemetry(data)
+	case KindIstioOperator:
+		probs = ValidateIstioOperatorMesh(data)
 	default:
 		if _, probs := parseTree(data); len(probs) == 1 && strings.HasPrefix(probs[0].Msg, syntaxMsgPrefix) {
 			return KindInvalidYAML, probs
