@@ -1,6 +1,7 @@
 package configcheck
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -99,6 +100,60 @@ func TestEnvoyAccessLogState(t *testing.T) {
 			}
 			if !tt.warning && len(Errors(probs)) == 0 {
 				t.Error("the file still counts as valid")
+			}
+		})
+	}
+}
+
+// TestIstioTelemetryManifest: deploy/istio/telemetry.yaml is an
+// IstioOperator whose meshConfig defines the access-log provider and a
+// Telemetry that turns it on, both valid against istio.io/api; broken
+// copies are refused where they break.
+func TestIstioTelemetryManifest(t *testing.T) {
+	shipped := readFile(t, filepath.Join("..", "..", "deploy", "istio", "telemetry.yaml"))
+	docs := ValidateDocuments([]byte(shipped), EnvoyOptions{})
+	if len(docs) != 2 || docs[0].Kind != KindIstioOperator || docs[1].Kind != KindIstioTelemetry {
+		t.Fatalf("documents %+v, want an IstioOperator and a Telemetry", docs)
+	}
+	for _, d := range docs {
+		if len(d.Problems) > 0 {
+			t.Errorf("document %d (%v):\n%s", d.Index, d.Kind, listProblems(d.Problems))
+		}
+	}
+	if !strings.Contains(shipped, `apiguard: "%FILTER_STATE(wasm.apiguard:PLAIN)%"`) {
+		t.Error("the provider's format does not print apiguard's record")
+	}
+
+	tests := []struct {
+		name  string
+		edits []string
+		path  string
+		msg   string
+	}{
+		{"a field as a key", []string{`apiguard: "%FILTER_STATE(wasm.apiguard:PLAIN)%"`, `apiguard: "%FILTER_STATE(wasm.apiguard.consumer:PLAIN)%"`},
+			"spec.meshConfig.extensionProviders[0].envoyFileAccessLog.logFormat.labels.apiguard", "consumer is a field"},
+		{"misspelt provider field", []string{"envoyFileAccessLog:", "envoyFileAccesLog:"},
+			"spec.meshConfig.extensionProviders[0].envoyFileAccesLog", "unknown field"},
+		{"misspelt telemetry field", []string{"  accessLogging:", "  accesLogging:"}, "spec.accesLogging", "unknown field"},
+		{"cel field", []string{"  - providers:\n", "  - filter:\n      expression: \"filter_state['wasm.apiguard'].decision == 'deny'\"\n    providers:\n"},
+			"spec.accessLogging[0].filter.expression", "bytes to CEL"},
+		{"wrong apiVersion", []string{"telemetry.istio.io/v1\n", "telemetry.istio.io/v2\n"}, "apiVersion", "telemetry.istio.io/v1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var found bool
+			for _, d := range ValidateDocuments([]byte(edit(t, shipped, tt.edits...)), EnvoyOptions{}) {
+				for _, p := range Errors(d.Problems) {
+					if p.Path == tt.path && strings.Contains(p.Msg, tt.msg) && p.Line > 0 {
+						found = true
+					}
+				}
+				if !found && len(Errors(d.Problems)) > 0 {
+					t.Logf("document %d:\n%s", d.Index, listProblems(d.Problems))
+				}
+			}
+			if !found {
+				t.Errorf("no error at %s with %q", tt.path, tt.msg)
 			}
 		})
 	}

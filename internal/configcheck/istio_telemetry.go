@@ -66,7 +66,8 @@ func ValidateIstioOperatorMesh(data []byte) []Problem {
 	}
 	mesh, ok := get(top, "spec", "meshConfig")
 	if !ok {
-		return append(probs, Problem{Path: "spec", Line: t.line("spec"), Msg: "no spec.meshConfig: nothing of apiguard's to check"})
+		return append(probs, Problem{Path: "spec", Line: t.line("spec"), Warning: true,
+			Msg: "no spec.meshConfig: nothing of apiguard's to check"})
 	}
 	var mc meshv1alpha1.MeshConfig
 	sp, _ := decodeEachField(t, mesh, "spec.meshConfig", &mc)
