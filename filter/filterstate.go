@@ -62,22 +62,56 @@ func publishDecision(d policy.Decision, shadow bool, t tokens) {
 	if !filterStateOn {
 		return
 	}
-	b := append(recordBuf[:0], `{"`+policy.FieldDecision+`":"`...)
-	b = append(b, policy.Outcome(d, shadow)...)
-	b = append(b, `","`+policy.FieldReason+`":`...)
-	b = appendRecordString(b, string(d.Reason))
-	b = appendRecordField(b, `,"`+policy.FieldRoute+`":`, d.Route)
-	b = appendRecordField(b, `,"`+policy.FieldConsumer+`":`, d.Identity.Consumer)
-	b = appendRecordField(b, `,"`+policy.FieldKeyID+`":`, d.Identity.KeyID)
+	var quota string
 	if d.Allow && d.RateLimit.Quota != nil {
-		b = appendRecordField(b, `,"`+policy.FieldQuota+`":`, d.RateLimit.Quota.Name)
+		quota = d.RateLimit.Quota.Name
 	}
+	b := append(recordBuf[:0], recordPrefix(policy.Outcome(d, shadow), string(d.Reason), d.Route,
+		d.Identity.Consumer, d.Identity.KeyID, quota)...)
 	if t.known {
 		b = append(b, `,"`+policy.FieldRateLimitRemaining+`":`...)
 		b = strconv.AppendInt(b, t.remaining, 10)
 	}
 	recordBuf = append(b, '}')
 	setState(recordBuf)
+}
+
+// recordEntry is one record prefix (everything but the remaining tokens
+// and the closing brace) with the values it was built from.
+type recordEntry struct {
+	outcome, reason, route, consumer, keyID, quota string
+	prefix                                         []byte
+}
+
+// recordCache holds the prefixes of recent records, indexed by where the
+// key id and route names live: the strings come from the compiled policy,
+// so the requests of one key on one route find their prefix again, and
+// building it (escaping included) is a comparison of strings that are
+// usually the same pointers, and a copy. Go code in the module is slow
+// enough that this matters in make bench. A miss rebuilds the entry.
+var recordCache [64]recordEntry
+
+// recordPrefix returns the record of the values up to, not including, the
+// remaining tokens and the closing brace. The result is the cache's memory:
+// use it before the next call.
+func recordPrefix(outcome, reason, route, consumer, keyID, quota string) []byte {
+	i := (uintptr(unsafe.Pointer(unsafe.StringData(keyID))) ^ uintptr(unsafe.Pointer(unsafe.StringData(route)))>>4 ^
+		uintptr(len(reason))) % uintptr(len(recordCache))
+	e := &recordCache[i]
+	if e.prefix != nil && e.keyID == keyID && e.route == route && e.reason == reason && e.outcome == outcome &&
+		e.consumer == consumer && e.quota == quota {
+		return e.prefix
+	}
+	b := append(e.prefix[:0], `{"`+policy.FieldDecision+`":"`...)
+	b = append(b, outcome...)
+	b = append(b, `","`+policy.FieldReason+`":`...)
+	b = appendRecordString(b, reason)
+	b = appendRecordField(b, `,"`+policy.FieldRoute+`":`, route)
+	b = appendRecordField(b, `,"`+policy.FieldConsumer+`":`, consumer)
+	b = appendRecordField(b, `,"`+policy.FieldKeyID+`":`, keyID)
+	b = appendRecordField(b, `,"`+policy.FieldQuota+`":`, quota)
+	*e = recordEntry{outcome: outcome, reason: reason, route: route, consumer: consumer, keyID: keyID, quota: quota, prefix: b}
+	return b
 }
 
 // publishInternalError records a request failed closed with 500: denied
