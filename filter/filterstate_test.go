@@ -292,3 +292,36 @@ func TestFilterStateKeyStore(t *testing.T) {
 		noKeyIn(t, "key store", o.state, k)
 	})
 }
+
+// TestRecordPrefixCache: the cache of record prefixes never answers for
+// other values, whether they share a slot or differ in one field only.
+func TestRecordPrefixCache(t *testing.T) {
+	fields := [][6]string{
+		{"allow", "allowed", "get-order", "billing", "billing-2026", "gold"},
+		{"allow", "allowed", "get-order", "billing", "billing-2026", ""},
+		{"deny", "allowed", "get-order", "billing", "billing-2026", ""},
+		{"deny", "rate_limited", "get-order", "billing", "billing-2026", ""},
+		{"deny", "rate_limited", "list-orders", "billing", "billing-2026", ""},
+		{"deny", "rate_limited", "list-orders", "reader", "billing-2026", ""},
+		{"deny", "rate_limited", "list-orders", "reader", "reader-1", ""},
+		{"shadow_deny", "unknown", "", "", "", ""},
+		{"deny", "unknown", "", "", "", ""},
+		{"deny", "unknown", "a\"b", "", "", ""},
+	}
+	for round := range 2 {
+		for _, f := range fields {
+			// New strings every time: equal values at other addresses.
+			c := func(s string) string { return strings.Clone(s) }
+			got := string(recordPrefix(c(f[0]), c(f[1]), c(f[2]), c(f[3]), c(f[4]), c(f[5]))) + "}"
+			var rec map[string]string
+			if err := json.Unmarshal([]byte(got), &rec); err != nil {
+				t.Fatalf("round %d: %s: %v", round, got, err)
+			}
+			for i, name := range []string{"decision", "reason", "route", "consumer", "key_id", "quota"} {
+				if rec[name] != f[i] {
+					t.Errorf("round %d: %s = %q, want %q (%s)", round, name, rec[name], f[i], got)
+				}
+			}
+		}
+	}
+}
