@@ -86,8 +86,14 @@ const (
 	KindEnvoyBootstrap       // an Envoy bootstrap, YAML or JSON
 	KindIstioWasmPlugin      // an Istio extensions.istio.io WasmPlugin
 	KindInvalidYAML          // text that is not YAML (nor JSON)
-	KindIstioTelemetry       // an Istio telemetry.istio.io Telemetry (istio_telemetry.go)
-	KindIstioOperator        // an Istio install.istio.io IstioOperator: its meshConfig
+	// Kinds added for the hosts of docs/deploy (kinds.go).
+	KindIstioTrafficExtension // an Istio extensions.istio.io TrafficExtension (1.30+)
+	KindEnvoyExtensionPolicy  // an Envoy Gateway EnvoyExtensionPolicy
+	KindBackendTrafficPolicy  // an Envoy Gateway BackendTrafficPolicy
+	KindHigressWasmPlugin     // a Higress extensions.higress.io WasmPlugin
+	KindIstioEnvoyFilter      // an Istio EnvoyFilter (apiguard's rate-limit and CORS patches)
+	KindIstioTelemetry        // an Istio telemetry.istio.io Telemetry (istio_telemetry.go)
+	KindIstioOperator         // an Istio install.istio.io IstioOperator: its meshConfig
 )
 
 // String returns a short name for the kind.
@@ -101,10 +107,9 @@ func (k Kind) String() string {
 		return "Istio WasmPlugin"
 	case KindInvalidYAML:
 		return "invalid YAML"
-	case KindIstioTelemetry:
-		return "Istio Telemetry"
-	case KindIstioOperator:
-		return "IstioOperator meshConfig"
+	}
+	if n, ok := kindNames[k]; ok {
+		return n
 	}
 	return "unknown"
 }
@@ -140,13 +145,11 @@ func Detect(data []byte) Kind {
 		}
 		top = m
 	}
-	switch k, _ := top["kind"].(string); k {
-	case "WasmPlugin":
+	if k := detectHostKind(top); k != KindUnknown {
+		return k
+	}
+	if k, _ := top["kind"].(string); k == "WasmPlugin" {
 		return KindIstioWasmPlugin
-	case TelemetryKind:
-		return KindIstioTelemetry
-	case IstioOperatorKind:
-		return KindIstioOperator
 	}
 	if _, ok := top["apiVersion"]; ok {
 		return KindUnknown
@@ -163,28 +166,29 @@ func Detect(data []byte) Kind {
 }
 
 // Validate detects the kind of data and runs the matching validator. opts
-// is used for Envoy bootstraps only. The problems are sorted by line (those
-// without a line first), in the order found within a line.
+// is used for Envoy bootstraps only, but for its KeySnapshot, which applies
+// to every kind. The problems are sorted by line (those without a line
+// first), in the order found within a line.
 func Validate(data []byte, opts EnvoyOptions) (Kind, []Problem) {
 	var probs []Problem
 	k := Detect(data)
 	switch k {
 	case KindPluginConfig:
-		probs = ValidatePluginConfig(data)
+		probs = validatePluginConfig(data, opts.KeySnapshot)
 	case KindEnvoyBootstrap:
 		probs = ValidateEnvoyYAML(data, opts)
 	case KindIstioWasmPlugin:
-		probs = ValidateIstioWasmPlugin(data)
-	case KindIstioTelemetry:
-		probs = ValidateIstioTelemetry(data)
-	case KindIstioOperator:
-		probs = ValidateIstioOperatorMesh(data)
+		probs = append(validateIstioWasmPlugin(data, opts.KeySnapshot), istioWasmPluginAttachment(data)...)
+	case KindIstioTrafficExtension, KindEnvoyExtensionPolicy, KindBackendTrafficPolicy, KindHigressWasmPlugin, KindIstioEnvoyFilter,
+		KindIstioTelemetry, KindIstioOperator:
+		probs = hostValidators[k](data)
 	default:
 		if _, probs := parseTree(data); len(probs) == 1 && strings.HasPrefix(probs[0].Msg, syntaxMsgPrefix) {
 			return KindInvalidYAML, probs
 		}
 		return KindUnknown, []Problem{{Msg: "cannot tell what this file is: expected an apiguard JSON configuration, " +
-			"an Envoy bootstrap (with static_resources) or an Istio WasmPlugin (kind: WasmPlugin)"}}
+			"an Envoy bootstrap (with static_resources), an Istio WasmPlugin or TrafficExtension, an Envoy Gateway " +
+			"EnvoyExtensionPolicy or BackendTrafficPolicy, or a Higress WasmPlugin"}}
 	}
 	sort.SliceStable(probs, func(i, j int) bool { return probs[i].Line < probs[j].Line })
 	return k, probs

@@ -49,7 +49,7 @@ func (h *Host) setProperty(_ context.Context, m api.Module, s []uint64) {
 // storeProperty stores value (the VM's own copy) at path in the current
 // stream's filter state and returns the status.
 func (vm *VM) storeProperty(path, value []byte) uint64 {
-	if vm.cur == rootContextID {
+	if vm.roots[vm.cur] {
 		return statusNotFound
 	}
 	if vm.state == nil {
@@ -67,7 +67,7 @@ func (vm *VM) stateProperty(path []byte) (value []byte, found, handled bool) {
 	path = bytes.TrimRight(path, "\x00")
 	top, rest, more := bytes.Cut(path, []byte{0})
 	if string(top) == "filter_state" {
-		if vm.cur == rootContextID || !more || bytes.IndexByte(rest, 0) >= 0 {
+		if vm.roots[vm.cur] || !more || bytes.IndexByte(rest, 0) >= 0 {
 			return nil, false, true
 		}
 		v, ok := vm.state[string(rest)]
@@ -76,7 +76,7 @@ func (vm *VM) stateProperty(path []byte) (value []byte, found, handled bool) {
 	if envoyAttribute(string(top)) {
 		return nil, false, false
 	}
-	if vm.cur == rootContextID {
+	if vm.roots[vm.cur] {
 		return nil, false, false
 	}
 	v, ok := vm.state[filterStatePrefix+string(top)]

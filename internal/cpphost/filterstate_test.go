@@ -8,7 +8,7 @@ import (
 // refused, and what proxy_get_property then answers, as Envoy's
 // Context::setProperty and Context::getProperty do (filterstate.go).
 func TestFilterStateModel(t *testing.T) {
-	vm := &VM{Properties: map[string][]byte{"plugin_name": []byte("apiguard")}}
+	vm := &VM{Properties: map[string][]byte{"plugin_name": []byte("apiguard")}, roots: map[uint32]bool{rootContextID: true}}
 
 	vm.cur = rootContextID
 	if st := vm.storeProperty([]byte("apiguard.decision"), []byte("allow")); st != statusNotFound {
