@@ -158,3 +158,37 @@ func TestIstioTelemetryManifest(t *testing.T) {
 		})
 	}
 }
+
+// TestEnvoyProxyAccessLogManifest: deploy/envoy-gateway/envoyproxy-accesslog.yaml
+// is a valid EnvoyProxy (Envoy Gateway's Go types) printing apiguard's
+// record; a format or a CEL match that cannot read it is refused.
+func TestEnvoyProxyAccessLogManifest(t *testing.T) {
+	shipped := readFile(t, filepath.Join("..", "..", "deploy", "envoy-gateway", "envoyproxy-accesslog.yaml"))
+	kind, probs := Validate([]byte(shipped), EnvoyOptions{})
+	if kind != KindEnvoyProxy || len(probs) > 0 {
+		t.Fatalf("%v:\n%s", kind, listProblems(probs))
+	}
+	tests := []struct {
+		name  string
+		edits []string
+		path  string
+		msg   string
+	}{
+		{"a field as a key", []string{"wasm.apiguard:PLAIN", "wasm.apiguard.key_id:PLAIN"},
+			"spec.telemetry.accessLog.settings[0].format.json.apiguard", "key_id is a field"},
+		{"cel match on a field", []string{"        sinks:\n", "        matches:\n        - \"filter_state['wasm.apiguard'].decision == 'deny'\"\n        sinks:\n"},
+			"spec.telemetry.accessLog.settings[0].matches[0]", "bytes to CEL"},
+		{"misspelt field", []string{"        sinks:\n", "        sink:\n"}, "spec.telemetry.accessLog.settings[0].sink", "unknown field"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, probs := Validate([]byte(edit(t, shipped, tt.edits...)), EnvoyOptions{})
+			for _, p := range Errors(probs) {
+				if p.Path == tt.path && strings.Contains(p.Msg, tt.msg) && p.Line > 0 {
+					return
+				}
+			}
+			t.Errorf("no error at %s with %q:\n%s", tt.path, tt.msg, listProblems(probs))
+		})
+	}
+}

@@ -94,6 +94,7 @@ const (
 	KindIstioEnvoyFilter      // an Istio EnvoyFilter (apiguard's rate-limit and CORS patches)
 	KindIstioTelemetry        // an Istio telemetry.istio.io Telemetry (istio_telemetry.go)
 	KindIstioOperator         // an Istio install.istio.io IstioOperator: its meshConfig
+	KindEnvoyProxy            // an Envoy Gateway EnvoyProxy: its access logs (envoyproxy_accesslog.go)
 )
 
 // String returns a short name for the kind.
@@ -180,7 +181,7 @@ func Validate(data []byte, opts EnvoyOptions) (Kind, []Problem) {
 	case KindIstioWasmPlugin:
 		probs = append(validateIstioWasmPlugin(data, opts.KeySnapshot), istioWasmPluginAttachment(data)...)
 	case KindIstioTrafficExtension, KindEnvoyExtensionPolicy, KindBackendTrafficPolicy, KindHigressWasmPlugin, KindIstioEnvoyFilter,
-		KindIstioTelemetry, KindIstioOperator:
+		KindIstioTelemetry, KindIstioOperator, KindEnvoyProxy:
 		probs = hostValidators[k](data)
 	default:
 		if _, probs := parseTree(data); len(probs) == 1 && strings.HasPrefix(probs[0].Msg, syntaxMsgPrefix) {

@@ -11,6 +11,7 @@ var kindNames = map[Kind]string{
 	KindIstioEnvoyFilter:      "Istio EnvoyFilter",
 	KindIstioTelemetry:        "Istio Telemetry",
 	KindIstioOperator:         "IstioOperator meshConfig",
+	KindEnvoyProxy:            "Envoy Gateway EnvoyProxy",
 }
 
 var hostValidators = map[Kind]func([]byte) []Problem{
@@ -21,6 +22,7 @@ var hostValidators = map[Kind]func([]byte) []Problem{
 	KindIstioEnvoyFilter:      ValidateIstioEnvoyFilter,
 	KindIstioTelemetry:        ValidateIstioTelemetry,    // istio_telemetry.go
 	KindIstioOperator:         ValidateIstioOperatorMesh, // istio_telemetry.go
+	KindEnvoyProxy:            ValidateEnvoyProxy,        // envoyproxy_accesslog.go
 }
 
 // detectHostKind recognises the kinds of kindNames by kind and API group
@@ -43,6 +45,8 @@ func detectHostKind(top map[string]any) Kind {
 		return KindIstioTelemetry
 	case kind == IstioOperatorKind:
 		return KindIstioOperator
+	case kind == EnvoyProxyKind && api == EnvoyGatewayAPIVersion:
+		return KindEnvoyProxy
 	}
 	return KindUnknown
 }
