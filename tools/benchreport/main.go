@@ -222,7 +222,7 @@ func report(r results, cpu string) string {
 			// filter, interleaved request by request: what the access-log
 			// fields (filter/filterstate.go) cost under the same load.
 			with, without := h.FilterStateRatio, h.NoFilterStateRatio
-			fmt.Fprintf(&b, "\nFilter state (access-log fields), allowed request, interleaved with the floor: %s µs (%s× floor) with, %s µs (%s× floor) without (floor %s µs); the ratio to the floor %+.1f %% (target ≤ +5 %%: %s).\n",
+			fmt.Fprintf(&b, "\nFilter state (apiguard's access-log record, wasm.apiguard), allowed request, interleaved with the floor: %s µs (%s× floor) with, %s µs (%s× floor) without (floor %s µs); the ratio to the floor %+.1f %% (target ≤ +5 %%: %s).\n",
 				r.cell(fs, "with-us"), fmtNum(with), r.cell(fs, "without-us"), fmtNum(without), r.cell(fs, "floor-us"),
 				100*(with/without-1), check(with <= 1.05*without))
 		}
