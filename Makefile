@@ -169,6 +169,14 @@ build/fixtures/apiguard-debug.wasm: $(FILTER_SRCS) $(PATCHSRC) | overlay
 	@mkdir -p $(dir $@)
 	$(WASMENV) $(GO) build $(WASMFLAGS) -tags apiguard_debug -overlay $(OVERLAY) -o $@ ./filter
 
+# The filter without its filter state (-tags apiguard_nofilterstate: it
+# never calls proxy_set_property), optimized like the module, for the
+# benchmarks' with/without comparison (never shipped).
+build/fixtures/apiguard-nofilterstate.wasm: $(FILTER_SRCS) $(PATCHSRC) | overlay $(WASMOPT)
+	@mkdir -p $(dir $@)
+	$(WASMENV) $(GO) build $(WASMFLAGS) -tags apiguard_nofilterstate -overlay $(OVERLAY) -o build/fixtures/apiguard-nofilterstate.linked.wasm ./filter
+	$(WASMOPT) $(WASMOPTFLAGS) build/fixtures/apiguard-nofilterstate.linked.wasm -o $@
+
 $(RATELIMIT_BIN):
 	@mkdir -p $(dir $@)
 	GOBIN=$(abspath $(dir $@)) $(GO) install github.com/envoyproxy/ratelimit/src/service_cmd@$(RATELIMIT_VERSION)
@@ -225,7 +233,7 @@ STARTRUNS ?= 3
 STEADYREQS ?= 30000
 bench: SHELL := /bin/bash
 bench: .SHELLFLAGS := -o pipefail -c
-bench: build build/fixtures/passthrough.wasm build/fixtures/floor.wasm build/fixtures/apiguard-debug.wasm
+bench: build build/fixtures/passthrough.wasm build/fixtures/floor.wasm build/fixtures/apiguard-debug.wasm build/fixtures/apiguard-nofilterstate.wasm
 	@mkdir -p build
 	$(GO) test -run='^$$' -bench=. -benchmem -count=$(BENCHCOUNT) $$($(GO) list ./... | grep -v '/filter$$') | tee build/bench.txt
 	$(GO) test -run='^$$' -bench='^Benchmark(WasmRequest|HostRequest|ModuleSize)$$' -benchmem -benchtime=$(WASMREQS)x -count=$(BENCHCOUNT) ./filter | tee -a build/bench.txt

@@ -98,6 +98,9 @@ const (
 	KindBackendTrafficPolicy  // an Envoy Gateway BackendTrafficPolicy
 	KindHigressWasmPlugin     // a Higress extensions.higress.io WasmPlugin
 	KindIstioEnvoyFilter      // an Istio EnvoyFilter (apiguard's rate-limit and CORS patches)
+	KindIstioTelemetry        // an Istio telemetry.istio.io Telemetry (istio_telemetry.go)
+	KindIstioOperator         // an Istio install.istio.io IstioOperator: its meshConfig
+	KindEnvoyProxy            // an Envoy Gateway EnvoyProxy: its access logs (envoyproxy_accesslog.go)
 )
 
 // String returns a short name for the kind.
@@ -192,7 +195,8 @@ func Validate(data []byte, opts EnvoyOptions) (Kind, []Problem) {
 		probs = ValidateEnvoyYAML(data, opts)
 	case KindIstioWasmPlugin:
 		probs = append(validateIstioWasmPlugin(data, opts.KeySnapshot), istioWasmPluginAttachment(data)...)
-	case KindIstioTrafficExtension, KindEnvoyExtensionPolicy, KindBackendTrafficPolicy, KindHigressWasmPlugin, KindIstioEnvoyFilter:
+	case KindIstioTrafficExtension, KindEnvoyExtensionPolicy, KindBackendTrafficPolicy, KindHigressWasmPlugin, KindIstioEnvoyFilter,
+		KindIstioTelemetry, KindIstioOperator, KindEnvoyProxy:
 		probs = hostValidators[k](data)
 	default:
 		if _, probs := parseTree(data); len(probs) == 1 && strings.HasPrefix(probs[0].Msg, syntaxMsgPrefix) {
