@@ -20,9 +20,6 @@ type vmContext struct {
 	// KeyStoreConfig.Identity) loaded in this VM, so that a plugin started
 	// by a configuration push serves its keys at once (keystore.go).
 	verified map[string]*policy.Verified
-	// memory bounds the heap while a snapshot loads over another
-	// (keystore_memory.go).
-	memory memoryGuard
 }
 
 func newVMContext() types.VMContext { return &vmContext{verified: map[string]*policy.Verified{}} }

@@ -30,6 +30,7 @@ type parser struct {
 	// snapConsumers, when not nil, are the consumers of a key snapshot the
 	// warnings are judged against (see CompileWithSnapshot).
 	snapConsumers []consumer
+	snapSets      []*scopeSet // the scope sets snapConsumers index
 }
 
 // add records an error at path, except that a field "is required" where
