@@ -58,6 +58,8 @@ type Policy struct {
 	// until one is loaded and for inline keys.
 	keyStore *KeyStoreConfig
 	snap     *snapIndex
+
+	identity *IdentityToken // identity_token.go, nil for none
 }
 
 // Warnings lists what in the configuration is valid but probably not
@@ -187,6 +189,7 @@ func (ps *parser) build(c *config, seed uint64) *Policy {
 	ps.buildConsumers(p, c, resolveLimit, intern)
 	ps.buildQuotas(p, c)
 	p.buildAnonymous()
+	ps.buildIdentityToken(p, c)
 	p.keyStore = c.keyStore
 	if c.keyStore == nil { // with a key store, the snapshot grants the scopes
 		ps.warnUngrantedScopes(c, p.consumers)

@@ -23,6 +23,8 @@ type parser struct {
 	// now, when not zero, is the time against which keys that have
 	// already expired are reported (see CompileAt).
 	now int64
+	// lookupEnv resolves identity_token.signing_key_env (Options).
+	lookupEnv func(string) (string, bool)
 }
 
 // add records an error at path.
@@ -188,7 +190,8 @@ var fieldNames = func() map[string]string {
 		key_id_header key_sources keys limit_param log_allowed max_cursor_length max_limit max_offset
 		max_page methods mode name not_after not_before offset_param on_violation page_param pagination
 		path per prefix public query rate_limit rate_limits requests revoked routes scheme scopes
-		scopes_header sha256 unmatched quota quotas default_quota quota_header`) {
+		scopes_header sha256 unmatched quota quotas default_quota quota_header identity_token issuer
+		audience lifetime algorithm key_id signing_key_env signing_key`) {
 		m[s] = s
 	}
 	return m
