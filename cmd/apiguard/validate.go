@@ -59,7 +59,7 @@ func runValidate(c *command, e *env, args []string) int {
 			configcheck.DefaultWasmPath+" is only a warning")
 	domain := fs.String("ratelimit-domain", ratelimitconf.DefaultDomain,
 		"the domain an Envoy bootstrap's rate-limit filter must use (that of apiguard ratelimit-config --domain)")
-	configPath := fs.String("config", "", "the plugin configuration (JSON, with a key_store) to check key snapshots against")
+	configPath := fs.String("config", "", "the plugin configuration (JSON) to check key snapshots (with a key_store) and Istio RequestAuthentications (with an identity_token) against")
 	if done, status := c.parseFlags(e, fs, args); done {
 		return status
 	}
@@ -80,7 +80,12 @@ func runValidate(c *command, e *env, args []string) int {
 			}
 			continue
 		}
-		docs := configcheck.ValidateDocuments(data, configcheck.EnvoyOptions{WasmPath: *wasmPath, RateLimitDomain: *domain})
+		opts := configcheck.EnvoyOptions{WasmPath: *wasmPath, RateLimitDomain: *domain}
+		if opts.PluginConfig, err = identityConfig(e, *configPath); err != nil {
+			status = max(status, c.errorf(e, "%v", err))
+			continue
+		}
+		docs := configcheck.ValidateDocuments(data, opts)
 		if !reportDocuments(e, name, docs) && status == exitOK {
 			status = exitFail
 		}

@@ -86,6 +86,9 @@ const (
 	KindEnvoyBootstrap       // an Envoy bootstrap, YAML or JSON
 	KindIstioWasmPlugin      // an Istio extensions.istio.io WasmPlugin
 	KindInvalidYAML          // text that is not YAML (nor JSON)
+	// Istio security objects for the identity token (identity.go).
+	KindIstioRequestAuthentication
+	KindIstioAuthorizationPolicy
 )
 
 // String returns a short name for the kind.
@@ -99,6 +102,10 @@ func (k Kind) String() string {
 		return "Istio WasmPlugin"
 	case KindInvalidYAML:
 		return "invalid YAML"
+	case KindIstioRequestAuthentication:
+		return "Istio RequestAuthentication"
+	case KindIstioAuthorizationPolicy:
+		return "Istio AuthorizationPolicy"
 	}
 	return "unknown"
 }
@@ -134,8 +141,13 @@ func Detect(data []byte) Kind {
 		}
 		top = m
 	}
-	if k, _ := top["kind"].(string); k == "WasmPlugin" {
+	switch k, _ := top["kind"].(string); k {
+	case "WasmPlugin":
 		return KindIstioWasmPlugin
+	case RequestAuthenticationKind:
+		return KindIstioRequestAuthentication
+	case AuthorizationPolicyKind:
+		return KindIstioAuthorizationPolicy
 	}
 	if _, ok := top["apiVersion"]; ok {
 		return KindUnknown
@@ -164,6 +176,10 @@ func Validate(data []byte, opts EnvoyOptions) (Kind, []Problem) {
 		probs = ValidateEnvoyYAML(data, opts)
 	case KindIstioWasmPlugin:
 		probs = ValidateIstioWasmPlugin(data)
+	case KindIstioRequestAuthentication:
+		probs = ValidateRequestAuthentication(data, opts.PluginConfig)
+	case KindIstioAuthorizationPolicy:
+		probs = ValidateAuthorizationPolicy(data)
 	default:
 		if _, probs := parseTree(data); len(probs) == 1 && strings.HasPrefix(probs[0].Msg, syntaxMsgPrefix) {
 			return KindInvalidYAML, probs

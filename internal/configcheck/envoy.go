@@ -54,6 +54,10 @@ type EnvoyOptions struct {
 	// (envoy.filters.http.ratelimit) must use, that of apiguard
 	// ratelimit-config. Empty means ratelimitconf.DefaultDomain.
 	RateLimitDomain string
+	// PluginConfig is the plugin configuration (JSON) an Istio
+	// RequestAuthentication is checked against. In a file of several
+	// documents without it, that of the file's WasmPlugin is used.
+	PluginConfig []byte
 }
 
 // ValidateEnvoyYAML checks an Envoy bootstrap (YAML or JSON) that runs
