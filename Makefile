@@ -22,7 +22,7 @@ BENCHCOUNT ?= 6
 # Sources that go into the filter (the bridge, the plugin, the policy).
 FILTER_SRCS := $(shell find filter policy internal/buildinfo -name '*.go' -not -name '*_test.go' 2>/dev/null) go.mod go.sum
 
-.PHONY: all build cli oci rules promtool test vet fuzz bench e2e run clean overlay redis-server ratelimit-deps
+.PHONY: all build cli oci manifests rules promtool test vet fuzz bench e2e run clean overlay redis-server ratelimit-deps
 
 # The real components of the quota tests (internal/quotatest): the
 # envoyproxy/ratelimit service, built from the Go module proxy at this
@@ -43,13 +43,22 @@ cli:
 
 # build/apiguard.wasm as an OCI image layout in build/oci, named after the
 # version (tools/ocipack makes it a valid tag), for crane/oras to push where Istio's
-# WasmPlugin pulls it (README: OCI image). OCIVARIANT=artifact builds the
+# WasmPlugin pulls it (docs/operations.md, "OCI image for Istio"). OCIVARIANT=artifact builds the
 # Wasm-media-type variant instead of the single-layer "compat" image.
 OCIVARIANT ?= compat
 OCITAG     ?= $(VERSION)
 oci: build
 	$(GO) run ./tools/ocipack -wasm $(WASM) -out build/oci -tag $(OCITAG) -variant $(OCIVARIANT) \
 		-version $(VERSION) -revision $(COMMIT)
+
+# The manifests of deploy/ rendered into build/deploy/, pinned to the image
+# make oci just built: every url naming registry.example.com/apiguard:0.1.0
+# becomes $(IMAGE)@sha256:<manifest digest>, with the API's sha256 field set
+# to the same digest (tools/manifests says why it is that digest); every
+# rendered file is validated. Push build/oci to $(IMAGE) first (docs/deploy/).
+IMAGE ?= registry.example.com/apiguard
+manifests: oci
+	$(GO) run ./tools/manifests -oci build/oci -in deploy -out build/deploy -image $(IMAGE)
 
 # The Prometheus alert rules, checked and unit-tested by the real promtool.
 # promtool comes from Debian's prometheus package; it is installed only when

@@ -514,7 +514,7 @@ func TestContract(t *testing.T) {
 		if err != nil || !strings.Contains(stats, statsDecisionPrefix+allowedReason) {
 			t.Errorf("/stats lacks %s%s (%v):\n%s", statsDecisionPrefix, allowedReason, err, stats)
 		}
-		// The build gauge, as envoy.yaml's version tag names it (README,
+		// The build gauge, as envoy.yaml's version tag names it (docs/operations.md,
 		// Versions): one live plugin instance or more.
 		if !buildGaugeLine.MatchString(body) {
 			t.Errorf("/stats/prometheus has no %s line with a value >= 1", buildGaugeLine)
@@ -538,7 +538,7 @@ func TestContract(t *testing.T) {
 	if !strings.Contains(out, listPath) {
 		t.Errorf("Envoy's output has no access log line for %s", listPath)
 	}
-	// The start line, with the prefix the README shows (root id and VM id
+	// The start line, with the prefix docs/operations.md shows (root id and VM id
 	// of envoy.yaml).
 	if !buildLogLine.MatchString(out) {
 		t.Errorf("Envoy's log has no line matching %s:\n%s", buildLogLine, grepLines(out, "apiguard: build"))

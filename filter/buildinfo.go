@@ -12,7 +12,7 @@ import (
 // VM that defined it (see decisionMetricNames).
 var buildMetricName = buildinfo.MetricName()
 
-// buildLogFormat is the start line naming the build; the README quotes it.
+// buildLogFormat is the start line naming the build; docs/operations.md quotes it.
 const buildLogFormat = "apiguard: build version=%s commit=%s"
 
 // announceBuild logs the build's version and commit and counts this plugin

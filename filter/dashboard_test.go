@@ -105,7 +105,7 @@ func envoyTags(t *testing.T) []*regexp.Regexp {
 
 var promUnsafe = regexp.MustCompile(`[^a-zA-Z0-9_]`)
 
-// promName is Envoy's Prometheus name of a wasmcustom stat (README,
+// promName is Envoy's Prometheus name of a wasmcustom stat (docs/operations.md,
 // Metrics): the namespace stripped, every other character made '_'.
 func promName(stat string) string {
 	return promUnsafe.ReplaceAllString(strings.TrimPrefix(stat, "wasmcustom."), "_")

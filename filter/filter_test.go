@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+
+	"github.com/apiguard/apiguard/policy"
 )
 
 func TestValidKeyForwardsIdentityNotCredential(t *testing.T) {
@@ -339,6 +341,49 @@ func TestUnderscoreIdentityHeadersRemoved(t *testing.T) {
 			for _, name := range []string{"x_apiguard_consumer", "X_Apiguard_Key-Id", "x_apiguard_scopes", "x_api_key"} {
 				if v, ok := header(o.upstream, name); ok {
 					t.Errorf("%s: %s forwarded: %q", path, name, v)
+				}
+			}
+		}
+	})
+}
+
+// TestCredentialUnderAnotherSpellingRemoved: with hide_credentials, a key
+// sent as x_api_key (read by CGI-style back ends as x-api-key) never
+// reaches the upstream: not on a public route, and not when the request
+// authenticated with the query parameter; a client's quota header goes
+// under every spelling, in enforce and shadow mode.
+func TestCredentialUnderAnotherSpellingRemoved(t *testing.T) {
+	k := newTestKeys(t)
+	vmTest(t, func(t *testing.T, vm types.VMContext) {
+		var e *env
+		for _, mode := range []string{"enforce", "shadow"} {
+			config := testConfig(t, k, func(cfg map[string]any) { cfg["mode"] = mode })
+			if e == nil {
+				e = start(t, vm, config)
+			} else {
+				e.pushConfig(config)
+			}
+			for _, c := range []struct {
+				name, path string
+				headers    [][2]string
+			}{
+				{"public route", "/healthz", [][2]string{{"x_api_key", k.reader}}},
+				{"key in the query", "/v1/orders/1?api_key=" + k.billing, [][2]string{{"X_Api_Key", k.reader}}},
+				{"authorization scheme spelled otherwise", "/v1/orders/1", [][2]string{{"x-api-key", k.billing}, {"x_api-key", k.reader}}},
+			} {
+				hs := append(c.headers, [2]string{"x_apiguard_quota", "forged"}, [2]string{"x-apiguard_quota", "forged"},
+					[2]string{"X-APIGUARD-QUOTA", "forged"})
+				o := e.do(c.path, hs...)
+				if o.local != nil {
+					t.Fatalf("%s %s: denied %d %s", mode, c.name, o.local.StatusCode, o.local.Data)
+				}
+				for _, h := range o.upstream {
+					if policy.SameHeaderName(h[0], "x-apiguard-quota") {
+						t.Errorf("%s %s: client quota header %q forwarded", mode, c.name, h[0])
+					}
+					if mode == "enforce" && h[1] == k.reader {
+						t.Errorf("%s %s: credential forwarded as %q", mode, c.name, h[0])
+					}
 				}
 			}
 		}

@@ -3,12 +3,15 @@ package main
 import (
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/proxytest"
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 )
 
 // testKeyCluster is the cluster of the test key store.
@@ -180,4 +183,42 @@ func (e *env) httpCalls() []testCall {
 		out = append(out, testCall{a.Upstream, a.Headers})
 	}
 	return out
+}
+
+// pushConfig pushes a new plugin configuration as Envoy does for an update
+// that changes only the plugin configuration: the VM is kept and a new
+// plugin starts in it. In cpphost that is a new root context
+// (cpphost.VM.PushConfig); the SDK's emulator has one plugin context, so
+// the old plugin is told it is done and the context is configured again
+// with the new configuration.
+func (e *env) pushConfig(config []byte) {
+	e.t.Helper()
+	if e.vm != nil {
+		if err := e.vm.PushConfig(config); err != nil {
+			e.t.Fatalf("pushing a configuration in cpphost: %v", err)
+		}
+		e.config = config
+		return
+	}
+	setEmulatorConfiguration(e.t, e.host, config)
+	e.host.FinishVM() // proxy_on_done on the plugin context
+	if got := e.host.StartPlugin(); got != types.OnPluginStartStatusOK {
+		e.t.Fatalf("StartPlugin after a push = %v; logs: %q", got, e.host.GetCriticalLogs())
+	}
+}
+
+// setEmulatorConfiguration replaces the plugin configuration the SDK's
+// emulator hands out: it has no setter, so the field is written through
+// reflection (test code only).
+func setEmulatorConfiguration(t *testing.T, host proxytest.HostEmulator, config []byte) {
+	t.Helper()
+	root := reflect.ValueOf(host).Elem().FieldByName("rootHostEmulator")
+	if !root.IsValid() || root.IsNil() {
+		t.Fatal("the SDK emulator has no rootHostEmulator: its layout changed")
+	}
+	f := root.Elem().FieldByName("pluginConfiguration")
+	if !f.IsValid() || f.Type() != reflect.TypeOf([]byte(nil)) {
+		t.Fatal("the SDK emulator has no pluginConfiguration []byte: its layout changed")
+	}
+	reflect.NewAt(f.Type(), unsafe.Pointer(f.UnsafeAddr())).Elem().Set(reflect.ValueOf(config))
 }

@@ -11,19 +11,30 @@ import (
 	"github.com/apiguard/apiguard/policy"
 )
 
-// vmContext is the per-VM root. Envoy runs one VM per worker thread.
+// vmContext is the per-VM root. Envoy runs one VM per worker thread, and
+// keeps it across configuration pushes that change only the plugin
+// configuration: the new configuration starts a new plugin context in the
+// same VM.
 type vmContext struct {
 	types.DefaultVMContext
+	// verified holds the last snapshot each key store (by
+	// KeyStoreConfig.Identity) loaded in this VM, so that a plugin started
+	// by a configuration push serves its keys at once (keystore.go).
+	verified map[string]*policy.Verified
+	// memory bounds the heap while a snapshot loads over another
+	// (keystore_memory.go).
+	memory memoryGuard
 }
 
-func newVMContext() types.VMContext { return &vmContext{} }
+func newVMContext() types.VMContext { return &vmContext{verified: map[string]*policy.Verified{}} }
 
-func (*vmContext) NewPluginContext(uint32) types.PluginContext { return &pluginContext{} }
+func (v *vmContext) NewPluginContext(uint32) types.PluginContext { return &pluginContext{vm: v} }
 
 // pluginContext holds one compiled configuration; it is immutable after
 // OnPluginStart, and every request of the VM reads it.
 type pluginContext struct {
 	types.DefaultPluginContext
+	vm      *vmContext
 	policy  *policy.Policy
 	metrics *metrics
 	limiter limiter
@@ -53,7 +64,7 @@ const maxCachedPolicies = 4096
 //
 // Envoy runs OnPluginStart once on the main thread, where a failure refuses
 // the configuration, and then once in each worker's VM, where a failure
-// makes the filter fail open on that worker (README, "Failure modes"). So
+// makes the filter fail open on that worker (docs/operations.md, "Failure modes"). So
 // nothing here may fail on one worker and not on another: the outcome
 // depends only on the configuration and on the plugin_name and
 // plugin_root_id properties, which come from the same configuration, and
@@ -110,7 +121,7 @@ func (p *pluginContext) OnPluginStart(int) types.OnPluginStartStatus {
 	proxywasm.LogInfof("apiguard: configuration loaded (mode %s, %d rate-limit buckets, %d new, bucket names %q from %s)",
 		mode, total, created, pluginPrefix(name), from)
 	if pol.KeyStore() != nil {
-		p.keyStore = newKeyStore(pol)
+		p.keyStore = newKeyStore(p, pol, pluginPrefix(name))
 		p.keyStore.start(p)
 	}
 	return types.OnPluginStartStatusOK
@@ -132,10 +143,7 @@ func (p *pluginContext) OnTick() {
 			p.metrics.internalErrors.Increment(1)
 			proxywasm.LogCriticalf("apiguard: internal error in the key store: %v", r)
 			if ks := p.keyStore; ks != nil {
-				ks.loader, ks.parts, ks.inFlight = nil, nil, false
-				if ks.fastTicks {
-					ks.setLoadTicking(false)
-				}
+				ks.reset(p)
 			}
 		}
 	}()
@@ -341,24 +349,22 @@ func setIdentity(d policy.Decision) {
 
 // applyQuota sets the quota header of an allowed request for Envoy's global
 // rate-limit filter (its rate_limits actions read it with the consumer
-// header), or removes a client-supplied one when the request has no quota.
+// header), after removing any client-supplied one under every spelling.
 // An error means the header could not be set.
 func applyQuota(d policy.Decision, name string, request policy.HeaderList) error {
+	removeQuotaHeader(name, request)
 	if d.RateLimit.Quota == nil {
-		removeQuotaHeader(name, request)
 		return nil
 	}
 	return proxywasm.ReplaceHttpRequestHeader(name, d.RateLimit.Quota.Name)
 }
 
-// removeQuotaHeader removes the quota header when the request carries it.
+// removeQuotaHeader removes the quota header under every spelling a back
+// end (or Envoy's rate-limit descriptors, after a normalising hop) could
+// read as the same name, when the request carries it.
 func removeQuotaHeader(name string, request policy.HeaderList) {
-	if _, n := request.Get(name); n == 0 {
-		return
-	}
-	if err := proxywasm.RemoveHttpRequestHeader(name); err != nil {
-		proxywasm.LogErrorf("apiguard: removing header %q: %v", name, err)
-	}
+	names := [1]string{name}
+	removeHeaders(names[:], request)
 }
 
 func (h *httpContext) OnHttpResponseHeaders(int, bool) types.Action {

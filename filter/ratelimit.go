@@ -153,6 +153,29 @@ func (l limiter) prepare(p *policy.Policy) (total, created int, err error) {
 	return total, created, err
 }
 
+// prepareConsumers creates the missing buckets of the consumers of p
+// from index from on, until deadline, and returns the index to go on from:
+// the buckets of a key snapshot swapped in, a few consumers per tick (see
+// prepare). Errors are counted and logged; take creates what is missing.
+func (l limiter) prepareConsumers(p *policy.Policy, from int, deadline time.Time) int {
+	i := from
+	for n := p.NumConsumers(); i < n; {
+		p.ConsumerBucketKeys(i, func(key string) {
+			if _, _, found, err := l.store.Get(key); err == nil && !found {
+				_, err = l.store.Set(key, nil, 0)
+				if err != nil {
+					l.metrics.storeErrors.Increment(1)
+				}
+			}
+		})
+		i++
+		if i%64 == 0 && !time.Now().Before(deadline) {
+			break
+		}
+	}
+	return i
+}
+
 func (l limiter) storeFailure(err error) (policy.TakeResult, bool) {
 	l.metrics.storeErrors.Increment(1)
 	proxywasm.LogErrorf("apiguard: rate-limit store: %v", err)

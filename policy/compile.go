@@ -3,7 +3,6 @@ package policy
 import (
 	"encoding/binary"
 	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -39,6 +38,7 @@ type Policy struct {
 	forward [3]string
 
 	limits       []*Limit
+	routeLimits  []bool     // [limit]: a non-public route names it
 	defaultLimit int        // index into limits, -1 for none
 	consumers    []consumer // every consumer, for BucketKeys
 
@@ -58,6 +58,13 @@ type Policy struct {
 	// until one is loaded and for inline keys.
 	keyStore *KeyStoreConfig
 	snap     *snapIndex
+	// base is the configuration a snapshot's policy was loaded against and
+	// snapConsumers the snapshot's consumer section (format version
+	// snapVersion), so that the next snapshot with the same consumers
+	// reuses them (Loader.startConsumers).
+	base          *Policy
+	snapConsumers []byte
+	snapVersion   uint16
 
 	identity *IdentityToken // identity_token.go, nil for none
 }
@@ -186,13 +193,28 @@ func (ps *parser) build(c *config, seed uint64) *Policy {
 		return id
 	}
 	profileUsed := ps.buildRoutes(p, c, profiles, resolveLimit, intern)
-	ps.buildConsumers(p, c, resolveLimit, intern)
-	ps.buildQuotas(p, c)
+	p.routeLimits = make([]bool, len(p.limits))
+	p.eachRoute(func(r *route) {
+		if !r.public && r.limit >= 0 {
+			p.routeLimits[r.limit] = true
+		}
+	})
+	quotas := ps.newQuotaResolver(&c.quota)
+	ps.buildConsumers(p, c, resolveLimit, quotas.resolve, intern)
+	ps.buildQuotas(p, c, quotas)
 	p.buildAnonymous()
 	ps.buildIdentityToken(p, c)
 	p.keyStore = c.keyStore
-	if c.keyStore == nil { // with a key store, the snapshot grants the scopes
+	switch {
+	case c.keyStore == nil:
 		ps.warnUngrantedScopes(c, p.consumers)
+	case ps.snapConsumers != nil: // else the snapshot, unknown here, grants the scopes
+		ps.warnUngrantedScopes(c, ps.snapConsumers)
+	}
+	for i := range ps.snapConsumers {
+		if l := ps.snapConsumers[i].limit; l >= 0 && l < len(limitUsed) {
+			limitUsed[l] = true
+		}
 	}
 	for i, l := range c.limits {
 		if !limitUsed[i] {
@@ -318,9 +340,11 @@ func (ps *parser) buildRoutes(p *Policy, c *config, profiles map[string]*profile
 	return used
 }
 
-// buildConsumers checks identities, builds the key table and precomputes
-// every per-key and per-consumer string used by Decide.
-func (ps *parser) buildConsumers(p *Policy, c *config, resolveLimit func(path jsonPath, name string) int, intern func(string) int) {
+// buildConsumers checks identities, builds the key table and, through the
+// consumer builder, every per-consumer string used by Decide. quota
+// resolves a consumer's quota name.
+func (ps *parser) buildConsumers(p *Policy, c *config, resolveLimit func(path jsonPath, name string) int,
+	resolveQuota func(path jsonPath, name string) int, intern func(string) int) {
 	nKeys, idLen := 0, 0
 	for _, cc := range c.consumers {
 		nKeys += len(cc.keys)
@@ -332,48 +356,20 @@ func (ps *parser) buildConsumers(p *Policy, c *config, resolveLimit func(path js
 	entries := make([]keyEntry, nKeys)
 	var ids strings.Builder
 	ids.Grow(idLen)
+	nl := len(p.limits)
 	consumers := make([]consumer, len(c.consumers))
-	bucketKeys := make([]string, len(c.consumers)*len(p.limits))
+	bucketKeys := make([]string, len(c.consumers)*nl)
 	consumerIDs := make(map[string]*consumerConf, len(c.consumers))
 	keyIDs := make(map[string]keyRef, nKeys)
 	refs := make([]keyRef, nKeys) // of entries, to name a duplicate hash's first key
-
-	var arena strings.Builder
-	type span struct {
-		dst        *string
-		start, end int
-	}
-	spans := make([]span, 0, len(bucketKeys)+len(consumers))
-	add := func(dst *string, parts ...string) {
-		start := arena.Len()
-		for _, s := range parts {
-			arena.WriteString(s)
-		}
-		spans = append(spans, span{dst, start, arena.Len()})
-	}
+	b := newConsumerBuilder(p, func(s string) (int, bool) { return intern(s), true })
 
 	k := 0
 	for ci := range c.consumers {
 		cc := &c.consumers[ci]
-		cs := &consumers[ci]
-		cs.id = cc.id
-		cs.limit = resolveLimit(cc.limitPath, cc.rateLimit)
 		ps.uniqueConsumerID(consumerIDs, cc)
-		cs.scopes = append([]string(nil), cc.scopes...)
-		sort.Strings(cs.scopes)
-		for _, s := range cs.scopes {
-			id := intern(s)
-			for len(cs.scopeBits) <= id/64 {
-				cs.scopeBits = append(cs.scopeBits, 0)
-			}
-			cs.scopeBits[id/64] |= 1 << (uint(id) % 64)
-		}
-		cs.scopeHeader = strings.Join(cs.scopes, " ")
-		cs.bucketKeys = bucketKeys[ci*len(p.limits) : (ci+1)*len(p.limits) : (ci+1)*len(p.limits)]
-		for li, l := range p.limits {
-			add(&cs.bucketKeys[li], "consumer/", l.Name, "/", cc.id)
-		}
-		add(&cs.partitionKey, shortHash(p.anonSeed^0x636f6e73756d6572, cc.id))
+		consumers[ci] = b.build(cc.id, sortedScopes(cc.scopes), resolveLimit(cc.limitPath, cc.rateLimit),
+			resolveQuota(cc.quotaPath, cc.quota), bucketKeys[ci*nl:(ci+1)*nl:(ci+1)*nl])
 
 		for ki := range cc.keys {
 			kc := &cc.keys[ki]
@@ -400,10 +396,6 @@ func (ps *parser) buildConsumers(p *Policy, c *config, resolveLimit func(path js
 		}
 		ps.warnNoKeys(cc)
 		cc.keys = nil // built: let the collector have them
-	}
-	all := arena.String()
-	for _, s := range spans {
-		*s.dst = all[s.start:s.end]
 	}
 	p.consumers = consumers
 	p.entries = entries[:k:k]

@@ -25,6 +25,9 @@ type parser struct {
 	now int64
 	// lookupEnv resolves identity_token.signing_key_env (Options).
 	lookupEnv func(string) (string, bool)
+	// snapConsumers, when not nil, are the consumers of a key snapshot the
+	// warnings are judged against (see CompileWithSnapshot).
+	snapConsumers []consumer
 }
 
 // add records an error at path.
@@ -190,8 +193,9 @@ var fieldNames = func() map[string]string {
 		key_id_header key_sources keys limit_param log_allowed max_cursor_length max_limit max_offset
 		max_page methods mode name not_after not_before offset_param on_violation page_param pagination
 		path per prefix public query rate_limit rate_limits requests revoked routes scheme scopes
-		scopes_header sha256 unmatched quota quotas default_quota quota_header identity_token issuer
-		audience lifetime algorithm key_id signing_key_env signing_key`) {
+		scopes_header sha256 unmatched quota quotas default_quota quota_header key_store cluster authority
+		refresh timeout public_key chunk_size allow_unsigned max_size audience identity_token issuer
+		lifetime algorithm key_id signing_key_env signing_key`) {
 		m[s] = s
 	}
 	return m

@@ -34,7 +34,7 @@ const (
 	forwardFields = "consumer_header key_id_header scopes_header quota_header"
 	quotaFields   = "requests per"
 	// keyStoreFields are key_store's (keystore.go).
-	keyStoreFields = "cluster authority path refresh timeout public_key chunk_size allow_unsigned"
+	keyStoreFields = "cluster authority path refresh timeout public_key chunk_size allow_unsigned max_size audience"
 )
 
 // config is the parsed configuration before references are resolved.
@@ -208,6 +208,8 @@ func (ps *parser) parseConfig(root gjson.Result) *config {
 			c.keyStore = ps.parseKeyStore(p, v)
 		case "identity_token":
 			c.identity = ps.parseIdentityToken(p, v)
+		case HigressRulesField:
+			ps.parseHigressRules(p, v)
 		default:
 			return false
 		}

@@ -169,6 +169,9 @@ func (p *Policy) findCredentials(h HeaderList, query string) credentials {
 		c.count += n
 		c.headerMask |= 1 << s.bit
 	}
+	if p.hide {
+		c.headerMask |= p.otherSpellings(h)
+	}
 	if len(p.queryParams) == 0 || query == "" {
 		return c
 	}
@@ -185,6 +188,30 @@ func (p *Policy) findCredentials(h HeaderList, query string) credentials {
 		c.queryCount++
 	}
 	return c
+}
+
+// otherSpellings returns the mask of the header sources that the request
+// carries under another spelling a back end reads as the same name
+// (SameHeaderName: x_api_key for x-api-key): such a header is not read as a
+// credential, but with hide_credentials it must not reach the upstream
+// either. A source with a scheme counts only when the value has it.
+func (p *Policy) otherSpellings(h HeaderList) uint {
+	var mask uint
+	for _, kv := range h {
+		for i := range p.sources {
+			s := &p.sources[i]
+			if s.query != "" || kv[0] == s.header || !SameHeaderName(kv[0], s.header) {
+				continue
+			}
+			if s.scheme != "" {
+				if _, ok := cutScheme(kv[1], s.scheme); !ok {
+					continue
+				}
+			}
+			mask |= 1 << s.bit
+		}
+	}
+	return mask
 }
 
 // cutScheme splits an Authorization-style value "<scheme> <key>", comparing

@@ -19,6 +19,12 @@ const (
 	defaultChunkSize       = 4 << 20
 	minChunkSize           = 1 << 10
 	maxChunkSize           = 1 << 30
+	// DefaultMaxSnapshotSize is key_store.max_size unless set: room for
+	// about 2 million keys with 20-byte key ids, one consumer each with a
+	// few scopes (a key record is 40 bytes, a consumer about 60).
+	DefaultMaxSnapshotSize = 256 << 20
+	minMaxSnapshotSize     = 4 << 10
+	maxMaxSnapshotSize     = 2 << 30
 )
 
 // KeyStoreConfig is the compiled key_store section: where the filter
@@ -36,6 +42,21 @@ type KeyStoreConfig struct {
 	// requests, one HTTP call each, so that no callback copies a large
 	// body at once); 0 fetches it whole.
 	ChunkSize int
+	// MaxSize bounds a snapshot's size in bytes: a larger one is refused
+	// (too_large) from its signed header, before any room is made for it.
+	MaxSize int64
+	// Audience must equal the audience a snapshot is signed for ("" for
+	// snapshots built without one): a snapshot built for another
+	// deployment is refused (wrong_audience).
+	Audience string
+}
+
+// Identity names the key store: its cluster, authority, path, public key
+// and audience. Two configurations with the same identity load the same
+// snapshots, so a verified snapshot of one serves the other (a
+// configuration push), and the generation floor is kept per identity.
+func (ks *KeyStoreConfig) Identity() string {
+	return ks.Cluster + "\x00" + ks.Authority + "\x00" + ks.Path + "\x00" + string(ks.PublicKey) + "\x00" + ks.Audience
 }
 
 // KeyStore returns the key_store section, or nil when the keys are inline
@@ -70,7 +91,7 @@ func KeyStoreUnavailable(d Decision, retryAfter int) Decision {
 
 // parseKeyStore reads key_store.
 func (ps *parser) parseKeyStore(path jsonPath, v gjson.Result) *KeyStoreConfig {
-	ks := &KeyStoreConfig{Refresh: defaultKeyStoreRefresh, ChunkSize: defaultChunkSize}
+	ks := &KeyStoreConfig{Refresh: defaultKeyStoreRefresh, ChunkSize: defaultChunkSize, MaxSize: DefaultMaxSnapshotSize}
 	var timeoutPath, keyPath, unsignedPath jsonPath
 	hasTimeout := false
 	duration := func(p jsonPath, v gjson.Result, min, max time.Duration) (time.Duration, bool) {
@@ -133,6 +154,17 @@ func (ps *parser) parseKeyStore(path jsonPath, v gjson.Result) *KeyStoreConfig {
 					ps.add(p, "must be 0 (no ranges) or at least 1024 bytes")
 				}
 				ks.ChunkSize = int(n)
+			}
+		case "max_size":
+			if n, ok := ps.integer(p, v, minMaxSnapshotSize, maxMaxSnapshotSize); ok {
+				ks.MaxSize = n
+			}
+		case "audience":
+			if s, ok := ps.str(p, v); ok {
+				if len(s) > 63 || !isVisibleASCII(s) {
+					ps.add(p, "must be at most 63 visible ASCII characters (the audience apiguard keys build --audience signed)")
+				}
+				ks.Audience = ps.keep(s)
 			}
 		case "allow_unsigned":
 			unsignedPath = p

@@ -59,7 +59,7 @@ func ParseConsumers(doc []byte) ([]keysnap.Consumer, []keysnap.Key, error) {
 				NotBefore: kc.notBefore, NotAfter: kc.notAfter})
 		}
 		ps.warnNoKeys(cc)
-		cons = append(cons, keysnap.Consumer{ID: cc.id, Scopes: cc.scopes, RateLimit: cc.rateLimit})
+		cons = append(cons, keysnap.Consumer{ID: cc.id, Scopes: cc.scopes, RateLimit: cc.rateLimit, Quota: cc.quota})
 	}
 	if len(ps.errs) > 0 {
 		return nil, nil, &ConfigError{Errors: ps.errs}

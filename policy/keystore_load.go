@@ -21,12 +21,14 @@ const (
 	CauseOlderGeneration = "older_generation"
 	CauseConfigMismatch  = "config_mismatch"
 	CauseInvalid         = "invalid"
+	CauseWrongAudience   = "wrong_audience"
+	CauseTooLarge        = "too_large"
 )
 
 // LoadCauses lists every cause, for metric registration.
 func LoadCauses() []string {
 	return []string{CauseTruncated, CauseCorrupt, CauseUnsigned, CauseBadSignature,
-		CauseOlderGeneration, CauseConfigMismatch, CauseInvalid}
+		CauseOlderGeneration, CauseConfigMismatch, CauseInvalid, CauseWrongAudience, CauseTooLarge}
 }
 
 // LoadError is why a snapshot was rejected. Its message never contains key
@@ -130,15 +132,23 @@ type Loader struct {
 	bucketKeys []string
 	seen       map[string]int
 	limitIndex map[string]int
+	quotaIndex map[string]int
 	scopeIDs   map[string]int
-	sets       map[string]*scopeSet
+	builder    *consumerBuilder
 
 	ki, wi  int
 	idOff   uint32
-	header  []byte // scratch for a consumer's scopes header
-	arena   []byte // the current chunk of alloc
 	buckets []uint32
 	idBase  []uint32
+	// ids is an open-addressing set of key record indices + 1 (0: empty),
+	// hashed by key id, to refuse a key id used twice.
+	ids []uint32
+	// index is set when the keys were indexed by an earlier load of the
+	// same verified snapshot (Policy.Rebind): only the consumers are built.
+	index *snapIndex
+	// prev is the policy whose consumers this snapshot repeats
+	// (NewLoaderAfter): they are shared, not built.
+	prev *Policy
 
 	err *LoadError
 	out *Policy
@@ -158,13 +168,6 @@ type LoadStats struct {
 // Stats returns the time spent so far.
 func (l *Loader) Stats() LoadStats { return l.stats }
 
-// scopeSet is what consumers with the same scopes share.
-type scopeSet struct {
-	scopes []string
-	header string
-	bits   []uint64
-}
-
 // Loader stages.
 const (
 	stageHash = iota
@@ -181,31 +184,114 @@ const (
 	keyUnit      = 4096
 )
 
-// NewLoader checks the header and the signature of the snapshot data
-// against the key_store section of p, and returns a Loader of it. It fails
-// with a *LoadError for a truncated or corrupt header, or a signature that
-// does not verify; the body is checked by Step.
-func (p *Policy) NewLoader(data []byte) (*Loader, error) {
-	began := time.Now()
+// CheckHeader checks a snapshot's header from prefix, which holds at least
+// the header (keysnap.MaxHeaderSize bytes, or the whole snapshot when it is
+// shorter) and may hold more: the format, the signature against the
+// key_store's public key, the audience, and that the size the signed header
+// announces fits key_store.max_size. A filter calls it on the first range
+// of a fetch, before it allocates room for the rest: nothing the store
+// sends sizes memory before the signature holds. The error is a
+// *LoadError.
+func (p *Policy) CheckHeader(prefix []byte) (keysnap.Header, error) {
 	ks := p.keyStore
 	if ks == nil {
-		return nil, errors.New("policy: the configuration has no key_store")
+		return keysnap.Header{}, errors.New("policy: the configuration has no key_store")
 	}
-	h, err := keysnap.ParseHeader(data)
+	h, err := keysnap.ParseHeaderPrefix(prefix)
 	if err != nil {
-		return nil, loadError(err)
+		return h, loadError(err)
 	}
 	if ks.PublicKey != nil {
-		if err := keysnap.VerifySignature(data, &h, ks.PublicKey); err != nil {
-			return nil, loadError(err)
+		if err := keysnap.VerifySignature(prefix, &h, ks.PublicKey); err != nil {
+			return h, loadError(err)
 		}
 	} else if !ks.AllowUnsigned {
-		return nil, &LoadError{Cause: CauseUnsigned, Msg: "no public key configured"}
+		return h, &LoadError{Cause: CauseUnsigned, Msg: "no public key configured"}
+	}
+	if h.Audience != ks.Audience {
+		return h, &LoadError{Cause: CauseWrongAudience, Msg: "the snapshot is for audience " + quote(h.Audience) +
+			", the key_store's audience is " + quote(ks.Audience)}
+	}
+	if h.Total() > uint64(ks.MaxSize) {
+		return h, &LoadError{Cause: CauseTooLarge, Msg: "the snapshot has " + strconv.FormatUint(h.Total(), 10) +
+			" bytes, more than key_store.max_size (" + strconv.FormatInt(ks.MaxSize, 10) + ")"}
+	}
+	return h, nil
+}
+
+// NewLoader checks the snapshot data as CheckHeader does and that it has
+// the length its header announces, and returns a Loader of it. It fails
+// with a *LoadError; the body is checked by Step.
+func (p *Policy) NewLoader(data []byte) (*Loader, error) { return p.NewLoaderAfter(data, nil) }
+
+// NewLoaderAfter is NewLoader for a snapshot that replaces the one prev
+// (a policy an earlier Loader of p made, or nil) was loaded from: when the
+// two have byte for byte the same consumers, the new policy shares prev's
+// compiled consumers instead of building them again. This halves what a
+// reload of a large key set holds in memory at the swap when only keys
+// changed, and skips the consumer stage. Compiled consumers hold no view of
+// their snapshot, so sharing them keeps no older snapshot alive.
+func (p *Policy) NewLoaderAfter(data []byte, prev *Policy) (*Loader, error) {
+	l, err := p.newLoader(data)
+	if err == nil && prev != nil && prev.base == p && prev.snapVersion == l.hdr.Version &&
+		bytes.Equal(prev.snapConsumers, l.sec.Consumers) {
+		l.prev = prev
+	}
+	return l, err
+}
+
+func (p *Policy) newLoader(data []byte) (*Loader, error) {
+	began := time.Now()
+	h, err := p.CheckHeader(data)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := keysnap.ParseHeader(data); err != nil {
+		return nil, loadError(err)
 	}
 	l := &Loader{base: p, data: data, hdr: h, sec: keysnap.Sections(data, &h)}
 	l.hasher = keysnap.NewHasher(data, &h)
 	l.stats.Verify = time.Since(began)
 	return l, nil
+}
+
+// Verified is a snapshot that a Loader verified and indexed: its bytes, its
+// header and the index of its keys, which depend on the snapshot alone.
+// Any configuration with the same key store can bind it (Rebind) without
+// fetching, hashing or indexing it again. It is immutable.
+type Verified struct {
+	data  []byte
+	hdr   keysnap.Header
+	index *snapIndex
+}
+
+// Header returns the verified snapshot's header.
+func (v *Verified) Header() keysnap.Header { return v.hdr }
+
+// Size is the snapshot's size in bytes.
+func (v *Verified) Size() int { return len(v.data) }
+
+// Rebind returns a Loader that binds the verified snapshot v to p: it
+// checks the header against p's key store (the audience and max_size may
+// differ from those v was loaded with) and then only builds the consumers,
+// against p's rate limits, quotas and route scopes. Run it to the end with
+// Step as any Loader.
+func (p *Policy) Rebind(v *Verified) (*Loader, error) {
+	if _, err := p.CheckHeader(v.data); err != nil {
+		return nil, err
+	}
+	l := &Loader{base: p, data: v.data, hdr: v.hdr, sec: keysnap.Sections(v.data, &v.hdr), index: v.index}
+	l.startConsumers()
+	return l, nil
+}
+
+// Verified returns the verified snapshot once the load succeeded, for
+// Rebind.
+func (l *Loader) Verified() *Verified {
+	if l.out == nil {
+		return nil
+	}
+	return &Verified{data: l.data, hdr: l.hdr, index: l.out.snap}
 }
 
 // Header returns the snapshot's header.
@@ -245,7 +331,7 @@ func (l *Loader) Policy() *Policy { return l.out }
 func (l *Loader) fail(cause, msg string) {
 	l.err = &LoadError{Cause: cause, Msg: msg}
 	l.stage = stageDone
-	l.consumers, l.bucketKeys, l.seen, l.sets = nil, nil, nil, nil
+	l.consumers, l.bucketKeys, l.seen, l.builder, l.ids = nil, nil, nil, nil, nil
 }
 
 // view returns b as a string without copying: snapshot data never changes.
@@ -278,14 +364,23 @@ func (l *Loader) unit() {
 func (l *Loader) startConsumers() {
 	p := l.base
 	n := int(l.hdr.Consumers)
-	l.cr = keysnap.NewConsumerReader(l.sec.Consumers, view)
+	if l.prev != nil {
+		l.consumers = l.prev.consumers
+		l.prev = nil
+		l.startKeys()
+		return
+	}
+	l.cr = keysnap.NewConsumerReader(l.sec.Consumers, l.hdr.Version, view)
 	l.consumers = make([]consumer, 0, n)
 	l.bucketKeys = make([]string, n*len(p.limits))
 	l.seen = make(map[string]int, n)
-	l.sets = map[string]*scopeSet{}
 	l.limitIndex = make(map[string]int, len(p.limits))
 	for i, lim := range p.limits {
 		l.limitIndex[lim.Name] = i
+	}
+	l.quotaIndex = make(map[string]int, len(p.quotas))
+	for i, q := range p.quotas {
+		l.quotaIndex[q.Name] = i
 	}
 	// The interned ids of the route scopes, as Compile assigned them: a
 	// consumer scope no route requires needs no bit.
@@ -294,6 +389,10 @@ func (l *Loader) startConsumers() {
 		for i, s := range r.scopes {
 			l.scopeIDs[s] = r.scopeIDs[i]
 		}
+	})
+	l.builder = newConsumerBuilder(p, func(s string) (int, bool) {
+		id, ok := l.scopeIDs[s]
+		return id, ok
 	})
 	l.stage = stageConsumers
 	if n == 0 {
@@ -320,7 +419,7 @@ func (l *Loader) nextConsumer() {
 		return
 	}
 	l.seen[cc.ID] = ci
-	limit := -1
+	limit, quota := -1, -1
 	if cc.RateLimit != "" {
 		i, ok := l.limitIndex[cc.RateLimit]
 		if !ok {
@@ -329,9 +428,16 @@ func (l *Loader) nextConsumer() {
 		}
 		limit = i
 	}
-	scopes := cc.Scopes // the reader's scratch: copied below when kept
+	if cc.Quota != "" {
+		i, ok := l.quotaIndex[cc.Quota]
+		if !ok {
+			l.fail(CauseConfigMismatch, where+": unknown quota "+quote(cc.Quota)+" (not in the configuration's quotas)")
+			return
+		}
+		quota = i
+	}
+	scopes := cc.Scopes // the reader's scratch: the builder copies what it keeps
 	sort.Strings(scopes)
-	l.header = l.header[:0]
 	for i, s := range scopes {
 		if !isScope(s) {
 			l.fail(CauseInvalid, where+": scope "+quote(s)+" is not a scope token")
@@ -341,50 +447,9 @@ func (l *Loader) nextConsumer() {
 			l.fail(CauseInvalid, where+": duplicate scope "+quote(s))
 			return
 		}
-		if i > 0 {
-			l.header = append(l.header, ' ')
-		}
-		l.header = append(l.header, s...)
-	}
-	set := l.sets[string(l.header)]
-	if set == nil {
-		set = &scopeSet{scopes: append([]string(nil), scopes...), header: string(l.header)}
-		for _, s := range scopes {
-			if id, ok := l.scopeIDs[s]; ok {
-				for len(set.bits) <= id/64 {
-					set.bits = append(set.bits, 0)
-				}
-				set.bits[id/64] |= 1 << (uint(id) % 64)
-			}
-		}
-		l.sets[set.header] = set
 	}
 	nl := len(p.limits)
-	size := 16
-	for _, lim := range p.limits {
-		size += len("consumer/") + len(lim.Name) + 1 + len(cc.ID)
-	}
-	buf := l.alloc(size)[:0]
-	buf = append(buf, shortHash(p.anonSeed^0x636f6e73756d6572, cc.ID)...)
-	keys := l.bucketKeys[ci*nl : (ci+1)*nl : (ci+1)*nl]
-	at := len(buf)
-	for _, lim := range p.limits {
-		buf = append(buf, "consumer/"...)
-		buf = append(buf, lim.Name...)
-		buf = append(buf, '/')
-		buf = append(buf, cc.ID...)
-	}
-	all := view(buf) // buf lies in an arena chunk that is never written again
-	for i, lim := range p.limits {
-		n := len("consumer/") + len(lim.Name) + 1 + len(cc.ID)
-		keys[i] = all[at : at+n]
-		at += n
-	}
-	l.consumers = append(l.consumers, consumer{id: cc.ID, scopes: set.scopes, scopeHeader: set.header,
-		scopeBits: set.bits, limit: limit, bucketKeys: keys, partitionKey: all[:16],
-		// A snapshot names no quotas: its consumers count under the route's
-		// quota or default_quota only.
-		quota: -1})
+	l.consumers = append(l.consumers, l.builder.build(cc.ID, scopes, limit, quota, l.bucketKeys[ci*nl:(ci+1)*nl:(ci+1)*nl]))
 	if len(l.consumers) == int(l.hdr.Consumers) {
 		if l.cr.Remaining() != 0 {
 			l.fail(CauseCorrupt, "bytes left over after the last consumer")
@@ -394,26 +459,12 @@ func (l *Loader) nextConsumer() {
 	}
 }
 
-// arenaChunk is the size of the chunks the per-consumer strings are packed
-// into: one allocation per chunk instead of one per consumer.
-const arenaChunk = 64 << 10
-
-// alloc returns n bytes of the arena. They are written once, by the caller,
-// before the next alloc, and then only read (as strings).
-func (l *Loader) alloc(n int) []byte {
-	if n > arenaChunk/4 {
-		return make([]byte, n)
-	}
-	if cap(l.arena)-len(l.arena) < n {
-		l.arena = make([]byte, 0, arenaChunk)
-	}
-	b := l.arena[len(l.arena) : len(l.arena)+n : len(l.arena)+n]
-	l.arena = l.arena[:len(l.arena)+n]
-	return b
-}
-
 func (l *Loader) startKeys() {
-	l.seen, l.sets, l.cr, l.header, l.arena = nil, nil, nil, nil, nil
+	l.seen, l.builder, l.cr = nil, nil, nil
+	if l.index != nil { // indexed by the load that verified the snapshot
+		l.finish()
+		return
+	}
 	l.stage = stageWindows
 }
 
@@ -433,6 +484,11 @@ func (l *Loader) windows() {
 	}
 	l.buckets = make([]uint32, 1<<16+1)
 	l.idBase = make([]uint32, (int(l.hdr.Keys)+idGroup-1)/idGroup)
+	size := 16
+	for size < 2*int(l.hdr.Keys) {
+		size *= 2
+	}
+	l.ids = make([]uint32, size)
 	l.stage = stageKeys
 	if l.hdr.Keys == 0 {
 		l.finishKeys()
@@ -461,8 +517,13 @@ func (l *Loader) keys() {
 		if i%idGroup == 0 {
 			l.idBase[i/idGroup] = l.idOff
 		}
-		if !isVisibleASCII(view(l.sec.IDs[l.idOff : l.idOff+uint32(idLen)])) {
+		id := view(l.sec.IDs[l.idOff : l.idOff+uint32(idLen)])
+		if !isVisibleASCII(id) {
 			l.fail(CauseInvalid, "key record "+strconv.Itoa(i)+": key id must be visible ASCII")
+			return
+		}
+		if !l.uniqueID(i, id) {
+			l.fail(CauseInvalid, "key id "+quote(id)+" is used by two keys: key ids are unique")
 			return
 		}
 		l.idOff += uint32(idLen)
@@ -474,7 +535,34 @@ func (l *Loader) keys() {
 	}
 }
 
+// uniqueID adds key record i, whose id is id, to the set of key ids, and
+// reports whether no earlier record has the same id. Records before i have
+// their ids located through idBase, which is filled up to i.
+func (l *Loader) uniqueID(i int, id string) bool {
+	mask := uint64(len(l.ids) - 1)
+	for slot := fnv1a(0, id) & mask; ; slot = (slot + 1) & mask {
+		e := l.ids[slot]
+		if e == 0 {
+			l.ids[slot] = uint32(i) + 1
+			return true
+		}
+		if l.recordID(int(e-1)) == id {
+			return false
+		}
+	}
+}
+
+// recordID is the id of key record m, located as snapIndex.find does.
+func (l *Loader) recordID(m int) string {
+	start := l.idBase[m/idGroup]
+	for j := m - m%idGroup; j < m; j++ {
+		start += uint32(l.sec.Records[j*keysnap.RecordSize+36]) + 1
+	}
+	return view(l.sec.IDs[start : start+uint32(l.sec.Records[m*keysnap.RecordSize+36])+1])
+}
+
 func (l *Loader) finishKeys() {
+	l.ids = nil
 	if l.idOff != uint32(len(l.sec.IDs)) {
 		l.fail(CauseCorrupt, "key id section does not match the key records")
 		return
@@ -489,9 +577,13 @@ func (l *Loader) finish() {
 	np := *l.base
 	np.keys, np.entries = nil, nil
 	np.keyIDs = view(l.sec.IDs)
+	np.base, np.snapConsumers, np.snapVersion = l.base, l.sec.Consumers, l.hdr.Version
 	np.consumers = l.consumers
 	np.warnings = nil
-	np.snap = &snapIndex{records: l.sec.Records, windows: l.sec.Windows, buckets: l.buckets, idBase: l.idBase}
+	np.snap = l.index
+	if np.snap == nil {
+		np.snap = &snapIndex{records: l.sec.Records, windows: l.sec.Windows, buckets: l.buckets, idBase: l.idBase}
+	}
 	l.out = &np
 	l.consumers, l.bucketKeys, l.buckets, l.idBase = nil, nil, nil, nil
 	l.stage = stageDone

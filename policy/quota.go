@@ -131,11 +131,11 @@ func (r quotaResolver) resolve(path jsonPath, name string) int {
 }
 
 // buildQuotas resolves every quota reference of c into p.
-func (ps *parser) buildQuotas(p *Policy, c *config) {
+// Consumers' quotas were resolved by buildConsumers, with r.
+func (ps *parser) buildQuotas(p *Policy, c *config, r quotaResolver) {
 	qc := &c.quota
 	p.quotas = qc.quotas
 	p.quotaHeader = qc.header
-	r := ps.newQuotaResolver(qc)
 	p.defaultQuota = r.resolve(qc.defaultPath, qc.defaultName)
 	p.eachRoute(func(rt *route) {
 		rc := &c.routes[rt.index]
@@ -145,9 +145,6 @@ func (ps *parser) buildQuotas(p *Policy, c *config) {
 			rt.quota = -1
 		}
 	})
-	for i := range c.consumers {
-		p.consumers[i].quota = r.resolve(c.consumers[i].quotaPath, c.consumers[i].quota)
-	}
 	ps.warnUnusedQuotas(p, qc)
 }
 
@@ -164,6 +161,11 @@ func (ps *parser) warnUnusedQuotas(p *Policy, qc *quotaConf) {
 	p.eachRoute(func(rt *route) { mark(rt.quota) })
 	for i := range p.consumers {
 		mark(p.consumers[i].quota)
+	}
+	for i := range ps.snapConsumers {
+		if q := ps.snapConsumers[i].quota; q < len(used) {
+			mark(q)
+		}
 	}
 	for i, q := range qc.quotas {
 		if !used[i] {

@@ -182,9 +182,9 @@ func TestSameHeaderName(t *testing.T) {
 	}
 }
 
-// TestReadmeRouteExample checks the example of the README's Route matching
+// TestDocsRouteExample checks the example of docs/configuration.md's Route matching
 // section.
-func TestReadmeRouteExample(t *testing.T) {
+func TestDocsRouteExample(t *testing.T) {
 	p := mustCompile(t, `{"consumers": [{"id": "c", "scopes": ["payments:read", "payments:write", "payments:refund"],
 		"keys": [{"id": "k", "sha256": "`+HashKey("secret")+`"}]}], "routes": [
 		{"name": "read-anything",  "path": "/v2/payments/*",           "scopes": ["payments:read"]},

@@ -16,7 +16,6 @@ var echoUpstreamCmd = &command{
 	name:     "echo-upstream",
 	synopsis: "echo-upstream [--listen 127.0.0.1:8080]",
 	summary:  "serve an upstream that echoes each request as JSON (demo, development)",
-	hidden:   true,
 	help: `
 Echo-upstream is the upstream of the Envoy demo (make run): it answers every
 request with 200 and a JSON object of the method, path and headers it

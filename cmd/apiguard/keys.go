@@ -134,6 +134,8 @@ func keysBuild(c *command, e *env, args []string) int {
 	out := fs.String("out", "", "the snapshot file to write")
 	generation := fs.Uint64("generation", 0, "the snapshot's generation (default: now, in milliseconds since the epoch)")
 	unsigned := fs.Bool("unsigned", false, "write an unsigned snapshot (tests only)")
+	audience := fs.String("audience", "", "bind the snapshot to the deployments whose key_store.audience is this (e.g. prod)")
+	config := fs.String("config", "", "the plugin configuration the snapshot is for: its rate-limit policies, quotas, audience, max_size and public key are checked")
 	if done, status := c.parseFlags(e, fs, args); done {
 		return status
 	}
@@ -172,9 +174,14 @@ func keysBuild(c *command, e *env, args []string) int {
 	if gen == 0 {
 		gen = uint64(now.UnixMilli())
 	}
-	snap, err := keysnap.Encode(&keysnap.Snapshot{Generation: gen, Created: now, Consumers: cons, Keys: keys}, priv)
+	snap, err := keysnap.Encode(&keysnap.Snapshot{Generation: gen, Created: now, Audience: *audience, Consumers: cons, Keys: keys}, priv)
 	if err != nil {
 		return c.errorf(e, "%v", err)
+	}
+	if *config != "" {
+		if status := checkSnapshotAgainst(c, e, *config, snap); status != exitOK {
+			return status
+		}
 	}
 	// Write next to the target and rename, so that a server never serves a
 	// half-written snapshot from it.
@@ -248,7 +255,14 @@ func keysInspect(c *command, e *env, args []string) int {
 	}
 	fmt.Fprintf(w, "\n  content digest  sha256:%s\n", hex.EncodeToString(h.Digest[:]))
 	status := exitOK
-	if sum := sha256.Sum256(data[keysnap.HeaderSize:]); sum != h.Digest {
+	if h.Version >= keysnap.Version {
+		aud := h.Audience
+		if aud == "" {
+			aud = "(none: any key_store without an audience)"
+		}
+		fmt.Fprintf(w, "  audience        %s\n", aud)
+	}
+	if sum := sha256.Sum256(data[h.Size:]); sum != h.Digest {
 		fmt.Fprintln(w, "  content         CORRUPT: the body does not match the digest")
 		status = exitFail
 	} else {
@@ -269,4 +283,34 @@ func keysInspect(c *command, e *env, args []string) int {
 		status = exitFail
 	}
 	return status
+}
+
+// checkSnapshotAgainst loads snap with the plugin configuration in file, as
+// the filter would: a rate-limit policy or quota the configuration lacks, a
+// signing key that is not the configuration's public key, another audience
+// or a size over max_size is an error, and no snapshot is written.
+func checkSnapshotAgainst(c *command, e *env, file string, snap []byte) int {
+	cfg, err := readInput(e, file)
+	if err != nil {
+		return c.errorf(e, "%v", err)
+	}
+	p, err := policy.Compile(cfg)
+	if err != nil {
+		var ce *policy.ConfigError
+		if errors.As(err, &ce) {
+			for _, fe := range ce.Errors {
+				fmt.Fprintf(e.stderr, "%s: %s\n", file, fe.Error())
+			}
+			return exitFail
+		}
+		return c.errorf(e, "%s: %v", file, err)
+	}
+	if p.KeyStore() == nil {
+		return c.usageError(e, file+" has no key_store section: --config takes the configuration that loads the snapshot")
+	}
+	if _, err := p.LoadSnapshot(snap); err != nil {
+		fmt.Fprintf(e.stderr, "%s: the snapshot would not load: %v\n", file, err)
+		return exitFail
+	}
+	return exitOK
 }

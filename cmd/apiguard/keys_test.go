@@ -97,7 +97,7 @@ func TestKeysBuildInspectValidate(t *testing.T) {
 
 	r = apiguard(t, "", "keys", "inspect", snap, "--public-key", pub)
 	r.wantCode(t, exitOK)
-	for _, want := range []string{"format version  1", "generation      42", "consumers       2", "keys            3",
+	for _, want := range []string{"format version  2", "generation      42", "consumers       2", "keys            3",
 		"content         matches the digest", "signature       verifies with the public key", "content digest  sha256:"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("inspect output lacks %q:\n%s", want, r.stdout)
@@ -178,4 +178,69 @@ func TestKeysBuildInvalidConsumers(t *testing.T) {
 	}
 	r = apiguard(t, "", "keys", "build", "--consumers", consumers, "--out", out)
 	r.wantCode(t, exitError)
+}
+
+// keys build --config checks the snapshot as the filter would load it:
+// policy names the configuration lacks, another signing key, another
+// audience; and the snapshot carries each consumer's quota.
+func TestKeysBuildAgainstConfig(t *testing.T) {
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "signing.pem")
+	r := apiguard(t, "", "keys", "signing-key", "--out", keyFile)
+	r.wantCode(t, exitOK)
+	pub := strings.TrimSpace(r.stdout)
+	consumers, config := keyStoreFiles(t, dir, pub, func(cfg map[string]any) {
+		cfg["quotas"].(map[string]any)["gold-daily"] = map[string]any{"requests": 1000, "per": "day"}
+		cfg["key_store"].(map[string]any)["audience"] = "prod"
+	})
+	doc, _ := os.ReadFile(consumers)
+	var cs map[string][]map[string]any
+	json.Unmarshal(doc, &cs)
+	cs["consumers"][0]["quota"] = "gold-daily"
+	write := func(name string, v any) string {
+		b, _ := json.Marshal(v)
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, b, 0o644)
+		return p
+	}
+	good := write("good.json", cs)
+	cs["consumers"][0]["quota"] = "nope"
+	undefined := write("undefined.json", cs)
+	snap := filepath.Join(dir, "keys.snap")
+
+	r = apiguard(t, "", "keys", "build", "--consumers", good, "--signing-key", keyFile, "--out", snap, "--audience", "prod", "--config", config)
+	r.wantCode(t, exitOK)
+	r = apiguard(t, "", "keys", "inspect", snap)
+	if !strings.Contains(r.stdout, "audience        prod") {
+		t.Errorf("inspect does not show the audience:\n%s", r.stdout)
+	}
+	r = apiguard(t, "", "validate", "--config", config, snap)
+	r.wantCode(t, exitOK)
+
+	for _, c := range []struct {
+		name      string
+		consumers string
+		audience  string
+		want      string
+	}{
+		{"undefined quota", undefined, "prod", `unknown quota "nope"`},
+		{"another audience", good, "staging", "wrong_audience"},
+	} {
+		out := filepath.Join(dir, "bad.snap")
+		r = apiguard(t, "", "keys", "build", "--consumers", c.consumers, "--signing-key", keyFile, "--out", out, "--audience", c.audience, "--config", config)
+		r.wantCode(t, exitFail)
+		if !strings.Contains(r.stderr, c.want) {
+			t.Errorf("%s: stderr %q lacks %q", c.name, r.stderr, c.want)
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Errorf("%s: a snapshot was written", c.name)
+		}
+	}
+	otherKey := filepath.Join(dir, "other.pem")
+	apiguard(t, "", "keys", "signing-key", "--out", otherKey).wantCode(t, exitOK)
+	r = apiguard(t, "", "keys", "build", "--consumers", good, "--signing-key", otherKey, "--out", filepath.Join(dir, "x.snap"), "--audience", "prod", "--config", config)
+	r.wantCode(t, exitFail)
+	if !strings.Contains(r.stderr, "bad_signature") {
+		t.Errorf("another signing key: %q", r.stderr)
+	}
 }

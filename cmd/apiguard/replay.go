@@ -21,7 +21,8 @@ import (
 var replayCmd = &command{
 	name: "replay",
 	synopsis: "replay --config cfg.json --requests traffic.jsonl [--wasm build/apiguard.wasm] [--keys keys.txt]\n" +
-		"                       [--baseline old.json] [--output table|json] [--start T] [--progress auto|on|off] [--filter-logs]",
+		"                       [--key-snapshot keys.snap] [--baseline old.json] [--output table|json] [--start T]\n" +
+		"                       [--progress auto|on|off] [--filter-logs]",
 	summary: "run recorded requests through the compiled filter, or compare two configurations",
 	help: `
 Replay runs the compiled filter (the .wasm Envoy loads) offline, in wazero
@@ -58,6 +59,14 @@ identity headers, are printed; the table shows the upstream path when it
 differs from the request's. The exit status is then 1 when any changed,
 for CI gates in rollout pipelines.
 
+A configuration with a key_store needs --key-snapshot: replay answers the
+filter's fetches on the key store's cluster with that file (ranges
+included) and waits until the filter has loaded it before the first
+request; a snapshot the filter rejects stops the run with the filter's own
+log lines. With --baseline, each configuration with a key_store gets the
+snapshot, so an inline configuration can be the baseline of its key-store
+successor.
+
 Exit status: 0 done (no change against the baseline); 1 decisions or
 upstream requests changed against the baseline; 2 usage error, unreadable or invalid input, a
 configuration the filter refuses, or a filter whose response, decision log
@@ -81,6 +90,7 @@ type replayFlags struct {
 	wasm, config, requests, keys, baseline string
 	output, start, progress                string
 	filterLogs                             bool
+	keySnapshot                            string
 }
 
 func runReplay(c *command, e *env, args []string) int {
@@ -95,6 +105,7 @@ func runReplay(c *command, e *env, args []string) int {
 	fs.StringVar(&f.start, "start", "", "RFC 3339 time that \"at\" offsets count from")
 	fs.StringVar(&f.progress, "progress", "auto", "progress bar on stderr: auto (on a terminal, for 500 requests or more), on or off")
 	fs.BoolVar(&f.filterLogs, "filter-logs", false, "copy the filter's log lines to stderr")
+	fs.StringVar(&f.keySnapshot, "key-snapshot", "", "the key snapshot (apiguard keys build) a configuration's key_store serves: loaded by the filter before the first request")
 	if done, status := c.parseFlags(e, fs, args); done {
 		return status
 	}
@@ -153,7 +164,12 @@ func runReplay(c *command, e *env, args []string) int {
 			label = cfg.name
 		}
 		bar := newProgress(e.stderr, f.progress, label)
-		reports[i], err = replay.Run(vms[i], in.requests, replay.Options{Config: cfg.data, Keys: in.keys, Progress: bar.update})
+		reports[i], err = replay.Run(vms[i], in.requests, replay.Options{Config: cfg.data, Keys: in.keys, Progress: bar.update, KeySnapshot: in.keySnapshot})
+		if errors.Is(err, replay.ErrNoKeySnapshot) {
+			bar.done()
+			return c.usageError(e, cfg.name+" has a key_store: give the snapshot it serves with --key-snapshot FILE "+
+				"(without it every request that needs a key is a 503 key_store_unavailable)")
+		}
 		bar.done()
 		if err != nil {
 			return c.errorf(e, "%s: %v", cfg.name, err)
@@ -193,6 +209,7 @@ type namedConfig struct {
 // replayInputs are the files replay reads before running anything.
 type replayInputs struct {
 	wasm, config, baseline []byte
+	keySnapshot            []byte
 	keys                   replay.Keys
 	requests               []replay.Request
 }
@@ -209,6 +226,12 @@ func loadReplayInputs(e *env, f replayFlags) (*replayInputs, error) {
 		if in.baseline, err = os.ReadFile(f.baseline); err != nil {
 			return nil, err
 		}
+	}
+	if in.keySnapshot, err = readKeySnapshot(f.keySnapshot); err != nil {
+		return nil, fmt.Errorf("--key-snapshot: %w", err)
+	}
+	if in.keySnapshot != nil && !replay.HasKeyStore(in.config) && !replay.HasKeyStore(in.baseline) {
+		return nil, fmt.Errorf("--key-snapshot: neither %s nor a baseline has a key_store: the snapshot would not be used", f.config)
 	}
 	if f.keys != "" {
 		kf, err := os.Open(f.keys)

@@ -14,7 +14,7 @@ import (
 
 var validateCmd = &command{
 	name:     "validate",
-	synopsis: "validate [--wasm-path build/apiguard.wasm] [--ratelimit-domain apiguard] [--config CONFIG] FILE...",
+	synopsis: "validate [--wasm-path build/apiguard.wasm] [--ratelimit-domain apiguard] [--config CONFIG] [--key-snapshot SNAPSHOT] FILE...",
 	summary:  "check a plugin configuration, an envoy.yaml or an Istio WasmPlugin",
 	help: `
 Validate checks each FILE ("-" for stdin) without running Envoy. It tells
@@ -39,6 +39,13 @@ which kind of file it is from its contents:
     its signature with key_store.public_key, its content digest, its
     consumers and keys, and the rate-limit policies it names.
 
+With --key-snapshot, every plugin configuration with a key_store (in any
+kind of file) is checked with the snapshot it serves: the snapshot must
+load against it as the filter would load it, and the warnings about
+rate-limit policies and quotas nothing uses, and about route scopes no
+consumer is granted, are judged against the snapshot's consumers. Without
+it, such warnings come with a note that the snapshot was not given.
+
 A YAML file of several documents (kustomize or helm output) has each
 document checked; Kubernetes objects of other kinds are skipped. YAML that
 does not parse is reported as a syntax error, with its line.
@@ -60,11 +67,16 @@ func runValidate(c *command, e *env, args []string) int {
 	domain := fs.String("ratelimit-domain", ratelimitconf.DefaultDomain,
 		"the domain an Envoy bootstrap's rate-limit filter must use (that of apiguard ratelimit-config --domain)")
 	configPath := fs.String("config", "", "the plugin configuration (JSON) to check key snapshots (with a key_store) and Istio RequestAuthentications (with an identity_token) against")
+	snapPath := fs.String("key-snapshot", "", "the key snapshot the configurations' key_store serves: loaded against them, and their warnings judged against its consumers")
 	if done, status := c.parseFlags(e, fs, args); done {
 		return status
 	}
 	if fs.NArg() == 0 {
 		return c.usageError(e, "no file given")
+	}
+	snapshot, err := readKeySnapshot(*snapPath)
+	if err != nil {
+		return c.errorf(e, "--key-snapshot: %v", err)
 	}
 	status := exitOK
 	for _, name := range fs.Args() {
@@ -80,7 +92,7 @@ func runValidate(c *command, e *env, args []string) int {
 			}
 			continue
 		}
-		opts := configcheck.EnvoyOptions{WasmPath: *wasmPath, RateLimitDomain: *domain}
+		opts := configcheck.EnvoyOptions{WasmPath: *wasmPath, RateLimitDomain: *domain, KeySnapshot: snapshot}
 		if opts.PluginConfig, err = identityConfig(e, *configPath); err != nil {
 			status = max(status, c.errorf(e, "%v", err))
 			continue

@@ -86,6 +86,12 @@ const (
 	KindEnvoyBootstrap       // an Envoy bootstrap, YAML or JSON
 	KindIstioWasmPlugin      // an Istio extensions.istio.io WasmPlugin
 	KindInvalidYAML          // text that is not YAML (nor JSON)
+	// Kinds added for the hosts of docs/deploy (kinds.go).
+	KindIstioTrafficExtension // an Istio extensions.istio.io TrafficExtension (1.30+)
+	KindEnvoyExtensionPolicy  // an Envoy Gateway EnvoyExtensionPolicy
+	KindBackendTrafficPolicy  // an Envoy Gateway BackendTrafficPolicy
+	KindHigressWasmPlugin     // a Higress extensions.higress.io WasmPlugin
+	KindIstioEnvoyFilter      // an Istio EnvoyFilter (apiguard's rate-limit and CORS patches)
 	// Istio security objects for the identity token (identity.go).
 	KindIstioRequestAuthentication
 	KindIstioAuthorizationPolicy
@@ -106,6 +112,9 @@ func (k Kind) String() string {
 		return "Istio RequestAuthentication"
 	case KindIstioAuthorizationPolicy:
 		return "Istio AuthorizationPolicy"
+	}
+	if n, ok := kindNames[k]; ok {
+		return n
 	}
 	return "unknown"
 }
@@ -141,6 +150,9 @@ func Detect(data []byte) Kind {
 		}
 		top = m
 	}
+	if k := detectHostKind(top); k != KindUnknown {
+		return k
+	}
 	switch k, _ := top["kind"].(string); k {
 	case "WasmPlugin":
 		return KindIstioWasmPlugin
@@ -164,18 +176,21 @@ func Detect(data []byte) Kind {
 }
 
 // Validate detects the kind of data and runs the matching validator. opts
-// is used for Envoy bootstraps only. The problems are sorted by line (those
-// without a line first), in the order found within a line.
+// is used for Envoy bootstraps only, but for its KeySnapshot, which applies
+// to every kind. The problems are sorted by line (those without a line
+// first), in the order found within a line.
 func Validate(data []byte, opts EnvoyOptions) (Kind, []Problem) {
 	var probs []Problem
 	k := Detect(data)
 	switch k {
 	case KindPluginConfig:
-		probs = ValidatePluginConfig(data)
+		probs = validatePluginConfig(data, opts.KeySnapshot)
 	case KindEnvoyBootstrap:
 		probs = ValidateEnvoyYAML(data, opts)
 	case KindIstioWasmPlugin:
-		probs = ValidateIstioWasmPlugin(data)
+		probs = append(validateIstioWasmPlugin(data, opts.KeySnapshot), istioWasmPluginAttachment(data)...)
+	case KindIstioTrafficExtension, KindEnvoyExtensionPolicy, KindBackendTrafficPolicy, KindHigressWasmPlugin, KindIstioEnvoyFilter:
+		probs = hostValidators[k](data)
 	case KindIstioRequestAuthentication:
 		probs = ValidateRequestAuthentication(data, opts.PluginConfig)
 	case KindIstioAuthorizationPolicy:
@@ -185,7 +200,8 @@ func Validate(data []byte, opts EnvoyOptions) (Kind, []Problem) {
 			return KindInvalidYAML, probs
 		}
 		return KindUnknown, []Problem{{Msg: "cannot tell what this file is: expected an apiguard JSON configuration, " +
-			"an Envoy bootstrap (with static_resources) or an Istio WasmPlugin (kind: WasmPlugin)"}}
+			"an Envoy bootstrap (with static_resources), an Istio WasmPlugin or TrafficExtension, an Envoy Gateway " +
+			"EnvoyExtensionPolicy or BackendTrafficPolicy, or a Higress WasmPlugin"}}
 	}
 	sort.SliceStable(probs, func(i, j int) bool { return probs[i].Line < probs[j].Line })
 	return k, probs

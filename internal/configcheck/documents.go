@@ -65,6 +65,7 @@ func ValidateDocuments(data []byte, opts EnvoyOptions) []Document {
 		}
 		out = append(out, doc)
 	}
+	crossCheckEnvoyGateway(docs, out)
 	return out
 }
 

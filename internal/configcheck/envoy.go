@@ -58,6 +58,12 @@ type EnvoyOptions struct {
 	// RequestAuthentication is checked against. In a file of several
 	// documents without it, that of the file's WasmPlugin is used.
 	PluginConfig []byte
+	// KeySnapshot, when set, is the key snapshot that plugin configurations
+	// with a key_store serve (in any kind of file): it is loaded against
+	// each, and their warnings are judged against its consumers (see
+	// policy.CompileWithSnapshot). Unlike the other options it applies to
+	// every kind of file.
+	KeySnapshot []byte
 }
 
 // ValidateEnvoyYAML checks an Envoy bootstrap (YAML or JSON) that runs
@@ -286,7 +292,7 @@ func (c *envoyChecker) wasmFilter(w *wasmfilterv3.Wasm, path string) {
 	}
 	vpath = joinPath(cpath+".configuration", vpath)
 	lineOf := c.embeddedLines(vpath, text)
-	for _, p := range pluginProblems([]byte(text)) {
+	for _, p := range pluginProblems([]byte(text), c.opts.KeySnapshot) {
 		c.probs = append(c.probs, Problem{Path: joinPath(vpath, p.Path), Line: lineOf(p.Path), Msg: p.Msg, Warning: p.Warning})
 	}
 	// A key store's cluster must exist, or every fetch fails (BadArgument)

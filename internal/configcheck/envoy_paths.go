@@ -5,7 +5,7 @@ import (
 )
 
 // pathHygiene warns when a connection manager that runs apiguard leaves out
-// the path settings the README relies on (and envoy.yaml sets): apiguard
+// the path settings docs/configuration.md relies on (and envoy.yaml sets): apiguard
 // matches routes on a normalised path, and Envoy must route on the same
 // spelling, or a route can be reached under a second one.
 func (c *envoyChecker) pathHygiene(hcm *hcmv3.HttpConnectionManager, path string) {

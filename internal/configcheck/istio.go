@@ -47,6 +47,12 @@ var dns1123Subdomain = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z
 //     wrong for a sidecar);
 //   - a missing pluginConfig and every problem package policy finds in it.
 func ValidateIstioWasmPlugin(data []byte) []Problem {
+	return validateIstioWasmPlugin(data, nil)
+}
+
+// validateIstioWasmPlugin is ValidateIstioWasmPlugin, with the key snapshot
+// of EnvoyOptions.KeySnapshot (nil for none).
+func validateIstioWasmPlugin(data, snapshot []byte) []Problem {
 	t, probs := parseTree(data)
 	if len(probs) > 0 {
 		return probs
@@ -135,7 +141,7 @@ func ValidateIstioWasmPlugin(data []byte) []Problem {
 		return probs
 	}
 	base := pathOf(spec, "spec", "pluginConfig", "plugin_config")
-	for _, p := range pluginProblems(text) {
+	for _, p := range pluginProblems(text, snapshot) {
 		path := joinPath(base, p.Path)
 		probs = append(probs, Problem{Path: path, Line: t.line(path), Msg: p.Msg, Warning: p.Warning})
 	}

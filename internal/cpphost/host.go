@@ -283,7 +283,8 @@ func (h *Host) ClearSharedData() {
 	clear(h.shared)
 }
 
-// rootContextID is the plugin's root context in every VM.
+// rootContextID is the first plugin's root context in every VM; a
+// configuration push (PushConfig) starts another.
 const rootContextID = 1
 
 // Log is one line the VM logged, through proxy_log or its stdout/stderr.
@@ -355,8 +356,12 @@ type VM struct {
 	callouts  []*callout
 	callResp  *calloutResponse
 
-	nextID   uint32
-	cur      uint32
+	nextID uint32
+	cur    uint32
+	// root is the root context of the plugin serving (the newest); roots
+	// holds every root context not yet done.
+	root     uint32
+	roots    map[uint32]bool
 	request  [][2]string
 	response [][2]string
 	local    *LocalResponse
@@ -397,7 +402,8 @@ func (h *Host) StartWorker(p Plugin) (*VM, error) { return h.start(p) }
 func (h *Host) start(p Plugin) (*VM, error) {
 	h.vmSeq++
 	name := fmt.Sprintf("vm%d", h.vmSeq)
-	vm := &VM{host: h, plugin: p, Properties: map[string][]byte{}, nextID: rootContextID + 1}
+	vm := &VM{host: h, plugin: p, Properties: map[string][]byte{}, nextID: rootContextID + 1,
+		root: rootContextID, roots: map[uint32]bool{rootContextID: true}}
 	vm.Properties["plugin_name"] = []byte(p.Name)
 	vm.Properties["plugin_root_id"] = []byte(p.RootID)
 	vm.Properties["plugin_vm_id"] = []byte(p.VMID)
@@ -508,11 +514,11 @@ func (vm *VM) Exchange(headers, response [][2]string) (Result, error) {
 	id := vm.nextID
 	vm.nextID++
 	vm.cur = id
-	defer func() { vm.cur = rootContextID }()
+	defer func() { vm.cur = vm.root }()
 	vm.request = lowerKeys(headers)
 	vm.response = lowerKeys(response)
 	vm.local = nil
-	if _, err := vm.call("proxy_on_context_create", uint64(id), rootContextID); err != nil {
+	if _, err := vm.call("proxy_on_context_create", uint64(id), uint64(vm.root)); err != nil {
 		return Result{}, err
 	}
 	action, err := vm.call("proxy_on_request_headers", uint64(id), uint64(len(vm.request)), 1)
@@ -542,8 +548,8 @@ func (vm *VM) Call(name string, args ...uint64) (uint64, error) { return vm.call
 // Done tells the plugin it is being removed (proxy_on_done on the root
 // context), as Envoy does when a configuration update drops it.
 func (vm *VM) Done() error {
-	vm.cur = rootContextID
-	_, err := vm.call("proxy_on_done", rootContextID)
+	vm.cur = vm.root
+	_, err := vm.call("proxy_on_done", uint64(vm.root))
 	return err
 }
 
@@ -557,8 +563,8 @@ func (vm *VM) Tick() error {
 	if vm.err != nil {
 		return vm.err
 	}
-	vm.cur = rootContextID
-	_, err := vm.call("proxy_on_tick", rootContextID)
+	vm.cur = vm.root
+	_, err := vm.call("proxy_on_tick", uint64(vm.root))
 	return err
 }
 
@@ -697,7 +703,7 @@ func (vm *VM) headerMap(mapType uint32) *[][2]string {
 		}
 		return &vm.callResp.trailers
 	}
-	if vm.cur == rootContextID {
+	if vm.roots[vm.cur] {
 		return nil // no stream: Envoy's getMap answers null
 	}
 	switch mapType {

@@ -112,7 +112,7 @@ func (h *Host) implemented(name string) api.GoModuleFunc {
 			vm := h.vm(m)
 			path := strings.ReplaceAll(strings.TrimRight(string(read(m, s[0], s[1])), "\x00"), "\x00", ".")
 			v, ok := vm.Properties[path]
-			if !ok || (vm.cur == rootContextID && streamProperty(path)) {
+			if !ok || (vm.roots[vm.cur] && streamProperty(path)) {
 				s[0] = statusNotFound
 				return
 			}
@@ -126,7 +126,7 @@ func (h *Host) implemented(name string) api.GoModuleFunc {
 		return func(_ context.Context, m api.Module, s []uint64) {
 			vm := h.vm(m)
 			id := uint32(s[0])
-			if id != rootContextID && id != vm.cur {
+			if !vm.roots[id] && id != vm.cur {
 				s[0] = statusBadArgument
 				return
 			}

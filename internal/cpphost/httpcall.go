@@ -31,6 +31,7 @@ type HTTPCall struct {
 // callout is an HTTP call in flight or finished.
 type callout struct {
 	token uint32
+	root  uint32 // the root context that made the call
 	call  HTTPCall
 	done  chan struct{}
 	// resp is nil when the call failed (connection refused, timeout ...):
@@ -81,7 +82,7 @@ func (h *Host) httpCall(_ context.Context, m api.Module, s []uint64) {
 		return
 	}
 	vm.nextToken++
-	c := &callout{token: vm.nextToken, done: make(chan struct{}),
+	c := &callout{token: vm.nextToken, root: vm.cur, done: make(chan struct{}),
 		call: HTTPCall{Cluster: cluster, Headers: headers, Body: body, Timeout: time.Duration(timeout) * time.Millisecond}}
 	vm.callouts = append(vm.callouts, c)
 	h.mu.Lock()
@@ -190,13 +191,19 @@ func (vm *VM) DeliverHTTPCalls(wait time.Duration) (int, error) {
 }
 
 func (vm *VM) deliver(c *callout) error {
-	vm.cur = rootContextID
+	if !vm.roots[c.root] {
+		// Its plugin is gone (a configuration push): Envoy cancels the
+		// requests of a context being deleted, and no callback runs.
+		return nil
+	}
+	vm.cur = c.root
+	defer func() { vm.cur = vm.root }()
 	vm.callResp = c.resp
 	defer func() { vm.callResp = nil }()
 	var nh, nb, nt int
 	if c.resp != nil {
 		nh, nb, nt = len(c.resp.headers), len(c.resp.body), len(c.resp.trailers)
 	}
-	_, err := vm.call("proxy_on_http_call_response", rootContextID, uint64(c.token), uint64(nh), uint64(nb), uint64(nt))
+	_, err := vm.call("proxy_on_http_call_response", uint64(c.root), uint64(c.token), uint64(nh), uint64(nb), uint64(nt))
 	return err
 }

@@ -286,7 +286,7 @@ func TestQuotaDay(t *testing.T) {
 }
 
 // TestQuotaUnits: every unit apiguard accepts is one the service loads and
-// enforces, with the window the README states.
+// enforces, with the window docs/quotas.md states.
 func TestQuotaUnits(t *testing.T) {
 	windows := map[string]time.Duration{"second": time.Second, "minute": time.Minute, "hour": time.Hour,
 		"day": 24 * time.Hour, "week": 7 * 24 * time.Hour, "month": 30 * 24 * time.Hour, "year": 365 * 24 * time.Hour}
@@ -337,7 +337,7 @@ func nearModulo(a, b, w, tol time.Duration) bool {
 }
 
 // TestServiceDown: with the service stopped, Envoy's check fails, and
-// envoy.yaml's failure_mode_deny: false (as the README documents) lets the
+// envoy.yaml's failure_mode_deny: false (as docs/quotas.md documents) lets the
 // request through, uncounted.
 func TestServiceDown(t *testing.T) {
 	config := testConfig([]string{"alpha=daily"}, map[string]string{
@@ -345,7 +345,7 @@ func TestServiceDown(t *testing.T) {
 	s := stackFor(t, config)
 	e := newEnvoys(t, 1, config, s.grpcAddr)[0]
 	if e.rl.filter.GetFailureModeDeny() {
-		t.Fatal("envoy.yaml sets failure_mode_deny: true, the README documents false")
+		t.Fatal("envoy.yaml sets failure_mode_deny: true, docs/quotas.md documents false")
 	}
 	e.do("/v1/orders", key("alpha")).want(t, "before", 200)
 	s.service.stop()

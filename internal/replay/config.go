@@ -16,6 +16,8 @@ type configInfo struct {
 	consumerHeader string
 	keyIDHeader    string
 	scopesHeader   string
+	// keyStoreCluster is key_store.cluster, "" without a key store.
+	keyStoreCluster string
 }
 
 // readConfigInfo reads configInfo from a plugin configuration, with the
@@ -28,6 +30,9 @@ func readConfigInfo(config []byte) configInfo {
 		consumerHeader: "x-apiguard-consumer",
 		keyIDHeader:    "x-apiguard-key-id",
 		scopesHeader:   "x-apiguard-scopes",
+	}
+	if c := root.Get("key_store.cluster"); c.Type == gjson.String {
+		ci.keyStoreCluster = c.String()
 	}
 	for _, q := range root.Get("key_sources.#.query").Array() {
 		ci.queryParams = append(ci.queryParams, q.String())

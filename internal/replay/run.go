@@ -95,6 +95,12 @@ type Options struct {
 	Keys Keys
 	// Progress, when set, is called after each request.
 	Progress func(done, total int)
+	// KeySnapshot is the key snapshot (apiguard keys build) a configuration
+	// with a key_store serves: Run answers the filter's fetches on the
+	// key_store's cluster with it and waits until the filter has loaded it
+	// before the first request. It is not used without a key_store, and
+	// is required with one (ErrNoKeySnapshot).
+	KeySnapshot []byte
 }
 
 // decisionLog is the filter's log line for one decision.
@@ -107,10 +113,11 @@ type decisionLog struct {
 	KeyID    string `json:"key_id"`
 }
 
-// Run starts the filter on vm with opts.Config in a fresh host emulator and
-// sends it reqs in order, each with its time (the request.time property) and
-// client address (source.address). The emulator's shared data, and with it
-// the rate-limit buckets, last for the run.
+// Run starts the filter on vm with opts.Config in a fresh host emulator
+// (with a key_store, has it load opts.KeySnapshot first) and sends it reqs
+// in order, each with its time (the request.time property) and client
+// address (source.address). The emulator's shared data, and with it the
+// rate-limit buckets, last for the run.
 //
 // The decision of each request is read from what the emulator saw: a local
 // response (its status and the reason at the end of the problem type) or a
@@ -122,6 +129,9 @@ type decisionLog struct {
 // run could not be done: the filter refused the configuration or trapped.
 func Run(vm types.VMContext, reqs []Request, opts Options) (rep *Report, err error) {
 	ci := readConfigInfo(opts.Config)
+	if ci.keyStoreCluster != "" && opts.KeySnapshot == nil {
+		return nil, ErrNoKeySnapshot
+	}
 	opt := proxytest.NewEmulatorOption().WithVMContext(vm).WithPluginConfiguration(withLogAllowed(opts.Config))
 	host, reset := proxytest.NewHostEmulator(opt)
 	defer reset()
@@ -149,6 +159,11 @@ func Run(vm types.VMContext, reqs []Request, opts Options) (rep *Report, err err
 			msg += ":\n  " + strings.Join(logs, "\n  ")
 		}
 		return nil, errors.New(msg)
+	}
+	if ci.keyStoreCluster != "" {
+		if err := loadKeySnapshot(host, ci.keyStoreCluster, opts.KeySnapshot); err != nil {
+			return nil, err
+		}
 	}
 
 	rep = &Report{Shadow: ci.shadow, Counts: make(map[string]int), Counters: make(map[string]uint64)}

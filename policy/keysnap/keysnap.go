@@ -4,9 +4,9 @@
 //
 // A snapshot is a fixed header followed by a body:
 //
-//	header (HeaderSize bytes, little-endian)
+//	header (HeaderSize bytes, little-endian; version 2)
 //	  0  magic "APGKSNAP"
-//	  8  version uint16 (1), flags uint16 (bit 0: signed), reserved uint32
+//	  8  version uint16 (2), flags uint16 (bit 0: signed), reserved uint32
 //	 16  generation uint64 (larger is newer)
 //	 24  created int64 (Unix nanoseconds)
 //	 32  consumers uint32, keys uint32
@@ -14,11 +14,14 @@
 //	 48  validity windows uint32, reserved uint32
 //	 56  body length uint64
 //	 64  SHA-256 of the body (32 bytes)
-//	 96  Ed25519 signature of bytes 0..96 (64 bytes; zero when unsigned)
+//	 96  audience: length u8, then up to MaxAudienceLen bytes, zero padded
+//	     to 64 bytes ("" for a snapshot valid everywhere)
+//	160  Ed25519 signature of bytes 0..160 (64 bytes; zero when unsigned)
 //	body
 //	  consumers: per consumer, id (u16 length + bytes), rate-limit policy
-//	             name (u8 length + bytes, empty for none), scopes (u16 count,
-//	             each u16 length + bytes)
+//	             name (u8 length + bytes, empty for none), quota name (u8
+//	             length + bytes, empty for none), scopes (u16 count, each
+//	             u16 length + bytes)
 //	  keys:      keys × RecordSize bytes, sorted by digest, strictly
 //	             ascending: digest [32], consumer index u24, flags u8
 //	             (bit 0 revoked), key id length-1 u8, validity window u24
@@ -28,13 +31,19 @@
 //	             not_before int64, not_after int64 (Unix nanoseconds;
 //	             math.MinInt64 / math.MaxInt64 when unbounded)
 //
+// Version 1 (HeaderSizeV1 bytes: no audience, the signature at 96 over
+// bytes 0..96, and consumers without a quota name) is still read, so that
+// a snapshot built before quotas loads; Encode writes version 2 only.
+//
 // Keys issued together share a window, so a large key set with expiry
 // dates costs 3 bytes per key for them, not 16.
 //
 // The signature covers the header, and through the digest the body. A
-// reader checks the header and the signature first (cheap), then hashes
-// the body in steps (Hasher), so that a large snapshot can be verified
-// without one long computation.
+// reader checks the header and the signature first, from the header's bytes
+// alone (ParseHeaderPrefix: a filter fetching in ranges does it on the first
+// range, before it allocates room for the body), then hashes the body in
+// steps (Hasher), so that a large snapshot is verified without one long
+// computation.
 package keysnap
 
 import (
@@ -52,11 +61,18 @@ import (
 
 // Format constants.
 const (
-	Magic      = "APGKSNAP"
-	Version    = 1
-	HeaderSize = 160
-	// SignedSize is how much of the header the signature covers.
-	SignedSize = 96
+	Magic = "APGKSNAP"
+	// Version is the format Encode writes; VersionV1 is still read.
+	Version   = 2
+	VersionV1 = 1
+	// HeaderSize is the size of a version 2 header, HeaderSizeV1 of a
+	// version 1 header. A reader needs MaxHeaderSize bytes (or the whole
+	// snapshot, when shorter) to check any header.
+	HeaderSize    = 224
+	HeaderSizeV1  = 160
+	MaxHeaderSize = HeaderSize
+	// MaxAudienceLen is the longest audience.
+	MaxAudienceLen = 63
 	// RecordSize is the size of one key record.
 	RecordSize = 40
 	// WindowSize is the size of one validity window.
@@ -88,6 +104,7 @@ type Consumer struct {
 	ID        string
 	Scopes    []string
 	RateLimit string // "" for none
+	Quota     string // "" for none (version 2)
 }
 
 // Key is one key of a snapshot.
@@ -103,8 +120,14 @@ type Key struct {
 type Snapshot struct {
 	Generation uint64
 	Created    time.Time
-	Consumers  []Consumer
-	Keys       []Key
+	// Audience binds the snapshot to the deployments whose key_store names
+	// the same audience ("" for none); it is signed with the header.
+	Audience string
+	// Version is the format to write: 0 for Version; VersionV1 (no
+	// audience, no quotas) only to test that old snapshots still load.
+	Version   uint16
+	Consumers []Consumer
+	Keys      []Key
 }
 
 // Errors. Every error a reader returns wraps exactly one of these, so that
@@ -133,15 +156,35 @@ func Encode(s *Snapshot, priv ed25519.PrivateKey) ([]byte, error) {
 	if len(s.Consumers) > MaxConsumers-1 || len(s.Keys) > MaxKeys {
 		return nil, errors.New("keysnap: too many consumers or keys")
 	}
+	if len(s.Audience) > MaxAudienceLen || !visibleASCII(s.Audience) {
+		return nil, errors.New("keysnap: audience must be at most 63 visible ASCII characters")
+	}
+	version, hsize, signed := uint16(Version), HeaderSize, signedSize
+	switch s.Version {
+	case 0, Version:
+	case VersionV1:
+		version, hsize, signed = VersionV1, HeaderSizeV1, signedSizeV1
+		if s.Audience != "" {
+			return nil, errors.New("keysnap: version 1 has no audience")
+		}
+	default:
+		return nil, errors.New("keysnap: cannot write version " + strconv.Itoa(int(s.Version)))
+	}
 	var cons []byte
 	for i, c := range s.Consumers {
-		if len(c.ID) == 0 || len(c.ID) > MaxIDLen || len(c.RateLimit) > 255 || len(c.Scopes) > math.MaxUint16 {
-			return nil, errors.New("keysnap: consumer " + strconv.Itoa(i) + ": id, rate limit or scopes out of bounds")
+		if len(c.ID) == 0 || len(c.ID) > MaxIDLen || len(c.RateLimit) > 255 || len(c.Quota) > 255 || len(c.Scopes) > math.MaxUint16 {
+			return nil, errors.New("keysnap: consumer " + strconv.Itoa(i) + ": id, rate limit, quota or scopes out of bounds")
 		}
 		cons = binary.LittleEndian.AppendUint16(cons, uint16(len(c.ID)))
 		cons = append(cons, c.ID...)
 		cons = append(cons, byte(len(c.RateLimit)))
 		cons = append(cons, c.RateLimit...)
+		if version == Version {
+			cons = append(cons, byte(len(c.Quota)))
+			cons = append(cons, c.Quota...)
+		} else if c.Quota != "" {
+			return nil, errors.New("keysnap: version 1 has no quotas")
+		}
 		cons = binary.LittleEndian.AppendUint16(cons, uint16(len(c.Scopes)))
 		for _, sc := range c.Scopes {
 			if len(sc) > math.MaxUint16 {
@@ -198,10 +241,10 @@ func Encode(s *Snapshot, priv ed25519.PrivateKey) ([]byte, error) {
 		return nil, errors.New("keysnap: snapshot too large")
 	}
 	bodyLen := len(cons) + len(recs) + len(ids) + len(valid)
-	out := make([]byte, HeaderSize, HeaderSize+bodyLen)
+	out := make([]byte, hsize, hsize+bodyLen)
 	copy(out, Magic)
 	le := binary.LittleEndian
-	le.PutUint16(out[8:], Version)
+	le.PutUint16(out[8:], version)
 	if priv != nil {
 		le.PutUint16(out[10:], flagSigned)
 	}
@@ -213,20 +256,42 @@ func Encode(s *Snapshot, priv ed25519.PrivateKey) ([]byte, error) {
 	le.PutUint32(out[44:], uint32(len(ids)))
 	le.PutUint32(out[48:], uint32(len(valid)/WindowSize))
 	le.PutUint64(out[56:], uint64(bodyLen))
+	if version == Version {
+		out[96] = byte(len(s.Audience))
+		copy(out[97:], s.Audience)
+	}
 	out = append(out, cons...)
 	out = append(out, recs...)
 	out = append(out, ids...)
 	out = append(out, valid...)
-	sum := sha256.Sum256(out[HeaderSize:])
+	sum := sha256.Sum256(out[hsize:])
 	copy(out[64:96], sum[:])
 	if priv != nil {
-		copy(out[96:160], ed25519.Sign(priv, out[:SignedSize]))
+		copy(out[signed:hsize], ed25519.Sign(priv, out[:signed]))
 	}
 	return out, nil
 }
 
+// signedSize is how much of a version 2 header the signature covers (the
+// signature follows it); signedSizeV1 the same for version 1.
+const (
+	signedSize   = 160
+	signedSizeV1 = 96
+)
+
+func visibleASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
 // Header is a parsed snapshot header.
 type Header struct {
+	// Size is the header's size in bytes: HeaderSize, or HeaderSizeV1.
+	Size          int
 	Version       uint16
 	Signed        bool
 	Generation    uint64
@@ -238,19 +303,27 @@ type Header struct {
 	Windows       uint32
 	BodyLen       uint64
 	Digest        [32]byte
+	Audience      string
 	Signature     [64]byte
 }
+
+// Total is the size of the whole snapshot the header announces.
+func (h *Header) Total() uint64 { return uint64(h.Size) + h.BodyLen }
 
 // CreatedTime returns Created as a time.
 func (h *Header) CreatedTime() time.Time { return time.Unix(0, h.Created).UTC() }
 
-// ParseHeader checks the header of the snapshot data and that the data has
-// exactly the length it announces. It neither hashes the body nor checks
-// the signature.
-func ParseHeader(data []byte) (Header, error) {
+// ParseHeaderPrefix checks the header at the start of data, which may hold
+// the header alone or any prefix of the snapshot that includes it (the
+// first range of a ranged fetch): the magic, the version, the flags, and
+// that the section sizes add up to the body length and fit the counts. It
+// neither hashes the body nor checks the signature, and it does not look at
+// the data after the header. A prefix shorter than the header fails with
+// ErrTruncated, unless what it holds already shows that it is no snapshot.
+func ParseHeaderPrefix(data []byte) (Header, error) {
 	var h Header
-	if len(data) < HeaderSize {
-		if len(data) < len(Magic) && !bytes.HasPrefix([]byte(Magic), data) || len(data) >= len(Magic) && string(data[:len(Magic)]) != Magic {
+	if len(data) < len(Magic) {
+		if !bytes.HasPrefix([]byte(Magic), data) {
 			return h, corrupt("not a key snapshot (bad magic)")
 		}
 		return h, &causeError{ErrTruncated, strconv.Itoa(len(data)) + " bytes, shorter than the header"}
@@ -258,10 +331,22 @@ func ParseHeader(data []byte) (Header, error) {
 	if string(data[:len(Magic)]) != Magic {
 		return h, corrupt("not a key snapshot (bad magic)")
 	}
+	if len(data) < 10 {
+		return h, &causeError{ErrTruncated, strconv.Itoa(len(data)) + " bytes, shorter than the header"}
+	}
 	le := binary.LittleEndian
 	h.Version = le.Uint16(data[8:])
-	if h.Version != Version {
-		return h, corrupt("unsupported format version " + strconv.Itoa(int(h.Version)))
+	switch h.Version {
+	case Version:
+		h.Size = HeaderSize
+	case VersionV1:
+		h.Size = HeaderSizeV1
+	default:
+		return h, corrupt("unsupported format version " + strconv.Itoa(int(h.Version)) +
+			" (this build reads versions 1 and 2: build the snapshot with the apiguard release that runs in the proxies)")
+	}
+	if len(data) < h.Size {
+		return h, &causeError{ErrTruncated, strconv.Itoa(len(data)) + " bytes, shorter than the header"}
 	}
 	flags := le.Uint16(data[10:])
 	if flags&^flagSigned != 0 || le.Uint32(data[12:]) != 0 || le.Uint32(data[52:]) != 0 {
@@ -277,7 +362,17 @@ func ParseHeader(data []byte) (Header, error) {
 	h.Windows = le.Uint32(data[48:])
 	h.BodyLen = le.Uint64(data[56:])
 	copy(h.Digest[:], data[64:96])
-	copy(h.Signature[:], data[96:160])
+	sig := signedSizeV1
+	if h.Version == Version {
+		sig = signedSize
+		n := int(data[96])
+		aud := data[97 : 97+MaxAudienceLen]
+		if n > MaxAudienceLen || !visibleASCII(string(aud[:n])) || !allZero(aud[n:]) {
+			return h, corrupt("bad audience")
+		}
+		h.Audience = string(aud[:n])
+	}
+	copy(h.Signature[:], data[sig:sig+64])
 	if h.Consumers >= MaxConsumers || h.Keys > MaxKeys || h.Windows > h.Keys || h.Windows > MaxWindows {
 		return h, corrupt("counts out of range")
 	}
@@ -285,14 +380,39 @@ func ParseHeader(data []byte) (Header, error) {
 	if want != h.BodyLen {
 		return h, corrupt("section sizes do not add up to the body length")
 	}
-	// Each consumer takes at least 6 bytes, each key id at least one.
-	if uint64(h.Consumers)*6 > uint64(h.ConsumerBytes) || uint64(h.IDBytes) < uint64(h.Keys) || uint64(h.IDBytes) > uint64(h.Keys)*MaxIDLen {
+	// Each consumer takes at least 6 bytes (7 in version 2), each key id
+	// at least one.
+	minConsumer := uint64(6)
+	if h.Version == Version {
+		minConsumer = 7
+	}
+	if uint64(h.Consumers)*minConsumer > uint64(h.ConsumerBytes) || uint64(h.IDBytes) < uint64(h.Keys) || uint64(h.IDBytes) > uint64(h.Keys)*MaxIDLen {
 		return h, corrupt("section sizes do not fit the counts")
 	}
 	if h.Keys > 0 && h.Consumers == 0 {
 		return h, corrupt("keys without consumers")
 	}
-	switch got := uint64(len(data) - HeaderSize); {
+	return h, nil
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// ParseHeader checks the header of the whole snapshot data
+// (ParseHeaderPrefix) and that the data has exactly the length it
+// announces. It neither hashes the body nor checks the signature.
+func ParseHeader(data []byte) (Header, error) {
+	h, err := ParseHeaderPrefix(data)
+	if err != nil {
+		return h, err
+	}
+	switch got := uint64(len(data) - h.Size); {
 	case got < h.BodyLen:
 		return h, &causeError{ErrTruncated, strconv.FormatUint(got, 10) + " of " + strconv.FormatUint(h.BodyLen, 10) + " body bytes"}
 	case got > h.BodyLen:
@@ -301,16 +421,17 @@ func ParseHeader(data []byte) (Header, error) {
 	return h, nil
 }
 
-// VerifySignature checks the header's signature with pub. An unsigned
+// VerifySignature checks the header's signature with pub; data holds at
+// least the header (ParseHeaderPrefix parsed h from it). An unsigned
 // snapshot fails with ErrUnsigned.
 func VerifySignature(data []byte, h *Header, pub ed25519.PublicKey) error {
 	if !h.Signed {
 		return &causeError{ErrUnsigned, "a public key is configured"}
 	}
-	if len(pub) != ed25519.PublicKeySize || len(data) < HeaderSize {
+	if len(pub) != ed25519.PublicKeySize || h.Size == 0 || len(data) < h.Size {
 		return &causeError{ErrBadSignature, "bad public key"}
 	}
-	if !ed25519.Verify(pub, data[:SignedSize], data[96:160]) {
+	if !ed25519.Verify(pub, data[:h.Size-64], data[h.Size-64:h.Size]) {
 		return &causeError{ErrBadSignature, "signature does not match the configured public key"}
 	}
 	return nil
@@ -327,7 +448,7 @@ type Hasher struct {
 // NewHasher returns a Hasher of the body of data (whose header h was
 // parsed by ParseHeader).
 func NewHasher(data []byte, h *Header) *Hasher {
-	return &Hasher{h: sha256.New(), body: data[HeaderSize:], want: h.Digest}
+	return &Hasher{h: sha256.New(), body: data[h.Size:], want: h.Digest}
 }
 
 // Step hashes up to n more bytes. It returns done once the whole body is
@@ -357,7 +478,7 @@ type Body struct {
 
 // Sections splits data into its sections.
 func Sections(data []byte, h *Header) Body {
-	b := data[HeaderSize:]
+	b := data[h.Size:]
 	c := int(h.ConsumerBytes)
 	r := int(h.Keys) * RecordSize
 	i := int(h.IDBytes)
@@ -368,14 +489,15 @@ func Sections(data []byte, h *Header) Body {
 // strings it returns are views of the section made with the conv function
 // given to NewConsumerReader (so the caller chooses to copy or not).
 type ConsumerReader struct {
-	b    []byte
-	conv func([]byte) string
+	b     []byte
+	conv  func([]byte) string
+	quota bool // version 2: consumers name a quota
 }
 
-// NewConsumerReader returns a reader of section; conv turns bytes of the
-// section into strings.
-func NewConsumerReader(section []byte, conv func([]byte) string) *ConsumerReader {
-	return &ConsumerReader{b: section, conv: conv}
+// NewConsumerReader returns a reader of the consumer section of a snapshot
+// of format version; conv turns bytes of the section into strings.
+func NewConsumerReader(section []byte, version uint16, conv func([]byte) string) *ConsumerReader {
+	return &ConsumerReader{b: section, conv: conv, quota: version >= Version}
 }
 
 // Remaining reports how many bytes are left.
@@ -392,12 +514,20 @@ func (r *ConsumerReader) Next(c *Consumer) error {
 	}
 	rl := r.b[1 : 1+int(r.b[0])]
 	r.b = r.b[1+len(rl):]
+	var quota []byte
+	if r.quota {
+		if len(r.b) < 1 || len(r.b) < 1+int(r.b[0]) {
+			return corrupt("bad quota name")
+		}
+		quota = r.b[1 : 1+int(r.b[0])]
+		r.b = r.b[1+len(quota):]
+	}
 	if len(r.b) < 2 {
 		return corrupt("bad scope count")
 	}
 	n := int(binary.LittleEndian.Uint16(r.b))
 	r.b = r.b[2:]
-	c.ID, c.RateLimit = r.conv(id), r.conv(rl)
+	c.ID, c.RateLimit, c.Quota = r.conv(id), r.conv(rl), r.conv(quota)
 	c.Scopes = c.Scopes[:0]
 	for i := 0; i < n; i++ {
 		s, ok := r.str16()
