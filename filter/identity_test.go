@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -505,5 +506,44 @@ func TestIdentityTokenSigningFailure(t *testing.T) {
 			}
 			wantStatus(t, e.do("/healthz"), 200, "public route")
 		})
+	}
+}
+
+// TestTokenCacheBounded: the cache never holds more than maxCachedTokens;
+// when full, tokens due for renewal go first.
+func TestTokenCacheBounded(t *testing.T) {
+	k := newTestKeys(t)
+	p, err := policy.Compile(tokenTestConfig(t, k, tokenSection(policy.AlgEdDSA, nil), nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newTokenCache(p.IdentityToken())
+	claims := func(i int) policy.TokenClaims {
+		return policy.TokenClaims{Subject: "c" + strconv.Itoa(i), ClientID: "k"}
+	}
+	for i := range maxCachedTokens {
+		if _, minted, err := c.value(claims(i), testNow); err != nil || !minted {
+			t.Fatalf("token %d: minted %v, %v", i, minted, err)
+		}
+	}
+	// Past renewal: the old ones go, the new one stays.
+	later := testNow.Add(5 * time.Minute)
+	if _, _, err := c.value(claims(-1), later); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.m) != 1 {
+		t.Errorf("%d tokens after renewal-time eviction, want 1", len(c.m))
+	}
+	// All fresh: the cache starts over.
+	for i := range maxCachedTokens + 10 {
+		if _, _, err := c.value(claims(i), later); err != nil {
+			t.Fatal(err)
+		}
+		if len(c.m) > maxCachedTokens {
+			t.Fatalf("%d tokens cached", len(c.m))
+		}
+	}
+	if _, minted, _ := c.value(claims(maxCachedTokens+9), later); minted {
+		t.Error("a token just minted was not reused")
 	}
 }

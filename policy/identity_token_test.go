@@ -222,3 +222,24 @@ func verifyToken(t *testing.T, tok string, key crypto.Signer, kid, alg string) m
 	}
 	return all
 }
+
+// BenchmarkIdentityTokenMint is the native cost of minting one token.
+func BenchmarkIdentityTokenMint(b *testing.B) {
+	for _, tc := range []struct{ alg, key string }{{AlgEdDSA, testEdKey}, {AlgES256, testESKey}} {
+		b.Run("alg="+tc.alg, func(b *testing.B) {
+			p, err := Compile([]byte(tokenConfig(`{"issuer": "https://apiguard.example.com", "audience": "orders-api",
+				"algorithm": "` + tc.alg + `", "key_id": "2026-12", "signing_key": "` + tc.key + `"}`)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			it := p.IdentityToken()
+			c := TokenClaims{Subject: "billing", ClientID: "billing-1", Scope: "orders:read orders:write", Quota: "q"}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := it.Mint(c, now); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
