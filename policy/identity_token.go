@@ -69,11 +69,11 @@ type IdentityToken struct {
 	// KeyEnv names the VM environment variable the key was read from, ""
 	// when it was inline (signing_key).
 	KeyEnv string
-	// Key signs the tokens: an ed25519.PrivateKey or an *ecdsa.PrivateKey.
+	// key signs the tokens: an ed25519.PrivateKey or an *ecdsa.PrivateKey.
 	// It is nil when the key comes from KeyEnv and the policy was compiled
 	// without Options.LookupEnv (apiguard validate): such a policy cannot
-	// mint tokens.
-	Key crypto.Signer
+	// mint tokens. Unexported, so that no %v of the section prints it.
+	key crypto.Signer
 
 	// prefix is what every value starts with: "Bearer " when Header is
 	// authorization, then the encoded JWT header and its '.'.
@@ -84,6 +84,9 @@ type IdentityToken struct {
 	scheme int
 }
 
+// CanMint reports whether the signing key was resolved (see Options).
+func (t *IdentityToken) CanMint() bool { return t.key != nil && t.prefix != "" }
+
 // IdentityToken returns the identity_token section, or nil when none is
 // configured.
 func (p *Policy) IdentityToken() *IdentityToken { return p.identity }
@@ -92,7 +95,7 @@ func (p *Policy) IdentityToken() *IdentityToken { return p.identity }
 type Options struct {
 	// LookupEnv reads a VM environment variable, such as os.LookupEnv in
 	// the filter. It resolves identity_token.signing_key_env; when nil the
-	// key is not resolved (IdentityToken.Key is nil), as for a
+	// key is not resolved (IdentityToken.CanMint is false), as for a
 	// configuration checked away from the proxy.
 	LookupEnv func(name string) (string, bool)
 }
@@ -198,7 +201,7 @@ func (ps *parser) parseIdentityToken(path jsonPath, v gjson.Result) *identityCon
 		if k, err := ParseSigningKey(t.Algorithm, ic.inline); err != nil {
 			ps.add(ic.inlinePath, err.Error())
 		} else {
-			t.Key = k
+			t.key = k
 			ps.warn(ic.inlinePath, "the identity token's signing key is inline in the configuration, which every reader of "+
 				"the configuration can copy to mint identities: for tests and demos only; use signing_key_env")
 		}
@@ -211,7 +214,7 @@ func (ps *parser) parseIdentityToken(path jsonPath, v gjson.Result) *identityCon
 		case err != nil:
 			ps.add(ic.envPath, "environment variable "+t.KeyEnv+" does not hold a signing key: "+err.Error())
 		default:
-			t.Key = k
+			t.key = k
 		}
 	}
 	ic.inline = ""
@@ -304,7 +307,7 @@ func (ps *parser) buildIdentityToken(p *Policy, c *config) {
 				"the token would replace the credential the upstream is meant to receive")
 		}
 	}
-	if t.Key != nil && t.KeyID != "" {
+	if t.key != nil && t.KeyID != "" {
 		if t.Header == "authorization" {
 			t.prefix = "Bearer "
 			t.scheme = len(t.prefix)
@@ -356,7 +359,7 @@ var ErrNoSigningKey = errors.New("identity token: the signing key was not resolv
 // JWS compact serialization (RFC 7515), after "Bearer " when the header is
 // authorization. It allocates the value and little else.
 func (t *IdentityToken) Mint(c TokenClaims, iat time.Time) (string, error) {
-	if t.Key == nil || t.prefix == "" {
+	if t.key == nil || t.prefix == "" {
 		return "", ErrNoSigningKey
 	}
 	sec := iat.Unix()
@@ -381,7 +384,7 @@ func (t *IdentityToken) Mint(c TokenClaims, iat time.Time) (string, error) {
 	out = enc.AppendEncode(out, claims)
 	signed := out[t.scheme:] // the JWS signing input: header.claims
 	var sig []byte
-	switch k := t.Key.(type) {
+	switch k := t.key.(type) {
 	case ed25519.PrivateKey:
 		sig = ed25519.Sign(k, signed)
 	case *ecdsa.PrivateKey:

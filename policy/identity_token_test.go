@@ -125,7 +125,7 @@ func TestIdentityTokenInlineKeyWarns(t *testing.T) {
 func TestIdentityTokenUnresolvedEnv(t *testing.T) {
 	p := mustCompile(t, tokenConfig(`{"issuer": "i", "audience": "a", "key_id": "k", "signing_key_env": "K"}`))
 	it := p.IdentityToken()
-	if it == nil || it.KeyEnv != "K" || it.Key != nil {
+	if it == nil || it.KeyEnv != "K" || it.CanMint() {
 		t.Fatalf("IdentityToken = %+v", it)
 	}
 	if _, err := it.Mint(TokenClaims{Subject: "s"}, now); err != ErrNoSigningKey {
@@ -164,7 +164,7 @@ func TestIdentityTokenMint(t *testing.T) {
 			if !ok {
 				t.Fatalf("value %q lacks the Bearer scheme", val)
 			}
-			got := verifyToken(t, tok, it.Key, "2026-12", tc.alg)
+			got := verifyToken(t, tok, mustSigningKey(t, tc.alg, tc.key), "2026-12", tc.alg)
 			want := map[string]any{"iss": "https://apiguard.example.com", "aud": "orders-api", "sub": "billing",
 				"client_id": "billing-1", "scope": "orders:read orders:write", "quota": "q",
 				"iat": float64(now.Unix()), "exp": float64(now.Unix() + 120)}
@@ -242,4 +242,13 @@ func BenchmarkIdentityTokenMint(b *testing.B) {
 			}
 		})
 	}
+}
+
+func mustSigningKey(t *testing.T, alg, b64 string) crypto.Signer {
+	t.Helper()
+	k, err := ParseSigningKey(alg, b64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }
