@@ -93,6 +93,8 @@ func TestIdentitySigningKeyAndJWKS(t *testing.T) {
 // TestValidateIdentityToken: the shipped manifests validate, and validate
 // catches a RequestAuthentication that cannot verify the tokens.
 func TestValidateIdentityToken(t *testing.T) {
+	r0 := apiguard(t, "", "validate", repoFile(t, "deploy/envoy-gateway/identity-token.yaml"))
+	r0.wantCode(t, exitOK)
 	shipped := repoFile(t, "deploy/istio/identity-token.yaml")
 	r := apiguard(t, "", "validate", shipped)
 	r.wantCode(t, exitOK)
