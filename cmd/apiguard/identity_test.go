@@ -133,6 +133,23 @@ func TestValidateIdentityToken(t *testing.T) {
 			t.Errorf("%s -> %s: no %q in\n%s", tc.old, tc.new, tc.want, r.stdout)
 		}
 	}
+	// The WasmPlugin must pass the key's variable to the VM.
+	noEnv := strings.Replace(string(data), "      - name: APIGUARD_IDENTITY_KEY\n        valueFrom: HOST\n", "      - name: OTHER\n        valueFrom: HOST\n", 1)
+	if noEnv == string(data) {
+		t.Fatal("the WasmPlugin's vmConfig.env entry was not found")
+	}
+	r = apiguard(t, noEnv, "validate", "-")
+	r.wantCode(t, exitFail)
+	if !strings.Contains(r.stdout, "spec.vmConfig.env: the pluginConfig's identity_token.signing_key_env names APIGUARD_IDENTITY_KEY, which vmConfig.env does not pass") {
+		t.Errorf("missing vmConfig.env entry:\n%s", r.stdout)
+	}
+	inline := strings.Replace(string(data), "        valueFrom: HOST\n", "        value: c2VjcmV0\n", 1)
+	r = apiguard(t, inline, "validate", "-")
+	r.wantCode(t, exitOK)
+	if !strings.Contains(r.stdout, "warning: line 63: spec.vmConfig.env[0]: APIGUARD_IDENTITY_KEY, the identity token's signing key, is inline") {
+		t.Errorf("inline key in vmConfig.env:\n%s", r.stdout)
+	}
+
 	r = apiguard(t, ra, "validate", "-")
 	r.wantCode(t, exitFail)
 	if !strings.Contains(r.stdout, "no plugin configuration to check the RequestAuthentication against") {

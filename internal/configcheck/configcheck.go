@@ -189,6 +189,7 @@ func Validate(data []byte, opts EnvoyOptions) (Kind, []Problem) {
 		probs = ValidateEnvoyYAML(data, opts)
 	case KindIstioWasmPlugin:
 		probs = append(validateIstioWasmPlugin(data, opts.KeySnapshot), istioWasmPluginAttachment(data)...)
+		probs = append(probs, wasmPluginIdentityEnv(data)...)
 	case KindIstioTrafficExtension, KindEnvoyExtensionPolicy, KindBackendTrafficPolicy, KindHigressWasmPlugin, KindIstioEnvoyFilter:
 		probs = hostValidators[k](data)
 	case KindIstioRequestAuthentication:

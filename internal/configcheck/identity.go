@@ -280,3 +280,56 @@ func containsString(list []string, s string) bool {
 	}
 	return false
 }
+
+// wasmPluginIdentityEnv checks that an Istio WasmPlugin whose pluginConfig
+// reads the identity token's key from the environment (signing_key_env)
+// passes that variable to the VM: Istio hands the VM only the variables of
+// spec.vmConfig.env (valueFrom HOST copies one from the proxy's own
+// environment). Without it the plugin refuses to start. A value inline in
+// the manifest is a warning: everyone who can read the WasmPlugin can mint
+// identities.
+func wasmPluginIdentityEnv(data []byte) []Problem {
+	t, probs := parseTree(data)
+	if len(probs) > 0 {
+		return nil
+	}
+	spec, _ := get(t.root, "spec")
+	pc := wasmPluginConfig(data)
+	if pc == nil {
+		return nil
+	}
+	pol, err := policy.Compile(pc)
+	if err != nil || pol.IdentityToken() == nil || pol.IdentityToken().KeyEnv == "" {
+		return nil // the pluginConfig's own problems are reported elsewhere
+	}
+	name := pol.IdentityToken().KeyEnv
+	vmKey := firstKey(spec, "vmConfig", "vm_config")
+	vm, _ := get(spec, vmKey)
+	envPath := joinKey(joinKey("spec", vmKey), "env")
+	env, _ := get(vm, "env")
+	list, _ := env.([]any)
+	for i, e := range list {
+		m, _ := e.(map[string]any)
+		if n, _ := m["name"].(string); n != name {
+			continue
+		}
+		from, _ := m["valueFrom"].(string)
+		if from == "" {
+			from, _ = m["value_from"].(string)
+		}
+		if from != "HOST" {
+			path := fmt.Sprintf("%s[%d]", envPath, i)
+			return []Problem{{Path: path, Line: t.line(path), Warning: true,
+				Msg: fmt.Sprintf("%s, the identity token's signing key, is inline in the WasmPlugin: everyone who can read it "+
+					"can mint identities; use valueFrom: HOST and put the key in the proxy's environment from a Secret", name)}}
+		}
+		return nil
+	}
+	path := envPath
+	if vm == nil {
+		path = "spec"
+	}
+	return []Problem{{Path: path, Line: t.line(path), Msg: fmt.Sprintf("the pluginConfig's identity_token.signing_key_env "+
+		"names %s, which vmConfig.env does not pass to the Wasm VM: the plugin would fail to start; add "+
+		"{name: %s, valueFrom: HOST}", name, name)}}
+}
