@@ -277,8 +277,8 @@ func report(r results, cpu string) string {
 	// Key store.
 	if r.runs(use("KeyStoreLoad/keys=100000"))+r.runs(use("KeyStoreLoad/keys=1000000")) > 0 {
 		b.WriteString("\n## Key store: loading a signed snapshot (cpphost, loopback HTTP server, real clocks)\n\n" +
-			"`load ms` is the CPU time of every callback from the HTTP call's response until the keys serve (wasm runs on one thread); `verify` (signature and SHA-256) and `index` are parts of it as the VM timed them; `reload` loads the next generation while the first serves.\n\n" +
-			"| keys | bytes/key | load ms | verify ms | index ms | longest callback ms | memory MiB | reload ms | reload longest callback ms | memory after reload MiB | request µs | inline request µs |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+			"`load ms` is the CPU time of every callback from the HTTP call's response until the keys serve (wasm runs on one thread); `verify` (signature and SHA-256) and `index` are parts of it as the VM timed them; `push` is a configuration push's plugin start, which binds the VM's verified snapshot; `reload` loads the next generation while the first serves.\n\n" +
+			"| keys | bytes/key | load ms | verify ms | index ms | longest callback ms | memory MiB | push ms | memory after push MiB | reload ms | reload longest callback ms | memory after reload MiB | request µs | inline request µs |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, keys := range []string{"100000", "1000000"} {
 			n := "KeyStoreLoad/keys=" + keys
 			if r.runs(n) == 0 {
@@ -288,16 +288,18 @@ func report(r results, cpu string) string {
 			if _, ok := r.get(n, "inline-req-us"); ok {
 				inline = r.cell(n, "inline-req-us")
 			}
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", keys, r.cell(n, "bytes/key"), r.cell(n, "load-ms"),
-				r.cell(n, "verify-ms"), r.cell(n, "index-ms"), r.cell(n, "max-cb-ms"), r.cell(n, "mem-MiB"), r.cell(n, "reload-ms"),
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", keys, r.cell(n, "bytes/key"), r.cell(n, "load-ms"),
+				r.cell(n, "verify-ms"), r.cell(n, "index-ms"), r.cell(n, "max-cb-ms"), r.cell(n, "mem-MiB"), r.cell(n, "push-ms"), r.cell(n, "mem-push-MiB"), r.cell(n, "reload-ms"),
 				r.cell(n, "reload-max-cb-ms"), r.cell(n, "mem-reload-MiB"), r.cell(n, "req-us"), inline)
 		}
 		if ms, ok := r.get("KeyStoreLoad/keys=1000000", "load-ms"); ok {
 			cb, _ := r.get("KeyStoreLoad/keys=1000000", "max-cb-ms")
 			mem1, _ := r.get("KeyStoreLoad/keys=1000000", "mem-MiB")
 			mem, _ := r.get("KeyStoreLoad/keys=1000000", "mem-reload-MiB")
-			fmt.Fprintf(&b, "\nTargets at 1M keys: load ≤ 2 s CPU %s (%s ms); no callback > 20 ms %s (%s ms); linear memory ≤ 96 MiB after the load %s (%s MiB), and through a reload %s (%s MiB).\n",
-				check(ms <= 2000), fmtNum(ms), check(cb <= 20), fmtNum(cb), check(mem1 <= 96), fmtNum(mem1), check(mem <= 96), fmtNum(mem))
+			rcb, _ := r.get("KeyStoreLoad/keys=1000000", "reload-max-cb-ms")
+			fmt.Fprintf(&b, "\nTargets at 1M keys: load ≤ 2 s CPU %s (%s ms); no callback > 20 ms %s (%s ms), in a reload %s (%s ms); linear memory ≤ 96 MiB after the load %s (%s MiB), and through a reload ≤ 1.5× the first load's %s (%s MiB, %s×).\n",
+				check(ms <= 2000), fmtNum(ms), check(cb <= 20), fmtNum(cb), check(rcb <= 20), fmtNum(rcb), check(mem1 <= 96), fmtNum(mem1),
+				check(mem1 > 0 && mem <= 1.5*mem1), fmtNum(mem), fmtNum(mem/max(mem1, 1)))
 		}
 		if ms, ok := r.get("KeyStoreLoad/keys=100000", "load-ms"); ok {
 			fmt.Fprintf(&b, "Target at 100k keys: load ≤ 0.3 s CPU %s (%s ms).\n", check(ms <= 300), fmtNum(ms))
@@ -355,6 +357,14 @@ type Headline struct {
 	MemoryMiB100k  float64 `json:"memory_mib_100k"`
 	ModuleBytes    float64 `json:"module_bytes"`
 	DecideNativeNs float64 `json:"decide_native_ns"`
+	// Key store, 1M keys.
+	KSLoadMs1M        float64 `json:"key_store_load_ms_1m"`
+	KSMaxCbMs1M       float64 `json:"key_store_longest_callback_ms_1m"`
+	KSPushMs1M        float64 `json:"key_store_push_ms_1m"`
+	KSMemMiB1M        float64 `json:"key_store_memory_mib_1m"`
+	KSReloadMemMiB1M  float64 `json:"key_store_reload_memory_mib_1m"`
+	KSReloadMemRatio  float64 `json:"key_store_reload_memory_ratio_1m"`
+	KSReloadMaxCbMs1M float64 `json:"key_store_reload_longest_callback_ms_1m"`
 	// The identity token: an allowed request without a token and with a
 	// reused EdDSA token, and one signature per algorithm (µs, cpphost).
 	TokenNoneUs   float64 `json:"identity_token_none_us"`
@@ -381,6 +391,12 @@ func headline(r results) Headline {
 		TokenReusedUs:  v("HostIdentityToken/token=EdDSA/reused", "us/req"),
 		SignEdDSAUs:    v("HostIdentityToken/token=EdDSA/minted", "sign-us"),
 		SignES256Us:    v("HostIdentityToken/token=ES256/minted", "sign-us"),
+	}
+	const ks = "KeyStoreLoad/keys=1000000"
+	h.KSLoadMs1M, h.KSMaxCbMs1M, h.KSPushMs1M = v(ks, "load-ms"), v(ks, "max-cb-ms"), v(ks, "push-ms")
+	h.KSMemMiB1M, h.KSReloadMemMiB1M, h.KSReloadMaxCbMs1M = v(ks, "mem-MiB"), v(ks, "mem-reload-MiB"), v(ks, "reload-max-cb-ms")
+	if h.KSMemMiB1M > 0 {
+		h.KSReloadMemRatio = h.KSReloadMemMiB1M / h.KSMemMiB1M
 	}
 	for _, c := range hostCases[1:] {
 		if c != "clamp" {
