@@ -314,6 +314,10 @@ type outcome struct {
 	local    *proxytest.LocalHttpResponse
 	upstream [][2]string // request headers as forwarded
 	response [][2]string // response headers after the filter, when forwarded
+	// state is the request's filter state at the end of the stream, as an
+	// access log reads it: keyed by Envoy's name ("wasm." + the property
+	// path), absent keys absent (filterstate_test.go).
+	state map[string]string
 }
 
 // do sends a request with the given headers (method GET unless set).
@@ -330,6 +334,7 @@ func (e *env) do(path string, headers ...[2]string) outcome {
 	if e.vm != nil {
 		return e.doInHost(hs)
 	}
+	e.clearState()
 	id := e.host.InitializeHttpContext()
 	o := outcome{action: e.host.CallOnRequestHeaders(id, hs, false)}
 	o.local = e.host.GetSentLocalResponse(id)
@@ -339,6 +344,7 @@ func (e *env) do(path string, headers ...[2]string) outcome {
 		o.response = e.host.GetCurrentResponseHeaders(id)
 	}
 	e.host.CompleteHttpContext(id)
+	o.state = e.emulatorState()
 	return o
 }
 
@@ -348,7 +354,7 @@ func (e *env) doInHost(hs [][2]string) outcome {
 	if err != nil {
 		e.t.Fatalf("cpphost: %v", err)
 	}
-	o := outcome{action: types.Action(r.Action), upstream: r.Upstream, response: r.Response}
+	o := outcome{action: types.Action(r.Action), upstream: r.Upstream, response: r.Response, state: hostState(r.FilterState)}
 	if r.Local != nil {
 		o.local = &proxytest.LocalHttpResponse{StatusCode: uint32(r.Local.Status), StatusCodeDetail: r.Local.Details,
 			Data: r.Local.Body, Headers: r.Local.Headers}

@@ -193,6 +193,8 @@ type httpContext struct {
 	limitRes  policy.TakeResult
 	partition string
 	bucket    string
+	// tokens is the bucket's answer, for the filter state (filterstate.go).
+	tokens tokens
 }
 
 func (h *httpContext) OnHttpRequestHeaders(int, bool) (action types.Action) {
@@ -237,6 +239,7 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) (action types.Action) {
 
 	if d.Allow && d.RateLimit.Limit != nil {
 		res, ok := p.limiter.take(d.RateLimit.BucketKey, d.RateLimit.Limit, now)
+		h.tokens = counted(res, ok)
 		if !ok || !res.Allowed {
 			d = policy.RateLimited(d, res)
 		} else {
@@ -244,6 +247,7 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) (action types.Action) {
 		}
 	}
 	p.metrics.decision(d.Reason)
+	publishDecision(d, p.policy.Shadow(), h.tokens)
 
 	if p.policy.Shadow() {
 		if !d.Allow {

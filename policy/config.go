@@ -20,6 +20,10 @@ type parser struct {
 	kept  strings.Builder // the current block of keep
 	// misspelt holds the names suggested for unknown top-level fields.
 	misspelt map[string]bool
+	// suggested holds the paths of the fields suggested for unknown fields
+	// at any level: a field reported as misspelt is not also reported as
+	// missing under its right name (a follow-on error).
+	suggested map[string]bool
 	// now, when not zero, is the time against which keys that have
 	// already expired are reported (see CompileAt).
 	now int64
@@ -30,8 +34,13 @@ type parser struct {
 	snapConsumers []consumer
 }
 
-// add records an error at path.
+// add records an error at path, except that a field "is required" where
+// an unknown field was taken for its misspelling: that error is already
+// reported, as the unknown field.
 func (ps *parser) add(path jsonPath, msg string) {
+	if strings.HasPrefix(msg, "is required") && ps.suggested[path.String()] {
+		return
+	}
 	ps.errs = append(ps.errs, fieldError(path, msg))
 }
 
@@ -236,6 +245,10 @@ func (ps *parser) object(path jsonPath, v gjson.Result, known string, fn func(na
 			msg := "unknown field"
 			if s := suggest(name, known); s != "" {
 				msg += " (did you mean " + quote(s) + "?)"
+				if ps.suggested == nil {
+					ps.suggested = map[string]bool{}
+				}
+				ps.suggested[strings.Clone(path.member(s).String())] = true
 				if path.isZero() {
 					if ps.misspelt == nil {
 						ps.misspelt = map[string]bool{}

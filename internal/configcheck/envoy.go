@@ -93,7 +93,10 @@ type EnvoyOptions struct {
 //     read headers apiguard does not set, or, when the plugin defines
 //     quotas, without a rate_limits entry building apiguard's quota
 //     descriptor (a warning when quotas are defined and no such filter
-//     exists).
+//     exists);
+//   - access logs that name apiguard's filter state (wasm.apiguard.*) with
+//     a key apiguard does not set or in a way that never reads it, and, as
+//     a warning, without :PLAIN (accesslog.go).
 func ValidateEnvoyYAML(data []byte, opts EnvoyOptions) []Problem {
 	if opts.RateLimitDomain == "" {
 		opts.RateLimitDomain = ratelimitconf.DefaultDomain
@@ -112,6 +115,7 @@ func ValidateEnvoyYAML(data []byte, opts EnvoyOptions) []Problem {
 	probs = validateTree(t, &b, "")
 	c := envoyChecker{t: t, opts: opts}
 	c.check(&b)
+	c.probs = append(c.probs, accessLogProblems(t, t.root, "")...) // accesslog.go
 	return append(probs, c.probs...)
 }
 

@@ -365,6 +365,7 @@ type VM struct {
 	request  [][2]string
 	response [][2]string
 	local    *LocalResponse
+	state    map[string][]byte // the stream's filter state (filterstate.go)
 }
 
 // LocalResponse is a response the plugin sent instead of forwarding.
@@ -494,6 +495,10 @@ type Result struct {
 	// Action is what proxy_on_request_headers returned (0 continue,
 	// 1 pause).
 	Action uint32
+	// FilterState is what the plugin set with proxy_set_property, as the
+	// access log reads it at the end of the stream: keyed by Envoy's
+	// filter-state name ("wasm." + path), nil when nothing was set.
+	FilterState map[string][]byte
 }
 
 // Request runs one HTTP request without a body through the VM: request
@@ -517,7 +522,7 @@ func (vm *VM) Exchange(headers, response [][2]string) (Result, error) {
 	defer func() { vm.cur = vm.root }()
 	vm.request = lowerKeys(headers)
 	vm.response = lowerKeys(response)
-	vm.local = nil
+	vm.local, vm.state = nil, nil
 	if _, err := vm.call("proxy_on_context_create", uint64(id), uint64(vm.root)); err != nil {
 		return Result{}, err
 	}
@@ -538,6 +543,7 @@ func (vm *VM) Exchange(headers, response [][2]string) (Result, error) {
 			return Result{}, err
 		}
 	}
+	res.FilterState = vm.state
 	return res, nil
 }
 

@@ -217,6 +217,15 @@ func report(r results, cpu string) string {
 			fmt.Fprintf(&b, "| %s | %s | %s | %s× | %s |\n", c, r.cell(a, "us/req"), r.cell(f, "us/req"), r.cell(a, "x-floor"), r.cell(a, "allocs/req"))
 		}
 		h := headline(r)
+		if fs := use("HostRequest/filter-state=allowed"); r.runs(fs) > 0 {
+			// The floor, the filter built without filter state and the
+			// filter, interleaved request by request: what the access-log
+			// fields (filter/filterstate.go) cost under the same load.
+			with, without := h.FilterStateRatio, h.NoFilterStateRatio
+			fmt.Fprintf(&b, "\nFilter state (apiguard's access-log record, wasm.apiguard), allowed request, interleaved with the floor: %s µs (%s× floor) with, %s µs (%s× floor) without (floor %s µs); the ratio to the floor %+.1f %% (target ≤ +5 %%: %s).\n",
+				r.cell(fs, "with-us"), fmtNum(with), r.cell(fs, "without-us"), fmtNum(without), r.cell(fs, "floor-us"),
+				100*(with/without-1), check(with <= 1.05*without))
+		}
 		fmt.Fprintf(&b, "\nTargets: allowed ≤ 1.5× floor %s (%s×) and ≤ 40 µs %s (%s µs); every denial ≤ 1.5× floor %s (worst %s×); ≤ 4 allocations per allowed request %s (%s).\n",
 			check(h.AllowedRatio <= 1.5), fmtNum(h.AllowedRatio), check(h.AllowedUs <= 40), fmtNum(h.AllowedUs),
 			check(h.DeniedRatioMax <= 1.5), fmtNum(h.DeniedRatioMax), check(h.AllocsAllowed <= 4), fmtNum(h.AllocsAllowed))
@@ -350,13 +359,17 @@ type Headline struct {
 	AllowedRatio   float64 `json:"allowed_ratio"`
 	DeniedRatioMax float64 `json:"denied_ratio_max"`
 	AllocsAllowed  float64 `json:"allocs_allowed"`
-	LongestMs100k  float64 `json:"longest_ms_100k"`
-	P999Ms100k     float64 `json:"p999_ms_100k"`
-	StartS10k      float64 `json:"start_s_10k"`
-	StartS100k     float64 `json:"start_s_100k"`
-	MemoryMiB100k  float64 `json:"memory_mib_100k"`
-	ModuleBytes    float64 `json:"module_bytes"`
-	DecideNativeNs float64 `json:"decide_native_ns"`
+	// The allowed request's ratio to the floor with and without filter
+	// state, interleaved (make bench's comparison).
+	FilterStateRatio   float64 `json:"filter_state_ratio"`
+	NoFilterStateRatio float64 `json:"no_filter_state_ratio"`
+	LongestMs100k      float64 `json:"longest_ms_100k"`
+	P999Ms100k         float64 `json:"p999_ms_100k"`
+	StartS10k          float64 `json:"start_s_10k"`
+	StartS100k         float64 `json:"start_s_100k"`
+	MemoryMiB100k      float64 `json:"memory_mib_100k"`
+	ModuleBytes        float64 `json:"module_bytes"`
+	DecideNativeNs     float64 `json:"decide_native_ns"`
 	// Key store, 1M keys.
 	KSLoadMs1M        float64 `json:"key_store_load_ms_1m"`
 	KSMaxCbMs1M       float64 `json:"key_store_longest_callback_ms_1m"`
@@ -376,21 +389,23 @@ type Headline struct {
 func headline(r results) Headline {
 	v := func(name, unit string) float64 { x, _ := r.get(name, unit); return x }
 	h := Headline{
-		AllowedUs:      v("HostRequest/plugin=apiguard/case=allowed", "us/req"),
-		FloorUs:        v("HostRequest/plugin=floor/case=allowed", "us/req"),
-		AllowedRatio:   v("HostRequest/plugin=apiguard/case=allowed", "x-floor"),
-		AllocsAllowed:  v("HostRequest/plugin=apiguard/case=allowed", "allocs/req"),
-		LongestMs100k:  v("SteadyTraffic/keys=100000", "max-ms"),
-		P999Ms100k:     v("SteadyTraffic/keys=100000", "p999-us") / 1000,
-		StartS10k:      v("PluginStart/plugin=apiguard/keys=10000", "start-ms") / 1000,
-		StartS100k:     v("PluginStart/plugin=apiguard/keys=100000", "start-ms") / 1000,
-		MemoryMiB100k:  v("PluginStart/plugin=apiguard/keys=100000", "mem-MiB"),
-		ModuleBytes:    v("ModuleSize/plugin=apiguard", "wasm-bytes"),
-		DecideNativeNs: v("Decide/keys=100000/routes=1000", "ns/op"),
-		TokenNoneUs:    v("HostIdentityToken/token=none", "us/req"),
-		TokenReusedUs:  v("HostIdentityToken/token=EdDSA/reused", "us/req"),
-		SignEdDSAUs:    v("HostIdentityToken/token=EdDSA/minted", "sign-us"),
-		SignES256Us:    v("HostIdentityToken/token=ES256/minted", "sign-us"),
+		AllowedUs:          v("HostRequest/plugin=apiguard/case=allowed", "us/req"),
+		FloorUs:            v("HostRequest/plugin=floor/case=allowed", "us/req"),
+		AllowedRatio:       v("HostRequest/plugin=apiguard/case=allowed", "x-floor"),
+		AllocsAllowed:      v("HostRequest/plugin=apiguard/case=allowed", "allocs/req"),
+		FilterStateRatio:   v("HostRequest/filter-state=allowed", "with-x-floor"),
+		NoFilterStateRatio: v("HostRequest/filter-state=allowed", "without-x-floor"),
+		LongestMs100k:      v("SteadyTraffic/keys=100000", "max-ms"),
+		P999Ms100k:         v("SteadyTraffic/keys=100000", "p999-us") / 1000,
+		StartS10k:          v("PluginStart/plugin=apiguard/keys=10000", "start-ms") / 1000,
+		StartS100k:         v("PluginStart/plugin=apiguard/keys=100000", "start-ms") / 1000,
+		MemoryMiB100k:      v("PluginStart/plugin=apiguard/keys=100000", "mem-MiB"),
+		ModuleBytes:        v("ModuleSize/plugin=apiguard", "wasm-bytes"),
+		DecideNativeNs:     v("Decide/keys=100000/routes=1000", "ns/op"),
+		TokenNoneUs:        v("HostIdentityToken/token=none", "us/req"),
+		TokenReusedUs:      v("HostIdentityToken/token=EdDSA/reused", "us/req"),
+		SignEdDSAUs:        v("HostIdentityToken/token=EdDSA/minted", "sign-us"),
+		SignES256Us:        v("HostIdentityToken/token=ES256/minted", "sign-us"),
 	}
 	const ks = "KeyStoreLoad/keys=1000000"
 	h.KSLoadMs1M, h.KSMaxCbMs1M, h.KSPushMs1M = v(ks, "load-ms"), v(ks, "max-cb-ms"), v(ks, "push-ms")
