@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/apiguard/apiguard/internal/identitykey"
 )
@@ -17,24 +18,47 @@ Identity works with the keys of the identity token (identity_token): the JWT
 the filter sends upstream on every allowed authenticated request, which the
 upstream or its sidecar verifies (docs/identity.md).
 
-  apiguard identity signing-key --out FILE [--algorithm EdDSA|ES256]
-      makes a private key (EdDSA: Ed25519, the default; ES256: ECDSA P-256)
-      and writes it to FILE (PKCS#8 PEM, mode 0600, never overwritten). The
-      value for the environment variable named by signing_key_env is
-      printed on stdout: put it in a Kubernetes Secret, never in the
-      configuration.
+  apiguard identity signing-key   make the private key that signs the tokens
+  apiguard identity jwks          print the JSON Web Key Set of the public keys
 
-  apiguard identity jwks --key FILE --key-id KID [--key FILE --key-id KID ...]
-      prints the JSON Web Key Set of the public keys, for
-      RequestAuthentication.jwtRules[].jwks, Envoy jwt_authn's local_jwks, or
-      a served jwksUri. Give two keys during a rotation (docs/identity.md):
-      each --key is followed by its --key-id, the identity_token.key_id of
-      the configurations that sign with it.
+Run "apiguard identity SUBCOMMAND -h" (or "apiguard help identity
+SUBCOMMAND") for a subcommand's flags.
 
 To check an Istio RequestAuthentication against a plugin configuration, run
 apiguard validate --config CONFIG requestauthentication.yaml.
 `,
 	run: runIdentity,
+}
+
+var identitySigningKeyCmd = &command{
+	name:     "identity signing-key",
+	synopsis: "identity signing-key --out FILE [--algorithm EdDSA|ES256]",
+	summary:  "make the private key that signs the tokens",
+	help: `
+Signing-key makes a private key (EdDSA: Ed25519, the default; ES256: ECDSA
+P-256) and writes it to FILE (PKCS#8 PEM, mode 0600, never overwritten).
+The value for the environment variable named by signing_key_env is printed
+on stdout: put it in a Kubernetes Secret, never in the configuration.
+`,
+	run: identitySigningKey,
+}
+
+var identityJWKSCmd = &command{
+	name:     "identity jwks",
+	synopsis: "identity jwks --key FILE --key-id KID [--key FILE --key-id KID ...]",
+	summary:  "print the JSON Web Key Set of the public keys",
+	help: `
+Jwks prints the JSON Web Key Set of the public keys, for
+RequestAuthentication.jwtRules[].jwks, Envoy jwt_authn's local_jwks, or a
+served jwksUri. Give two keys during a rotation (docs/identity.md): each
+--key is followed by its --key-id, the identity_token.key_id of the
+configurations that sign with it.
+`,
+	run: identityJWKS,
+}
+
+func init() {
+	identityCmd.subcommands = []*command{identitySigningKeyCmd, identityJWKSCmd}
 }
 
 func runIdentity(c *command, e *env, args []string) int {
@@ -45,12 +69,15 @@ func runIdentity(c *command, e *env, args []string) int {
 	case "-h", "-help", "--help", "help":
 		c.printHelp(e.stdout, c.newFlagSet())
 		return exitOK
-	case "signing-key":
-		return identitySigningKey(c, e, args[1:])
-	case "jwks":
-		return identityJWKS(c, e, args[1:])
 	}
-	return c.usageError(e, fmt.Sprintf("unknown subcommand %q", args[0]))
+	var names []string
+	for _, sub := range c.subcommands {
+		if sub.name == c.name+" "+args[0] {
+			return sub.run(sub, e, args[1:])
+		}
+		names = append(names, strings.TrimPrefix(sub.name, c.name+" "))
+	}
+	return c.usageError(e, fmt.Sprintf("unknown subcommand %q%s", args[0], suggestion(args[0], names)))
 }
 
 func identitySigningKey(c *command, e *env, args []string) int {
