@@ -134,6 +134,11 @@ type startOptions struct {
 	// sourceAddress is the source.address property, testSourceAddress
 	// unless set.
 	sourceAddress string
+	// env is the VM's environment (Envoy: vm_config.environment_variables):
+	// the test process's natively, cpphost's Options.Env in cpphost. The
+	// SDK's emulator instantiates the module with no environment, so a
+	// test with env skips the wasm runner.
+	env map[string]string
 }
 
 type startOption func(*startOptions)
@@ -141,6 +146,11 @@ type startOption func(*startOptions)
 // withPluginName sets the plugin_name property.
 func withPluginName(name string) startOption {
 	return func(o *startOptions) { o.pluginName = &name }
+}
+
+// withEnv sets the VM's environment variables.
+func withEnv(env map[string]string) startOption {
+	return func(o *startOptions) { o.env = env }
 }
 
 // withSourceAddress sets the source.address property (not empty: the SDK's
@@ -169,13 +179,22 @@ func startWith(t *testing.T, vm types.VMContext, config []byte, want types.OnPlu
 	t.Helper()
 	o := newStartOptions(opts)
 	if hv, ok := vm.(*vmtest.HostVM); ok {
-		var copts cpphost.Options
+		copts := cpphost.Options{Env: o.env}
 		if ks != nil {
 			copts.Clusters = map[string]string{testKeyCluster: ks.listen(t)}
 		}
 		e := startInHost(t, hv, config, want, o, copts)
 		e.keyStore = ks
 		return e
+	}
+	if len(o.env) > 0 {
+		if _, native := vm.(*vmContext); !native {
+			t.Skip("the SDK's emulator (proxytest.NewWasmVMContext) instantiates the module without environment " +
+				"variables; the native and cpphost runners pass them")
+		}
+		for k, v := range o.env {
+			t.Setenv(k, v)
+		}
 	}
 	opt := proxytest.NewEmulatorOption().WithVMContext(vm).WithPluginConfiguration(config).
 		WithProperty([]string{"source", "address"}, []byte(o.sourceAddress))

@@ -16,7 +16,9 @@ const (
 	metricCASRetries      = "apiguard.ratelimit.cas_retries"
 	metricCASExhausted    = "apiguard.ratelimit.cas_exhausted"
 	metricStoreErrors     = "apiguard.ratelimit.store_errors"
-	metricInternalErrors  = "apiguard.internal_errors" // recovered panics, missing policy
+	metricInternalErrors  = "apiguard.internal_errors"                 // recovered panics, missing policy
+	metricTokensMinted    = "apiguard.identity_token.minted"           // identity tokens signed (not reused)
+	metricTokenFailures   = "apiguard.identity_token.signing_failures" // requests failed (500) for want of a token
 )
 
 // metrics holds the plugin's counters. proxy-wasm metrics are defined per VM
@@ -29,6 +31,8 @@ type metrics struct {
 	casExhausted    proxywasm.MetricCounter
 	storeErrors     proxywasm.MetricCounter
 	internalErrors  proxywasm.MetricCounter
+	tokensMinted    proxywasm.MetricCounter
+	tokenFailures   proxywasm.MetricCounter
 }
 
 func newMetrics() *metrics {
@@ -40,6 +44,8 @@ func newMetrics() *metrics {
 		casExhausted:    proxywasm.DefineCounterMetric(metricCASExhausted),
 		storeErrors:     proxywasm.DefineCounterMetric(metricStoreErrors),
 		internalErrors:  proxywasm.DefineCounterMetric(metricInternalErrors),
+		tokensMinted:    proxywasm.DefineCounterMetric(metricTokensMinted),
+		tokenFailures:   proxywasm.DefineCounterMetric(metricTokenFailures),
 	}
 	for r, name := range decisionMetricNames {
 		m.decisions[r] = proxywasm.DefineCounterMetric(name)

@@ -73,6 +73,8 @@ type Policy struct {
 	consumerText [][]byte
 	scopeSets    []*scopeSet
 	limitKeyOff  []int
+
+	identity *IdentityToken // identity_token.go, nil for none
 }
 
 // Warnings lists what in the configuration is valid but probably not
@@ -209,6 +211,7 @@ func (ps *parser) build(c *config, seed uint64) *Policy {
 	ps.buildConsumers(p, c, resolveLimit, quotas.resolve, intern)
 	ps.buildQuotas(p, c, quotas)
 	p.buildAnonymous()
+	ps.buildIdentityToken(p, c)
 	p.keyStore = c.keyStore
 	switch {
 	case c.keyStore == nil:

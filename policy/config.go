@@ -27,6 +27,8 @@ type parser struct {
 	// now, when not zero, is the time against which keys that have
 	// already expired are reported (see CompileAt).
 	now int64
+	// lookupEnv resolves identity_token.signing_key_env (Options).
+	lookupEnv func(string) (string, bool)
 	// snapConsumers, when not nil, are the consumers of a key snapshot the
 	// warnings are judged against (see CompileWithSnapshot).
 	snapConsumers []consumer
@@ -202,7 +204,8 @@ var fieldNames = func() map[string]string {
 		max_page methods mode name not_after not_before offset_param on_violation page_param pagination
 		path per prefix public query rate_limit rate_limits requests revoked routes scheme scopes
 		scopes_header sha256 unmatched quota quotas default_quota quota_header key_store cluster authority
-		refresh timeout public_key chunk_size allow_unsigned max_size audience`) {
+		refresh timeout public_key chunk_size allow_unsigned max_size audience identity_token issuer
+		lifetime algorithm key_id signing_key_env signing_key`) {
 		m[s] = s
 	}
 	return m

@@ -22,7 +22,7 @@ const (
 // The fields of each object of the configuration, for suggestions.
 const (
 	rootFields = "mode key_sources key_format hide_credentials log_allowed consumers routes unmatched " +
-		"pagination rate_limits default_rate_limit anonymous_buckets forward quotas default_quota key_store"
+		"pagination rate_limits default_rate_limit anonymous_buckets forward quotas default_quota key_store identity_token"
 	sourceFields   = "header scheme query"
 	formatFields   = "prefix checksum"
 	consumerFields = "id scopes rate_limit quota keys"
@@ -71,6 +71,7 @@ type config struct {
 	consumersPath jsonPath
 	keyStore      *KeyStoreConfig
 	keyStorePath  jsonPath
+	identity      *identityConf // identity_token (identity_token.go)
 }
 
 // keySource is one place a credential is read from: a header (optionally
@@ -205,6 +206,8 @@ func (ps *parser) parseConfig(root gjson.Result) *config {
 		case "key_store":
 			c.keyStorePath = p
 			c.keyStore = ps.parseKeyStore(p, v)
+		case "identity_token":
+			c.identity = ps.parseIdentityToken(p, v)
 		case HigressRulesField:
 			ps.parseHigressRules(p, v)
 		default:

@@ -81,7 +81,7 @@ func runValidate(c *command, e *env, args []string) int {
 			configcheck.DefaultWasmPath+" is only a warning")
 	domain := fs.String("ratelimit-domain", ratelimitconf.DefaultDomain,
 		"the domain an Envoy bootstrap's rate-limit filter must use (that of apiguard ratelimit-config --domain)")
-	configPath := fs.String("config", "", "the plugin configuration (JSON, with a key_store) to check key snapshots against")
+	configPath := fs.String("config", "", "the plugin configuration (JSON) to check key snapshots (with a key_store) and Istio RequestAuthentications (with an identity_token) against")
 	snapPath := fs.String("key-snapshot", "", "the key snapshot the configurations' key_store serves: loaded against them, and their warnings judged against its consumers")
 	strictMode := fs.Bool("strict", false, "warnings fail the run too (exit status 1), as errors do")
 	output := outputFlag(fs, "text", "json")
@@ -100,8 +100,12 @@ func runValidate(c *command, e *env, args []string) int {
 	}
 	status := exitOK
 	out := validateJSON{Valid: true, Strict: *strictMode, Files: []validateFile{}}
+	opts := configcheck.EnvoyOptions{WasmPath: *wasmPath, RateLimitDomain: *domain, KeySnapshot: snapshot}
+	if opts.PluginConfig, err = identityConfig(e, *configPath); err != nil {
+		return c.errorf(e, "--config: %v", err)
+	}
 	for _, name := range fs.Args() {
-		f := validateOne(c, e, name, configcheck.EnvoyOptions{WasmPath: *wasmPath, RateLimitDomain: *domain, KeySnapshot: snapshot}, *configPath)
+		f := validateOne(c, e, name, opts, *configPath)
 		if f.Error != "" {
 			status = exitError
 		}

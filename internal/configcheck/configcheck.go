@@ -101,6 +101,9 @@ const (
 	KindIstioTelemetry        // an Istio telemetry.istio.io Telemetry (istio_telemetry.go)
 	KindIstioOperator         // an Istio install.istio.io IstioOperator: its meshConfig
 	KindEnvoyProxy            // an Envoy Gateway EnvoyProxy: its access logs (envoyproxy_accesslog.go)
+	// Istio security objects for the identity token (identity.go).
+	KindIstioRequestAuthentication
+	KindIstioAuthorizationPolicy
 )
 
 // String returns a short name for the kind.
@@ -114,6 +117,10 @@ func (k Kind) String() string {
 		return "Istio WasmPlugin"
 	case KindInvalidYAML:
 		return "invalid YAML"
+	case KindIstioRequestAuthentication:
+		return "Istio RequestAuthentication"
+	case KindIstioAuthorizationPolicy:
+		return "Istio AuthorizationPolicy"
 	}
 	if n, ok := kindNames[k]; ok {
 		return n
@@ -155,8 +162,13 @@ func Detect(data []byte) Kind {
 	if k := detectHostKind(top); k != KindUnknown {
 		return k
 	}
-	if k, _ := top["kind"].(string); k == "WasmPlugin" {
+	switch k, _ := top["kind"].(string); k {
+	case "WasmPlugin":
 		return KindIstioWasmPlugin
+	case RequestAuthenticationKind:
+		return KindIstioRequestAuthentication
+	case AuthorizationPolicyKind:
+		return KindIstioAuthorizationPolicy
 	}
 	if _, ok := top["apiVersion"]; ok {
 		return KindUnknown
@@ -195,9 +207,14 @@ func Validate(data []byte, opts EnvoyOptions) (Kind, []Problem) {
 		probs = ValidateEnvoyYAML(data, opts)
 	case KindIstioWasmPlugin:
 		probs = append(validateIstioWasmPlugin(data, opts.KeySnapshot), istioWasmPluginAttachment(data)...)
+		probs = append(probs, wasmPluginIdentityEnv(data)...)
 	case KindIstioTrafficExtension, KindEnvoyExtensionPolicy, KindBackendTrafficPolicy, KindHigressWasmPlugin, KindIstioEnvoyFilter,
 		KindIstioTelemetry, KindIstioOperator, KindEnvoyProxy:
 		probs = hostValidators[k](data)
+	case KindIstioRequestAuthentication:
+		probs = ValidateRequestAuthentication(data, opts.PluginConfig)
+	case KindIstioAuthorizationPolicy:
+		probs = ValidateAuthorizationPolicy(data)
 	default:
 		if _, probs := parseTree(data); len(probs) == 1 && strings.HasPrefix(probs[0].Msg, syntaxMsgPrefix) {
 			return KindInvalidYAML, probs

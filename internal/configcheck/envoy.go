@@ -54,6 +54,10 @@ type EnvoyOptions struct {
 	// (envoy.filters.http.ratelimit) must use, that of apiguard
 	// ratelimit-config. Empty means ratelimitconf.DefaultDomain.
 	RateLimitDomain string
+	// PluginConfig is the plugin configuration (JSON) an Istio
+	// RequestAuthentication is checked against. In a file of several
+	// documents without it, that of the file's WasmPlugin is used.
+	PluginConfig []byte
 	// KeySnapshot, when set, is the key snapshot that plugin configurations
 	// with a key_store serve (in any kind of file): it is loaded against
 	// each, and their warnings are judged against its consumers (see

@@ -42,7 +42,11 @@ type Options struct {
 	// runtime's traces and fatal errors), besides the VM's log.
 	Output io.Writer
 	// Env is passed to the modules, as Envoy's vm_config
-	// environment_variables are (e.g. GOGC, GODEBUG).
+	// environment_variables are (e.g. GOGC, GODEBUG, the identity token's
+	// signing key): cpp-host answers WASI environ_sizes_get and
+	// environ_get from Wasm::envs(), which every clone of a VM shares
+	// (src/exports.cc wasi_unstable_environ_get, src/wasm.cc, cpp-host
+	// 52a0291), and the Go runtime reads them once, while _initialize runs.
 	Env map[string]string
 	// RealClock gives the modules the host's wall and monotonic clocks, as
 	// Envoy does; by default wazero's deterministic fake clocks, which also

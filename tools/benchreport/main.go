@@ -231,6 +231,23 @@ func report(r results, cpu string) string {
 			check(h.DeniedRatioMax <= 1.5), fmtNum(h.DeniedRatioMax), check(h.AllocsAllowed <= 4), fmtNum(h.AllocsAllowed))
 	}
 
+	// 2c. Identity token.
+	if r.runs(use("HostIdentityToken/token=none")) > 0 {
+		b.WriteString("\n## Identity token, allowed request in cpphost (envoy-1.33)\n\n`reused`: the worker's cached token, the common case (a token is minted again after 80 % of its lifetime); " +
+			"`minted`: a signature on every request; `sign µs` is minted − reused, one signature.\n\n| token | µs/request | sign µs |\n|---|---:|---:|\n")
+		fmt.Fprintf(&b, "| none | %s | – |\n", r.cell("HostIdentityToken/token=none", "us/req"))
+		for _, alg := range []string{"EdDSA", "ES256"} {
+			for _, kind := range []string{"reused", "minted"} {
+				n := use("HostIdentityToken/token=" + alg + "/" + kind)
+				sign := "–"
+				if kind == "minted" {
+					sign = r.cell(n, "sign-us")
+				}
+				fmt.Fprintf(&b, "| %s %s | %s | %s |\n", alg, kind, r.cell(n, "us/req"), sign)
+			}
+		}
+	}
+
 	// 3. Plugin start.
 	b.WriteString("\n## Plugin start in a fresh VM (cpphost)\n\n`start ms` is proxy_on_configure: reading, compiling the configuration and creating every rate-limit bucket; `vm ms` adds instantiation and Go runtime start; memory is the VM's linear memory after start.\n\n| plugin | keys | config MB | start ms | vm ms | linear memory MiB |\n|---|---:|---:|---:|---:|---:|\n")
 	for _, pk := range []string{"passthrough/keys=100000", "apiguard/keys=100", "apiguard/keys=10000", "apiguard/keys=100000"} {
@@ -361,6 +378,12 @@ type Headline struct {
 	KSReloadMemMiB1M  float64 `json:"key_store_reload_memory_mib_1m"`
 	KSReloadMemRatio  float64 `json:"key_store_reload_memory_ratio_1m"`
 	KSReloadMaxCbMs1M float64 `json:"key_store_reload_longest_callback_ms_1m"`
+	// The identity token: an allowed request without a token and with a
+	// reused EdDSA token, and one signature per algorithm (µs, cpphost).
+	TokenNoneUs   float64 `json:"identity_token_none_us"`
+	TokenReusedUs float64 `json:"identity_token_reused_us"`
+	SignEdDSAUs   float64 `json:"identity_token_sign_eddsa_us"`
+	SignES256Us   float64 `json:"identity_token_sign_es256_us"`
 }
 
 func headline(r results) Headline {
@@ -379,6 +402,10 @@ func headline(r results) Headline {
 		MemoryMiB100k:      v("PluginStart/plugin=apiguard/keys=100000", "mem-MiB"),
 		ModuleBytes:        v("ModuleSize/plugin=apiguard", "wasm-bytes"),
 		DecideNativeNs:     v("Decide/keys=100000/routes=1000", "ns/op"),
+		TokenNoneUs:        v("HostIdentityToken/token=none", "us/req"),
+		TokenReusedUs:      v("HostIdentityToken/token=EdDSA/reused", "us/req"),
+		SignEdDSAUs:        v("HostIdentityToken/token=EdDSA/minted", "sign-us"),
+		SignES256Us:        v("HostIdentityToken/token=ES256/minted", "sign-us"),
 	}
 	const ks = "KeyStoreLoad/keys=1000000"
 	h.KSLoadMs1M, h.KSMaxCbMs1M, h.KSPushMs1M = v(ks, "load-ms"), v(ks, "max-cb-ms"), v(ks, "push-ms")
