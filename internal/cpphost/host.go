@@ -14,6 +14,8 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
+
+	abiPkg "github.com/apiguard/apiguard/internal/abi"
 )
 
 // proxy-wasm status codes (WasmResult in cpp-host's include/proxy-wasm/word.h).
@@ -166,17 +168,9 @@ func New(ctx context.Context, wasm []byte, opts Options) (*Host, error) {
 	for _, f := range compiled.ImportedFunctions() {
 		module, name, _ := f.Import()
 		full := module + "." + name
-		var fn api.GoModuleFunc
-		switch {
-		case module == "env":
-			fn = h.envFunc(name, abi)
-		case module == "wasi_snapshot_preview1" || module == "wasi_unstable":
-			if p.wasi[full] {
-				fn = h.wasiFunc(name)
-			}
-		}
-		if fn == nil {
-			missing = append(missing, full)
+		fn, problem := h.hostFunction(module, name, abi, abiPkg.Signature(f))
+		if problem != "" {
+			missing = append(missing, full+problem)
 			continue
 		}
 		b := builders[module]
@@ -198,6 +192,39 @@ func New(ctx context.Context, wasm []byte, opts Options) (*Host, error) {
 		}
 	}
 	return h, nil
+}
+
+// hostFunction returns the model of module.name as the profile's cpp-host
+// registers it for a module of ABI marker abi that imports it with
+// signature sig, or why the import does not link: cpp-host does not
+// register the function, or registers it with another signature. The list
+// and the signatures are internal/abi's; the WASI functions cpp-host #533
+// added (Envoy139) are the profile's, and abi has no signature for them.
+func (h *Host) hostFunction(module, name, abi, sig string) (api.GoModuleFunc, string) {
+	full := module + "." + name
+	want, registered := abiPkg.Registered(full, abi)
+	var fn hostFunc
+	switch module {
+	case "env":
+		if !registered {
+			return nil, ""
+		}
+		if fn = envFuncs[name]; fn == nil {
+			fn = unmodelled(name)
+		}
+	case "wasi_snapshot_preview1", "wasi_unstable":
+		if !h.profile.wasi[full] {
+			return nil, ""
+		}
+		fn = wasiFuncs[name]
+	}
+	switch {
+	case fn == nil:
+		return nil, ""
+	case registered && sig != want:
+		return nil, sig + " (the host's is " + want + ")"
+	}
+	return h.bind(fn), ""
 }
 
 // abiVersion returns the module's ABI marker, as cpp-host's
