@@ -2,7 +2,6 @@ package cpphost
 
 import (
 	"context"
-	"encoding/binary"
 	"strings"
 
 	"github.com/tetratelabs/wazero/api"
@@ -431,6 +430,3 @@ func remove(pairs [][2]string, key string) [][2]string {
 	}
 	return out
 }
-
-// le64 encodes v as Envoy serializes an int64 or timestamp property.
-func le64(v int64) []byte { return binary.LittleEndian.AppendUint64(nil, uint64(v)) }

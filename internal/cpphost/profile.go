@@ -66,14 +66,6 @@ func wasiBoth(extra []string, names ...string) map[string]bool {
 	return m
 }
 
-func set(names ...string) map[string]bool {
-	m := map[string]bool{}
-	for _, n := range names {
-		m[n] = true
-	}
-	return m
-}
-
 // wasiBefore533 is every WASI function cpp-host registers before PR #533
 // (FOR_ALL_WASI_FUNCTIONS in include/proxy-wasm/exports.h at 3930b7b):
 // internal/abi's list.
