@@ -115,6 +115,13 @@ type Host struct {
 	violations  []Violation
 	calls       []HTTPCall
 
+	// canaries caches the configuration canary's verdict by plugin key;
+	// canaryLogs and canceled are what the canaries logged and the HTTP
+	// calls Envoy cancels with them (canary.go).
+	canaries   map[string]error
+	canaryLogs []Log
+	canceled   []HTTPCall
+
 	// hostCalls counts calls to env.proxy_* functions, over all VMs.
 	hostCalls atomic.Uint64
 	// born is when the host started: the origin of the real monotonic clock.
@@ -353,11 +360,18 @@ type VM struct {
 	// Envoy then skips the filter on that worker (the HTTP filter factory
 	// gets no context) and its requests pass unfiltered.
 	FailedOpen bool
+	// Rejected is set, with FailedOpen, on a worker VM StartWorker returns
+	// for a configuration the configuration canary refused: Envoy rejected
+	// it on the main thread and no worker ran it; Logs are the canary's.
+	Rejected bool
 	// TickPeriod is the period the plugin set with
 	// proxy_set_tick_period_milliseconds.
 	TickPeriod time.Duration
 	// err is the trap or failure that ended the VM; every later call fails.
 	err error
+	// canary is set on a configuration canary (canary.go): its HTTP calls
+	// are never sent.
+	canary bool
 
 	// phase is the restricted phase running, "" outside them; during
 	// names the host call or callback in progress, for violation reports.
@@ -408,7 +422,7 @@ func (h *Host) NewVM(config []byte) (*VM, error) {
 
 // StartVM is NewVM for a plugin described in full.
 func (h *Host) StartVM(p Plugin) (*VM, error) {
-	vm, err := h.start(p)
+	vm, err := h.start(p, false)
 	if err != nil {
 		return nil, err
 	}
@@ -421,16 +435,28 @@ func (h *Host) StartVM(p Plugin) (*VM, error) {
 // StartWorker starts a VM as a worker thread does once the main thread
 // accepted the configuration: when proxy_on_configure fails here, Envoy
 // logs it and the worker runs without the filter (FailedOpen).
-func (h *Host) StartWorker(p Plugin) (*VM, error) { return h.start(p) }
+func (h *Host) StartWorker(p Plugin) (*VM, error) { return h.start(p, true) }
 
-func (h *Host) start(p Plugin) (*VM, error) {
+// start runs the configuration canary for p (canary.go), then starts a VM
+// with p. A configuration the canary refused is an error for the main
+// thread (StartVM); for a worker (StartWorker) it is a VM that never ran
+// (Rejected), so that a test sees the refusal as a failed start.
+func (h *Host) start(p Plugin, worker bool) (*VM, error) {
+	if err := h.canary(p); err != nil {
+		if !worker {
+			return nil, err
+		}
+		// Envoy rejects the configuration on the main thread: no worker
+		// runs it. The VM stands for that worker: it logged what the
+		// canary logged and passes requests unfiltered.
+		vm := newVM(h, p)
+		vm.Rejected, vm.FailedOpen = true, true
+		vm.Logs = h.CanaryLogs()
+		return vm, nil
+	}
 	h.vmSeq++
 	name := fmt.Sprintf("vm%d", h.vmSeq)
-	vm := &VM{host: h, plugin: p, Properties: map[string][]byte{}, nextID: rootContextID + 1,
-		root: rootContextID, roots: map[uint32]bool{rootContextID: true}}
-	vm.Properties["plugin_name"] = []byte(p.Name)
-	vm.Properties["plugin_root_id"] = []byte(p.RootID)
-	vm.Properties["plugin_vm_id"] = []byte(p.VMID)
+	vm := newVM(h, p)
 	h.vms[name] = vm
 	cfg := wazero.NewModuleConfig().WithName(name).WithStartFunctions()
 	if h.opts.RealClock {
@@ -441,27 +467,46 @@ func (h *Host) start(p Plugin) (*VM, error) {
 		return nil, err
 	}
 	vm.mod = mod
-	vm.phase = PhaseInitialize
-	_, err = vm.call("_initialize")
-	vm.phase = ""
-	if err != nil {
-		return nil, err
-	}
-	vm.cur = rootContextID
-	if _, err := vm.call("proxy_on_context_create", rootContextID, 0); err != nil {
-		return nil, err
-	}
-	if r, err := vm.call("proxy_on_vm_start", rootContextID, 0); err != nil || r != 1 {
-		return nil, fmt.Errorf("proxy_on_vm_start: %d, %v", r, err)
-	}
-	begin := time.Now()
-	r, err := vm.call("proxy_on_configure", rootContextID, uint64(len(p.Configuration)))
-	vm.ConfigureTime = time.Since(begin)
+	r, err := vm.startPlugin()
 	if err != nil {
 		return nil, err
 	}
 	vm.FailedOpen = r != 1
 	return vm, nil
+}
+
+// newVM returns the state of a VM of h serving p, before its module is
+// instantiated.
+func newVM(h *Host, p Plugin) *VM {
+	vm := &VM{host: h, plugin: p, Properties: map[string][]byte{}, nextID: rootContextID + 1,
+		root: rootContextID, roots: map[uint32]bool{rootContextID: true}}
+	vm.Properties["plugin_name"] = []byte(p.Name)
+	vm.Properties["plugin_root_id"] = []byte(p.RootID)
+	vm.Properties["plugin_vm_id"] = []byte(p.VMID)
+	return vm
+}
+
+// startPlugin runs _initialize under startVm's restrictions, creates the
+// root context, starts the VM and configures the plugin, and returns what
+// proxy_on_configure returned.
+func (vm *VM) startPlugin() (uint64, error) {
+	vm.phase = PhaseInitialize
+	_, err := vm.call("_initialize")
+	vm.phase = ""
+	if err != nil {
+		return 0, err
+	}
+	vm.cur = rootContextID
+	if _, err := vm.call("proxy_on_context_create", rootContextID, 0); err != nil {
+		return 0, err
+	}
+	if r, err := vm.call("proxy_on_vm_start", rootContextID, 0); err != nil || r != 1 {
+		return 0, fmt.Errorf("proxy_on_vm_start: %d, %v", r, err)
+	}
+	begin := time.Now()
+	r, err := vm.call("proxy_on_configure", rootContextID, uint64(len(vm.plugin.Configuration)))
+	vm.ConfigureTime = time.Since(begin)
+	return r, err
 }
 
 func (vm *VM) logText() string {
@@ -500,6 +545,9 @@ func (vm *VM) MemorySize() uint32 { return vm.mod.Memory().Size() }
 // Close releases the VM's instance. Call it only while no other goroutine
 // is running a VM of the host.
 func (vm *VM) Close() error {
+	if vm.mod == nil {
+		return nil // Rejected: never instantiated
+	}
 	delete(vm.host.vms, vm.mod.Name())
 	return vm.mod.Close(vm.host.ctx)
 }
@@ -610,6 +658,9 @@ func lowerKeys(hs [][2]string) [][2]string {
 func (vm *VM) call(name string, args ...uint64) (uint64, error) {
 	if vm.err != nil {
 		return 0, vm.err
+	}
+	if vm.mod == nil {
+		return 0, errors.New("the configuration canary refused the configuration: no worker runs it")
 	}
 	f := vm.exports[name]
 	if f == nil {
