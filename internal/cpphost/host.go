@@ -558,7 +558,9 @@ type Result struct {
 	Upstream [][2]string
 	// Local is set when the plugin answered the request itself.
 	Local *LocalResponse
-	// Response holds the response headers after the plugin's changes.
+	// Response holds the response headers after the plugin's changes: the
+	// upstream's, or the local reply's as Envoy encodes it
+	// (localReplyHeaders), which also go through proxy_on_response_headers.
 	Response [][2]string
 	// Skipped is set when the worker runs without the filter (FailedOpen):
 	// the request went upstream as the client sent it.
@@ -602,13 +604,21 @@ func (vm *VM) Exchange(headers, response [][2]string) (Result, error) {
 		return Result{}, err
 	}
 	res := Result{Local: vm.local, Action: uint32(action)}
+	endOfStream := uint64(1)
 	if vm.local == nil {
 		res.Upstream = vm.request
-		if _, err := vm.call("proxy_on_response_headers", uint64(id), uint64(len(vm.response)), 1); err != nil {
-			return Result{}, err
+	} else {
+		// Envoy sends the local reply through the filter chain, this
+		// filter included (localReplyHeaders).
+		vm.response = localReplyHeaders(vm.local)
+		if len(vm.local.Body) > 0 {
+			endOfStream = 0 // the body follows; the model has no body callbacks
 		}
-		res.Response = vm.response
 	}
+	if _, err := vm.call("proxy_on_response_headers", uint64(id), uint64(len(vm.response)), endOfStream); err != nil {
+		return Result{}, err
+	}
+	res.Response = vm.response
 	for _, f := range []string{"proxy_on_done", "proxy_on_log", "proxy_on_delete"} {
 		if _, err := vm.call(f, uint64(id)); err != nil {
 			return Result{}, err
@@ -643,6 +653,34 @@ func (vm *VM) Tick() error {
 	vm.cur = vm.root
 	_, err := vm.call("proxy_on_tick", uint64(vm.root))
 	return err
+}
+
+// localReplyHeaders returns the response headers of a local reply as Envoy
+// encodes it: the plugin's proxy_send_local_response is carried out after
+// the VM call returns (Context::sendLocalResponse defers
+// decoder_callbacks_->sendLocalReply, envoyproxy/envoy
+// source/extensions/common/wasm/context.cc at b40935a), and the reply goes
+// through the encoder filters, this one included: Context::encodeHeaders
+// skips proxy_on_response_headers only for the 503 it sends itself when the
+// VM failed (failure_local_reply_sent_). The headers are :status, the
+// plugin's headers added one by one (modify_headers, addCopy), then for a
+// body content-length and, when none was given, content-type text/plain;
+// without a body neither (Utility::prepareLocalReply,
+// source/common/http/utility.cc at 0075dc3). gRPC requests, whose local
+// replies Envoy turns into trailers-only responses, are not modelled.
+func localReplyHeaders(l *LocalResponse) [][2]string {
+	hs := [][2]string{{":status", fmt.Sprint(l.Status)}}
+	hs = append(hs, lowerKeys(l.Headers)...)
+	if len(l.Body) == 0 {
+		return remove(remove(hs, "content-length"), "content-type")
+	}
+	hs = append(remove(hs, "content-length"), [2]string{"content-length", fmt.Sprint(len(l.Body))})
+	for _, h := range hs {
+		if h[0] == "content-type" {
+			return hs
+		}
+	}
+	return append(hs, [2]string{"content-type", "text/plain"})
 }
 
 func lowerKeys(hs [][2]string) [][2]string {
