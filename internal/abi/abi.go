@@ -88,7 +88,7 @@ var HostFunctions = map[string]sig{
 	"env.emscripten_notify_memory_growth": "(i32)->",
 
 	// WASI preview 1 as cpp-host implements it (FOR_ALL_WASI_FUNCTIONS in
-	// include/proxy-wasm/exports.h at 3930b7b, registered under both
+	// include/proxy-wasm/exports.h at beb8a4e, registered under both
 	// wasi_snapshot_preview1 and wasi_unstable). cpp-host 94091cd (#533)
 	// registers more (internal/cpphost's Envoy139 profile); a module that
 	// needs them would not load in Envoy 1.33 to 1.38, so Check refuses them.

@@ -67,7 +67,7 @@ func wasiBoth(extra []string, names ...string) map[string]bool {
 }
 
 // wasiBefore533 is every WASI function cpp-host registers before PR #533
-// (FOR_ALL_WASI_FUNCTIONS in include/proxy-wasm/exports.h at 3930b7b):
+// (FOR_ALL_WASI_FUNCTIONS in include/proxy-wasm/exports.h at beb8a4e):
 // internal/abi's list.
 var wasiBefore533 = abiWASI()
 
@@ -95,7 +95,7 @@ var wasiAdded533 = []string{"fd_fdstat_set_rights", "clock_res_get", "fd_advise"
 // modules load), before PR #533.
 var Envoy133 = &Profile{
 	Name:    "envoy-1.33",
-	CppHost: "3930b7b (the parent of #533's 94091cd)",
+	CppHost: "beb8a4e (Envoy's last pin before #533)",
 	Envoy:   "1.33-1.38",
 	wasi:    wasiBoth(nil, wasiBefore533...),
 	startAllowed: wasiBoth([]string{"env.emscripten_notify_memory_growth", "env.proxy_log"},
@@ -110,7 +110,7 @@ var Envoy133 = &Profile{
 // with envoyproxy/envoy#45756 after 1.38.
 var Envoy139 = &Profile{
 	Name:    "envoy-1.39",
-	CppHost: "94091cd (#533)",
+	CppHost: "94091cd (#533; Envoy pins 09e5f8d, the same in what the model reads)",
 	Envoy:   "1.39 and later",
 	wasi:    wasiBoth(nil, append(append([]string{}, wasiBefore533...), wasiAdded533...)...),
 	startAllowed: wasiBoth([]string{"env.emscripten_notify_memory_growth", "env.proxy_log"},

@@ -3,7 +3,6 @@ package cpphost
 import (
 	"context"
 	"crypto/rand"
-	"fmt"
 	"time"
 
 	"github.com/tetratelabs/wazero/api"
@@ -92,11 +91,21 @@ func stdio(_ *Host, _ context.Context, _ api.Module, s []uint64) {
 	}
 }
 
-// contextError is a WASI function cpp-host answers by calling
-// context->error(), which aborts the VM.
+// contextError is a WASI function cpp-host answers only by calling
+// context->error() (src/exports.cc at beb8a4e: fd_seek and fd_close then
+// return 0, proc_exit returns nothing). Envoy's Context::error logs the
+// message at trace level and returns (envoyproxy/envoy
+// source/extensions/common/wasm/context.cc at b40935a), so the call
+// succeeds and the VM goes on; the model logs the message at level 0.
+// (cpp-host's own ContextBase::error aborts the process, but Envoy
+// overrides it.)
 func contextError(name string) hostFunc {
-	return func(_ *Host, _ context.Context, m api.Module, s []uint64) {
-		panic(&trapError{fmt.Sprintf("wasi_unstable %s (cpp-host calls context->error)", name)})
+	return func(h *Host, _ context.Context, m api.Module, s []uint64) {
+		vm := h.vm(m)
+		vm.Logs = append(vm.Logs, Log{Level: 0, Msg: "wasi_unstable " + name})
+		if name != "proc_exit" { // proc_exit has no result
+			s[0] = errnoSuccess
+		}
 	}
 }
 
