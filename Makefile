@@ -6,8 +6,9 @@
 #   Go (go.mod's version; GOTOOLCHAIN fetches it if needed)
 #       builds the filter (GOOS=wasip1), the CLI and the tools; `go install`
 #       fetches, from the Go module proxy, the envoyproxy/ratelimit service
-#       (RATELIMIT_VERSION; make test: the quota tests) and promtool
-#       (PROMETHEUS_VERSION; make test: the alert rules' tests) into build/.
+#       (RATELIMIT_VERSION; make test: the quota tests), promtool
+#       (PROMETHEUS_VERSION; make test: the alert rules' tests) and
+#       staticcheck (STATICCHECK_VERSION; make check, make test) into build/.
 #   Node.js and npm
 #       run binaryen's wasm-opt (BINARYEN_VERSION, installed from the npm
 #       registry into build/tools/), which makes the module about 7 % smaller

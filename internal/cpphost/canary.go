@@ -43,23 +43,31 @@ func (p Plugin) key() string {
 }
 
 // canary runs the configuration canary for p unless one ran for its key,
-// and returns the error Envoy would reject the configuration with (nil
-// when proxy_on_configure accepted it).
-func (h *Host) canary(p Plugin) error {
+// and returns what that canary logged and the error Envoy would reject the
+// configuration with (nil when proxy_on_configure accepted it).
+func (h *Host) canary(p Plugin) ([]Log, error) {
 	h.mu.Lock()
 	if h.canaries == nil {
-		h.canaries = map[string]error{}
+		h.canaries = map[string]canaryResult{}
 	}
-	err, done := h.canaries[p.key()]
+	c, done := h.canaries[p.key()]
 	h.mu.Unlock()
 	if done {
-		return err
+		return c.logs, c.err
 	}
-	err = h.runCanary(p)
+	start := len(h.CanaryLogs())
+	c.err = h.runCanary(p)
+	c.logs = h.CanaryLogs()[start:]
 	h.mu.Lock()
-	h.canaries[p.key()] = err
+	h.canaries[p.key()] = c
 	h.mu.Unlock()
-	return err
+	return c.logs, c.err
+}
+
+// canaryResult is a canary's verdict and logs.
+type canaryResult struct {
+	err  error
+	logs []Log
 }
 
 func (h *Host) runCanary(p Plugin) error {

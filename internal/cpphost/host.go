@@ -118,7 +118,7 @@ type Host struct {
 	// canaries caches the configuration canary's verdict by plugin key;
 	// canaryLogs and canceled are what the canaries logged and the HTTP
 	// calls Envoy cancels with them (canary.go).
-	canaries   map[string]error
+	canaries   map[string]canaryResult
 	canaryLogs []Log
 	canceled   []HTTPCall
 
@@ -442,7 +442,7 @@ func (h *Host) StartWorker(p Plugin) (*VM, error) { return h.start(p, true) }
 // thread (StartVM); for a worker (StartWorker) it is a VM that never ran
 // (Rejected), so that a test sees the refusal as a failed start.
 func (h *Host) start(p Plugin, worker bool) (*VM, error) {
-	if err := h.canary(p); err != nil {
+	if logs, err := h.canary(p); err != nil {
 		if !worker {
 			return nil, err
 		}
@@ -451,7 +451,7 @@ func (h *Host) start(p Plugin, worker bool) (*VM, error) {
 		// canary logged and passes requests unfiltered.
 		vm := newVM(h, p)
 		vm.Rejected, vm.FailedOpen = true, true
-		vm.Logs = h.CanaryLogs()
+		vm.Logs = logs
 		return vm, nil
 	}
 	h.vmSeq++

@@ -24,7 +24,7 @@ func (vm *VM) PushConfig(config []byte) error {
 	}
 	next := vm.plugin
 	next.Configuration = config
-	if err := vm.host.canary(next); err != nil {
+	if _, err := vm.host.canary(next); err != nil {
 		return fmt.Errorf("the pushed configuration is rejected: %w", err)
 	}
 	old := vm.root
