@@ -1,6 +1,7 @@
 package main
 
 import (
+	"regexp"
 	"testing"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
@@ -31,5 +32,36 @@ func TestKeyStoreCanaryFetchIsCancelled(t *testing.T) {
 		}
 		e.deliverAll()
 		wantStatus(t, e.do("/v1/orders", [2]string{"x-api-key", k.billing}), 200, "a key of the snapshot the worker fetched")
+	})
+}
+
+// TestCanaryCreatesTheBuckets: the canary creates the rate-limit buckets
+// in the vm_id's shared data, so the worker finds them all and says "0 new"
+// (docs/operations.md). Only cpphost models the canary.
+func TestCanaryCreatesTheBuckets(t *testing.T) {
+	vmTest(t, func(t *testing.T, vm types.VMContext) {
+		if _, ok := vm.(*vmtest.HostVM); !ok {
+			t.Skip("the SDK's emulator has no configuration canary")
+		}
+		e := start(t, vm, testConfig(t, newTestKeys(t), nil))
+		loaded := regexp.MustCompile(`configuration loaded \(mode \w+, (\d+) rate-limit buckets, (\d+) new,`)
+		var canary, worker []string
+		for _, l := range e.cpp.CanaryLogs() {
+			if m := loaded.FindStringSubmatch(l.Msg); m != nil {
+				canary = m
+			}
+		}
+		for _, l := range e.logs(logInfo) {
+			if m := loaded.FindStringSubmatch(l); m != nil {
+				worker = m
+			}
+		}
+		if canary == nil || worker == nil {
+			t.Fatalf("no configuration loaded line: canary %q, worker %q", canary, worker)
+		}
+		if canary[2] != canary[1] || canary[1] == "0" || worker[2] != "0" {
+			t.Errorf("canary created %s of %s buckets, worker %s of %s; want the canary all, the worker none",
+				canary[2], canary[1], worker[2], worker[1])
+		}
 	})
 }
