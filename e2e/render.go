@@ -95,7 +95,7 @@ func Render(bootstrap []byte, opts RenderOptions) ([]byte, error) {
 		if opts.WasmPath != "" {
 			local, ok := dig(m, "config", "vm_config", "code", "local").(map[string]any)
 			if !ok {
-				err = errors.New("Wasm filter without config.vm_config.code.local")
+				err = errors.New("the Wasm filter has no config.vm_config.code.local")
 				return
 			}
 			local["filename"] = opts.WasmPath
@@ -103,7 +103,7 @@ func Render(bootstrap []byte, opts RenderOptions) ([]byte, error) {
 		if opts.PluginConfig != nil {
 			conf, ok := dig(m, "config", "configuration").(map[string]any)
 			if !ok {
-				err = errors.New("Wasm filter without config.configuration")
+				err = errors.New("the Wasm filter has no config.configuration")
 				return
 			}
 			conf["value"] = string(opts.PluginConfig)

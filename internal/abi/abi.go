@@ -1,7 +1,9 @@
 // Package abi knows which imports Envoy's proxy-wasm host can satisfy and
 // which exports it calls, and checks a compiled module against both. It is
-// the one place that list lives; the foundation's ABI test, the e2e
-// conformance test and `apiguard validate` all use it.
+// the one place that list lives: its test checks build/apiguard.wasm
+// against it, and internal/cpphost registers, for a module, exactly the
+// functions Registered names (plus the WASI functions its Envoy139 profile
+// adds), with these signatures.
 package abi
 
 import (
@@ -75,7 +77,21 @@ var HostFunctions = map[string]sig{
 	"env.proxy_done":                         "()->i32",
 	"env.proxy_call_foreign_function":        "(i32,i32,i32,i32,i32,i32)->i32",
 
-	// WASI preview 1 as cpp-host implements it.
+	// ABI 0.1.0 only (see abiSpecific).
+	"env.proxy_get_configuration": "(i32,i32)->i32",
+	"env.proxy_continue_request":  "()->i32",
+	"env.proxy_continue_response": "()->i32",
+	"env.proxy_clear_route_cache": "()->i32",
+
+	// Emscripten's runtime helpers, registered for every module.
+	"env.pthread_equal":                   "(i32,i32)->i32",
+	"env.emscripten_notify_memory_growth": "(i32)->",
+
+	// WASI preview 1 as cpp-host implements it (FOR_ALL_WASI_FUNCTIONS in
+	// include/proxy-wasm/exports.h at beb8a4e, registered under both
+	// wasi_snapshot_preview1 and wasi_unstable). cpp-host 94091cd (#533)
+	// registers more (internal/cpphost's Envoy139 profile); a module that
+	// needs them would not load in Envoy 1.33 to 1.38, so Check refuses them.
 	"wasi_snapshot_preview1.args_get":            "(i32,i32)->i32",
 	"wasi_snapshot_preview1.args_sizes_get":      "(i32,i32)->i32",
 	"wasi_snapshot_preview1.environ_get":         "(i32,i32)->i32",
@@ -90,6 +106,7 @@ var HostFunctions = map[string]sig{
 	"wasi_snapshot_preview1.fd_fdstat_get":       "(i32,i32)->i32",
 	"wasi_snapshot_preview1.fd_prestat_get":      "(i32,i32)->i32",
 	"wasi_snapshot_preview1.fd_prestat_dir_name": "(i32,i32,i32)->i32",
+	"wasi_snapshot_preview1.path_open":           "(i32,i32,i32,i32,i32,i64,i64,i32,i32)->i32",
 	"wasi_snapshot_preview1.fd_fdstat_set_flags": "(i32,i32)->i32",         // cpp-host #427
 	"wasi_snapshot_preview1.poll_oneoff":         "(i32,i32,i32,i32)->i32", // cpp-host #427
 	"wasi_snapshot_preview1.sched_yield":         "()->i32",                // cpp-host #427
@@ -98,11 +115,31 @@ var HostFunctions = map[string]sig{
 // abiSpecific lists the host functions cpp-host registers only for modules
 // that carry one of the given ABI markers (WasmBase::registerCallbacks in
 // src/wasm.cc): proxy_get_log_level is ABI 0.2.1's, continue_stream and
-// close_stream 0.2.x's.
+// close_stream 0.2.x's, get_configuration, continue_request,
+// continue_response and clear_route_cache 0.1.0's.
 var abiSpecific = map[string][]string{
-	"env.proxy_get_log_level":   {"0_2_1"},
-	"env.proxy_continue_stream": {"0_2_0", "0_2_1"},
-	"env.proxy_close_stream":    {"0_2_0", "0_2_1"},
+	"env.proxy_get_log_level":     {"0_2_1"},
+	"env.proxy_continue_stream":   {"0_2_0", "0_2_1"},
+	"env.proxy_close_stream":      {"0_2_0", "0_2_1"},
+	"env.proxy_get_configuration": {"0_1_0"},
+	"env.proxy_continue_request":  {"0_1_0"},
+	"env.proxy_continue_response": {"0_1_0"},
+	"env.proxy_clear_route_cache": {"0_1_0"},
+}
+
+// Registered reports whether cpp-host registers the host function fn
+// ("module.name", module env or wasi_snapshot_preview1) for a module whose
+// ABI marker is abi ("0_2_1", "0_2_0" or "0_1_0"), and its signature.
+// wasi_unstable.X is wasi_snapshot_preview1.X.
+func Registered(fn, abi string) (signature string, ok bool) {
+	if name, found := strings.CutPrefix(fn, "wasi_unstable."); found {
+		fn = "wasi_snapshot_preview1." + name
+	}
+	s, ok := HostFunctions[fn]
+	if !ok || (abiSpecific[fn] != nil && !slices.Contains(abiSpecific[fn], abi)) {
+		return "", false
+	}
+	return s, true
 }
 
 // abiVersion returns the module's ABI marker as cpp-host reads it, newest
@@ -206,6 +243,9 @@ func Check(f Facts) []string {
 	sort.Strings(problems)
 	return problems
 }
+
+// Signature returns a function's signature as HostFunctions spells it.
+func Signature(d api.FunctionDefinition) string { return signature(d) }
 
 func signature(d api.FunctionDefinition) sig {
 	return "(" + types(d.ParamTypes()) + ")->" + types(d.ResultTypes())

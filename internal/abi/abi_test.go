@@ -14,6 +14,9 @@ import (
 // TestBuiltModuleConforms checks build/apiguard.wasm (make test builds it)
 // against what Envoy's proxy-wasm host provides and calls.
 func TestBuiltModuleConforms(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short (make check): needs the compiled filter, which make test builds")
+	}
 	root, err := wasmvm.RepoRoot(".")
 	if err != nil {
 		t.Fatal(err)
@@ -44,17 +47,17 @@ func TestBuiltModuleConforms(t *testing.T) {
 func TestCheckReportsProblems(t *testing.T) {
 	f := Facts{
 		Imports: map[string]sig{
-			"env.proxy_log":                    "(i32,i32,i32)->i32",
-			"env.proxy_made_up":                "()->i32",
-			"wasi_snapshot_preview1.fd_write":  "(i32,i32)->i32",
-			"wasi_snapshot_preview1.path_open": "(i32)->i32",
+			"env.proxy_log":                   "(i32,i32,i32)->i32",
+			"env.proxy_made_up":               "()->i32",
+			"wasi_snapshot_preview1.fd_write": "(i32,i32)->i32",
+			"wasi_snapshot_preview1.fd_tell":  "(i32,i32)->i32", // cpp-host #533 only
 		},
 		Exports: map[string]sig{"_start": "()->"},
 	}
 	got := strings.Join(Check(f), "\n")
 	for _, want := range []string{
 		"env.proxy_made_up()->i32, which Envoy's proxy-wasm host does not provide",
-		"wasi_snapshot_preview1.path_open(i32)->i32, which Envoy's proxy-wasm host does not provide",
+		"wasi_snapshot_preview1.fd_tell(i32,i32)->i32, which Envoy's proxy-wasm host does not provide",
 		"fd_write(i32,i32)->i32, but the host's signature is (i32,i32,i32,i32)->i32",
 		"does not export _initialize",
 		"does not export proxy_on_request_headers",

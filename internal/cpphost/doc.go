@@ -15,13 +15,17 @@
 //     phase and the host call being served.
 //   - WASI as cpp-host answers it (src/exports.cc): poll_oneoff is ENOSYS
 //     before #533 and success with no events after it; fd_write goes to the
-//     VM's log (stdout at info, stderr at error); fd_seek, fd_close and
-//     proc_exit call context->error, which ends the VM; #533's additions
+//     VM's log, one line per call (stdout at info, stderr at error), so a
+//     message the Go runtime writes in pieces spans several lines; fd_seek,
+//     fd_close and proc_exit call context->error, which Envoy's Context
+//     logs at trace level before the call returns; #533's additions
 //     exist only in the Envoy139 profile. A module importing a function the
 //     profile does not register fails to load, as V8 fails to link it.
 //   - The env.proxy_* functions cpp-host registers for the module's ABI
 //     marker (WasmBase::registerCallbacks: proxy_get_log_level only for
-//     ABI 0.2.1), with Envoy's semantics where apiguard depends on them
+//     ABI 0.2.1), as internal/abi lists them with their signatures (a
+//     module importing one with another signature fails to link), each
+//     modelled by the handler the table envFuncs names, with Envoy's semantics where apiguard depends on them
 //     (envoyproxy/envoy source/extensions/common/wasm/context.cc at
 //     031fa2b): a header is read as its first value, removed with every
 //     copy, replaced by removing every copy and adding one (setCopy with
@@ -36,9 +40,19 @@
 //     the configuration (StartWorker, VM.FailedOpen): Envoy's HTTP filter
 //     factory then adds no filter on that worker.
 //
-// cpp-host commits: 3930b7b (the parent of #533; what Envoy 1.33 to 1.38
-// embed, after #427 c4d7bb0 made Go modules loadable) and 94091cd (#533,
-// in Envoy after 1.38 through envoyproxy/envoy#45756).
+// cpp-host commits: beb8a4e, the last one envoyproxy/envoy's
+// bazel/repository_locations.bzl pins before #533 (c4d7bb0, #427, which
+// made Go modules loadable, is an earlier pin; in what this model reads
+// the two differ only in startVm allowing emscripten_notify_memory_growth,
+// #461), and 94091cd (#533, in Envoy after 1.38 through
+// envoyproxy/envoy#45756, which pins 09e5f8d). docs/compatibility.md says
+// which Envoy releases embed which, and what is not verified.
+//
+// The restricted phases are V8's alone: only src/v8/v8.cc checks
+// isHostFunctionAllowed; WAMR, wasmtime and WasmEdge run every host call.
+//
+// Also modelled from Envoy: the configuration canary (canary.go) and local
+// replies going through proxy_on_response_headers (localReplyHeaders).
 //
 // It is a test and benchmark tool, not a proxy: no bodies, trailers, gRPC
 // or timers beyond Tick.

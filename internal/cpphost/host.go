@@ -14,6 +14,8 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
+
+	abiPkg "github.com/apiguard/apiguard/internal/abi"
 )
 
 // proxy-wasm status codes (WasmResult in cpp-host's include/proxy-wasm/word.h).
@@ -117,6 +119,13 @@ type Host struct {
 	violations  []Violation
 	calls       []HTTPCall
 
+	// canaries caches the configuration canary's verdict by plugin key;
+	// canaryLogs and canceled are what the canaries logged and the HTTP
+	// calls Envoy cancels with them (canary.go).
+	canaries   map[string]canaryResult
+	canaryLogs []Log
+	canceled   []HTTPCall
+
 	// hostCalls counts calls to env.proxy_* functions, over all VMs.
 	hostCalls atomic.Uint64
 	// born is when the host started: the origin of the real monotonic clock.
@@ -170,17 +179,9 @@ func New(ctx context.Context, wasm []byte, opts Options) (*Host, error) {
 	for _, f := range compiled.ImportedFunctions() {
 		module, name, _ := f.Import()
 		full := module + "." + name
-		var fn api.GoModuleFunc
-		switch {
-		case module == "env":
-			fn = h.envFunc(name, abi)
-		case module == "wasi_snapshot_preview1" || module == "wasi_unstable":
-			if p.wasi[full] {
-				fn = h.wasiFunc(name)
-			}
-		}
-		if fn == nil {
-			missing = append(missing, full)
+		fn, problem := h.hostFunction(module, name, abi, abiPkg.Signature(f))
+		if problem != "" {
+			missing = append(missing, full+problem)
 			continue
 		}
 		b := builders[module]
@@ -202,6 +203,39 @@ func New(ctx context.Context, wasm []byte, opts Options) (*Host, error) {
 		}
 	}
 	return h, nil
+}
+
+// hostFunction returns the model of module.name as the profile's cpp-host
+// registers it for a module of ABI marker abi that imports it with
+// signature sig, or why the import does not link: cpp-host does not
+// register the function, or registers it with another signature. The list
+// and the signatures are internal/abi's; the WASI functions cpp-host #533
+// added (Envoy139) are the profile's, and abi has no signature for them.
+func (h *Host) hostFunction(module, name, abi, sig string) (api.GoModuleFunc, string) {
+	full := module + "." + name
+	want, registered := abiPkg.Registered(full, abi)
+	var fn hostFunc
+	switch module {
+	case "env":
+		if !registered {
+			return nil, ""
+		}
+		if fn = envFuncs[name]; fn == nil {
+			fn = unmodelled(name)
+		}
+	case "wasi_snapshot_preview1", "wasi_unstable":
+		if !h.profile.wasi[full] {
+			return nil, ""
+		}
+		fn = wasiFuncs[name]
+	}
+	switch {
+	case fn == nil:
+		return nil, ""
+	case registered && sig != want:
+		return nil, sig + " (the host's is " + want + ")"
+	}
+	return h.bind(fn), ""
 }
 
 // abiVersion returns the module's ABI marker, as cpp-host's
@@ -330,11 +364,18 @@ type VM struct {
 	// Envoy then skips the filter on that worker (the HTTP filter factory
 	// gets no context) and its requests pass unfiltered.
 	FailedOpen bool
+	// Rejected is set, with FailedOpen, on a worker VM StartWorker returns
+	// for a configuration the configuration canary refused: Envoy rejected
+	// it on the main thread and no worker ran it; Logs are the canary's.
+	Rejected bool
 	// TickPeriod is the period the plugin set with
 	// proxy_set_tick_period_milliseconds.
 	TickPeriod time.Duration
 	// err is the trap or failure that ended the VM; every later call fails.
 	err error
+	// canary is set on a configuration canary (canary.go): its HTTP calls
+	// are never sent.
+	canary bool
 
 	// phase is the restricted phase running, "" outside them; during
 	// names the host call or callback in progress, for violation reports.
@@ -385,7 +426,7 @@ func (h *Host) NewVM(config []byte) (*VM, error) {
 
 // StartVM is NewVM for a plugin described in full.
 func (h *Host) StartVM(p Plugin) (*VM, error) {
-	vm, err := h.start(p)
+	vm, err := h.start(p, false)
 	if err != nil {
 		return nil, err
 	}
@@ -398,16 +439,28 @@ func (h *Host) StartVM(p Plugin) (*VM, error) {
 // StartWorker starts a VM as a worker thread does once the main thread
 // accepted the configuration: when proxy_on_configure fails here, Envoy
 // logs it and the worker runs without the filter (FailedOpen).
-func (h *Host) StartWorker(p Plugin) (*VM, error) { return h.start(p) }
+func (h *Host) StartWorker(p Plugin) (*VM, error) { return h.start(p, true) }
 
-func (h *Host) start(p Plugin) (*VM, error) {
+// start runs the configuration canary for p (canary.go), then starts a VM
+// with p. A configuration the canary refused is an error for the main
+// thread (StartVM); for a worker (StartWorker) it is a VM that never ran
+// (Rejected), so that a test sees the refusal as a failed start.
+func (h *Host) start(p Plugin, worker bool) (*VM, error) {
+	if logs, err := h.canary(p); err != nil {
+		if !worker {
+			return nil, err
+		}
+		// Envoy rejects the configuration on the main thread: no worker
+		// runs it. The VM stands for that worker: it logged what the
+		// canary logged and passes requests unfiltered.
+		vm := newVM(h, p)
+		vm.Rejected, vm.FailedOpen = true, true
+		vm.Logs = logs
+		return vm, nil
+	}
 	h.vmSeq++
 	name := fmt.Sprintf("vm%d", h.vmSeq)
-	vm := &VM{host: h, plugin: p, Properties: map[string][]byte{}, nextID: rootContextID + 1,
-		root: rootContextID, roots: map[uint32]bool{rootContextID: true}}
-	vm.Properties["plugin_name"] = []byte(p.Name)
-	vm.Properties["plugin_root_id"] = []byte(p.RootID)
-	vm.Properties["plugin_vm_id"] = []byte(p.VMID)
+	vm := newVM(h, p)
 	h.vms[name] = vm
 	cfg := wazero.NewModuleConfig().WithName(name).WithStartFunctions()
 	if h.opts.RealClock {
@@ -418,27 +471,46 @@ func (h *Host) start(p Plugin) (*VM, error) {
 		return nil, err
 	}
 	vm.mod = mod
-	vm.phase = PhaseInitialize
-	_, err = vm.call("_initialize")
-	vm.phase = ""
-	if err != nil {
-		return nil, err
-	}
-	vm.cur = rootContextID
-	if _, err := vm.call("proxy_on_context_create", rootContextID, 0); err != nil {
-		return nil, err
-	}
-	if r, err := vm.call("proxy_on_vm_start", rootContextID, 0); err != nil || r != 1 {
-		return nil, fmt.Errorf("proxy_on_vm_start: %d, %v", r, err)
-	}
-	begin := time.Now()
-	r, err := vm.call("proxy_on_configure", rootContextID, uint64(len(p.Configuration)))
-	vm.ConfigureTime = time.Since(begin)
+	r, err := vm.startPlugin()
 	if err != nil {
 		return nil, err
 	}
 	vm.FailedOpen = r != 1
 	return vm, nil
+}
+
+// newVM returns the state of a VM of h serving p, before its module is
+// instantiated.
+func newVM(h *Host, p Plugin) *VM {
+	vm := &VM{host: h, plugin: p, Properties: map[string][]byte{}, nextID: rootContextID + 1,
+		root: rootContextID, roots: map[uint32]bool{rootContextID: true}}
+	vm.Properties["plugin_name"] = []byte(p.Name)
+	vm.Properties["plugin_root_id"] = []byte(p.RootID)
+	vm.Properties["plugin_vm_id"] = []byte(p.VMID)
+	return vm
+}
+
+// startPlugin runs _initialize under startVm's restrictions, creates the
+// root context, starts the VM and configures the plugin, and returns what
+// proxy_on_configure returned.
+func (vm *VM) startPlugin() (uint64, error) {
+	vm.phase = PhaseInitialize
+	_, err := vm.call("_initialize")
+	vm.phase = ""
+	if err != nil {
+		return 0, err
+	}
+	vm.cur = rootContextID
+	if _, err := vm.call("proxy_on_context_create", rootContextID, 0); err != nil {
+		return 0, err
+	}
+	if r, err := vm.call("proxy_on_vm_start", rootContextID, 0); err != nil || r != 1 {
+		return 0, fmt.Errorf("proxy_on_vm_start: %d, %v", r, err)
+	}
+	begin := time.Now()
+	r, err := vm.call("proxy_on_configure", rootContextID, uint64(len(vm.plugin.Configuration)))
+	vm.ConfigureTime = time.Since(begin)
+	return r, err
 }
 
 func (vm *VM) logText() string {
@@ -477,6 +549,9 @@ func (vm *VM) MemorySize() uint32 { return vm.mod.Memory().Size() }
 // Close releases the VM's instance. Call it only while no other goroutine
 // is running a VM of the host.
 func (vm *VM) Close() error {
+	if vm.mod == nil {
+		return nil // Rejected: never instantiated
+	}
 	delete(vm.host.vms, vm.mod.Name())
 	return vm.mod.Close(vm.host.ctx)
 }
@@ -487,7 +562,9 @@ type Result struct {
 	Upstream [][2]string
 	// Local is set when the plugin answered the request itself.
 	Local *LocalResponse
-	// Response holds the response headers after the plugin's changes.
+	// Response holds the response headers after the plugin's changes: the
+	// upstream's, or the local reply's as Envoy encodes it
+	// (localReplyHeaders), which also go through proxy_on_response_headers.
 	Response [][2]string
 	// Skipped is set when the worker runs without the filter (FailedOpen):
 	// the request went upstream as the client sent it.
@@ -531,13 +608,21 @@ func (vm *VM) Exchange(headers, response [][2]string) (Result, error) {
 		return Result{}, err
 	}
 	res := Result{Local: vm.local, Action: uint32(action)}
+	endOfStream := uint64(1)
 	if vm.local == nil {
 		res.Upstream = vm.request
-		if _, err := vm.call("proxy_on_response_headers", uint64(id), uint64(len(vm.response)), 1); err != nil {
-			return Result{}, err
+	} else {
+		// Envoy sends the local reply through the filter chain, this
+		// filter included (localReplyHeaders).
+		vm.response = localReplyHeaders(vm.local)
+		if len(vm.local.Body) > 0 {
+			endOfStream = 0 // the body follows; the model has no body callbacks
 		}
-		res.Response = vm.response
 	}
+	if _, err := vm.call("proxy_on_response_headers", uint64(id), uint64(len(vm.response)), endOfStream); err != nil {
+		return Result{}, err
+	}
+	res.Response = vm.response
 	for _, f := range []string{"proxy_on_done", "proxy_on_log", "proxy_on_delete"} {
 		if _, err := vm.call(f, uint64(id)); err != nil {
 			return Result{}, err
@@ -574,6 +659,34 @@ func (vm *VM) Tick() error {
 	return err
 }
 
+// localReplyHeaders returns the response headers of a local reply as Envoy
+// encodes it: the plugin's proxy_send_local_response is carried out after
+// the VM call returns (Context::sendLocalResponse defers
+// decoder_callbacks_->sendLocalReply, envoyproxy/envoy
+// source/extensions/common/wasm/context.cc at b40935a), and the reply goes
+// through the encoder filters, this one included: Context::encodeHeaders
+// skips proxy_on_response_headers only for the 503 it sends itself when the
+// VM failed (failure_local_reply_sent_). The headers are :status, the
+// plugin's headers added one by one (modify_headers, addCopy), then for a
+// body content-length and, when none was given, content-type text/plain;
+// without a body neither (Utility::prepareLocalReply,
+// source/common/http/utility.cc at 0075dc3). gRPC requests, whose local
+// replies Envoy turns into trailers-only responses, are not modelled.
+func localReplyHeaders(l *LocalResponse) [][2]string {
+	hs := [][2]string{{":status", fmt.Sprint(l.Status)}}
+	hs = append(hs, lowerKeys(l.Headers)...)
+	if len(l.Body) == 0 {
+		return remove(remove(hs, "content-length"), "content-type")
+	}
+	hs = append(remove(hs, "content-length"), [2]string{"content-length", fmt.Sprint(len(l.Body))})
+	for _, h := range hs {
+		if h[0] == "content-type" {
+			return hs
+		}
+	}
+	return append(hs, [2]string{"content-type", "text/plain"})
+}
+
 func lowerKeys(hs [][2]string) [][2]string {
 	out := make([][2]string, len(hs))
 	for i, h := range hs {
@@ -587,6 +700,9 @@ func lowerKeys(hs [][2]string) [][2]string {
 func (vm *VM) call(name string, args ...uint64) (uint64, error) {
 	if vm.err != nil {
 		return 0, vm.err
+	}
+	if vm.mod == nil {
+		return 0, errors.New("the configuration canary refused the configuration: no worker runs it")
 	}
 	f := vm.exports[name]
 	if f == nil {

@@ -85,6 +85,15 @@ func (h *Host) httpCall(_ context.Context, m api.Module, s []uint64) {
 	c := &callout{token: vm.nextToken, root: vm.cur, done: make(chan struct{}),
 		call: HTTPCall{Cluster: cluster, Headers: headers, Body: body, Timeout: time.Duration(timeout) * time.Millisecond}}
 	vm.callouts = append(vm.callouts, c)
+	if vm.canary {
+		// Cancelled with the canary before it is sent (canary.go).
+		if !m.Memory().WriteUint32Le(uint32(s[9]), c.token) {
+			s[0] = statusInvalidMemoryAccess
+			return
+		}
+		s[0] = statusOK
+		return
+	}
 	h.mu.Lock()
 	h.calls = append(h.calls, c.call)
 	h.mu.Unlock()

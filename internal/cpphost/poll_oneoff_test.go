@@ -75,6 +75,9 @@ func tail(s string) string {
 // fixture returns the module build/fixtures/name, which make test builds.
 func fixture(t *testing.T, name string) []byte {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short (make check): needs build/fixtures/, which make test builds")
+	}
 	wasm, err := wasmvm.Fixture(".", name)
 	if err != nil {
 		t.Fatalf("%v: run make test (it builds the fixtures)", err)

@@ -1,5 +1,12 @@
 package cpphost
 
+import (
+	"sort"
+	"strings"
+
+	"github.com/apiguard/apiguard/internal/abi"
+)
+
 // A Profile is what one range of Envoy releases embeds of proxy-wasm-cpp-host:
 // which WASI functions it registers and how they answer, and which host
 // functions a module may call while cpp-host runs _initialize or the
@@ -59,20 +66,22 @@ func wasiBoth(extra []string, names ...string) map[string]bool {
 	return m
 }
 
-func set(names ...string) map[string]bool {
-	m := map[string]bool{}
-	for _, n := range names {
-		m[n] = true
-	}
-	return m
-}
+// wasiBefore533 is every WASI function cpp-host registers before PR #533
+// (FOR_ALL_WASI_FUNCTIONS in include/proxy-wasm/exports.h at beb8a4e):
+// internal/abi's list.
+var wasiBefore533 = abiWASI()
 
-// WASI functions registered before cpp-host PR #533 (FOR_ALL_WASI_FUNCTIONS
-// in include/proxy-wasm/exports.h at 3930b7b).
-var wasiBefore533 = []string{"fd_write", "fd_read", "fd_seek", "fd_close", "fd_fdstat_get",
-	"fd_fdstat_set_flags", "environ_get", "environ_sizes_get", "args_get", "args_sizes_get",
-	"clock_time_get", "random_get", "sched_yield", "poll_oneoff", "proc_exit", "path_open",
-	"fd_prestat_get", "fd_prestat_dir_name"}
+// abiWASI returns the names of internal/abi's WASI functions.
+func abiWASI() []string {
+	var names []string
+	for full := range abi.HostFunctions {
+		if name, ok := strings.CutPrefix(full, "wasi_snapshot_preview1."); ok {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
 
 // WASI functions PR #533 added (the same list at 94091cd).
 var wasiAdded533 = []string{"fd_fdstat_set_rights", "clock_res_get", "fd_advise", "fd_allocate",
@@ -86,7 +95,7 @@ var wasiAdded533 = []string{"fd_fdstat_set_rights", "clock_res_get", "fd_advise"
 // modules load), before PR #533.
 var Envoy133 = &Profile{
 	Name:    "envoy-1.33",
-	CppHost: "3930b7b (the parent of #533's 94091cd)",
+	CppHost: "beb8a4e (Envoy's last pin before #533)",
 	Envoy:   "1.33-1.38",
 	wasi:    wasiBoth(nil, wasiBefore533...),
 	startAllowed: wasiBoth([]string{"env.emscripten_notify_memory_growth", "env.proxy_log"},
@@ -101,7 +110,7 @@ var Envoy133 = &Profile{
 // with envoyproxy/envoy#45756 after 1.38.
 var Envoy139 = &Profile{
 	Name:    "envoy-1.39",
-	CppHost: "94091cd (#533)",
+	CppHost: "94091cd (#533; Envoy pins 09e5f8d, the same in what the model reads)",
 	Envoy:   "1.39 and later",
 	wasi:    wasiBoth(nil, append(append([]string{}, wasiBefore533...), wasiAdded533...)...),
 	startAllowed: wasiBoth([]string{"env.emscripten_notify_memory_growth", "env.proxy_log"},

@@ -22,6 +22,11 @@ func (vm *VM) PushConfig(config []byte) error {
 	if vm.err != nil {
 		return vm.err
 	}
+	next := vm.plugin
+	next.Configuration = config
+	if _, err := vm.host.canary(next); err != nil {
+		return fmt.Errorf("the pushed configuration is rejected: %w", err)
+	}
 	old := vm.root
 	id := vm.nextID
 	vm.nextID++

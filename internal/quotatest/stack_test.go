@@ -42,6 +42,9 @@ func repoRoot(t testing.TB) string {
 // only one make test built under build/ratelimit/.
 func serviceBinary(t testing.TB) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short (make check): needs the envoyproxy/ratelimit service, which make test builds")
+	}
 	if p := os.Getenv("RATELIMIT_BIN"); p != "" {
 		if _, err := os.Stat(p); err != nil {
 			t.Fatalf("RATELIMIT_BIN: %v", err)
@@ -59,6 +62,9 @@ func serviceBinary(t testing.TB) string {
 // into build/redis/), else redis-server from PATH.
 func redisBinary(t testing.TB) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short (make check): needs Redis, which make test unpacks")
+	}
 	if p := os.Getenv("REDIS_SERVER"); p != "" {
 		if _, err := os.Stat(p); err != nil {
 			t.Fatalf("REDIS_SERVER: %v", err)

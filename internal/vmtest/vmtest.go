@@ -91,6 +91,9 @@ func WasmVM(t testing.TB) types.VMContext {
 // when it is missing or stale.
 func module(t testing.TB) []byte {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short (make check): needs the compiled filter, which make test builds")
+	}
 	mod.once.Do(func() { mod.plain, mod.err = loadModule() })
 	if mod.err != "" {
 		t.Fatal(mod.err)

@@ -11,8 +11,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 )
@@ -39,55 +39,51 @@ func RepoRoot(dir string) (string, error) {
 	}
 }
 
-// Stale reports the first source file under root (the filter's packages,
-// policy, internal/buildinfo, go.mod and go.sum) that is newer than the module at wasmPath, or ""
-// when the module is up to date.
+// SourcesTemplate is the go list -f template that prints every source file
+// of the main module's packages the filter depends on, one per line: its Go
+// files, those its build tags leave out (the benchmark builds' variants) and
+// its embedded files. The Makefile's FILTER_SRCS uses the same query.
+const SourcesTemplate = `{{if and .Module .Module.Main}}{{$d := .Dir}}` +
+	`{{range .GoFiles}}{{$d}}/{{.}}{{"\n"}}{{end}}` +
+	`{{range .IgnoredGoFiles}}{{$d}}/{{.}}{{"\n"}}{{end}}` +
+	`{{range .EmbedFiles}}{{$d}}/{{.}}{{"\n"}}{{end}}{{end}}`
+
+// Sources returns the files the filter at root is built from, as
+// go list -deps computes them for GOOS=wasip1 GOARCH=wasm ./filter: the
+// source files of every package of the module it imports, then go.mod and
+// go.sum.
+func Sources(root string) ([]string, error) {
+	cmd := exec.Command("go", "list", "-deps", "-f", SourcesTemplate, "./filter")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "GOFLAGS=")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("listing the filter's sources (go list -deps ./filter): %w: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	files := strings.Fields(string(out))
+	return append(files, filepath.Join(root, "go.mod"), filepath.Join(root, "go.sum")), nil
+}
+
+// Stale reports the first source file of the filter at root (Sources) that
+// is newer than the module at wasmPath, or "" when the module is up to date.
 func Stale(root, wasmPath string) (string, error) {
 	wi, err := os.Stat(wasmPath)
 	if err != nil {
 		return "", err
 	}
-	built := wi.ModTime()
-	newer := ""
-	check := func(path string) error {
-		fi, err := os.Stat(path)
+	files, err := Sources(root)
+	if err != nil {
+		return "", err
+	}
+	for _, f := range files {
+		fi, err := os.Stat(f)
 		if err != nil {
-			return err
-		}
-		if fi.ModTime().After(built) {
-			newer = path
-			return fs.SkipAll
-		}
-		return nil
-	}
-	for _, f := range []string{"go.mod", "go.sum"} {
-		if err := check(filepath.Join(root, f)); newer != "" {
-			return newer, nil
-		} else if err != nil {
 			return "", err
 		}
-	}
-	for _, dir := range []string{"filter", "policy", "internal/buildinfo"} {
-		if _, err := os.Stat(filepath.Join(root, dir)); errors.Is(err, fs.ErrNotExist) {
-			continue // a tree without this package (tests build small ones)
-		}
-		err := filepath.WalkDir(filepath.Join(root, dir), func(path string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if d.IsDir() && (d.Name() == "testdata" || d.Name() == "testplugins") {
-				return fs.SkipDir // not part of the filter's module
-			}
-			if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
-				return nil
-			}
-			return check(path)
-		})
-		if err != nil && !errors.Is(err, fs.SkipAll) {
-			return "", err
-		}
-		if newer != "" {
-			return newer, nil
+		if fi.ModTime().After(wi.ModTime()) {
+			return f, nil
 		}
 	}
 	return "", nil

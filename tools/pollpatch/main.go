@@ -43,14 +43,33 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
-	"runtime"
+	"strings"
 )
+
+// goEnvGOROOT returns the GOROOT of the go command on PATH (go test puts
+// its own toolchain first there; the Makefile passes -goroot).
+func goEnvGOROOT() (string, error) {
+	out, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOROOT: %w", err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
 
 func main() {
 	out := flag.String("out", "build/overlay", "directory for the patched file and overlay.json")
-	goroot := flag.String("goroot", runtime.GOROOT(), "GOROOT of the toolchain that builds the filter")
+	goroot := flag.String("goroot", "", "GOROOT of the toolchain that builds the filter (default: go env GOROOT)")
 	flag.Parse()
+	if *goroot == "" {
+		root, err := goEnvGOROOT()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "pollpatch:", err)
+			os.Exit(1)
+		}
+		*goroot = root
+	}
 	if err := run(*goroot, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "pollpatch:", err)
 		os.Exit(1)

@@ -7,13 +7,12 @@ import (
 	"go/token"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 )
 
 func TestPatchCurrentToolchain(t *testing.T) {
-	src, err := os.ReadFile(filepath.Join(runtime.GOROOT(), "src", "runtime", "netpoll_wasip1.go"))
+	src, err := os.ReadFile(filepath.Join(toolchainRoot(t), "src", "runtime", "netpoll_wasip1.go"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +46,7 @@ func TestPatchSkipsFixedRuntime(t *testing.T) {
 
 func TestRunWritesOverlay(t *testing.T) {
 	out := t.TempDir()
-	if err := run(runtime.GOROOT(), out); err != nil {
+	if err := run(toolchainRoot(t), out); err != nil {
 		t.Fatal(err)
 	}
 	data, err := os.ReadFile(filepath.Join(out, "overlay.json"))
@@ -62,7 +61,7 @@ func TestRunWritesOverlay(t *testing.T) {
 }
 
 func TestPatchUsleepCurrentToolchain(t *testing.T) {
-	src, err := os.ReadFile(filepath.Join(runtime.GOROOT(), "src", "runtime", "os_wasip1.go"))
+	src, err := os.ReadFile(filepath.Join(toolchainRoot(t), "src", "runtime", "os_wasip1.go"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +136,7 @@ func TestRunRefusesChangedRuntime(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, f := range []string{"netpoll_wasip1.go", "os_wasip1.go"} {
-		src, err := os.ReadFile(filepath.Join(runtime.GOROOT(), "src", "runtime", f))
+		src, err := os.ReadFile(filepath.Join(toolchainRoot(t), "src", "runtime", f))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -152,4 +151,14 @@ func TestRunRefusesChangedRuntime(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "os_wasip1.go") {
 		t.Fatalf("run = %v, want a refusal naming os_wasip1.go", err)
 	}
+}
+
+// toolchainRoot returns the GOROOT of the toolchain running the test.
+func toolchainRoot(t *testing.T) string {
+	t.Helper()
+	root, err := goEnvGOROOT()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
 }

@@ -49,14 +49,31 @@
 // plugin must call proxywasm.SetVMContext from init(), because main.main never
 // runs in a reactor.
 //
+// # What the filter uses directly
+//
+// Besides the blank import in filter/main.go (and in the test plugins of
+// filter/internal/testplugins), the filter calls two things of its own:
+//
+//   - Property and SetProperty (direct_wasip1.go; filter/properties_wasip1.go)
+//     read and set properties without the SDK's copies;
+//   - ReadInto and ReadRoom (readinto_wasip1.go; filter/keystore.go) let the
+//     key store receive an HTTP call's body into its own buffer.
+//
+// Overflows (host_wasip1.go) counts the allocator's falls back to the heap;
+// nothing reads it yet.
+//
+// debug_wasip1.go adds the apiguard_debug_mallocs export in the benchmark
+// build only (-tags apiguard_debug).
+//
 // # How to remove it
 //
 // When an SDK that supports upstream Go's wasip1 port can be used (its
 // successor, github.com/proxy-wasm/proxy-wasm-go-sdk, exports the callbacks
-// with //go:wasmexport itself), delete this package and its blank import in
-// filter/main.go, and move the plugin to that SDK's import paths. Nothing else
-// in apiguard refers to the bridge.
+// with //go:wasmexport itself), delete this package and its imports, replace
+// the direct calls above with the SDK's, and move the plugin to that SDK's
+// import paths.
 //
-// Outside GOOS=wasip1, and under TinyGo, the package is empty, so native tests
-// keep using the SDK's proxytest emulator unchanged.
+// Outside GOOS=wasip1, and under TinyGo, the package holds only ReadInto and
+// ReadRoom (readinto_other.go), which run the SDK call as it is, so native
+// tests keep using the SDK's proxytest emulator unchanged.
 package bridge

@@ -34,7 +34,7 @@ var (
 	// the host reports them back only as a 32-bit address the garbage
 	// collector cannot see.
 	overflow [][]byte
-	// overflows counts them; the filter reports it (Overflows).
+	// overflows counts them (Overflows; nothing reads it yet).
 	overflows uint64
 )
 

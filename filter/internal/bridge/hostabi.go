@@ -1,3 +1,5 @@
+//go:build wasip1 && !tinygo
+
 package bridge
 
 // hostABI mirrors internal.ProxyWasmHost of proxy-wasm-go-sdk v0.24.0. The

@@ -19,7 +19,7 @@ func ReadInto(buf []byte, read func() []byte) (data []byte, into bool) {
 	savedSpare, savedOff := spare, spareOff
 	spare, spareOff = buf, 0
 	data = read()
-	if spare == nil || len(spare) == 0 || &spare[0] != unsafe.SliceData(buf) {
+	if len(spare) == 0 || &spare[0] != unsafe.SliceData(buf) {
 		// reserve replaced it: the data (if any) is in memory of its own;
 		// that memory stays the allocator's spare.
 		savedSpare, savedOff = spare, spareOff
