@@ -17,6 +17,7 @@ const (
 	metricCASExhausted    = "apiguard.ratelimit.cas_exhausted"
 	metricStoreErrors     = "apiguard.ratelimit.store_errors"
 	metricInternalErrors  = "apiguard.internal_errors" // recovered panics, missing policy
+	metricKeysExpiring    = "apiguard.keys.expiring"   // gauge: keys expiring within key_policy.expiry_warning (key_expiry.go)
 )
 
 // metrics holds the plugin's counters. proxy-wasm metrics are defined per VM

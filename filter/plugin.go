@@ -47,6 +47,9 @@ type pluginContext struct {
 	// keyStore is set when the keys come from a key store (keystore.go);
 	// policy is then swapped for one with a snapshot's keys.
 	keyStore *keyStore
+	// expiry is the apiguard.keys.expiring gauge (key_expiry.go), nil
+	// without key_policy.
+	expiry *keyExpiry
 }
 
 // maxCachedPolicies bounds rateLimitPolicies; when full it starts over.
@@ -110,6 +113,7 @@ func (p *pluginContext) OnPluginStart(int) types.OnPluginStartStatus {
 		p.keyStore = newKeyStore(p, pol, pluginPrefix(name))
 		p.keyStore.start(p)
 	}
+	p.startKeyExpiry()
 	return types.OnPluginStartStatusOK
 }
 
@@ -136,6 +140,7 @@ func (p *pluginContext) OnTick() {
 	if p.keyStore != nil {
 		p.keyStore.tick(p)
 	}
+	p.tickKeyExpiry()
 }
 
 func logConfigError(m *metrics, err error) {

@@ -65,6 +65,9 @@ type Policy struct {
 	base          *Policy
 	snapConsumers []byte
 	snapVersion   uint16
+
+	// keyPolicy is the key_policy section, nil for none (key_policy.go).
+	keyPolicy *KeyPolicy
 }
 
 // Warnings lists what in the configuration is valid but probably not
@@ -202,6 +205,7 @@ func (ps *parser) build(c *config, seed uint64) *Policy {
 	ps.buildQuotas(p, c, quotas)
 	p.buildAnonymous()
 	p.keyStore = c.keyStore
+	p.keyPolicy = c.keyPolicy
 	switch {
 	case c.keyStore == nil:
 		ps.warnUngrantedScopes(c, p.consumers)

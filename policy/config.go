@@ -192,7 +192,8 @@ var fieldNames = func() map[string]string {
 		max_page methods mode name not_after not_before offset_param on_violation page_param pagination
 		path per prefix public query rate_limit rate_limits requests revoked routes scheme scopes
 		scopes_header sha256 unmatched quota quotas default_quota quota_header key_store cluster authority
-		refresh timeout public_key chunk_size allow_unsigned max_size audience`) {
+		refresh timeout public_key chunk_size allow_unsigned max_size audience key_policy max_lifetime
+		expiry_warning`) {
 		m[s] = s
 	}
 	return m

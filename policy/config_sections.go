@@ -22,7 +22,7 @@ const (
 // The fields of each object of the configuration, for suggestions.
 const (
 	rootFields = "mode key_sources key_format hide_credentials log_allowed consumers routes unmatched " +
-		"pagination rate_limits default_rate_limit anonymous_buckets forward quotas default_quota key_store"
+		"pagination rate_limits default_rate_limit anonymous_buckets forward quotas default_quota key_store key_policy"
 	sourceFields   = "header scheme query"
 	formatFields   = "prefix checksum"
 	consumerFields = "id scopes rate_limit quota keys"
@@ -35,6 +35,8 @@ const (
 	quotaFields   = "requests per"
 	// keyStoreFields are key_store's (keystore.go).
 	keyStoreFields = "cluster authority path refresh timeout public_key chunk_size allow_unsigned max_size audience"
+	// keyPolicyFields are key_policy's (key_policy.go).
+	keyPolicyFields = "max_lifetime expiry_warning"
 )
 
 // config is the parsed configuration before references are resolved.
@@ -71,6 +73,7 @@ type config struct {
 	consumersPath jsonPath
 	keyStore      *KeyStoreConfig
 	keyStorePath  jsonPath
+	keyPolicy     *KeyPolicy // key_policy.go
 }
 
 // keySource is one place a credential is read from: a header (optionally
@@ -205,6 +208,8 @@ func (ps *parser) parseConfig(root gjson.Result) *config {
 		case "key_store":
 			c.keyStorePath = p
 			c.keyStore = ps.parseKeyStore(p, v)
+		case "key_policy":
+			c.keyPolicy = ps.parseKeyPolicy(p, v)
 		case HigressRulesField:
 			ps.parseHigressRules(p, v)
 		default:
@@ -219,6 +224,7 @@ func (ps *parser) parseConfig(root gjson.Result) *config {
 	c.limitsUnsure = c.limitsUnsure || ps.misspelt["rate_limits"]
 	c.profilesUnsure = c.profilesUnsure || ps.misspelt["pagination"]
 	ps.checkKeyStoreExclusive(c)
+	ps.checkKeyPolicy(c)
 	return c
 }
 

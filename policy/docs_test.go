@@ -71,6 +71,7 @@ var configObjects = []struct {
 	{forwardFields, "forward.", "configuration.md"},
 	{quotaFields, "quotas.<name>.", "configuration.md"},
 	{keyStoreFields, "key_store.", "key-store.md"},
+	{keyPolicyFields, "key_policy.", "configuration.md"},
 }
 
 // fieldSections are the sections whose tables document the fields, by page.
