@@ -206,3 +206,32 @@ func (p *Policy) ExpiringKeys(now time.Time) []ExpiringKey {
 	sort.Slice(out, func(i, j int) bool { return out[i].NotAfter.Before(out[j].NotAfter) })
 	return out
 }
+
+// KeyViolation is a key that breaks key_policy.max_lifetime.
+type KeyViolation struct {
+	Consumer, KeyID, Problem string
+}
+
+func (v KeyViolation) String() string {
+	return "key " + v.KeyID + " of consumer " + v.Consumer + " " + v.Problem
+}
+
+// KeyPolicyViolations lists the keys that are not revoked and break
+// key_policy.max_lifetime, in key order: none for inline keys (Compile
+// refuses them), and the snapshot's keys when one is loaded (apiguard keys
+// build --config refuses them before signing).
+func (p *Policy) KeyPolicyViolations() []KeyViolation {
+	if p.keyPolicy == nil || p.keyPolicy.MaxLifetime == 0 {
+		return nil
+	}
+	var out []KeyViolation
+	p.eachKey(func(e *keyEntry, id string) {
+		if e.revoked {
+			return
+		}
+		if msg := p.keyPolicy.CheckWindow(e.notBefore, e.notAfter, e.notBefore != noLowerBound, e.notAfter != noUpperBound); msg != "" {
+			out = append(out, KeyViolation{Consumer: p.consumers[e.consumer].id, KeyID: id, Problem: msg})
+		}
+	})
+	return out
+}

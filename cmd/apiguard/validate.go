@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/apiguard/apiguard/internal/configcheck"
 	"github.com/apiguard/apiguard/internal/ratelimitconf"
@@ -155,12 +156,26 @@ func validateSnapshot(c *command, e *env, name string, data []byte, configPath s
 		fmt.Fprintf(e.stdout, "%s: %s has no key_store: its keys are inline\n", name, configPath)
 		return exitFail
 	}
-	if _, err := pol.LoadSnapshot(data); err != nil {
+	loaded, err := pol.LoadSnapshot(data)
+	if err != nil {
 		fmt.Fprintf(e.stdout, "%s: 1 problem(s) (key snapshot)\n%s: %v\n", name, name, err)
 		return exitFail
 	}
 	h, _ := keysnap.ParseHeader(data)
+	if vs := loaded.KeyPolicyViolations(); len(vs) > 0 {
+		fmt.Fprintf(e.stdout, "%s: %d problem(s) (key snapshot)\n", name, len(vs))
+		for _, v := range vs {
+			fmt.Fprintf(e.stdout, "%s: %s (key_policy.max_lifetime of %s)\n", name, v, configPath)
+		}
+		return exitFail
+	}
 	fmt.Fprintf(e.stdout, "%s: ok (key snapshot, generation %d, %d consumers, %d keys, against %s)\n", name, h.Generation, h.Consumers, h.Keys, configPath)
+	if kp := loaded.KeyPolicy(); kp != nil {
+		for _, k := range loaded.ExpiringKeys(time.Now()) {
+			fmt.Fprintf(e.stdout, "%s: warning: key %s of consumer %s expires at %s, within key_policy.expiry_warning (%s)\n",
+				name, k.KeyID, k.Consumer, k.NotAfter.Format(time.RFC3339), policy.FormatLongDuration(kp.ExpiryWarning))
+		}
+	}
 	return exitOK
 }
 
