@@ -134,6 +134,10 @@ type startOptions struct {
 	// sourceAddress is the source.address property, testSourceAddress
 	// unless set.
 	sourceAddress string
+	// env is the VM's environment (Envoy's vm_config.environment_variables):
+	// cpphost passes it as WASI environ, the native runner sets it in the
+	// process (t.Setenv); the SDK's emulator passes none.
+	env map[string]string
 }
 
 type startOption func(*startOptions)
@@ -147,6 +151,11 @@ func withPluginName(name string) startOption {
 // emulator cannot return an empty property).
 func withSourceAddress(addr string) startOption {
 	return func(o *startOptions) { o.sourceAddress = addr }
+}
+
+// withEnv sets the VM's environment.
+func withEnv(env map[string]string) startOption {
+	return func(o *startOptions) { o.env = env }
 }
 
 func newStartOptions(opts []startOption) startOptions {
@@ -169,13 +178,18 @@ func startWith(t *testing.T, vm types.VMContext, config []byte, want types.OnPlu
 	t.Helper()
 	o := newStartOptions(opts)
 	if hv, ok := vm.(*vmtest.HostVM); ok {
-		var copts cpphost.Options
+		copts := cpphost.Options{Env: o.env}
 		if ks != nil {
 			copts.Clusters = map[string]string{testKeyCluster: ks.listen(t)}
 		}
 		e := startInHost(t, hv, config, want, o, copts)
 		e.keyStore = ks
 		return e
+	}
+	if _, native := vm.(*vmContext); native {
+		for k, v := range o.env {
+			t.Setenv(k, v)
+		}
 	}
 	opt := proxytest.NewEmulatorOption().WithVMContext(vm).WithPluginConfiguration(config).
 		WithProperty([]string{"source", "address"}, []byte(o.sourceAddress))
@@ -317,6 +331,57 @@ func (e *env) do(path string, headers ...[2]string) outcome {
 	if o.local == nil {
 		o.upstream = e.host.GetCurrentRequestHeaders(id)
 		e.host.CallOnResponseHeaders(id, [][2]string{{":status", "200"}}, false)
+		o.response = e.host.GetCurrentResponseHeaders(id)
+	}
+	e.host.CompleteHttpContext(id)
+	return o
+}
+
+// bodyOutcome is what one request answered with a response body produced.
+type bodyOutcome struct {
+	outcome
+	// body is the response body as the client receives it.
+	body []byte
+}
+
+// doWithBody sends a GET request with the given headers (as do), answered
+// by the upstream with response headers and a body in chunks (the last
+// ends the stream). It fails the test when the filter pauses the response
+// headers (Envoy would then withhold the body from it) or still buffers at
+// the end of the stream.
+func (e *env) doWithBody(path string, headers [][2]string, response [][2]string, chunks ...[]byte) bodyOutcome {
+	e.t.Helper()
+	hs := [][2]string{{":method", "GET"}, {":path", path}, {":authority", "api.example.com"}}
+	hs = append(hs, headers...)
+	if e.vm != nil {
+		r, err := e.vm.ExchangeBody(hs, response, chunks)
+		if err != nil {
+			e.t.Fatalf("cpphost: %v", err)
+		}
+		o := bodyOutcome{outcome: outcome{action: types.Action(r.Action), upstream: r.Upstream, response: r.Response}, body: r.Body}
+		if r.Local != nil {
+			o.local = &proxytest.LocalHttpResponse{StatusCode: uint32(r.Local.Status), StatusCodeDetail: r.Local.Details,
+				Data: r.Local.Body, Headers: r.Local.Headers}
+		}
+		return o
+	}
+	id := e.host.InitializeHttpContext()
+	o := bodyOutcome{outcome: outcome{action: e.host.CallOnRequestHeaders(id, hs, false)}}
+	o.local = e.host.GetSentLocalResponse(id)
+	if o.local == nil {
+		o.upstream = e.host.GetCurrentRequestHeaders(id)
+		if a := e.host.CallOnResponseHeaders(id, response, false); a != types.ActionContinue {
+			e.t.Errorf("response headers paused (%v): Envoy would withhold the body", a)
+		}
+		for i, c := range chunks {
+			last := i == len(chunks)-1
+			a := e.host.CallOnResponseBody(id, c, last)
+			if a == types.ActionContinue {
+				o.body = append(o.body, e.host.GetCurrentResponseBody(id)...)
+			} else if last {
+				e.t.Errorf("response body still buffered at the end of the stream")
+			}
+		}
 		o.response = e.host.GetCurrentResponseHeaders(id)
 	}
 	e.host.CompleteHttpContext(id)

@@ -18,6 +18,10 @@ const (
 	metricStoreErrors     = "apiguard.ratelimit.store_errors"
 	metricInternalErrors  = "apiguard.internal_errors" // recovered panics, missing policy
 	metricKeysExpiring    = "apiguard.keys.expiring"   // gauge: keys expiring within key_policy.expiry_warning (key_expiry.go)
+	// Sealed cursors (cursor_seal.go): responses sealed, and responses
+	// that could not be and were replaced by a problem document.
+	metricCursorSealed     = "apiguard.cursor.sealed"
+	metricCursorSealFailed = "apiguard.cursor.seal_failed"
 )
 
 // metrics holds the plugin's counters. proxy-wasm metrics are defined per VM

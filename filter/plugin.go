@@ -50,6 +50,8 @@ type pluginContext struct {
 	// expiry is the apiguard.keys.expiring gauge (key_expiry.go), nil
 	// without key_policy.
 	expiry *keyExpiry
+	// seals counts sealed cursors (cursor_seal.go), nil when none are.
+	seals *sealMetrics
 }
 
 // maxCachedPolicies bounds rateLimitPolicies; when full it starts over.
@@ -82,6 +84,10 @@ func (p *pluginContext) OnPluginStart(int) types.OnPluginStartStatus {
 	}
 	pol, err := policy.Compile(cfg)
 	if err != nil {
+		logConfigError(p.metrics, err)
+		return types.OnPluginStartStatusFailed
+	}
+	if err := p.bindCursorKeys(pol); err != nil {
 		logConfigError(p.metrics, err)
 		return types.OnPluginStartStatusFailed
 	}
@@ -184,6 +190,10 @@ type httpContext struct {
 	limitRes  policy.TakeResult
 	partition string
 	bucket    string
+
+	// sealing is set when the response's cursors are to be sealed
+	// (cursor_seal.go).
+	sealing *sealState
 }
 
 func (h *httpContext) OnHttpRequestHeaders(int, bool) (action types.Action) {
@@ -267,6 +277,7 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) (action types.Action) {
 	if p.policy.LogAllowed() {
 		logDecision("allow", d, method, path, hl, now, ip)
 	}
+	h.startSeal(d, now)
 	return types.ActionContinue
 }
 
@@ -358,7 +369,10 @@ func removeQuotaHeader(name string, request policy.HeaderList) {
 	removeHeaders(names[:], request)
 }
 
-func (h *httpContext) OnHttpResponseHeaders(int, bool) types.Action {
+func (h *httpContext) OnHttpResponseHeaders(_ int, endOfStream bool) types.Action {
+	if h.sealing != nil {
+		h.sealResponseHeaders(endOfStream)
+	}
 	if h.limit != nil {
 		p := h.plugin
 		_ = proxywasm.ReplaceHttpResponseHeader("ratelimit-policy", p.rateLimitPolicy(h.bucket, h.limit, h.partition))

@@ -68,6 +68,8 @@ type Policy struct {
 
 	// keyPolicy is the key_policy section, nil for none (key_policy.go).
 	keyPolicy *KeyPolicy
+	// seals are the cursor_seal sections of the profiles (cursor_seal.go).
+	seals []*CursorSeal
 }
 
 // Warnings lists what in the configuration is valid but probably not
@@ -181,6 +183,9 @@ func (ps *parser) build(c *config, seed uint64) *Policy {
 	for _, pr := range c.profiles {
 		pr.precompute()
 		profiles[pr.name] = pr
+		if pr.seal != nil {
+			p.seals = append(p.seals, pr.seal)
+		}
 	}
 
 	ps.buildSources(p, c)

@@ -29,7 +29,7 @@ const (
 	keyFields      = "id sha256 revoked not_before not_after"
 	routeFields    = "name path methods scopes public pagination rate_limit quota"
 	profileFields  = "limit_param offset_param page_param cursor_param default_limit max_limit max_offset " +
-		"max_page max_cursor_length on_violation"
+		"max_page max_cursor_length on_violation cursor_seal"
 	limitFields   = "requests per burst"
 	forwardFields = "consumer_header key_id_header scopes_header quota_header"
 	quotaFields   = "requests per"
@@ -37,6 +37,8 @@ const (
 	keyStoreFields = "cluster authority path refresh timeout public_key chunk_size allow_unsigned max_size audience"
 	// keyPolicyFields are key_policy's (key_policy.go).
 	keyPolicyFields = "max_lifetime expiry_warning"
+	// cursorSealFields are pagination.<name>.cursor_seal's (cursor_seal.go).
+	cursorSealFields = "response_fields link_header lifetime key_env previous_key_env key previous_key max_body"
 )
 
 // config is the parsed configuration before references are resolved.

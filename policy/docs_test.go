@@ -72,6 +72,7 @@ var configObjects = []struct {
 	{quotaFields, "quotas.<name>.", "configuration.md"},
 	{keyStoreFields, "key_store.", "key-store.md"},
 	{keyPolicyFields, "key_policy.", "configuration.md"},
+	{cursorSealFields, "pagination.<name>.cursor_seal.", "configuration.md"},
 }
 
 // fieldSections are the sections whose tables document the fields, by page.

@@ -40,6 +40,7 @@
 // embed, after #427 c4d7bb0 made Go modules loadable) and 94091cd (#533,
 // in Envoy after 1.38 through envoyproxy/envoy#45756).
 //
-// It is a test and benchmark tool, not a proxy: no bodies, trailers, gRPC
-// or timers beyond Tick.
+// It is a test and benchmark tool, not a proxy: response bodies only
+// (VM.ExchangeBody, body.go), no request bodies, trailers, gRPC or timers
+// beyond Tick.
 package cpphost

@@ -361,6 +361,8 @@ type VM struct {
 	request  [][2]string
 	response [][2]string
 	local    *LocalResponse
+	// body is the response body of ExchangeBody's stream (body.go).
+	body *bodyState
 }
 
 // LocalResponse is a response the plugin sent instead of forwarding.

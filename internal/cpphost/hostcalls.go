@@ -92,6 +92,11 @@ func (h *Host) implemented(name string) api.GoModuleFunc {
 					return
 				}
 				data = vm.callResp.body
+			case bufferHTTPResponseBody: // body.go
+				if data = vm.responseBody(); data == nil {
+					s[0] = statusNotFound
+					return
+				}
 			default:
 				s[0] = statusNotFound
 				return
@@ -107,6 +112,8 @@ func (h *Host) implemented(name string) api.GoModuleFunc {
 			}
 			s[0] = give(vm, name, data, s[3], s[4])
 		}
+	case "proxy_set_buffer_bytes":
+		return h.setBufferBytes // body.go
 	case "proxy_get_property":
 		return func(_ context.Context, m api.Module, s []uint64) {
 			vm := h.vm(m)
