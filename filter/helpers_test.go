@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math/rand"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -110,6 +111,18 @@ type env struct {
 
 	// The key store of the test (keystore_helpers_test.go).
 	keyStore *testKeyStore
+
+	// stop releases the SDK's emulator, which serves one plugin at a time
+	// in a process, so that a test can start another; nil in cpphost.
+	stop func()
+}
+
+// close ends the plugin's emulator before the test ends, to start another
+// (the SDK's emulator runs one at a time); cpphost needs nothing.
+func (e *env) close() {
+	if e.stop != nil {
+		e.stop()
+	}
 }
 
 // start runs the plugin on vm with config and fails the test if it does
@@ -197,8 +210,9 @@ func startWith(t *testing.T, vm types.VMContext, config []byte, want types.OnPlu
 		opt = opt.WithProperty([]string{"plugin_name"}, []byte(*o.pluginName))
 	}
 	host, reset := proxytest.NewHostEmulator(opt)
-	t.Cleanup(reset)
 	e := &env{t: t, host: host, keyStore: ks}
+	e.stop = sync.OnceFunc(reset)
+	t.Cleanup(e.stop)
 	e.setTime(testNow)
 	if got := host.StartPlugin(); got != want {
 		t.Fatalf("StartPlugin = %v, want %v; logs: %q", got, want, host.GetCriticalLogs())

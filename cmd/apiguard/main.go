@@ -60,7 +60,7 @@ type command struct {
 var commands []*command
 
 func init() {
-	commands = []*command{keygenCmd, hashCmd, verifyFormatCmd, validateCmd, keysCmd, rateLimitConfigCmd, replayCmd, versionCmd, echoUpstreamCmd}
+	commands = []*command{keygenCmd, hashCmd, verifyFormatCmd, validateCmd, keysCmd, scanCmd, rateLimitConfigCmd, replayCmd, versionCmd, echoUpstreamCmd}
 }
 
 func main() {
