@@ -317,3 +317,37 @@ func mustHex(t *testing.T, s string) []byte {
 	}
 	return b
 }
+
+// TestCursorSealWithKeyStore: with consumers from a key snapshot, cursors
+// are bound to the consumer the key resolves to, across snapshot swaps.
+func TestCursorSealWithKeyStore(t *testing.T) {
+	vmTest(t, func(t *testing.T, vm types.VMContext) {
+		k := newTestKeys(t)
+		cfg := keyStoreConfig(t, k)
+		var doc map[string]any
+		if err := json.Unmarshal(cfg, &doc); err != nil {
+			t.Fatal(err)
+		}
+		prof := doc["pagination"].(map[string]any)["standard"].(map[string]any)
+		prof["max_cursor_length"] = 512
+		prof["cursor_seal"] = map[string]any{"response_fields": []any{"next_cursor"}, "key": sealKeyHex}
+		cfg, _ = json.Marshal(doc)
+		readerReadsOrders := func(consumers []any) {
+			consumers[1].(map[string]any)["scopes"] = []any{"files:read", "orders:read"}
+		}
+		srv := &keyServer{}
+		srv.set(testSnapshot(t, k, 1, testSigner, readerReadsOrders))
+		e := startKeyStoreWith(t, vm, cfg, srv)
+		e.deliverAll()
+		tok := sealedPage(t, e, k.billing)
+		wantBadCursor(t, nextPage(e, "/v1/orders", k.reader, tok), "another snapshot consumer's cursor")
+		srv.set(testSnapshot(t, k, 2, testSigner, readerReadsOrders))
+		e.refresh()
+		if g := e.gauge(ksGenerationName); g != 2 {
+			t.Fatalf("generation %d after the refresh, want 2", g)
+		}
+		if o := nextPage(e, "/v1/orders", k.billing, tok); o.local != nil || pathOf(o.upstream) != "/v1/orders?cursor=10234&limit=20" {
+			t.Errorf("the cursor after a snapshot swap: %+v", o)
+		}
+	})
+}
