@@ -222,6 +222,24 @@ func report(r results, cpu string) string {
 			check(h.DeniedRatioMax <= 1.5), fmtNum(h.DeniedRatioMax), check(h.AllocsAllowed <= 4), fmtNum(h.AllocsAllowed))
 	}
 
+	// 2c. Sealed cursors: the same route with cursors sealed and plain.
+	if r.runs(use("CursorSeal/op=response/cursors=sealed")) > 0 {
+		b.WriteString("\n## Sealed cursors (cpphost, envoy-1.33): the same route with `cursor_seal` and without\n\n" +
+			"`response` is a 2 KiB JSON page whose `next_cursor`, `paging.next` and `Link` cursor are sealed (body buffered, parsed, rewritten); `request` is the next page, whose sealed cursor is opened and replaced by the back end's.\n\n" +
+			"| operation | plain µs | sealed µs | sealed / plain |\n|---|---:|---:|---:|\n")
+		for _, op := range []string{"response", "request"} {
+			s, p := use("CursorSeal/op="+op+"/cursors=sealed"), use("CursorSeal/op="+op+"/cursors=plain")
+			fmt.Fprintf(&b, "| %s | %s | %s | %s× |\n", op, r.cell(p, "us/req"), r.cell(s, "us/req"), r.cell(s, "x-plain"))
+		}
+		for _, op := range []string{"seal", "open"} {
+			use("SealBody/op=" + op)
+		}
+		if r.runs("SealBody/op=seal") > 0 {
+			fmt.Fprintf(&b, "\nNatively (`policy`, no VM): sealing the page's two fields %s ns, %s allocations; opening a cursor %s ns, %s allocations.\n",
+				r.cell("SealBody/op=seal", "ns/op"), r.cell("SealBody/op=seal", "allocs/op"), r.cell("SealBody/op=open", "ns/op"), r.cell("SealBody/op=open", "allocs/op"))
+		}
+	}
+
 	// 3. Plugin start.
 	b.WriteString("\n## Plugin start in a fresh VM (cpphost)\n\n`start ms` is proxy_on_configure: reading, compiling the configuration and creating every rate-limit bucket; `vm ms` adds instantiation and Go runtime start; memory is the VM's linear memory after start.\n\n| plugin | keys | config MB | start ms | vm ms | linear memory MiB |\n|---|---:|---:|---:|---:|---:|\n")
 	for _, pk := range []string{"passthrough/keys=100000", "apiguard/keys=100", "apiguard/keys=10000", "apiguard/keys=100000"} {
