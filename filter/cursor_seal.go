@@ -22,13 +22,15 @@ import (
 // the body: proxy-wasm-cpp-host turns a paused response-headers callback
 // into StopAllIterationAndWatermark, which withholds the body from the
 // filter too (ContextBase::convertVmCallResultToFilterHeadersStatus in
-// src/context.cc, proxy-wasm/proxy-wasm-cpp-host 52a0291, citing its issue
-// #143), unless allow_on_headers_stop_iteration is set. So the headers
+// proxy-wasm-cpp-host src/context.cc, the same at 3930b7b and 94091cd, the
+// commits cpphost's profiles model; the knob allow_on_headers_stop_iteration
+// came with #434, 7a212bc, and is off by default). So the headers
 // continue at once, without Content-Length (the body changes length: the
 // codec frames it, chunked or HTTP/2), and the body is buffered by pausing
 // each body callback until the end of the stream (Envoy then hands the
-// whole buffered body to the filter: Context::encodeData and getBuffer in
-// envoyproxy/envoy source/extensions/common/wasm/context.cc).
+// whole buffered body to the filter: Context::encodeData, which adds each
+// chunk to the encoding buffer while the filter buffers, and getBuffer, in
+// envoyproxy/envoy source/extensions/common/wasm/context.cc at b40935a).
 //
 // A response that cannot be sealed never reaches the client with its
 // cursors. When that is known from the headers (a content type other than

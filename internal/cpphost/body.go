@@ -8,7 +8,9 @@ import (
 )
 
 // Response bodies, modelled on Envoy's Wasm filter
-// (envoyproxy/envoy source/extensions/common/wasm/context.cc):
+// (envoyproxy/envoy source/extensions/common/wasm/context.cc at b40935a;
+// at 031fa2b, which doc.go cites for headers, encodeData did not yet add
+// the chunk to the encoding buffer itself):
 //
 //   - Context::encodeData calls proxy_on_response_body with the size of the
 //     body the filter can see and end_of_stream. While the filter buffers
@@ -24,9 +26,10 @@ import (
 //   - Response headers are paused only as cpp-host allows: a paused
 //     response-headers callback becomes StopAllIterationAndWatermark
 //     (ContextBase::convertVmCallResultToFilterHeadersStatus in
-//     proxy-wasm-cpp-host src/context.cc), after which Envoy calls no body
-//     callback; the model records that as a Violation, since the stream
-//     would hang.
+//     proxy-wasm-cpp-host src/context.cc at 3930b7b and 94091cd, unless
+//     Envoy's allow_on_headers_stop_iteration is set), after which Envoy
+//     calls no body callback; the model records that as a Violation, since
+//     the stream would hang.
 
 // bufferHTTPResponseBody is the proxy-wasm BufferType of the response body.
 const bufferHTTPResponseBody = 1
