@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/ed25519"
+	"encoding/base64"
 	"strings"
 	"testing"
 	"time"
@@ -80,6 +82,51 @@ func TestKeyPolicyRefusesInlineKeys(t *testing.T) {
 		}
 		if strings.Contains(logs, "consumers[0].keys[1]") {
 			t.Errorf("the revoked key was checked:\n%s", logs)
+		}
+	})
+}
+
+// TestKeysExpiringGaugeWithKeyStore: with a key store, the gauge counts
+// the snapshot's keys, recomputed on the tick after a snapshot swap.
+func TestKeysExpiringGaugeWithKeyStore(t *testing.T) {
+	vmTest(t, func(t *testing.T, vm types.VMContext) {
+		saved := wallClock
+		wallClock = func() time.Time { return wasmEpoch }
+		t.Cleanup(func() { wallClock = saved })
+		k := newTestKeys(t)
+		cfg := testConfig(t, k, func(c map[string]any) {
+			delete(c, "consumers")
+			c["key_policy"] = map[string]any{"expiry_warning": "14d"}
+			c["key_store"] = map[string]any{
+				"cluster": testKeyCluster, "authority": "keys.internal", "path": "/apiguard/keys.snap",
+				"refresh": "1s", "timeout": "300ms",
+				"public_key": base64.StdEncoding.EncodeToString(testSigner.Public().(ed25519.PublicKey)),
+			}
+		})
+		expiring := func(notAfters ...string) func([]any) {
+			return func(consumers []any) {
+				keys := consumers[0].(map[string]any)["keys"].([]any)
+				for i, na := range notAfters {
+					keys[i].(map[string]any)["not_after"] = na
+					delete(keys[i].(map[string]any), "revoked")
+					delete(keys[i].(map[string]any), "not_before")
+				}
+			}
+		}
+		srv := &keyServer{}
+		// billing's keys: in 4 days, in 10 days, in 60 days, already expired.
+		srv.set(testSnapshot(t, k, 1, testSigner, expiring("2022-01-05T00:00:00Z", "2022-01-11T00:00:00Z", "2022-03-02T00:00:00Z", "2021-12-01T00:00:00Z")))
+		e := startKeyStoreWith(t, vm, cfg, srv)
+		e.deliverAll()
+		e.tick()
+		if got := e.gauge(metricKeysExpiring); got != 2 {
+			t.Errorf("gauge with the first snapshot = %d, want 2", got)
+		}
+		srv.set(testSnapshot(t, k, 2, testSigner, expiring("2022-01-05T00:00:00Z", "2022-03-11T00:00:00Z", "2022-03-02T00:00:00Z", "2021-12-01T00:00:00Z")))
+		e.refresh()
+		e.tick()
+		if got := e.gauge(metricKeysExpiring); got != 1 {
+			t.Errorf("gauge after the swap = %d, want 1", got)
 		}
 	})
 }
