@@ -1,13 +1,37 @@
-# apiguard — everything installs itself from the Go module proxy; the only
-# prerequisite is Go (go.mod's version; GOTOOLCHAIN fetches it if needed).
+# apiguard's build, tests and demo.
+#
+# Prerequisites, and why each is needed (everything else installs itself into
+# build/, pinned, as an ordinary user, the first time a target needs it):
+#
+#   Go (go.mod's version; GOTOOLCHAIN fetches it if needed)
+#       builds the filter (GOOS=wasip1), the CLI and the tools; `go install`
+#       fetches, from the Go module proxy, the envoyproxy/ratelimit service
+#       (RATELIMIT_VERSION; make test: the quota tests) and promtool
+#       (PROMETHEUS_VERSION; make test: the alert rules' tests) into build/.
+#   Node.js and npm
+#       run binaryen's wasm-opt (BINARYEN_VERSION, installed from the npm
+#       registry into build/tools/), which makes the module about 7 % smaller
+#       (make build, make run, make test). When npm is missing, Debian's
+#       nodejs and npm are installed with apt-get: that step alone needs root.
+#   apt-get and dpkg-deb (Debian)
+#       make test only: scripts/redis.sh downloads Debian's redis-tools
+#       package (REDIS_VERSION) and the libraries it needs with
+#       `apt-get download` and unpacks them into build/redis/ with
+#       `dpkg-deb -x`: nothing is installed, no service is enabled; the quota
+#       tests start redis-server on a free loopback port and stop it. On
+#       another system, install Redis and pass REDIS_SERVER=/path/to/it.
+#
+# A second make test installs nothing. VERSION (the file) is the version
+# every build embeds and the OCI image's tag.
 
 GO       ?= go
 WASM     := build/apiguard.wasm
 OVERLAY  := build/overlay/overlay.json
 WASMENV  := GOOS=wasip1 GOARCH=wasm
-# The version and commit every build embeds (internal/buildinfo): git describe
-# and git rev-parse, or "dev"/"unknown" outside a git checkout.
-VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# The version and commit every build embeds (internal/buildinfo): the file
+# VERSION, and git rev-parse (or "unknown" outside a git checkout). The same
+# version names the OCI image (make oci) and the filter's build gauge.
+VERSION  ?= $(shell cat VERSION)
 COMMIT   ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 BUILDPKG := github.com/apiguard/apiguard/internal/buildinfo
 VERSIONFLAGS := -X $(BUILDPKG).version=$(VERSION) -X $(BUILDPKG).commit=$(COMMIT)
@@ -22,13 +46,12 @@ BENCHCOUNT ?= 6
 # Sources that go into the filter (the bridge, the plugin, the policy).
 FILTER_SRCS := $(shell find filter policy internal/buildinfo -name '*.go' -not -name '*_test.go' 2>/dev/null) go.mod go.sum
 
-.PHONY: all build cli oci manifests rules promtool test vet fuzz bench e2e run clean overlay redis-server ratelimit-deps
+.PHONY: all build cli oci manifests rules test vet fuzz bench e2e run clean overlay redis ratelimit-deps
 
 # The real components of the quota tests (internal/quotatest): the
 # envoyproxy/ratelimit service, built from the Go module proxy at this
 # version into build/ratelimit/<version>/ (once: about 40 s with a cold
-# module cache), and Debian's redis-server, installed when missing (CI runs
-# as root on a clean Debian machine).
+# module cache), and Redis (redis, below).
 RATELIMIT_VERSION := v1.4.1-0.20260122083618-3fb702589d36
 RATELIMIT_BIN     := build/ratelimit/$(RATELIMIT_VERSION)/service_cmd
 
@@ -42,8 +65,10 @@ cli:
 	$(GO) build -trimpath -ldflags='$(VERSIONFLAGS)' -o build/apiguard ./cmd/apiguard
 
 # build/apiguard.wasm as an OCI image layout in build/oci, named after the
-# version (tools/ocipack makes it a valid tag), for crane/oras to push where Istio's
-# WasmPlugin pulls it (docs/operations.md, "OCI image for Istio"). OCIVARIANT=artifact builds the
+# version (VERSION; tools/ocipack makes it a valid tag), for crane/oras to push
+# where Istio's WasmPlugin pulls it (docs/operations.md, "OCI image for Istio";
+# tools/ocipack's tests run the push commands of the README and docs/ against an
+# in-memory registry). OCIVARIANT=artifact builds the
 # Wasm-media-type variant instead of the single-layer "compat" image.
 OCIVARIANT ?= compat
 OCITAG     ?= $(VERSION)
@@ -52,7 +77,7 @@ oci: build
 		-version $(VERSION) -revision $(COMMIT)
 
 # The manifests of deploy/ rendered into build/deploy/, pinned to the image
-# make oci just built: every url naming registry.example.com/apiguard:0.1.0
+# make oci just built: every url naming registry.example.com/apiguard:v0.1.0
 # becomes $(IMAGE)@sha256:<manifest digest>, with the API's sha256 field set
 # to the same digest (tools/manifests says why it is that digest); every
 # rendered file is validated. Push build/oci to $(IMAGE) first (docs/deploy/).
@@ -60,18 +85,23 @@ IMAGE ?= registry.example.com/apiguard
 manifests: oci
 	$(GO) run ./tools/manifests -oci build/oci -in deploy -out build/deploy -image $(IMAGE)
 
-# The Prometheus alert rules, checked and unit-tested by the real promtool.
-# promtool comes from Debian's prometheus package; it is installed only when
-# missing (CI runs as root on a clean Debian machine; elsewhere install it
-# yourself, or run as root).
+# The Prometheus alert rules, checked and unit-tested by the real promtool,
+# built from the Go module proxy at this Prometheus version (module versions
+# v0.3xx.y are Prometheus 3.xx.y) into build/promtool/<version>/, without
+# the service-discovery plugins promtool does not need for rules
+# (remove_all_sd): no prometheus package, no service.
+PROMETHEUS_VERSION := v0.316.0
+PROMETHEUS_RELEASE := 3.16.0
+PROMTOOL := build/promtool/$(PROMETHEUS_VERSION)/promtool
 RULES := deploy/prometheus/apiguard.rules.yaml
-promtool:
-	@command -v promtool >/dev/null 2>&1 || { \
-		echo 'promtool missing: apt-get install prometheus (Debian package)'; \
-		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus; }
-rules: promtool
-	promtool check rules $(RULES)
-	promtool test rules deploy/prometheus/apiguard.rules.test.yaml
+$(PROMTOOL):
+	@mkdir -p $(dir $@)
+	GOBIN=$(abspath $(dir $@)) $(GO) install -tags remove_all_sd -trimpath \
+		-ldflags='-s -w -X github.com/prometheus/common/version.Version=$(PROMETHEUS_RELEASE)' \
+		github.com/prometheus/prometheus/cmd/promtool@$(PROMETHEUS_VERSION)
+rules: $(PROMTOOL)
+	$(PROMTOOL) check rules $(RULES)
+	$(PROMTOOL) test rules deploy/prometheus/apiguard.rules.test.yaml
 
 # The runtime patch for hosts without poll_oneoff (see tools/pollpatch); it is
 # regenerated for whichever toolchain runs, and rewritten only when it changes.
@@ -88,6 +118,10 @@ PATCHSRC := tools/pollpatch/main.go
 # smaller: Go does not optimize its wasm output for size), fetched from the
 # npm registry into build/tools/ on first use; Debian's nodejs and npm are
 # installed when npm is missing. Every test runs against the optimized module.
+# wasm-opt takes close to a minute, so its output is kept in
+# build/wasm-opt-cache/ under the sha256 of its input, the binaryen version
+# and the flags: a link that gives the same bytes (a comment changed, files
+# touched by a checkout, a VERSION-only rebuild undone) costs no wasm-opt run.
 BINARYEN_VERSION := 132.0.0
 BINARYEN_DIR     := build/tools/binaryen-$(BINARYEN_VERSION)
 WASMOPT          := $(BINARYEN_DIR)/node_modules/binaryen/bin/wasm-opt
@@ -104,7 +138,8 @@ $(WASMOPT):
 $(WASM): $(FILTER_SRCS) $(PATCHSRC) | overlay $(WASMOPT)
 	@mkdir -p $(dir $@)
 	$(WASMENV) $(GO) build $(WASMFLAGS) -overlay $(OVERLAY) -o build/apiguard.linked.wasm ./filter
-	$(WASMOPT) $(WASMOPTFLAGS) build/apiguard.linked.wasm -o $@
+	@WASMOPT='$(WASMOPT)' WASMOPTFLAGS='$(WASMOPTFLAGS)' KEY='$(BINARYEN_VERSION) $(WASMOPTFLAGS)' \
+		./scripts/wasm-opt-cached.sh build/apiguard.linked.wasm $@ build/wasm-opt-cache
 	@ls -l build/apiguard.linked.wasm $@
 
 # Fixtures for the poll_oneoff test: the same tiny timer plugin built with the
@@ -134,17 +169,31 @@ build/fixtures/apiguard-debug.wasm: $(FILTER_SRCS) $(PATCHSRC) | overlay
 	@mkdir -p $(dir $@)
 	$(WASMENV) $(GO) build $(WASMFLAGS) -tags apiguard_debug -overlay $(OVERLAY) -o $@ ./filter
 
+# The filter without its filter state (-tags apiguard_nofilterstate: it
+# never calls proxy_set_property), optimized like the module, for the
+# benchmarks' with/without comparison (never shipped).
+build/fixtures/apiguard-nofilterstate.wasm: $(FILTER_SRCS) $(PATCHSRC) | overlay $(WASMOPT)
+	@mkdir -p $(dir $@)
+	$(WASMENV) $(GO) build $(WASMFLAGS) -tags apiguard_nofilterstate -overlay $(OVERLAY) -o build/fixtures/apiguard-nofilterstate.linked.wasm ./filter
+	$(WASMOPT) $(WASMOPTFLAGS) build/fixtures/apiguard-nofilterstate.linked.wasm -o $@
+
 $(RATELIMIT_BIN):
 	@mkdir -p $(dir $@)
 	GOBIN=$(abspath $(dir $@)) $(GO) install github.com/envoyproxy/ratelimit/src/service_cmd@$(RATELIMIT_VERSION)
 
-redis-server:
-	@command -v redis-server >/dev/null 2>&1 || { \
-		echo 'redis-server is missing: installing Debian'"'"'s redis-server'; \
-		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server; }
-	@redis-server --version
+# Redis for the quota tests: Debian's build of this Redis release, unpacked
+# into build/redis/ (scripts/redis.sh), or REDIS_SERVER=/path/to/redis-server.
+REDIS_VERSION := 7.0.15
+REDIS_DIR     := build/redis/$(REDIS_VERSION)
+REDIS_SERVER  ?= $(abspath $(REDIS_DIR))/bin/redis-server
+redis:
+	@if [ '$(REDIS_SERVER)' = '$(abspath $(REDIS_DIR))/bin/redis-server' ]; then \
+		./scripts/redis.sh $(REDIS_DIR) $(REDIS_VERSION); \
+	else \
+		'$(REDIS_SERVER)' --version; \
+	fi
 
-ratelimit-deps: $(RATELIMIT_BIN) redis-server
+ratelimit-deps: $(RATELIMIT_BIN) redis
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go'))" || { gofmt -l $$(git ls-files -co --exclude-standard '*.go'); echo 'gofmt: files above need formatting'; exit 1; }
@@ -158,18 +207,20 @@ vet:
 # line at the end (tools/testsummary), after go test's usual ok/FAIL lines,
 # then one "tests: N passed, N failed, N skipped" line.
 # pipefail keeps go test's exit status. The quota suite (internal/quotatest)
-# needs Redis and the rate-limit service, which ratelimit-deps provides, and
-# fails without them.
+# needs Redis and the rate-limit service, which ratelimit-deps provides (their
+# paths go to the tests in REDIS_SERVER and RATELIMIT_BIN), and fails without
+# them.
 test: SHELL := /bin/bash
 test: .SHELLFLAGS := -o pipefail -c
 test: vet build $(FIXTURES) oci rules ratelimit-deps
-	RATELIMIT_BIN=$(abspath $(RATELIMIT_BIN)) $(GO) test -count=1 -json ./... | $(GO) run ./tools/testsummary
+	RATELIMIT_BIN=$(abspath $(RATELIMIT_BIN)) REDIS_SERVER='$(REDIS_SERVER)' $(GO) test -count=1 -json ./... | $(GO) run ./tools/testsummary
 
 fuzz:
 	$(GO) test ./policy -run='^$$' -fuzz='^FuzzCompile$$' -fuzztime=$(FUZZTIME)
 	$(GO) test ./policy -run='^$$' -fuzz='^FuzzDecide$$' -fuzztime=$(FUZZTIME)
 	$(GO) test ./policy -run='^$$' -fuzz='^FuzzSnapshot$$' -fuzztime=$(FUZZTIME)
 	$(GO) test ./policy -run='^$$' -fuzz='^FuzzSnapshotUnsigned$$' -fuzztime=$(FUZZTIME)
+	$(GO) test ./policy/keyfetch -run='^$$' -fuzz='^FuzzFirstRange$$' -fuzztime=$(FUZZTIME)
 
 # Benchmarks: every package's at -count=$(BENCHCOUNT), then the compiled
 # module's (filter/bench_test.go, filter/hostbench_test.go) with fixed
@@ -182,10 +233,10 @@ STARTRUNS ?= 3
 STEADYREQS ?= 30000
 bench: SHELL := /bin/bash
 bench: .SHELLFLAGS := -o pipefail -c
-bench: build build/fixtures/passthrough.wasm build/fixtures/floor.wasm build/fixtures/apiguard-debug.wasm
+bench: build build/fixtures/passthrough.wasm build/fixtures/floor.wasm build/fixtures/apiguard-debug.wasm build/fixtures/apiguard-nofilterstate.wasm
 	@mkdir -p build
 	$(GO) test -run='^$$' -bench=. -benchmem -count=$(BENCHCOUNT) $$($(GO) list ./... | grep -v '/filter$$') | tee build/bench.txt
-	$(GO) test -run='^$$' -bench='^Benchmark(WasmRequest|HostRequest|ModuleSize|CursorSeal)$$' -benchmem -benchtime=$(WASMREQS)x -count=$(BENCHCOUNT) ./filter | tee -a build/bench.txt
+	$(GO) test -run='^$$' -bench='^Benchmark(WasmRequest|HostRequest|HostIdentityToken|ModuleSize|CursorSeal)$$' -benchmem -benchtime=$(WASMREQS)x -count=$(BENCHCOUNT) ./filter | tee -a build/bench.txt
 	$(GO) test -run='^$$' -bench='^BenchmarkRateLimitContention$$' -benchtime=$(WASMREQS)x -count=$(STARTRUNS) ./filter | tee -a build/bench.txt
 	$(GO) test -run='^$$' -bench='^BenchmarkPluginStart$$' -benchtime=1x -count=$(STARTRUNS) ./filter | tee -a build/bench.txt
 	$(GO) test -run='^$$' -bench='^BenchmarkSteadyTraffic$$' -benchtime=$(STEADYREQS)x -count=1 ./filter | tee -a build/bench.txt

@@ -538,6 +538,7 @@ func TestContract(t *testing.T) {
 	if !strings.Contains(out, listPath) {
 		t.Errorf("Envoy's output has no access log line for %s", listPath)
 	}
+	checkAccessLogFields(t, out, keys)
 	// The start line, with the prefix docs/operations.md shows (root id and VM id
 	// of envoy.yaml).
 	if !buildLogLine.MatchString(out) {
@@ -771,5 +772,38 @@ func TestBrokenConfigurationStopsEnvoy(t *testing.T) {
 	}
 	if log := env.log.String(); !strings.Contains(log, wantPath) {
 		t.Errorf("Envoy's log does not name the configuration error's path %q", wantPath)
+	}
+}
+
+// checkAccessLogFields: envoy.yaml's access log prints the record apiguard
+// sets in the filter state (docs/logging.md): the consumer and key id of an
+// allowed request, the reason of a denial with a known key.
+func checkAccessLogFields(t *testing.T, out string, keys demoKeys) {
+	t.Helper()
+	var allowed, revoked bool
+	for _, line := range strings.Split(out, "\n") {
+		if !strings.HasPrefix(line, "{") || !strings.Contains(line, `"apiguard"`) {
+			continue
+		}
+		var l map[string]any
+		if json.Unmarshal([]byte(line), &l) != nil || l["path"] != listPath {
+			continue
+		}
+		s, _ := l["apiguard"].(string)
+		var rec map[string]any
+		if json.Unmarshal([]byte(s), &rec) != nil {
+			continue
+		}
+		switch {
+		case rec["decision"] == "allow" && rec["reason"] == "allowed" && rec["consumer"] == keys.Valid.Consumer &&
+			rec["key_id"] == keys.Valid.ID && rec["route"] != nil:
+			allowed = true
+		case rec["decision"] == "deny" && rec["reason"] == "revoked" && rec["key_id"] == keys.Revoked.ID:
+			revoked = true
+		}
+	}
+	if !allowed || !revoked {
+		t.Errorf("access log lines of %s lack apiguard's record (allowed with consumer %v, revoked denial %v):\n%s",
+			listPath, allowed, revoked, grepLines(out, `"apiguard"`))
 	}
 }

@@ -147,9 +147,10 @@ type startOptions struct {
 	// sourceAddress is the source.address property, testSourceAddress
 	// unless set.
 	sourceAddress string
-	// env is the VM's environment (Envoy's vm_config.environment_variables):
-	// cpphost passes it as WASI environ, the native runner sets it in the
-	// process (t.Setenv); the SDK's emulator passes none.
+	// env is the VM's environment (Envoy: vm_config.environment_variables):
+	// the test process's natively, cpphost's Options.Env in cpphost. The
+	// SDK's emulator instantiates the module with no environment, so a
+	// test with env skips the wasm runner.
 	env map[string]string
 }
 
@@ -160,15 +161,15 @@ func withPluginName(name string) startOption {
 	return func(o *startOptions) { o.pluginName = &name }
 }
 
+// withEnv sets the VM's environment variables.
+func withEnv(env map[string]string) startOption {
+	return func(o *startOptions) { o.env = env }
+}
+
 // withSourceAddress sets the source.address property (not empty: the SDK's
 // emulator cannot return an empty property).
 func withSourceAddress(addr string) startOption {
 	return func(o *startOptions) { o.sourceAddress = addr }
-}
-
-// withEnv sets the VM's environment.
-func withEnv(env map[string]string) startOption {
-	return func(o *startOptions) { o.env = env }
 }
 
 func newStartOptions(opts []startOption) startOptions {
@@ -199,7 +200,11 @@ func startWith(t *testing.T, vm types.VMContext, config []byte, want types.OnPlu
 		e.keyStore = ks
 		return e
 	}
-	if _, native := vm.(*vmContext); native {
+	if len(o.env) > 0 {
+		if _, native := vm.(*vmContext); !native {
+			t.Skip("the SDK's emulator (proxytest.NewWasmVMContext) instantiates the module without environment " +
+				"variables; the native and cpphost runners pass them")
+		}
 		for k, v := range o.env {
 			t.Setenv(k, v)
 		}
@@ -323,6 +328,10 @@ type outcome struct {
 	local    *proxytest.LocalHttpResponse
 	upstream [][2]string // request headers as forwarded
 	response [][2]string // response headers after the filter, when forwarded
+	// state is the request's filter state at the end of the stream, as an
+	// access log reads it: keyed by Envoy's name ("wasm." + the property
+	// path), absent keys absent (filterstate_test.go).
+	state map[string]string
 }
 
 // do sends a request with the given headers (method GET unless set).
@@ -339,6 +348,7 @@ func (e *env) do(path string, headers ...[2]string) outcome {
 	if e.vm != nil {
 		return e.doInHost(hs)
 	}
+	e.clearState()
 	id := e.host.InitializeHttpContext()
 	o := outcome{action: e.host.CallOnRequestHeaders(id, hs, false)}
 	o.local = e.host.GetSentLocalResponse(id)
@@ -348,6 +358,7 @@ func (e *env) do(path string, headers ...[2]string) outcome {
 		o.response = e.host.GetCurrentResponseHeaders(id)
 	}
 	e.host.CompleteHttpContext(id)
+	o.state = e.emulatorState()
 	return o
 }
 
@@ -408,7 +419,7 @@ func (e *env) doInHost(hs [][2]string) outcome {
 	if err != nil {
 		e.t.Fatalf("cpphost: %v", err)
 	}
-	o := outcome{action: types.Action(r.Action), upstream: r.Upstream, response: r.Response}
+	o := outcome{action: types.Action(r.Action), upstream: r.Upstream, response: r.Response, state: hostState(r.FilterState)}
 	if r.Local != nil {
 		o.local = &proxytest.LocalHttpResponse{StatusCode: uint32(r.Local.Status), StatusCodeDetail: r.Local.Details,
 			Data: r.Local.Body, Headers: r.Local.Headers}

@@ -3,11 +3,14 @@ package main
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/apiguard/apiguard/internal/cpphost"
 	"github.com/apiguard/apiguard/internal/vmtest"
 	"github.com/apiguard/apiguard/internal/wasmvm"
+	"github.com/apiguard/apiguard/policy"
 )
 
 // fixtureModule returns build/fixtures/name, which make bench builds.
@@ -49,13 +52,19 @@ func hostVM(b *testing.B, wasm, config []byte) (*cpphost.Host, *cpphost.VM) {
 // rate-limited request, no decision) in the same run. The apiguard results
 // carry x-floor, the ratio to the floor's time for the same request, and
 // allocs/req, heap allocations per request counted in the benchmark build
-// of the filter (build/fixtures/apiguard-debug.wasm).
+// of the filter (build/fixtures/apiguard-debug.wasm). The allowed case also
+// runs, interleaved request by request with the floor and apiguard, the
+// filter built without its filter state
+// (build/fixtures/apiguard-nofilterstate.wasm): filter-state=allowed
+// reports the three times and both ratios, so that the cost of the
+// access-log fields (filterstate.go) is measured under the same load.
 func BenchmarkHostRequest(b *testing.B) {
 	cfg, k := benchRequestConfig(b)
 	cases := benchCases(k)
 	allocs := hostAllocs(b, cfg, cases)
 	vms := map[string]*cpphost.VM{}
 	_, vms["floor"] = hostVM(b, fixtureModule(b, "floor.wasm"), cfg)
+	_, vms["nofilterstate"] = hostVM(b, fixtureModule(b, "apiguard-nofilterstate.wasm"), cfg)
 	_, vms["apiguard"] = hostVM(b, vmtest.Plain(b), cfg)
 	// Each case runs the floor and then apiguard, back to back, so that the
 	// ratio compares two measurements taken under the same load.
@@ -91,6 +100,57 @@ func BenchmarkHostRequest(b *testing.B) {
 			})
 		}
 	}
+	b.Run("filter-state=allowed", func(b *testing.B) { hostFilterStateCost(b, vms, cases[0]) })
+}
+
+// hostFilterStateCost runs the allowed request through the floor, the
+// filter without filter state and the filter, filterStateBlock requests
+// each in turn in every iteration, and reports each one's mean time per
+// request and the two filters' ratios to the floor: interleaving in short
+// blocks puts the three under the same load, which back-to-back runs on a
+// busy machine do not, while each block keeps its module's code warm in
+// the caches (request by request, the three modules evict each other).
+// filterStateBlock is how many requests each plugin serves in a row in
+// hostFilterStateCost.
+const filterStateBlock = 10
+
+func hostFilterStateCost(b *testing.B, vms map[string]*cpphost.VM, c benchCase) {
+	without := vms["nofilterstate"]
+	// The comparison measures what it says: the same answer, with and
+	// without filter state.
+	rw, r := mustRequest(b, without, c), mustRequest(b, vms["apiguard"], c)
+	if len(rw.FilterState) != 0 || len(r.FilterState) == 0 || status(rw) != status(r) || upstreamPath(rw) != upstreamPath(r) {
+		b.Fatalf("without filter state: %d %q %q; with: %d %q %q", status(rw), upstreamPath(rw), rw.FilterState,
+			status(r), upstreamPath(r), r.FilterState)
+	}
+	vmsOf := []*cpphost.VM{vms["floor"], without, vms["apiguard"]}
+	// The two filters swap places every iteration, so that neither always
+	// runs right after the other (the host's garbage and caches are left
+	// by the one before).
+	orders := [2][3]int{{0, 1, 2}, {0, 2, 1}}
+	var spent [3]time.Duration
+	n := 0
+	for b.Loop() {
+		n++
+		for _, i := range orders[n%2] {
+			vm := vmsOf[i]
+			start := time.Now()
+			for range filterStateBlock {
+				if _, err := vm.Request(c.headers); err != nil {
+					b.Fatal(err)
+				}
+			}
+			spent[i] += time.Since(start)
+		}
+	}
+	us := func(d time.Duration) float64 {
+		return float64(d.Nanoseconds()) / 1000 / float64(b.N*filterStateBlock)
+	}
+	b.ReportMetric(us(spent[0]), "floor-us")
+	b.ReportMetric(us(spent[1]), "without-us")
+	b.ReportMetric(us(spent[2]), "with-us")
+	b.ReportMetric(float64(spent[1])/float64(spent[0]), "without-x-floor")
+	b.ReportMetric(float64(spent[2])/float64(spent[0]), "with-x-floor")
 }
 
 // hostAllocs counts the heap allocations per request of each case in the
@@ -139,4 +199,69 @@ func status(r cpphost.Result) int {
 func upstreamPath(r cpphost.Result) string {
 	p, _ := header(r.Upstream, ":path")
 	return p
+}
+
+// BenchmarkHostIdentityToken measures an allowed request through the
+// compiled filter in cpphost without an identity token, with a token reused
+// from the worker's cache (the common case: a token is minted again only
+// after 80 % of its lifetime), and with a token minted on every request
+// (each request 5 minutes after the last), per algorithm. sign-us is the
+// cost of one signature: minted minus reused, measured in the same run.
+func BenchmarkHostIdentityToken(b *testing.B) {
+	cfg, k := benchRequestConfig(b)
+	allowed := benchCases(k)[0]
+	withToken := func(alg string) []byte {
+		var m map[string]any
+		if err := json.Unmarshal(cfg, &m); err != nil {
+			b.Fatal(err)
+		}
+		m["identity_token"] = tokenSection(alg, nil)
+		out, err := json.Marshal(m)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return out
+	}
+	run := func(name string, config []byte) float64 {
+		var ns float64
+		b.Run(name, func(b *testing.B) {
+			_, vm := hostVM(b, vmtest.Plain(b), config)
+			r := mustRequest(b, vm, allowed)
+			if _, hasToken := header(r.Upstream, "authorization"); status(r) != 0 || hasToken != (name != "token=none") {
+				b.Fatalf("%s: status %d, token upstream %v", name, status(r), hasToken)
+			}
+			for b.Loop() {
+				if _, err := vm.Request(allowed.headers); err != nil {
+					b.Fatal(err)
+				}
+			}
+			ns = float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+			b.ReportMetric(ns/1000, "us/req")
+		})
+		return ns
+	}
+	run("token=none", cfg)
+	for _, alg := range []string{policy.AlgEdDSA, policy.AlgES256} {
+		reused := run("token="+alg+"/reused", withToken(alg))
+		var minted float64
+		b.Run("token="+alg+"/minted", func(b *testing.B) {
+			_, vm := hostVM(b, vmtest.Plain(b), withToken(alg))
+			at := testNow
+			for b.Loop() {
+				at = at.Add(5 * time.Minute)
+				vm.Properties["request.time"] = binary.LittleEndian.AppendUint64(nil, uint64(at.UnixNano()))
+				if _, err := vm.Request(allowed.headers); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if n := vm.Counter(metricTokensMinted); n < uint64(b.N) {
+				b.Fatalf("%d tokens minted in %d requests", n, b.N)
+			}
+			minted = float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+			b.ReportMetric(minted/1000, "us/req")
+			if reused > 0 {
+				b.ReportMetric((minted-reused)/1000, "sign-us")
+			}
+		})
+	}
 }

@@ -84,12 +84,11 @@ type keyStore struct {
 	generation gauge
 	age        gauge
 	keys       gauge
-	memory     *memoryGuard // the VM's
 }
 
 func newKeyStore(p *pluginContext, base *policy.Policy, prefix string) *keyStore {
 	cfg := base.KeyStore()
-	k := &keyStore{cfg: cfg, identity: cfg.Identity(), memory: &p.vm.memory,
+	k := &keyStore{cfg: cfg, identity: cfg.Identity(),
 		fetches: map[string]proxywasm.MetricCounter{}, rejects: map[string]proxywasm.MetricCounter{},
 		generation: gauge{g: proxywasm.DefineGaugeMetric(ksGenerationName)},
 		age:        gauge{g: proxywasm.DefineGaugeMetric(ksAgeName)},
@@ -116,13 +115,7 @@ func (k *keyStore) retryAfter() int { return k.f.RetryAfter() }
 // start binds the snapshot this VM verified last for the same key store,
 // if any, then fetches.
 func (k *keyStore) start(p *pluginContext) {
-	v := p.vm.verified[k.identity]
-	if v != nil {
-		// Binding builds a second set of consumers while the old plugin's
-		// are still live: keep it under the reload's memory limit.
-		k.memory.limit()
-	}
-	k.apply(p, k.f.Start(time.Now(), v))
+	k.apply(p, k.f.Start(time.Now(), p.vm.verified[k.identity]))
 }
 
 // tick continues a load, a ranged fetch or the bucket preparation, or
@@ -166,7 +159,6 @@ func (k *keyStore) apply(p *pluginContext, a keyfetch.Actions) {
 			proxywasm.LogError(l.Msg)
 		}
 	}
-	k.memory.after(k.f, a.Swap != nil)
 	if a.TickPeriod != 0 {
 		if err := proxywasm.SetTickPeriodMilliSeconds(uint32(a.TickPeriod / time.Millisecond)); err != nil {
 			proxywasm.LogErrorf("apiguard: key store: setting the tick period: %v", err)

@@ -44,6 +44,12 @@ func keyStoreConfig(t testing.TB, k testKeys) []byte {
 // when not nil, signed with signer.
 func testSnapshot(t testing.TB, k testKeys, gen uint64, signer ed25519.PrivateKey, edit func(consumers []any)) []byte {
 	t.Helper()
+	return snapshotFor(t, k, gen, signer, "", edit)
+}
+
+// snapshotFor is testSnapshot for audience.
+func snapshotFor(t testing.TB, k testKeys, gen uint64, signer ed25519.PrivateKey, audience string, edit func(consumers []any)) []byte {
+	t.Helper()
 	var consumers []any
 	testConfig(t, k, func(cfg map[string]any) { consumers = cfg["consumers"].([]any) })
 	if edit != nil {
@@ -57,7 +63,7 @@ func testSnapshot(t testing.TB, k testKeys, gen uint64, signer ed25519.PrivateKe
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := keysnap.Encode(&keysnap.Snapshot{Generation: gen, Created: testNow, Consumers: cons, Keys: keys}, signer)
+	b, err := keysnap.Encode(&keysnap.Snapshot{Generation: gen, Created: testNow, Audience: audience, Consumers: cons, Keys: keys}, signer)
 	if err != nil {
 		t.Fatal(err)
 	}

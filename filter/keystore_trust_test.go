@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -20,27 +19,10 @@ import (
 	"github.com/apiguard/apiguard/policy/keysnap"
 )
 
-// encodeSnapshot is testSnapshot with an audience.
+// encodeSnapshot is testSnapshot signed by testSigner for audience.
 func encodeSnapshot(t testing.TB, k testKeys, gen uint64, audience string, edit func(consumers []any)) []byte {
 	t.Helper()
-	var consumers []any
-	testConfig(t, k, func(cfg map[string]any) { consumers = cfg["consumers"].([]any) })
-	if edit != nil {
-		edit(consumers)
-	}
-	doc, err := json.Marshal(map[string]any{"consumers": consumers})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cons, keys, err := policy.ParseConsumers(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := keysnap.Encode(&keysnap.Snapshot{Generation: gen, Created: testNow, Audience: audience, Consumers: cons, Keys: keys}, testSigner)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return snapshotFor(t, k, gen, testSigner, audience, edit)
 }
 
 // rangedKeyStoreConfig is keyStoreConfig fetching in 1024-byte ranges,

@@ -16,8 +16,10 @@ const (
 	metricCASRetries      = "apiguard.ratelimit.cas_retries"
 	metricCASExhausted    = "apiguard.ratelimit.cas_exhausted"
 	metricStoreErrors     = "apiguard.ratelimit.store_errors"
-	metricInternalErrors  = "apiguard.internal_errors" // recovered panics, missing policy
-	metricKeysExpiring    = "apiguard.keys.expiring"   // gauge: keys expiring within key_policy.expiry_warning (key_expiry.go)
+	metricInternalErrors  = "apiguard.internal_errors"                 // recovered panics, missing policy
+	metricTokensMinted    = "apiguard.identity_token.minted"           // identity tokens signed (not reused)
+	metricTokenFailures   = "apiguard.identity_token.signing_failures" // requests failed (500) for want of a token
+	metricKeysExpiring    = "apiguard.keys.expiring"                   // gauge: keys expiring within key_policy.expiry_warning (key_expiry.go)
 	// Sealed cursors (cursor_seal.go): responses sealed, and responses
 	// that could not be and were replaced by a problem document.
 	metricCursorSealed     = "apiguard.cursor.sealed"
@@ -34,6 +36,8 @@ type metrics struct {
 	casExhausted    proxywasm.MetricCounter
 	storeErrors     proxywasm.MetricCounter
 	internalErrors  proxywasm.MetricCounter
+	tokensMinted    proxywasm.MetricCounter
+	tokenFailures   proxywasm.MetricCounter
 }
 
 func newMetrics() *metrics {
@@ -45,6 +49,8 @@ func newMetrics() *metrics {
 		casExhausted:    proxywasm.DefineCounterMetric(metricCASExhausted),
 		storeErrors:     proxywasm.DefineCounterMetric(metricStoreErrors),
 		internalErrors:  proxywasm.DefineCounterMetric(metricInternalErrors),
+		tokensMinted:    proxywasm.DefineCounterMetric(metricTokensMinted),
+		tokenFailures:   proxywasm.DefineCounterMetric(metricTokenFailures),
 	}
 	for r, name := range decisionMetricNames {
 		m.decisions[r] = proxywasm.DefineCounterMetric(name)

@@ -1,8 +1,9 @@
 package main
 
 import (
+	"os"
 	"runtime"
-	"strings"
+	"time"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
@@ -20,9 +21,6 @@ type vmContext struct {
 	// KeyStoreConfig.Identity) loaded in this VM, so that a plugin started
 	// by a configuration push serves its keys at once (keystore.go).
 	verified map[string]*policy.Verified
-	// memory bounds the heap while a snapshot loads over another
-	// (keystore_memory.go).
-	memory memoryGuard
 }
 
 func newVMContext() types.VMContext { return &vmContext{verified: map[string]*policy.Verified{}} }
@@ -52,6 +50,11 @@ type pluginContext struct {
 	expiry *keyExpiry
 	// seals counts sealed cursors (cursor_seal.go), nil when none are.
 	seals *sealMetrics
+	// tokens mints and keeps the identity tokens (identity.go), nil
+	// without identity_token; untrusted lists the headers a client may
+	// never set: the identity headers and the token's.
+	tokens    *tokenCache
+	untrusted []string
 }
 
 // maxCachedPolicies bounds rateLimitPolicies; when full it starts over.
@@ -82,7 +85,9 @@ func (p *pluginContext) OnPluginStart(int) types.OnPluginStartStatus {
 		proxywasm.LogCriticalf("apiguard: reading the plugin configuration: %v", err)
 		return types.OnPluginStartStatusFailed
 	}
-	pol, err := policy.Compile(cfg)
+	// The signing key of identity_token comes from the VM's environment,
+	// which Envoy hands the module through WASI environ_get.
+	pol, err := policy.CompileWith(cfg, policy.Options{LookupEnv: os.LookupEnv})
 	if err != nil {
 		logConfigError(p.metrics, err)
 		return types.OnPluginStartStatusFailed
@@ -92,6 +97,12 @@ func (p *pluginContext) OnPluginStart(int) types.OnPluginStartStatus {
 		return types.OnPluginStartStatusFailed
 	}
 	p.policy = pol
+	identity := pol.IdentityHeaders()
+	p.untrusted = identity[:]
+	if tok := pol.IdentityToken(); tok != nil {
+		p.tokens = newTokenCache(tok)
+		p.untrusted = append(p.untrusted[:3:3], tok.Header)
+	}
 	total, created, err := p.limiter.prepare(pol)
 	// Compiling a large configuration leaves garbage behind: collect it now,
 	// before serving, so that the first collection under traffic starts from
@@ -194,6 +205,8 @@ type httpContext struct {
 	// sealing is set when the response's cursors are to be sealed
 	// (cursor_seal.go).
 	sealing *sealState
+	// tokens is the bucket's answer, for the filter state (filterstate.go).
+	tokens tokens
 }
 
 func (h *httpContext) OnHttpRequestHeaders(int, bool) (action types.Action) {
@@ -238,6 +251,7 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) (action types.Action) {
 
 	if d.Allow && d.RateLimit.Limit != nil {
 		res, ok := p.limiter.take(d.RateLimit.BucketKey, d.RateLimit.Limit, now)
+		h.tokens = counted(res, ok)
 		if !ok || !res.Allowed {
 			d = policy.RateLimited(d, res)
 		} else {
@@ -245,6 +259,7 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) (action types.Action) {
 		}
 	}
 	p.metrics.decision(d.Reason)
+	publishDecision(d, p.policy.Shadow(), h.tokens)
 
 	if p.policy.Shadow() {
 		if !d.Allow {
@@ -254,7 +269,10 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) (action types.Action) {
 			logDecision("allow", d, method, path, hl, now, ip)
 		}
 		h.limit = nil
-		applyShadow(d, p.policy, hl)
+		if !p.applyShadow(d, hl, now) {
+			sendInternalError()
+			return types.ActionPause
+		}
 		// Shadow mode sets no quota header, so the global rate-limit filter
 		// counts nothing; a client-supplied one must not make it count.
 		removeQuotaHeader(p.policy.QuotaHeader(), hl)
@@ -266,6 +284,10 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) (action types.Action) {
 		return types.ActionPause
 	}
 	applyAllow(d, hl)
+	if !p.setIdentityToken(&d, now) {
+		sendInternalError()
+		return types.ActionPause
+	}
 	if err := applyQuota(d, p.policy.QuotaHeader(), hl); err != nil {
 		// Without its quota header the request would not be counted
 		// against the quota: fail it closed.
@@ -297,42 +319,35 @@ func applyAllow(d policy.Decision, request policy.HeaderList) {
 }
 
 // applyShadow is what shadow mode changes: client-supplied identity headers
-// go whatever the decision, and the identity headers are set when the
-// decision is allow. The credential and the path stay as sent, so that an
-// upstream that still checks keys keeps working.
-func applyShadow(d policy.Decision, p *policy.Policy, request policy.HeaderList) {
-	identity := p.IdentityHeaders()
-	removeHeaders(identity[:], request)
+// (and identity tokens) go whatever the decision, and the identity headers
+// and token are set when the decision is allow. The credential and the
+// path stay as sent, so that an upstream that still checks keys keeps
+// working. It reports false when the token could not be minted.
+func (p *pluginContext) applyShadow(d policy.Decision, request policy.HeaderList, now time.Time) bool {
+	removeHeaders(p.untrusted, request)
 	if d.Allow {
 		setIdentity(d)
+		return p.setIdentityToken(&d, now)
 	}
+	return true
 }
 
 // removeHeaders removes every request header that names one of names under
-// any spelling a back end reads as the same (policy.SameHeaderName), each
-// name the request carries once.
+// any spelling a back end reads as the same (policy.SameHeaderName): one
+// removal per value the request carries. Envoy's removal takes every value
+// of a name, so a repeated header costs a removal that finds nothing; the
+// SDK's emulator takes one value per call, and a host that does the same
+// still loses every copy.
 func removeHeaders(names []string, request policy.HeaderList) {
-	var done [8]string // spellings removed so far (a removal takes every value)
-	n := 0
-next:
 	for _, h := range request {
 		for _, name := range names {
 			if !policy.SameHeaderName(h[0], name) {
 				continue
 			}
-			for _, r := range done[:n] {
-				if strings.EqualFold(r, h[0]) {
-					continue next
-				}
-			}
-			if n < len(done) {
-				done[n] = h[0]
-				n++
-			}
 			if err := proxywasm.RemoveHttpRequestHeader(h[0]); err != nil {
 				proxywasm.LogErrorf("apiguard: removing header %q: %v", h[0], err)
 			}
-			continue next
+			break
 		}
 	}
 }

@@ -18,3 +18,9 @@ func property(path []byte) ([]byte, bool) {
 // hostCopied returns b as a string for a host call that copies it. The SDK's
 // emulator keeps the strings it is given, so natively it is a copy.
 func hostCopied(b []byte) string { return string(b) }
+
+// setProperty sets the one-segment property key to value through the SDK,
+// which the native runner's emulator keeps: the value is a copy.
+func setProperty(key, value string) error {
+	return proxywasm.SetProperty([]string{key}, []byte(value))
+}

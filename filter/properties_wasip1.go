@@ -3,6 +3,7 @@
 package main
 
 import (
+	"strconv"
 	"unsafe"
 
 	"github.com/apiguard/apiguard/filter/internal/bridge"
@@ -19,3 +20,19 @@ func property(path []byte) ([]byte, bool) {
 // returning (Envoy copies header values into its own header map): in the
 // module, a view of b, so that reusing b costs no allocation.
 func hostCopied(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// setProperty sets the one-segment property key to value straight through
+// the bridge: the host copies both, so views of the strings do (no
+// allocation).
+func setProperty(key, value string) error {
+	st := bridge.SetProperty(unsafe.Slice(unsafe.StringData(key), len(key)), unsafe.Slice(unsafe.StringData(value), len(value)))
+	if st != 0 {
+		return hostStatus(st)
+	}
+	return nil
+}
+
+// hostStatus is a proxy-wasm status other than OK.
+type hostStatus uint32
+
+func (s hostStatus) Error() string { return "proxy-wasm status " + strconv.Itoa(int(s)) }

@@ -29,6 +29,7 @@ func sendDenial(d policy.Decision) {
 
 // sendInternalError fails a request closed when the filter cannot decide.
 func sendInternalError() {
+	publishInternalError()
 	body := appendProblem(nil, "https://apiguard.dev/problems/internal_error", "Internal error", 500,
 		"the API gateway could not evaluate this request")
 	headers := [][2]string{{"content-type", problemContentType}, {"cache-control", "no-store"}}

@@ -18,12 +18,12 @@ func (p *Policy) BucketKeys(yield func(key string) bool) {
 	})
 	for i := range p.consumers {
 		c := &p.consumers[i]
-		own := c.limit
+		own := int(c.limit)
 		if own < 0 {
 			own = p.defaultLimit
 		}
 		for li := range p.limits {
-			if (routeLimit[li] || li == own) && !yield(c.bucketKeys[li]) {
+			if (routeLimit[li] || li == own) && !yield(p.bucketKey(c, li)) {
 				return
 			}
 		}
@@ -53,13 +53,13 @@ func (p *Policy) NumConsumers() int { return len(p.consumers) }
 // buckets of a large key snapshot a few consumers at a time.
 func (p *Policy) ConsumerBucketKeys(i int, fn func(key string)) {
 	c := &p.consumers[i]
-	own := c.limit
+	own := int(c.limit)
 	if own < 0 {
 		own = p.defaultLimit
 	}
 	for li := range p.limits {
 		if li == own || p.routeLimits[li] {
-			fn(c.bucketKeys[li])
+			fn(p.bucketKey(c, li))
 		}
 	}
 }

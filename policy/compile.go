@@ -70,6 +70,15 @@ type Policy struct {
 	keyPolicy *KeyPolicy
 	// seals are the cursor_seal sections of the profiles (cursor_seal.go).
 	seals []*CursorSeal
+	// consumerText holds the consumers' strings, scopeSets what consumers
+	// with the same scopes share, limitKeyOff[i] where the bucket key
+	// under limits[i] starts after a consumer's id, less i times the id's
+	// length (consumer_build.go).
+	consumerText [][]byte
+	scopeSets    []*scopeSet
+	limitKeyOff  []int
+
+	identity *IdentityToken // identity_token.go, nil for none
 }
 
 // Warnings lists what in the configuration is valid but probably not
@@ -209,16 +218,17 @@ func (ps *parser) build(c *config, seed uint64) *Policy {
 	ps.buildConsumers(p, c, resolveLimit, quotas.resolve, intern)
 	ps.buildQuotas(p, c, quotas)
 	p.buildAnonymous()
+	ps.buildIdentityToken(p, c)
 	p.keyStore = c.keyStore
 	p.keyPolicy = c.keyPolicy
 	switch {
 	case c.keyStore == nil:
-		ps.warnUngrantedScopes(c, p.consumers)
+		ps.warnUngrantedScopes(c, p.consumers, p.scopeSets)
 	case ps.snapConsumers != nil: // else the snapshot, unknown here, grants the scopes
-		ps.warnUngrantedScopes(c, ps.snapConsumers)
+		ps.warnUngrantedScopes(c, ps.snapConsumers, ps.snapSets)
 	}
 	for i := range ps.snapConsumers {
-		if l := ps.snapConsumers[i].limit; l >= 0 && l < len(limitUsed) {
+		if l := int(ps.snapConsumers[i].limit); l >= 0 && l < len(limitUsed) {
 			limitUsed[l] = true
 		}
 	}
@@ -238,10 +248,10 @@ func (ps *parser) build(c *config, seed uint64) *Policy {
 
 // warnUngrantedScopes warns about route scopes that no consumer is granted:
 // every authenticated request to such a route is denied.
-func (ps *parser) warnUngrantedScopes(c *config, consumers []consumer) {
+func (ps *parser) warnUngrantedScopes(c *config, consumers []consumer, sets []*scopeSet) {
 	granted := map[string]bool{}
 	for i := range consumers {
-		for _, s := range consumers[i].scopes {
+		for _, s := range sets[consumers[i].set].scopes {
 			granted[s] = true
 		}
 	}
@@ -362,9 +372,7 @@ func (ps *parser) buildConsumers(p *Policy, c *config, resolveLimit func(path js
 	entries := make([]keyEntry, nKeys)
 	var ids strings.Builder
 	ids.Grow(idLen)
-	nl := len(p.limits)
 	consumers := make([]consumer, len(c.consumers))
-	bucketKeys := make([]string, len(c.consumers)*nl)
 	consumerIDs := make(map[string]*consumerConf, len(c.consumers))
 	keyIDs := make(map[string]keyRef, nKeys)
 	refs := make([]keyRef, nKeys) // of entries, to name a duplicate hash's first key
@@ -375,7 +383,7 @@ func (ps *parser) buildConsumers(p *Policy, c *config, resolveLimit func(path js
 		cc := &c.consumers[ci]
 		ps.uniqueConsumerID(consumerIDs, cc)
 		consumers[ci] = b.build(cc.id, sortedScopes(cc.scopes), resolveLimit(cc.limitPath, cc.rateLimit),
-			resolveQuota(cc.quotaPath, cc.quota), bucketKeys[ci*nl:(ci+1)*nl:(ci+1)*nl])
+			resolveQuota(cc.quotaPath, cc.quota))
 
 		for ki := range cc.keys {
 			kc := &cc.keys[ki]
@@ -404,6 +412,7 @@ func (ps *parser) buildConsumers(p *Policy, c *config, resolveLimit func(path js
 		cc.keys = nil // built: let the collector have them
 	}
 	p.consumers = consumers
+	b.finish()
 	p.entries = entries[:k:k]
 	p.keyIDs = ids.String()
 }

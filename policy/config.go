@@ -20,16 +20,28 @@ type parser struct {
 	kept  strings.Builder // the current block of keep
 	// misspelt holds the names suggested for unknown top-level fields.
 	misspelt map[string]bool
+	// suggested holds the paths of the fields suggested for unknown fields
+	// at any level: a field reported as misspelt is not also reported as
+	// missing under its right name (a follow-on error).
+	suggested map[string]bool
 	// now, when not zero, is the time against which keys that have
 	// already expired are reported (see CompileAt).
 	now int64
+	// lookupEnv resolves identity_token.signing_key_env (Options).
+	lookupEnv func(string) (string, bool)
 	// snapConsumers, when not nil, are the consumers of a key snapshot the
 	// warnings are judged against (see CompileWithSnapshot).
 	snapConsumers []consumer
+	snapSets      []*scopeSet // the scope sets snapConsumers index
 }
 
-// add records an error at path.
+// add records an error at path, except that a field "is required" where
+// an unknown field was taken for its misspelling: that error is already
+// reported, as the unknown field.
 func (ps *parser) add(path jsonPath, msg string) {
+	if strings.HasPrefix(msg, "is required") && ps.suggested[path.String()] {
+		return
+	}
 	ps.errs = append(ps.errs, fieldError(path, msg))
 }
 
@@ -192,9 +204,9 @@ var fieldNames = func() map[string]string {
 		max_page methods mode name not_after not_before offset_param on_violation page_param pagination
 		path per prefix public query rate_limit rate_limits requests revoked routes scheme scopes
 		scopes_header sha256 unmatched quota quotas default_quota quota_header key_store cluster authority
-		refresh timeout public_key chunk_size allow_unsigned max_size audience key_policy max_lifetime
-		expiry_warning
-		cursor_seal response_fields link_header lifetime key_env previous_key_env key previous_key max_body`) {
+		refresh timeout public_key chunk_size allow_unsigned max_size audience identity_token issuer
+		lifetime algorithm key_id signing_key_env signing_key key_policy max_lifetime expiry_warning
+		cursor_seal response_fields link_header key_env previous_key_env key previous_key max_body`) {
 		m[s] = s
 	}
 	return m
@@ -235,6 +247,10 @@ func (ps *parser) object(path jsonPath, v gjson.Result, known string, fn func(na
 			msg := "unknown field"
 			if s := suggest(name, known); s != "" {
 				msg += " (did you mean " + quote(s) + "?)"
+				if ps.suggested == nil {
+					ps.suggested = map[string]bool{}
+				}
+				ps.suggested[strings.Clone(path.member(s).String())] = true
 				if path.isZero() {
 					if ps.misspelt == nil {
 						ps.misspelt = map[string]bool{}

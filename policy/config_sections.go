@@ -22,7 +22,7 @@ const (
 // The fields of each object of the configuration, for suggestions.
 const (
 	rootFields = "mode key_sources key_format hide_credentials log_allowed consumers routes unmatched " +
-		"pagination rate_limits default_rate_limit anonymous_buckets forward quotas default_quota key_store key_policy"
+		"pagination rate_limits default_rate_limit anonymous_buckets forward quotas default_quota key_store identity_token key_policy"
 	sourceFields   = "header scheme query"
 	formatFields   = "prefix checksum"
 	consumerFields = "id scopes rate_limit quota keys"
@@ -75,7 +75,8 @@ type config struct {
 	consumersPath jsonPath
 	keyStore      *KeyStoreConfig
 	keyStorePath  jsonPath
-	keyPolicy     *KeyPolicy // key_policy.go
+	keyPolicy     *KeyPolicy    // key_policy.go
+	identity      *identityConf // identity_token (identity_token.go)
 }
 
 // keySource is one place a credential is read from: a header (optionally
@@ -212,6 +213,8 @@ func (ps *parser) parseConfig(root gjson.Result) *config {
 			c.keyStore = ps.parseKeyStore(p, v)
 		case "key_policy":
 			c.keyPolicy = ps.parseKeyPolicy(p, v)
+		case "identity_token":
+			c.identity = ps.parseIdentityToken(p, v)
 		case HigressRulesField:
 			ps.parseHigressRules(p, v)
 		default:

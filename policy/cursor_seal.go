@@ -183,20 +183,6 @@ func (ps *parser) checkSealField(path jsonPath, s string) bool {
 	return true
 }
 
-// isEnvName reports whether s is a POSIX environment variable name.
-func isEnvName(s string) bool {
-	if s == "" || s[0] >= '0' && s[0] <= '9' {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c == '_' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
-			return false
-		}
-	}
-	return true
-}
-
 // decodeSealKey decodes a 256-bit key: 64 hex digits, or base64 (standard
 // or URL alphabet, with or without padding).
 func decodeSealKey(s string) ([]byte, bool) {

@@ -297,7 +297,7 @@ func (p *Policy) authenticate(r Request, cred *credentials) (d Decision, denied 
 	if reason != ReasonAllowed {
 		d := unauthorized(reason, detail, true)
 		if e != nil { // revoked, expired, not yet valid: say whose key it is
-			d.Identity.Consumer, d.Identity.KeyID = p.consumers[e.consumer].id, p.keyID(e)
+			d.Identity.Consumer, d.Identity.KeyID = p.consumerID(&p.consumers[e.consumer]), p.keyID(e)
 		}
 		return d, true
 	}
@@ -340,15 +340,15 @@ func (p *Policy) Decide(r Request) Decision {
 		Allow:    true,
 		Status:   200,
 		Reason:   ReasonAllowed,
-		Identity: Identity{Consumer: c.id, KeyID: p.keyID(e), KeyPresented: true},
+		Identity: Identity{Consumer: p.consumerID(c), KeyID: p.keyID(e), KeyPresented: true},
 	}
 	limit := -1
 	var prof *profile
 	if rt != nil {
 		d.Route = rt.name
 		for _, id := range rt.scopeIDs {
-			if !c.hasScope(id) {
-				return insufficientScope(d, rt, c)
+			if !p.hasScope(c, id) {
+				return p.insufficientScope(d, rt, c)
 			}
 		}
 		limit, prof = rt.limit, rt.profile
@@ -356,25 +356,25 @@ func (p *Policy) Decide(r Request) Decision {
 		return identified(deny(ReasonNoRoute, detailNoRoute), d)
 	}
 
-	sc := sealContext{open: !p.shadow, route: d.Route, consumer: c.id, now: r.Now}
+	sc := sealContext{open: !p.shadow, route: d.Route, consumer: d.Identity.Consumer, now: r.Now}
 	if newPath, detail := p.rewrite(norm, rawPath, query, hasQuery, prof, cred.queryCount, &sc); detail != "" {
 		return identified(deny(ReasonBadPagination, detail), d)
 	} else {
 		d.Upstream.NewPath = newPath
 	}
 	d.Upstream.RemoveHeaders = p.remove[cred.headerMask]
-	d.Upstream.SetHeaders = [3][2]string{{p.forward[0], c.id}, {p.forward[1], d.Identity.KeyID}, {p.forward[2], c.scopeHeader}}
+	d.Upstream.SetHeaders = [3][2]string{{p.forward[0], d.Identity.Consumer}, {p.forward[1], d.Identity.KeyID}, {p.forward[2], p.scopeSets[c.set].header}}
 
 	if limit < 0 {
-		limit = c.limit
+		limit = int(c.limit)
 	}
 	if limit < 0 {
 		limit = p.defaultLimit
 	}
 	if limit >= 0 {
 		d.RateLimit.Limit = p.limits[limit]
-		d.RateLimit.BucketKey = c.bucketKeys[limit]
-		d.RateLimit.PartitionKey = c.partitionKey
+		d.RateLimit.BucketKey = p.bucketKey(c, limit)
+		d.RateLimit.PartitionKey = p.partitionKey(c)
 	}
 	d.RateLimit.Quota = p.quotaFor(rt, c)
 	if prof != nil && prof.seal != nil && !p.shadow {
@@ -390,11 +390,11 @@ func identified(denial, d Decision) Decision {
 }
 
 // insufficientScope builds the 403 for a consumer lacking route scopes.
-func insufficientScope(d Decision, rt *route, c *consumer) Decision {
+func (p *Policy) insufficientScope(d Decision, rt *route, c *consumer) Decision {
 	missing := make([]string, 0, len(rt.scopeIDs))
 	size := 0
 	for i, id := range rt.scopeIDs {
-		if !c.hasScope(id) {
+		if !p.hasScope(c, id) {
 			missing = append(missing, rt.scopes[i])
 			size += len(rt.scopes[i]) + 1
 		}

@@ -73,10 +73,11 @@ var configObjects = []struct {
 	{keyStoreFields, "key_store.", "key-store.md"},
 	{keyPolicyFields, "key_policy.", "configuration.md"},
 	{cursorSealFields, "pagination.<name>.cursor_seal.", "configuration.md"},
+	{identityTokenFields, "identity_token.", "identity.md"},
 }
 
 // fieldSections are the sections whose tables document the fields, by page.
-var fieldSections = map[string]string{"configuration.md": "Fields", "key-store.md": "Configuration"}
+var fieldSections = map[string]string{"configuration.md": "Fields", "key-store.md": "Configuration", "identity.md": "Configuration"}
 
 // TestDocsListEveryConfigField: every field the parser accepts has a row in
 // its page's field table (an object's field may be documented through rows

@@ -26,5 +26,5 @@ func (p *Policy) LookupKey(key string, now time.Time) (consumer, keyID string, r
 	if e == nil {
 		return "", "", r
 	}
-	return p.consumers[e.consumer].id, p.keyID(e), r
+	return p.consumerID(&p.consumers[e.consumer]), p.keyID(e), r
 }

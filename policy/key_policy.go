@@ -200,7 +200,7 @@ func (p *Policy) ExpiringKeys(now time.Time) []ExpiringKey {
 	t, end := unixNano(now), unixNano(now.Add(p.keyPolicy.ExpiryWarning))
 	p.eachKey(func(e *keyEntry, id string) {
 		if !e.revoked && e.notAfter > t && e.notAfter <= end {
-			out = append(out, ExpiringKey{Consumer: p.consumers[e.consumer].id, KeyID: id, NotAfter: time.Unix(0, e.notAfter).UTC()})
+			out = append(out, ExpiringKey{Consumer: p.consumerID(&p.consumers[e.consumer]), KeyID: id, NotAfter: time.Unix(0, e.notAfter).UTC()})
 		}
 	})
 	sort.Slice(out, func(i, j int) bool { return out[i].NotAfter.Before(out[j].NotAfter) })
@@ -230,7 +230,7 @@ func (p *Policy) KeyPolicyViolations() []KeyViolation {
 			return
 		}
 		if msg := p.keyPolicy.CheckWindow(e.notBefore, e.notAfter, e.notBefore != noLowerBound, e.notAfter != noUpperBound); msg != "" {
-			out = append(out, KeyViolation{Consumer: p.consumers[e.consumer].id, KeyID: id, Problem: msg})
+			out = append(out, KeyViolation{Consumer: p.consumerID(&p.consumers[e.consumer]), KeyID: id, Problem: msg})
 		}
 	})
 	return out

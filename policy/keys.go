@@ -197,25 +197,18 @@ var (
 	maxUnixNano = time.Unix(0, math.MaxInt64)
 )
 
-// consumer is one configured consumer.
+// consumer is one configured consumer. It holds no pointer, so that the
+// garbage collector never scans a table of them (a key store's may hold
+// millions): its strings lie in the policy's consumer text
+// (Policy.consumerText[chunk][off:]) as the partition key (16 bytes), the
+// id, then its bucket key under each rate-limit policy, in the order of
+// Policy.limits; read them with the Policy's accessors (consumer_build.go).
 type consumer struct {
-	id     string
-	scopes []string // sorted
-	// scopeHeader is the value of the scopes identity header: the scopes,
-	// space-separated.
-	scopeHeader string
-	scopeBits   []uint64 // bit i set when interned scope i is granted
-	limit       int      // index into Policy.limits, -1 for none
-	// bucketKeys[i] is the bucket key of this consumer under Policy.limits[i].
-	bucketKeys   []string
-	partitionKey string
-	quota        int // index into Policy.quotas, -1 for none
-}
-
-// hasScope reports whether the consumer was granted the interned scope id.
-func (c *consumer) hasScope(id int) bool {
-	w := id / 64
-	return w < len(c.scopeBits) && c.scopeBits[w]&(1<<(uint(id)%64)) != 0
+	chunk, off uint32
+	idLen      uint16
+	set        uint32 // index into Policy.scopeSets: scopes, header, bits
+	limit      int32  // index into Policy.limits, -1 for none
+	quota      int32  // index into Policy.quotas, -1 for none
 }
 
 // crcTables are the slicing-by-8 tables of CRC32 (IEEE).

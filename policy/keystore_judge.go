@@ -31,7 +31,7 @@ func CompileWithSnapshot(config, snapshot []byte, now time.Time) (*Policy, error
 	// Compile is deterministic: the same configuration gives the same
 	// indexes of rate-limit policies and quotas, which the snapshot's
 	// consumers refer to.
-	judged, err := compile(config, parser{now: unixNano(now), snapConsumers: loaded.consumers})
+	judged, err := compile(config, parser{now: unixNano(now), snapConsumers: loaded.consumers, snapSets: loaded.scopeSets})
 	if err != nil {
 		return nil, err
 	}

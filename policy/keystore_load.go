@@ -126,10 +126,12 @@ type Loader struct {
 	stage  int
 	hasher *keysnap.Hasher
 
-	cr         *keysnap.ConsumerReader
-	cc         keysnap.Consumer
-	consumers  []consumer
-	bucketKeys []string
+	cr        *keysnap.ConsumerReader
+	cc        keysnap.Consumer
+	consumers []consumer
+	// np is the policy being made: the base's, with the snapshot's
+	// consumers (their text and scope sets) and keys.
+	np         *Policy
 	seen       map[string]int
 	limitIndex map[string]int
 	quotaIndex map[string]int
@@ -331,7 +333,7 @@ func (l *Loader) Policy() *Policy { return l.out }
 func (l *Loader) fail(cause, msg string) {
 	l.err = &LoadError{Cause: cause, Msg: msg}
 	l.stage = stageDone
-	l.consumers, l.bucketKeys, l.seen, l.builder, l.ids = nil, nil, nil, nil, nil
+	l.consumers, l.np, l.seen, l.builder, l.ids = nil, nil, nil, nil, nil
 }
 
 // view returns b as a string without copying: snapshot data never changes.
@@ -364,15 +366,17 @@ func (l *Loader) unit() {
 func (l *Loader) startConsumers() {
 	p := l.base
 	n := int(l.hdr.Consumers)
-	if l.prev != nil {
-		l.consumers = l.prev.consumers
+	np := *p
+	l.np = &np
+	if prev := l.prev; prev != nil {
+		l.consumers = prev.consumers
+		np.consumerText, np.scopeSets, np.limitKeyOff = prev.consumerText, prev.scopeSets, prev.limitKeyOff
 		l.prev = nil
 		l.startKeys()
 		return
 	}
 	l.cr = keysnap.NewConsumerReader(l.sec.Consumers, l.hdr.Version, view)
 	l.consumers = make([]consumer, 0, n)
-	l.bucketKeys = make([]string, n*len(p.limits))
 	l.seen = make(map[string]int, n)
 	l.limitIndex = make(map[string]int, len(p.limits))
 	for i, lim := range p.limits {
@@ -390,7 +394,7 @@ func (l *Loader) startConsumers() {
 			l.scopeIDs[s] = r.scopeIDs[i]
 		}
 	})
-	l.builder = newConsumerBuilder(p, func(s string) (int, bool) {
+	l.builder = newConsumerBuilder(l.np, func(s string) (int, bool) {
 		id, ok := l.scopeIDs[s]
 		return id, ok
 	})
@@ -401,7 +405,6 @@ func (l *Loader) startConsumers() {
 }
 
 func (l *Loader) nextConsumer() {
-	p := l.base
 	ci := len(l.consumers)
 	cc := &l.cc
 	if err := l.cr.Next(cc); err != nil {
@@ -448,8 +451,7 @@ func (l *Loader) nextConsumer() {
 			return
 		}
 	}
-	nl := len(p.limits)
-	l.consumers = append(l.consumers, l.builder.build(cc.ID, scopes, limit, quota, l.bucketKeys[ci*nl:(ci+1)*nl:(ci+1)*nl]))
+	l.consumers = append(l.consumers, l.builder.build(cc.ID, scopes, limit, quota))
 	if len(l.consumers) == int(l.hdr.Consumers) {
 		if l.cr.Remaining() != 0 {
 			l.fail(CauseCorrupt, "bytes left over after the last consumer")
@@ -574,7 +576,7 @@ func (l *Loader) finishKeys() {
 }
 
 func (l *Loader) finish() {
-	np := *l.base
+	np := *l.np
 	np.keys, np.entries = nil, nil
 	np.keyIDs = view(l.sec.IDs)
 	np.base, np.snapConsumers, np.snapVersion = l.base, l.sec.Consumers, l.hdr.Version
@@ -585,7 +587,7 @@ func (l *Loader) finish() {
 		np.snap = &snapIndex{records: l.sec.Records, windows: l.sec.Windows, buckets: l.buckets, idBase: l.idBase}
 	}
 	l.out = &np
-	l.consumers, l.bucketKeys, l.buckets, l.idBase = nil, nil, nil, nil
+	l.consumers, l.np, l.buckets, l.idBase = nil, nil, nil, nil
 	l.stage = stageDone
 }
 

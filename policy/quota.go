@@ -160,10 +160,10 @@ func (ps *parser) warnUnusedQuotas(p *Policy, qc *quotaConf) {
 	mark(p.defaultQuota)
 	p.eachRoute(func(rt *route) { mark(rt.quota) })
 	for i := range p.consumers {
-		mark(p.consumers[i].quota)
+		mark(int(p.consumers[i].quota))
 	}
 	for i := range ps.snapConsumers {
-		if q := ps.snapConsumers[i].quota; q < len(used) {
+		if q := int(ps.snapConsumers[i].quota); q < len(used) {
 			mark(q)
 		}
 	}
@@ -223,7 +223,7 @@ func (p *Policy) quotaFor(rt *route, c *consumer) *Quota {
 		q = rt.quota
 	}
 	if q < 0 {
-		q = c.quota
+		q = int(c.quota)
 	}
 	if q < 0 {
 		q = p.defaultQuota

@@ -41,7 +41,8 @@ func helpFlags(t *testing.T, invocation string) []string {
 	var names []string
 	for line := range strings.Lines(flags) {
 		if strings.HasPrefix(line, "  -") {
-			names = append(names, strings.TrimLeft(strings.Fields(line)[0], "-"))
+			// "--output, -o string": the flag, not its short alias.
+			names = append(names, strings.TrimSuffix(strings.TrimLeft(strings.Fields(line)[0], "-"), ","))
 		}
 	}
 	return names

@@ -14,7 +14,7 @@ import (
 
 var keygenCmd = &command{
 	name:     "keygen",
-	synopsis: "keygen --consumer ID [--prefix agk_] [--id KEYID] [--not-before T] [--not-after T] [--config FILE] [--json] [--out FILE] [--keys-file FILE]",
+	synopsis: "keygen --consumer ID [--prefix agk_] [--id KEYID] [--not-before T] [--not-after T] [--allow-expired] [--config FILE] [--json] [--out FILE] [--keys-file FILE]",
 	summary:  "generate an API key and the configuration entry with its hash",
 	help: `
 Keygen generates an API key from crypto/rand in apiguard's format: the
@@ -43,10 +43,16 @@ With --config FILE, the configuration's key_policy applies: without
 --not-after, not_before is --not-before (or now) and not_after is
 max_lifetime later; a window given that breaks max_lifetime is refused.
 
-Times are RFC 3339, such as 2027-01-01T00:00:00Z.
+Times are RFC 3339, such as 2027-01-01T00:00:00Z. A --not-after that has already passed is refused
+(the key would be denied as expired from the start) unless --allow-expired
+is given, for tests of the expired path.
 `,
 	run: runKeygen,
 }
+
+// keygenNow is the time --not-after is checked against (a variable for
+// tests).
+var keygenNow = time.Now
 
 // keyEntry is one element of a consumer's "keys" in the configuration.
 type keyEntry struct {
@@ -69,8 +75,9 @@ func runKeygen(c *command, e *env, args []string) int {
 	prefix := fs.String("prefix", "agk_", "key prefix; must match key_format.prefix of the configuration")
 	consumer := fs.String("consumer", "", "id of the consumer the key is for (required)")
 	id := fs.String("id", "", "key id (default: CONSUMER-<first 8 hex digits of the key's hash>)")
-	notBefore := fs.String("not-before", "", "first instant the key is valid, RFC 3339")
-	notAfter := fs.String("not-after", "", "instant the key stops being valid, RFC 3339")
+	notBefore := fs.String("not-before", "", "first instant the key is valid, RFC 3339 (such as "+timeExample+")")
+	notAfter := fs.String("not-after", "", "instant the key stops being valid, RFC 3339 (such as "+timeExample+")")
+	allowExpired := fs.Bool("allow-expired", false, "accept a --not-after in the past (a key that is expired from the start, for tests)")
 	asJSON := fs.Bool("json", false, "print one JSON object on stdout instead of the bare key")
 	out := fs.String("out", "", "write the key to this new file (mode 0600) instead of stdout")
 	config := fs.String("config", "", "the plugin configuration: with key_policy.max_lifetime, the validity window is set from it (and checked)")
@@ -91,19 +98,23 @@ func runKeygen(c *command, e *env, args []string) int {
 	var nb, na time.Time
 	var err error
 	if *notBefore != "" {
-		if nb, err = time.Parse(time.RFC3339, *notBefore); err != nil {
-			return c.usageError(e, "--not-before: want an RFC 3339 time such as 2026-01-01T00:00:00Z")
+		if nb, err = parseTimeFlag("not-before", *notBefore); err != nil {
+			return c.usageError(e, err.Error())
 		}
 		entry.NotBefore = nb.UTC().Format(time.RFC3339)
 	}
 	if *notAfter != "" {
-		if na, err = time.Parse(time.RFC3339, *notAfter); err != nil {
-			return c.usageError(e, "--not-after: want an RFC 3339 time such as 2027-01-01T00:00:00Z")
+		if na, err = parseTimeFlag("not-after", *notAfter); err != nil {
+			return c.usageError(e, err.Error())
 		}
 		entry.NotAfter = na.UTC().Format(time.RFC3339)
 	}
 	if !nb.IsZero() && !na.IsZero() && !na.After(nb) {
 		return c.usageError(e, "--not-after must be later than --not-before")
+	}
+	if !na.IsZero() && !na.After(keygenNow()) && !*allowExpired {
+		return c.usageError(e, fmt.Sprintf("--not-after %s has already passed: the key would be denied as expired "+
+			"from the start (give --allow-expired to mint it anyway, for tests)", entry.NotAfter))
 	}
 	if *config != "" {
 		if status, ok := keygenWindow(c, e, *config, &entry, nb, na); !ok {

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/apiguard/apiguard/policy"
@@ -26,25 +27,12 @@ var keysCmd = &command{
 Keys works with key snapshots: the consumers and keys a filter with a
 key_store fetches from an HTTP server or object store, signed with Ed25519.
 
-  apiguard keys signing-key --out FILE
-      makes an Ed25519 key pair: the private key goes to FILE (PKCS#8 PEM,
-      mode 0600, never overwritten); the public key, for key_store.public_key,
-      is printed on stdout.
+  apiguard keys signing-key   make the Ed25519 key pair that signs snapshots
+  apiguard keys build         build a signed snapshot from a consumers file
+  apiguard keys inspect       show a snapshot's header, check its digest and signature
 
-  apiguard keys build --consumers FILE --signing-key FILE --out FILE [--generation N]
-      reads {"consumers": [...]} (the schema of the configuration's consumers
-      section, validated with the same messages and JSON paths) and writes a
-      signed snapshot. The generation defaults to the creation time in
-      milliseconds since the Unix epoch: a filter only loads a snapshot of a
-      newer generation than the one it has. --unsigned writes an unsigned
-      snapshot, which only a key_store with "allow_unsigned": true accepts
-      (tests only).
-
-  apiguard keys inspect FILE [--public-key KEY]
-      prints the format version, generation, creation time, counts, size and
-      content digest, checks the digest and, with --public-key (base64), the
-      signature. Exit status 1 when the snapshot is corrupt or the signature
-      does not verify.
+Run "apiguard keys SUBCOMMAND -h" (or "apiguard help keys SUBCOMMAND") for
+a subcommand's flags.
 
 With --config, the snapshot is also refused when a key that is not revoked
 breaks the configuration's key_policy.max_lifetime (no not_after, no
@@ -56,6 +44,60 @@ configuration's public key), run apiguard validate --config CONFIG SNAPSHOT.
 	run: runKeys,
 }
 
+var keysSigningKeyCmd = &command{
+	name:     "keys signing-key",
+	synopsis: "keys signing-key --out FILE",
+	summary:  "make the Ed25519 key pair that signs snapshots",
+	help: `
+Signing-key makes an Ed25519 key pair: the private key goes to FILE (PKCS#8
+PEM, mode 0600, never overwritten); the public key, for
+key_store.public_key, is printed on stdout.
+`,
+	run: keysSigningKey,
+}
+
+var keysBuildCmd = &command{
+	name:     "keys build",
+	synopsis: "keys build --consumers FILE --signing-key FILE --out FILE [--generation N] [--unsigned]",
+	summary:  "build a signed snapshot from a consumers file",
+	help: `
+Build reads {"consumers": [...]} (the schema of the configuration's
+consumers section, validated with the same messages and JSON paths) and
+writes a signed snapshot. The generation defaults to the creation time in
+milliseconds since the Unix epoch: a filter only loads a snapshot of a newer
+generation than the one it has. --unsigned writes an unsigned snapshot,
+which only a key_store with "allow_unsigned": true accepts (tests only).
+
+Keys that have already expired, or are not valid yet, are warned about on
+stderr (warning: PATH: ...), as validate does for inline keys; they are
+still written.
+`,
+	run: keysBuild,
+}
+
+var keysInspectCmd = &command{
+	name:     "keys inspect",
+	synopsis: "keys inspect FILE [--public-key KEY] [-o text|json]",
+	summary:  "show a snapshot's header, check its digest and signature",
+	help: `
+Inspect prints the format version, generation, creation time, counts, size
+and content digest of the snapshot FILE ("-" for stdin), checks the digest
+and, with --public-key (base64), the signature. Exit status 1 when the
+snapshot is corrupt or the signature does not verify.
+
+With -o json, stdout is one JSON object (docs/cli.md):
+{"file", "valid", "error", "format_version", "generation", "created",
+"consumers", "keys", "validity_windows", "size_bytes", "content_digest",
+"content_matches", "signed", "signature"}; "signature" is "none",
+"not_checked", "verified" or "invalid".
+`,
+	run: keysInspect,
+}
+
+func init() {
+	keysCmd.subcommands = []*command{keysSigningKeyCmd, keysBuildCmd, keysInspectCmd}
+}
+
 func runKeys(c *command, e *env, args []string) int {
 	if len(args) == 0 {
 		return c.usageError(e, "no subcommand given")
@@ -64,14 +106,17 @@ func runKeys(c *command, e *env, args []string) int {
 	case "-h", "-help", "--help", "help":
 		c.printHelp(e.stdout, c.newFlagSet())
 		return exitOK
-	case "signing-key":
-		return keysSigningKey(c, e, args[1:])
-	case "build":
-		return keysBuild(c, e, args[1:])
-	case "inspect":
-		return keysInspect(c, e, args[1:])
 	}
-	return c.usageError(e, fmt.Sprintf("unknown subcommand %q", args[0]))
+	for _, sub := range c.subcommands {
+		if sub.name == c.name+" "+args[0] {
+			return sub.run(sub, e, args[1:])
+		}
+	}
+	var names []string
+	for _, sub := range c.subcommands {
+		names = append(names, strings.TrimPrefix(sub.name, c.name+" "))
+	}
+	return c.usageError(e, fmt.Sprintf("unknown subcommand %q%s", args[0], suggestion(args[0], names)))
 }
 
 func keysSigningKey(c *command, e *env, args []string) int {
@@ -174,6 +219,13 @@ func keysBuild(c *command, e *env, args []string) int {
 		return c.errorf(e, "%v", err)
 	}
 	now := time.Now()
+	sk := make([]snapshotKey, len(keys))
+	for i, k := range keys {
+		sk[i] = snapshotKey{consumer: cons[k.Consumer].ID, id: k.ID, notBefore: k.NotBefore, notAfter: k.NotAfter}
+	}
+	for _, w := range keyValidityWarnings(sk, snapshotNow(), keyRefPaths(sk, func(i int) int { return keys[i].Consumer })) {
+		fmt.Fprintf(e.stderr, "%s: warning: %s: %s\n", *consumers, w.Path, w.Message)
+	}
 	gen := *generation
 	if gen == 0 {
 		gen = uint64(now.UnixMilli())
@@ -221,19 +273,17 @@ func keysBuild(c *command, e *env, args []string) int {
 func keysInspect(c *command, e *env, args []string) int {
 	fs := c.newFlagSet()
 	pubFlag := fs.String("public-key", "", "the public key (base64) to verify the signature with")
-	// Accept the flag after the file as well as before it.
-	var file string
-	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-		file, args = args[0], args[1:]
-	}
+	output := outputFlag(fs, "text", "json")
 	if done, status := c.parseFlags(e, fs, args); done {
 		return status
 	}
-	if file == "" && fs.NArg() == 1 {
-		file = fs.Arg(0)
-	} else if file == "" || fs.NArg() > 0 {
+	if fs.NArg() != 1 {
 		return c.usageError(e, "inspect needs one FILE")
 	}
+	if msg := checkOutput(*output, "text", "json"); msg != "" {
+		return c.usageError(e, msg)
+	}
+	file := fs.Arg(0)
 	var pub ed25519.PublicKey
 	if *pubFlag != "" {
 		b, err := base64.StdEncoding.DecodeString(*pubFlag)
@@ -246,47 +296,119 @@ func keysInspect(c *command, e *env, args []string) int {
 	if err != nil {
 		return c.errorf(e, "%v", err)
 	}
-	h, err := keysnap.ParseHeader(data)
-	if err != nil {
-		fmt.Fprintf(e.stdout, "%s: %v\n", file, err)
-		return exitFail
+	r := inspectSnapshot(file, data, pub)
+	status := exitOK
+	if !r.Valid {
+		status = exitFail
+	}
+	if *output == "json" {
+		if err := writeJSON(e.stdout, r); err != nil {
+			return c.errorf(e, "%v", err)
+		}
+		return status
 	}
 	w := e.stdout
-	fmt.Fprintf(w, "%s:\n  format version  %d\n  generation      %d\n  created         %s\n", file, h.Version, h.Generation, h.CreatedTime().Format(time.RFC3339Nano))
-	fmt.Fprintf(w, "  consumers       %d\n  keys            %d\n  validity windows %d\n  size            %d bytes", h.Consumers, h.Keys, h.Windows, len(data))
-	if h.Keys > 0 {
-		fmt.Fprintf(w, " (%.1f per key)", float64(len(data))/float64(h.Keys))
+	if r.Error != "" {
+		fmt.Fprintf(w, "%s: %s\n", file, r.Error)
+		return status
 	}
-	fmt.Fprintf(w, "\n  content digest  sha256:%s\n", hex.EncodeToString(h.Digest[:]))
-	status := exitOK
-	if h.Version >= keysnap.Version {
-		aud := h.Audience
+	fmt.Fprintf(w, "%s:\n  format version  %d\n  generation      %d\n  created         %s\n", file, r.FormatVersion, r.Generation, r.Created)
+	fmt.Fprintf(w, "  consumers       %d\n  keys            %d\n  validity windows %d\n  size            %d bytes", r.Consumers, r.Keys, r.ValidityWindows, r.SizeBytes)
+	if r.Keys > 0 {
+		fmt.Fprintf(w, " (%.1f per key)", float64(r.SizeBytes)/float64(r.Keys))
+	}
+	fmt.Fprintf(w, "\n  content digest  %s\n", r.ContentDigest)
+	if r.FormatVersion >= keysnap.Version {
+		aud := r.Audience
 		if aud == "" {
 			aud = "(none: any key_store without an audience)"
 		}
 		fmt.Fprintf(w, "  audience        %s\n", aud)
 	}
-	if sum := sha256.Sum256(data[h.Size:]); sum != h.Digest {
-		fmt.Fprintln(w, "  content         CORRUPT: the body does not match the digest")
-		status = exitFail
-	} else {
+	if r.ContentMatches {
 		fmt.Fprintln(w, "  content         matches the digest")
+	} else {
+		fmt.Fprintln(w, "  content         CORRUPT: the body does not match the digest")
 	}
-	switch {
-	case !h.Signed:
+	switch r.Signature {
+	case sigNone:
 		fmt.Fprintln(w, "  signature       none (unsigned: only allow_unsigned accepts it)")
-		if pub != nil {
-			status = exitFail
-		}
-	case pub == nil:
+	case sigNotChecked:
 		fmt.Fprintln(w, "  signature       present, not checked (no --public-key)")
-	case keysnap.VerifySignature(data, &h, pub) == nil:
+	case sigVerified:
 		fmt.Fprintln(w, "  signature       verifies with the public key")
 	default:
 		fmt.Fprintln(w, "  signature       DOES NOT VERIFY with the public key")
-		status = exitFail
 	}
 	return status
+}
+
+// The values of inspectJSON.Signature.
+const (
+	sigNone       = "none"        // the snapshot is unsigned
+	sigNotChecked = "not_checked" // signed, and no --public-key given
+	sigVerified   = "verified"    // the signature verifies with --public-key
+	sigInvalid    = "invalid"     // it does not
+)
+
+// inspectJSON is keys inspect's result, and its -o json output.
+type inspectJSON struct {
+	File string `json:"file"`
+	// Valid is false when the header cannot be read, the content does not
+	// match its digest, or --public-key was given and the snapshot is
+	// unsigned or its signature does not verify (exit status 1).
+	Valid bool `json:"valid"`
+	// Error says why the header cannot be read; the fields below are then
+	// left out.
+	Error           string `json:"error,omitempty"`
+	FormatVersion   int    `json:"format_version,omitempty"`
+	Generation      uint64 `json:"generation,omitempty"`
+	Created         string `json:"created,omitempty"` // RFC 3339, UTC
+	Consumers       int    `json:"consumers"`
+	Keys            int    `json:"keys"`
+	ValidityWindows int    `json:"validity_windows"`
+	SizeBytes       int    `json:"size_bytes"`
+	ContentDigest   string `json:"content_digest,omitempty"` // "sha256:<hex>"
+	ContentMatches  bool   `json:"content_matches"`
+	Signed          bool   `json:"signed"`
+	Signature       string `json:"signature,omitempty"`
+	// Audience is the audience the snapshot is bound to (format 2 and
+	// later; "" for none: any key_store without an audience loads it).
+	Audience string `json:"audience"`
+}
+
+// inspectSnapshot reads the header of the snapshot data, checks its digest
+// and, when pub is not nil, its signature.
+func inspectSnapshot(file string, data []byte, pub ed25519.PublicKey) inspectJSON {
+	r := inspectJSON{File: file, SizeBytes: len(data)}
+	h, err := keysnap.ParseHeader(data)
+	if err != nil {
+		r.Error = err.Error()
+		return r
+	}
+	r.FormatVersion, r.Generation = int(h.Version), h.Generation
+	r.Created = h.CreatedTime().Format(time.RFC3339Nano)
+	r.Consumers, r.Keys, r.ValidityWindows = int(h.Consumers), int(h.Keys), int(h.Windows)
+	r.ContentDigest = "sha256:" + hex.EncodeToString(h.Digest[:])
+	r.ContentMatches = sha256.Sum256(data[h.Size:]) == h.Digest
+	r.Audience = h.Audience
+	r.Signed = h.Signed
+	r.Valid = r.ContentMatches
+	switch {
+	case !h.Signed:
+		r.Signature = sigNone
+		if pub != nil {
+			r.Valid = false
+		}
+	case pub == nil:
+		r.Signature = sigNotChecked
+	case keysnap.VerifySignature(data, &h, pub) == nil:
+		r.Signature = sigVerified
+	default:
+		r.Signature = sigInvalid
+		r.Valid = false
+	}
+	return r
 }
 
 // checkSnapshotAgainst loads snap with the plugin configuration in file, as

@@ -6,18 +6,20 @@
 //
 // Usage:
 //
-//	apiguard keygen --consumer ID [--prefix agk_] [--id KEYID] [--not-before T] [--not-after T] [--json] [--out FILE] [--keys-file FILE]
+//	apiguard keygen --consumer ID [--prefix agk_] [--id KEYID] [--not-before T] [--not-after T] [--allow-expired] [--json] [--out FILE] [--keys-file FILE]
 //	apiguard hash < keys.txt
 //	apiguard verify-format [--prefix agk_] [KEY | -]
-//	apiguard validate [--wasm-path P] [--config CONFIG] FILE...
+//	apiguard validate [--wasm-path P] [--config CONFIG] [--strict] [-o text|json] FILE...
 //	apiguard ratelimit-config --config FILE [--domain apiguard] [--out FILE]
 //	apiguard keys signing-key --out FILE
 //	apiguard keys build --consumers FILE --signing-key FILE --out FILE [--generation N] [--unsigned]
-//	apiguard keys inspect FILE [--public-key KEY]
-//	apiguard replay --config cfg.json --requests traffic.jsonl [--wasm build/apiguard.wasm] [--keys keys.txt] [--baseline old.json] [--output table|json]
-//	apiguard version
+//	apiguard keys inspect FILE [--public-key KEY] [-o text|json]
+//	apiguard replay --config cfg.json --requests traffic.jsonl [--wasm build/apiguard.wasm] [--keys keys.txt] [--baseline old.json] [-o table|json]
+//	apiguard version (or apiguard --version)
 //
-// Run "apiguard help COMMAND" for the details of a command.
+// Flags may come before or after arguments ("--" ends them). Run
+// "apiguard help COMMAND" (or "apiguard help keys build") for the details of
+// a command.
 //
 // Exit status: 0 on success; 1 when the command's check failed (an invalid
 // file, a malformed key, decisions that changed against the baseline); 2 on
@@ -25,7 +27,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -54,13 +55,16 @@ type command struct {
 	help     string // the long description, shown by -h
 	hidden   bool   // left out of the command list (development helpers)
 	run      func(c *command, e *env, args []string) int
+	// subcommands of a command such as keys ("keys build"), each with its
+	// own flags and help.
+	subcommands []*command
 }
 
 // commands lists the subcommands in the order the help shows them.
 var commands []*command
 
 func init() {
-	commands = []*command{keygenCmd, hashCmd, verifyFormatCmd, validateCmd, keysCmd, scanCmd, rateLimitConfigCmd, replayCmd, versionCmd, echoUpstreamCmd}
+	commands = []*command{keygenCmd, hashCmd, verifyFormatCmd, validateCmd, keysCmd, identityCmd, scanCmd, rateLimitConfigCmd, replayCmd, versionCmd, echoUpstreamCmd}
 }
 
 func main() {
@@ -75,24 +79,72 @@ func run(args []string, e *env) int {
 	}
 	name := args[0]
 	switch name {
+	case "--version", "-version":
+		if len(args) > 1 {
+			fmt.Fprintf(e.stderr, "apiguard: %s takes no arguments\n", name)
+			return exitError
+		}
+		return runVersion(versionCmd, e, nil)
 	case "help", "-h", "-help", "--help":
 		if len(args) > 1 && name == "help" {
-			if c := lookup(args[1]); c != nil {
-				return c.run(c, e, []string{"-h"})
+			c, rest, ok := resolve(e, args[1:])
+			if !ok {
+				return exitError
 			}
-			fmt.Fprintf(e.stderr, "apiguard: unknown command %q\n", args[1])
-			return exitError
+			if len(rest) > 0 && c.subcommands == nil {
+				fmt.Fprintf(e.stderr, "apiguard help: %s has no subcommand %q\n", c.name, rest[0])
+				return exitError
+			}
+			return c.run(c, e, append(rest, "-h"))
 		}
 		usage(e.stdout)
 		return exitOK
 	}
+	if strings.HasPrefix(name, "-") {
+		hint := ""
+		if s := closest(strings.TrimLeft(name, "-"), []string{"version", "help"}); s != "" {
+			hint = "; did you mean --" + s + "?"
+		}
+		fmt.Fprintf(e.stderr, "apiguard: unknown flag %s%s (flags come after the command: apiguard COMMAND [flags] [args]; --version and --help are the only exceptions)\n\n", name, hint)
+		usage(e.stderr)
+		return exitError
+	}
 	c := lookup(name)
 	if c == nil {
-		fmt.Fprintf(e.stderr, "apiguard: unknown command %q\n\n", name)
+		fmt.Fprintf(e.stderr, "apiguard: unknown command %q%s\n\n", name, suggestion(name, commandNames(commands)))
 		usage(e.stderr)
 		return exitError
 	}
 	return c.run(c, e, args[1:])
+}
+
+// resolve finds the command args[0] names, for help; it returns the rest of
+// args (a subcommand) and false after printing an error.
+func resolve(e *env, args []string) (*command, []string, bool) {
+	c := lookup(args[0])
+	if c == nil {
+		fmt.Fprintf(e.stderr, "apiguard: unknown command %q%s\n", args[0], suggestion(args[0], commandNames(commands)))
+		return nil, nil, false
+	}
+	return c, args[1:], true
+}
+
+// suggestion returns "; did you mean X?" when a name is close to name.
+func suggestion(name string, names []string) string {
+	if s := closest(name, names); s != "" {
+		return fmt.Sprintf("; did you mean %q?", s)
+	}
+	return ""
+}
+
+func commandNames(cs []*command) []string {
+	var names []string
+	for _, c := range cs {
+		if !c.hidden {
+			names = append(names, c.name)
+		}
+	}
+	return names
 }
 
 func lookup(name string) *command {
@@ -123,6 +175,8 @@ Commands:
 	}
 	fmt.Fprint(w, `
 Run "apiguard help COMMAND" or "apiguard COMMAND -h" for a command's flags.
+Flags go before or after arguments; "--" ends them. apiguard --version
+prints the version.
 
 Exit status: 0 success; 1 the check failed (invalid file, malformed key,
 decisions changed against the baseline); 2 usage error or failure to run.
@@ -148,9 +202,19 @@ func (c *command) printHelp(w io.Writer, fs *flag.FlagSet) {
 // printFlags lists fs's flags as the usage lines spell them, --name (the
 // flag package accepts one dash or two; its own PrintDefaults shows one).
 func printFlags(w io.Writer, fs *flag.FlagSet) {
+	shorts := map[string]string{}
+	for short, long := range flagAliases[fs] {
+		shorts[long] = short
+	}
 	fs.VisitAll(func(f *flag.Flag) {
+		if _, isAlias := flagAliases[fs][f.Name]; isAlias {
+			return
+		}
 		typ, usage := flag.UnquoteUsage(f)
 		line := "  --" + f.Name
+		if s, ok := shorts[f.Name]; ok {
+			line += ", -" + s
+		}
 		if typ != "" {
 			line += " " + typ
 		}
@@ -160,24 +224,6 @@ func printFlags(w io.Writer, fs *flag.FlagSet) {
 		}
 		fmt.Fprintln(w, line)
 	})
-}
-
-// parseFlags parses args with the flags defined on fs. It returns done and
-// the exit status when the command should stop: after -h (help on stdout,
-// status 0) or a usage error (status 2).
-func (c *command) parseFlags(e *env, fs *flag.FlagSet, args []string) (done bool, status int) {
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() {}
-	err := fs.Parse(args)
-	switch {
-	case err == nil:
-		return false, exitOK
-	case errors.Is(err, flag.ErrHelp):
-		c.printHelp(e.stdout, fs)
-		return true, exitOK
-	}
-	// flag has printed the error.
-	return true, c.usageError(e, "")
 }
 
 // usageError prints msg (if any) and the command's synopsis on stderr and

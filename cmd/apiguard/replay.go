@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
@@ -21,7 +20,7 @@ import (
 var replayCmd = &command{
 	name: "replay",
 	synopsis: "replay --config cfg.json --requests traffic.jsonl [--wasm build/apiguard.wasm] [--keys keys.txt]\n" +
-		"                       [--key-snapshot keys.snap] [--baseline old.json] [--output table|json] [--start T]\n" +
+		"                       [--key-snapshot keys.snap] [--baseline old.json] [-o table|json] [--start T]\n" +
 		"                       [--progress auto|on|off] [--filter-logs]",
 	summary: "run recorded requests through the compiled filter, or compare two configurations",
 	help: `
@@ -102,6 +101,7 @@ func runReplay(c *command, e *env, args []string) int {
 	fs.StringVar(&f.keys, "keys", "", `keys file for {{key:ID}} placeholders: "ID<TAB>KEY" lines`)
 	fs.StringVar(&f.baseline, "baseline", "", "baseline configuration: report only requests whose decision or upstream request changed")
 	fs.StringVar(&f.output, "output", "table", "output format: table or json")
+	alias(fs, "o", "output")
 	fs.StringVar(&f.start, "start", "", "RFC 3339 time that \"at\" offsets count from")
 	fs.StringVar(&f.progress, "progress", "auto", "progress bar on stderr: auto (on a terminal, for 500 requests or more), on or off")
 	fs.BoolVar(&f.filterLogs, "filter-logs", false, "copy the filter's log lines to stderr")
@@ -116,8 +116,8 @@ func runReplay(c *command, e *env, args []string) int {
 		return c.usageError(e, "--config is required")
 	case f.requests == "":
 		return c.usageError(e, "--requests is required")
-	case f.output != "table" && f.output != "json":
-		return c.usageError(e, "--output must be table or json")
+	case checkOutput(f.output, "table", "json") != "":
+		return c.usageError(e, checkOutput(f.output, "table", "json"))
 	case f.progress != "auto" && f.progress != "on" && f.progress != "off":
 		return c.usageError(e, "--progress must be auto, on or off")
 	}
@@ -246,8 +246,8 @@ func loadReplayInputs(e *env, f replayFlags) (*replayInputs, error) {
 	}
 	opts := replay.ParseOptions{Keys: in.keys}
 	if f.start != "" {
-		if opts.Start, err = time.Parse(time.RFC3339Nano, f.start); err != nil {
-			return nil, fmt.Errorf("--start: want an RFC 3339 time: %w", err)
+		if opts.Start, err = parseTimeFlag("start", f.start); err != nil {
+			return nil, err
 		}
 	}
 	var r io.Reader = e.stdin

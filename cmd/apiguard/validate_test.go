@@ -55,7 +55,8 @@ func TestValidateBrokenFixtures(t *testing.T) {
 				t.Errorf("kind %q not reported:\n%s", tc.kind, r.stdout)
 			}
 			for _, w := range tc.want {
-				if !hasLine(r.stdout, path+": ", w) {
+				// "FILE: line N: ..." or, for JSON syntax, "FILE:LINE:COL: ...".
+				if !hasLine(r.stdout, path+":", w) {
 					t.Errorf("no problem line containing %q:\n%s", w, r.stdout)
 				}
 			}

@@ -12,13 +12,14 @@ var versionCmd = &command{
 	synopsis: "version",
 	summary:  "print the version and commit this tool was built from",
 	help: `
-Version prints the version (git describe at build time), the commit and the
-Go toolchain this tool was built with, as
+Version prints the version (the repository's file VERSION at build time),
+the commit and the Go toolchain this tool was built with, as
 
   apiguard VERSION commit COMMIT (GO-VERSION)
 
-"make cli" builds build/apiguard with both set from git; a plain go build or
-go run says "dev" (and the commit Go stamped, when it stamped one). The
+"apiguard --version" prints the same. "make cli" builds build/apiguard with
+the version from VERSION and the commit from git; a plain go build or go run
+says "dev" (and the commit Go stamped, when it stamped one). The
 filter logs the same pair at start ("apiguard: build version=... commit=...")
 and exports the gauge apiguard.build.<version>.
 `,

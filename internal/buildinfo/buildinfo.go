@@ -3,10 +3,11 @@
 // The Makefile sets both with the linker when it builds the filter and the
 // command-line tool:
 //
-//	-ldflags '-X github.com/apiguard/apiguard/internal/buildinfo.version=v0.1.0-3-gabc1234
+//	-ldflags '-X github.com/apiguard/apiguard/internal/buildinfo.version=v0.1.0
 //	          -X github.com/apiguard/apiguard/internal/buildinfo.commit=abc1234...'
 //
-// from git describe and git rev-parse. A build made without them (go build,
+// from the repository's file VERSION (which also tags the OCI image, make
+// oci) and git rev-parse. A build made without them (go build,
 // go run, go test, or a tree outside git) reports "dev", and the commit the
 // Go toolchain stamped into the binary when there is one, else "unknown".
 package buildinfo
@@ -28,8 +29,8 @@ const (
 	unknownCommit  = "unknown"
 )
 
-// Version returns the build's version: the output of git describe at build
-// time, or "dev".
+// Version returns the build's version: the file VERSION at build time, or
+// "dev".
 func Version() string {
 	if version == "" {
 		return unknownVersion

@@ -40,6 +40,9 @@ type Problem struct {
 	// unknown (for example inside a JSON string holding the plugin
 	// configuration, where Line is that of the string).
 	Line int
+	// Column is the 1-based column (in characters) on Line, or 0 when only
+	// the line is known; JSON syntax errors have one.
+	Column int
 	// Msg says what is wrong.
 	Msg string
 	// Warning marks a configuration that is valid but probably not meant
@@ -65,7 +68,10 @@ func (p Problem) String() string {
 	if p.Warning {
 		b.WriteString("warning: ")
 	}
-	if p.Line > 0 {
+	switch {
+	case p.Line > 0 && p.Column > 0:
+		fmt.Fprintf(&b, "line %d:%d: ", p.Line, p.Column)
+	case p.Line > 0:
 		fmt.Fprintf(&b, "line %d: ", p.Line)
 	}
 	if p.Path != "" {
@@ -92,6 +98,12 @@ const (
 	KindBackendTrafficPolicy  // an Envoy Gateway BackendTrafficPolicy
 	KindHigressWasmPlugin     // a Higress extensions.higress.io WasmPlugin
 	KindIstioEnvoyFilter      // an Istio EnvoyFilter (apiguard's rate-limit and CORS patches)
+	KindIstioTelemetry        // an Istio telemetry.istio.io Telemetry (istio_telemetry.go)
+	KindIstioOperator         // an Istio install.istio.io IstioOperator: its meshConfig
+	KindEnvoyProxy            // an Envoy Gateway EnvoyProxy: its access logs (envoyproxy_accesslog.go)
+	// Istio security objects for the identity token (identity.go).
+	KindIstioRequestAuthentication
+	KindIstioAuthorizationPolicy
 )
 
 // String returns a short name for the kind.
@@ -105,6 +117,10 @@ func (k Kind) String() string {
 		return "Istio WasmPlugin"
 	case KindInvalidYAML:
 		return "invalid YAML"
+	case KindIstioRequestAuthentication:
+		return "Istio RequestAuthentication"
+	case KindIstioAuthorizationPolicy:
+		return "Istio AuthorizationPolicy"
 	}
 	if n, ok := kindNames[k]; ok {
 		return n
@@ -146,8 +162,13 @@ func Detect(data []byte) Kind {
 	if k := detectHostKind(top); k != KindUnknown {
 		return k
 	}
-	if k, _ := top["kind"].(string); k == "WasmPlugin" {
+	switch k, _ := top["kind"].(string); k {
+	case "WasmPlugin":
 		return KindIstioWasmPlugin
+	case RequestAuthenticationKind:
+		return KindIstioRequestAuthentication
+	case AuthorizationPolicyKind:
+		return KindIstioAuthorizationPolicy
 	}
 	if _, ok := top["apiVersion"]; ok {
 		return KindUnknown
@@ -170,6 +191,15 @@ func Detect(data []byte) Kind {
 func Validate(data []byte, opts EnvoyOptions) (Kind, []Problem) {
 	var probs []Problem
 	k := Detect(data)
+	// JSON text is judged as JSON: a syntax error at its line and column,
+	// never as YAML, and nothing else (every later check would only repeat
+	// it).
+	if probs := jsonSyntaxProblems(data); probs != nil {
+		if k == KindUnknown {
+			k = KindPluginConfig
+		}
+		return k, probs
+	}
 	switch k {
 	case KindPluginConfig:
 		probs = validatePluginConfig(data, opts.KeySnapshot)
@@ -177,8 +207,14 @@ func Validate(data []byte, opts EnvoyOptions) (Kind, []Problem) {
 		probs = ValidateEnvoyYAML(data, opts)
 	case KindIstioWasmPlugin:
 		probs = append(validateIstioWasmPlugin(data, opts.KeySnapshot), istioWasmPluginAttachment(data)...)
-	case KindIstioTrafficExtension, KindEnvoyExtensionPolicy, KindBackendTrafficPolicy, KindHigressWasmPlugin, KindIstioEnvoyFilter:
+		probs = append(probs, wasmPluginIdentityEnv(data)...)
+	case KindIstioTrafficExtension, KindEnvoyExtensionPolicy, KindBackendTrafficPolicy, KindHigressWasmPlugin, KindIstioEnvoyFilter,
+		KindIstioTelemetry, KindIstioOperator, KindEnvoyProxy:
 		probs = hostValidators[k](data)
+	case KindIstioRequestAuthentication:
+		probs = ValidateRequestAuthentication(data, opts.PluginConfig)
+	case KindIstioAuthorizationPolicy:
+		probs = ValidateAuthorizationPolicy(data)
 	default:
 		if _, probs := parseTree(data); len(probs) == 1 && strings.HasPrefix(probs[0].Msg, syntaxMsgPrefix) {
 			return KindInvalidYAML, probs

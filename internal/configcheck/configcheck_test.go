@@ -666,7 +666,7 @@ func TestStatsTagGivesOnePrometheusFamily(t *testing.T) {
 	for _, c := range decisionCounters {
 		name := "wasmcustom." + c
 		m := re.FindStringSubmatchIndex(name)
-		if m == nil || len(m) < 6 {
+		if len(m) < 6 {
 			t.Errorf("%s: stats tag regex does not match", name)
 			continue
 		}

@@ -24,7 +24,9 @@ var docSeparator = regexp.MustCompile(`^---(?:[ \t].*)?$`)
 var k8sKind = regexp.MustCompile(`(?m)^kind:[ \t]*["']?([A-Za-z0-9]+)`)
 
 // ValidateDocuments validates every YAML document of data (kustomize and
-// helm output hold many) with Validate. A JSON file, or YAML with one
+// helm output hold many) with Validate. A RequestAuthentication is checked
+// against opts.PluginConfig, else against the pluginConfig of the file's
+// first WasmPlugin. A JSON file, or YAML with one
 // document, gives one Document. In a file of several documents, Kubernetes
 // objects of other kinds than WasmPlugin are skipped (Skip says so), and
 // documents holding only comments are left out.
@@ -33,6 +35,16 @@ func ValidateDocuments(data []byte, opts EnvoyOptions) []Document {
 	if len(docs) <= 1 {
 		kind, probs := Validate(data, opts)
 		return []Document{{Index: 1, Line: 1, Kind: kind, Problems: probs}}
+	}
+	if opts.PluginConfig == nil {
+		for _, d := range docs {
+			if m := k8sKind.FindSubmatch(d.text); m != nil && string(m[1]) == IstioKind {
+				if pc := wasmPluginConfig(d.text); pc != nil {
+					opts.PluginConfig = pc
+					break
+				}
+			}
+		}
 	}
 	out := make([]Document, 0, len(docs))
 	for i, d := range docs {

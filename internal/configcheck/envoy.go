@@ -54,6 +54,10 @@ type EnvoyOptions struct {
 	// (envoy.filters.http.ratelimit) must use, that of apiguard
 	// ratelimit-config. Empty means ratelimitconf.DefaultDomain.
 	RateLimitDomain string
+	// PluginConfig is the plugin configuration (JSON) an Istio
+	// RequestAuthentication is checked against. In a file of several
+	// documents without it, that of the file's WasmPlugin is used.
+	PluginConfig []byte
 	// KeySnapshot, when set, is the key snapshot that plugin configurations
 	// with a key_store serve (in any kind of file): it is loaded against
 	// each, and their warnings are judged against its consumers (see
@@ -89,7 +93,10 @@ type EnvoyOptions struct {
 //     read headers apiguard does not set, or, when the plugin defines
 //     quotas, without a rate_limits entry building apiguard's quota
 //     descriptor (a warning when quotas are defined and no such filter
-//     exists).
+//     exists);
+//   - access logs that name apiguard's filter state (wasm.apiguard.*) with
+//     a key apiguard does not set or in a way that never reads it, and, as
+//     a warning, without :PLAIN (accesslog.go).
 func ValidateEnvoyYAML(data []byte, opts EnvoyOptions) []Problem {
 	if opts.RateLimitDomain == "" {
 		opts.RateLimitDomain = ratelimitconf.DefaultDomain
@@ -108,6 +115,7 @@ func ValidateEnvoyYAML(data []byte, opts EnvoyOptions) []Problem {
 	probs = validateTree(t, &b, "")
 	c := envoyChecker{t: t, opts: opts}
 	c.check(&b)
+	c.probs = append(c.probs, accessLogProblems(t, t.root, "")...) // accesslog.go
 	return append(probs, c.probs...)
 }
 

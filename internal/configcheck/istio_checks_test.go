@@ -40,7 +40,7 @@ func TestIstioSelectorWithTargetRefs(t *testing.T) {
 // oci:// URL or spec.sha256 pins it; a malformed sha256 is an error.
 func TestIstioSha256(t *testing.T) {
 	shipped := readFile(t, istioFile)
-	url := "url: oci://registry.example.com/apiguard:0.1.0"
+	url := "url: oci://registry.example.com/apiguard:v0.1.0"
 	digest := strings.Repeat("0a", 32)
 	for _, tc := range []struct {
 		name, url, extra string

@@ -9,6 +9,9 @@ var kindNames = map[Kind]string{
 	KindBackendTrafficPolicy:  "Envoy Gateway BackendTrafficPolicy",
 	KindHigressWasmPlugin:     "Higress WasmPlugin",
 	KindIstioEnvoyFilter:      "Istio EnvoyFilter",
+	KindIstioTelemetry:        "Istio Telemetry",
+	KindIstioOperator:         "IstioOperator meshConfig",
+	KindEnvoyProxy:            "Envoy Gateway EnvoyProxy",
 }
 
 var hostValidators = map[Kind]func([]byte) []Problem{
@@ -17,6 +20,9 @@ var hostValidators = map[Kind]func([]byte) []Problem{
 	KindBackendTrafficPolicy:  ValidateBackendTrafficPolicy,
 	KindHigressWasmPlugin:     ValidateHigressWasmPlugin,
 	KindIstioEnvoyFilter:      ValidateIstioEnvoyFilter,
+	KindIstioTelemetry:        ValidateIstioTelemetry,    // istio_telemetry.go
+	KindIstioOperator:         ValidateIstioOperatorMesh, // istio_telemetry.go
+	KindEnvoyProxy:            ValidateEnvoyProxy,        // envoyproxy_accesslog.go
 }
 
 // detectHostKind recognises the kinds of kindNames by kind and API group
@@ -35,6 +41,12 @@ func detectHostKind(top map[string]any) Kind {
 		return KindHigressWasmPlugin
 	case kind == IstioEnvoyFilterKind && api == IstioNetworkingAPIVersion:
 		return KindIstioEnvoyFilter
+	case kind == TelemetryKind:
+		return KindIstioTelemetry
+	case kind == IstioOperatorKind:
+		return KindIstioOperator
+	case kind == EnvoyProxyKind && api == EnvoyGatewayAPIVersion:
+		return KindEnvoyProxy
 	}
 	return KindUnknown
 }

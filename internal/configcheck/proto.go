@@ -3,7 +3,9 @@ package configcheck
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"unicode"
@@ -20,9 +22,10 @@ import (
 var strict = protojson.UnmarshalOptions{DiscardUnknown: false}
 
 // decodeStrict decodes the tree value v, found at path, into msg. When
-// protojson refuses it, the returned problem names the deepest path that is
-// wrong (protojson itself only gives a byte offset in JSON the user never
-// wrote).
+// protojson refuses it, the returned problems name every deepest path that
+// is wrong, each unknown field and bad value of the file in one run
+// (protojson itself stops at the first, with a byte offset in JSON the user
+// never wrote).
 func decodeStrict(t *tree, v any, path string, msg proto.Message) []Problem {
 	data, err := json.Marshal(v)
 	if err != nil {
@@ -32,11 +35,16 @@ func decodeStrict(t *tree, v any, path string, msg proto.Message) []Problem {
 	if err == nil {
 		return nil
 	}
-	if p := locate(msg.ProtoReflect().Descriptor(), v, path); p != nil {
-		p.Line = t.line(p.Path)
-		return []Problem{*p}
+	var probs []Problem
+	locate(msg.ProtoReflect().Descriptor(), v, path, &probs)
+	if len(probs) == 0 {
+		return []Problem{{Path: path, Line: t.line(path), Msg: cleanProtoErr(err)}}
 	}
-	return []Problem{{Path: path, Line: t.line(path), Msg: cleanProtoErr(err)}}
+	for i := range probs {
+		probs[i].Line = t.line(probs[i].Path)
+	}
+	sort.SliceStable(probs, func(i, j int) bool { return probs[i].Line < probs[j].Line })
+	return probs
 }
 
 var protoErrNoise = regexp.MustCompile(`^proto:\s*|\(line \d+:\d+\):?\s*`)
@@ -94,30 +102,36 @@ var wktJSON = map[protoreflect.FullName]bool{
 	"google.protobuf.BytesValue": true,
 }
 
-// locate finds the deepest place in v (a message of type md at path) that
-// does not decode, and says why. It returns nil when v decodes.
-func locate(md protoreflect.MessageDescriptor, v any, path string) *Problem {
+// locate appends to probs the deepest places in v (a message of type md at
+// path) that do not decode, each with why: every unknown field and bad value,
+// not only the first. It appends nothing when v decodes.
+func locate(md protoreflect.MessageDescriptor, v any, path string, probs *[]Problem) {
+	add := func(p string, format string, args ...any) {
+		*probs = append(*probs, Problem{Path: p, Msg: fmt.Sprintf(format, args...)})
+	}
 	if md.FullName() == "google.protobuf.Any" {
-		return locateAny(v, path)
+		locateAny(v, path, probs)
+		return
 	}
 	if wktJSON[md.FullName()] {
 		if err := tryDecode(md, v); err != nil {
-			return &Problem{Path: path, Msg: fmt.Sprintf("invalid %s: %s", md.FullName(), cleanProtoErr(err))}
+			add(path, "invalid %s: %s", md.FullName(), cleanProtoErr(err))
 		}
-		return nil
+		return
 	}
 	obj, ok := v.(map[string]any)
 	if !ok {
-		if v == nil {
-			return nil
+		if v != nil {
+			add(path, "expected a mapping (%s), found %s", md.FullName(), jsonKind(v))
 		}
-		return &Problem{Path: path, Msg: fmt.Sprintf("expected a mapping (%s), found %s", md.FullName(), jsonKind(v))}
+		return
 	}
 	keys := make([]string, 0, len(obj))
 	for k := range obj {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	before := len(*probs)
 	for _, k := range keys {
 		fpath := joinKey(path, k)
 		fd := fieldByJSONOrName(md, k)
@@ -126,31 +140,38 @@ func locate(md protoreflect.MessageDescriptor, v any, path string) *Problem {
 			if s := suggest(md, k); s != "" {
 				msg += fmt.Sprintf("; did you mean %q?", s)
 			}
-			return &Problem{Path: fpath, Msg: msg}
+			add(fpath, "%s", msg)
+			continue
 		}
-		if p := locateField(fd, obj[k], fpath); p != nil {
-			return p
+		n := len(*probs)
+		locateField(fd, obj[k], fpath, probs)
+		if len(*probs) > n {
+			continue
 		}
 		if err := tryDecode(md, map[string]any{k: obj[k]}); err != nil {
-			return &Problem{Path: fpath, Msg: cleanProtoErr(err)}
+			add(fpath, "%s", cleanProtoErr(err))
 		}
 	}
-	if err := tryDecode(md, v); err != nil {
-		return &Problem{Path: path, Msg: cleanProtoErr(err)}
+	// A problem of the message as a whole (oneof fields set together), only
+	// when its fields are fine: otherwise it would repeat them.
+	if len(*probs) == before {
+		if err := tryDecode(md, v); err != nil {
+			add(path, "%s", cleanProtoErr(err))
+		}
 	}
-	return nil
 }
 
 // locateField checks the value of one field.
-func locateField(fd protoreflect.FieldDescriptor, v any, path string) *Problem {
+func locateField(fd protoreflect.FieldDescriptor, v any, path string, probs *[]Problem) {
 	if v == nil {
-		return nil
+		return
 	}
 	switch {
 	case fd.IsMap():
 		m, ok := v.(map[string]any)
 		if !ok {
-			return &Problem{Path: path, Msg: fmt.Sprintf("expected a mapping, found %s", jsonKind(v))}
+			*probs = append(*probs, Problem{Path: path, Msg: fmt.Sprintf("expected a mapping, found %s", jsonKind(v))})
+			return
 		}
 		keys := make([]string, 0, len(m))
 		for k := range m {
@@ -158,35 +179,31 @@ func locateField(fd protoreflect.FieldDescriptor, v any, path string) *Problem {
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			if p := locateSingle(fd.MapValue(), m[k], joinKey(path, k)); p != nil {
-				return p
-			}
+			locateSingle(fd.MapValue(), m[k], joinKey(path, k), probs)
 		}
-		return nil
 	case fd.IsList():
 		l, ok := v.([]any)
 		if !ok {
-			return &Problem{Path: path, Msg: fmt.Sprintf("expected a list, found %s", jsonKind(v))}
+			*probs = append(*probs, Problem{Path: path, Msg: fmt.Sprintf("expected a list, found %s", jsonKind(v))})
+			return
 		}
 		for i, item := range l {
-			if p := locateSingle(fd, item, fmt.Sprintf("%s[%d]", path, i)); p != nil {
-				return p
-			}
+			locateSingle(fd, item, fmt.Sprintf("%s[%d]", path, i), probs)
 		}
-		return nil
+	default:
+		locateSingle(fd, v, path, probs)
 	}
-	return locateSingle(fd, v, path)
 }
 
 // locateSingle checks one value of a field's type (an item for lists).
-func locateSingle(fd protoreflect.FieldDescriptor, v any, path string) *Problem {
+func locateSingle(fd protoreflect.FieldDescriptor, v any, path string, probs *[]Problem) {
 	switch fd.Kind() {
 	case protoreflect.MessageKind, protoreflect.GroupKind:
-		return locate(fd.Message(), v, path)
+		locate(fd.Message(), v, path, probs)
 	case protoreflect.EnumKind:
 		s, ok := v.(string)
 		if !ok || fd.Enum().FullName() == "google.protobuf.NullValue" {
-			return nil // numbers are checked by protojson
+			return // numbers are checked by protojson
 		}
 		if fd.Enum().Values().ByName(protoreflect.Name(s)) == nil {
 			vals := fd.Enum().Values()
@@ -194,28 +211,31 @@ func locateSingle(fd protoreflect.FieldDescriptor, v any, path string) *Problem 
 			for i := range names {
 				names[i] = string(vals.Get(i).Name())
 			}
-			return &Problem{Path: path, Msg: fmt.Sprintf("invalid value %q for enum %s; valid values: %s",
-				s, fd.Enum().FullName(), strings.Join(names, ", "))}
+			*probs = append(*probs, Problem{Path: path, Msg: fmt.Sprintf("invalid value %q for enum %s; valid values: %s",
+				s, fd.Enum().FullName(), strings.Join(names, ", "))})
 		}
 	}
-	return nil
 }
 
 // locateAny checks an Any in its JSON form: "@type" plus the fields of the
 // packed message (or "value" for well-known types).
-func locateAny(v any, path string) *Problem {
+func locateAny(v any, path string, probs *[]Problem) {
+	add := func(p, msg string) { *probs = append(*probs, Problem{Path: p, Msg: msg}) }
 	obj, ok := v.(map[string]any)
 	if !ok {
-		return &Problem{Path: path, Msg: fmt.Sprintf("expected a mapping with \"@type\", found %s", jsonKind(v))}
+		add(path, fmt.Sprintf("expected a mapping with \"@type\", found %s", jsonKind(v)))
+		return
 	}
 	url, _ := obj["@type"].(string)
 	if url == "" {
-		return &Problem{Path: path, Msg: `missing "@type" (the type URL of the packed configuration)`}
+		add(path, `missing "@type" (the type URL of the packed configuration)`)
+		return
 	}
 	mt, err := protoregistry.GlobalTypes.FindMessageByURL(url)
 	if err != nil {
-		return &Problem{Path: joinKey(path, "@type"), Msg: fmt.Sprintf(
-			"unknown type %q: not an Envoy/Istio type this validator knows (misspelt, or an extension it does not link)", url)}
+		add(joinKey(path, "@type"), fmt.Sprintf(
+			"unknown type %q: not an Envoy/Istio type this validator knows (misspelt, or an extension it does not link)", url))
+		return
 	}
 	md := mt.Descriptor()
 	rest := make(map[string]any, len(obj))
@@ -225,14 +245,18 @@ func locateAny(v any, path string) *Problem {
 		}
 	}
 	if wktJSON[md.FullName()] {
-		for k := range rest {
+		n := len(*probs)
+		for _, k := range slices.Sorted(maps.Keys(rest)) {
 			if k != "value" {
-				return &Problem{Path: joinKey(path, k), Msg: fmt.Sprintf("unknown field %q in %s (only \"value\" is allowed)", k, md.FullName())}
+				add(joinKey(path, k), fmt.Sprintf("unknown field %q in %s (only \"value\" is allowed)", k, md.FullName()))
 			}
 		}
-		return locate(md, rest["value"], joinKey(path, "value"))
+		if len(*probs) == n {
+			locate(md, rest["value"], joinKey(path, "value"), probs)
+		}
+		return
 	}
-	return locate(md, rest, path)
+	locate(md, rest, path, probs)
 }
 
 // fieldByJSONOrName finds a field by its proto name or its JSON name, the

@@ -42,7 +42,11 @@ type Options struct {
 	// runtime's traces and fatal errors), besides the VM's log.
 	Output io.Writer
 	// Env is passed to the modules, as Envoy's vm_config
-	// environment_variables are (e.g. GOGC, GODEBUG).
+	// environment_variables are (e.g. GOGC, GODEBUG, the identity token's
+	// signing key): cpp-host answers WASI environ_sizes_get and
+	// environ_get from Wasm::envs(), which every clone of a VM shares
+	// (src/exports.cc wasi_unstable_environ_get, src/wasm.cc, cpp-host
+	// 52a0291), and the Go runtime reads them once, while _initialize runs.
 	Env map[string]string
 	// RealClock gives the modules the host's wall and monotonic clocks, as
 	// Envoy does; by default wazero's deterministic fake clocks, which also
@@ -362,7 +366,8 @@ type VM struct {
 	response [][2]string
 	local    *LocalResponse
 	// body is the response body of ExchangeBody's stream (body.go).
-	body *bodyState
+	body  *bodyState
+	state map[string][]byte // the stream's filter state (filterstate.go)
 }
 
 // LocalResponse is a response the plugin sent instead of forwarding.
@@ -492,6 +497,10 @@ type Result struct {
 	// Action is what proxy_on_request_headers returned (0 continue,
 	// 1 pause).
 	Action uint32
+	// FilterState is what the plugin set with proxy_set_property, as the
+	// access log reads it at the end of the stream: keyed by Envoy's
+	// filter-state name ("wasm." + path), nil when nothing was set.
+	FilterState map[string][]byte
 }
 
 // Request runs one HTTP request without a body through the VM: request
@@ -515,7 +524,7 @@ func (vm *VM) Exchange(headers, response [][2]string) (Result, error) {
 	defer func() { vm.cur = vm.root }()
 	vm.request = lowerKeys(headers)
 	vm.response = lowerKeys(response)
-	vm.local = nil
+	vm.local, vm.state = nil, nil
 	if _, err := vm.call("proxy_on_context_create", uint64(id), uint64(vm.root)); err != nil {
 		return Result{}, err
 	}
@@ -536,6 +545,7 @@ func (vm *VM) Exchange(headers, response [][2]string) (Result, error) {
 			return Result{}, err
 		}
 	}
+	res.FilterState = vm.state
 	return res, nil
 }
 

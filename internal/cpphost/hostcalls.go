@@ -68,6 +68,8 @@ func (h *Host) implemented(name string) api.GoModuleFunc {
 	switch name {
 	case "proxy_http_call":
 		return h.httpCall
+	case "proxy_set_property":
+		return h.setProperty // filterstate.go
 	case "proxy_log":
 		return func(_ context.Context, m api.Module, s []uint64) {
 			level := int(uint32(s[0]))
@@ -117,7 +119,16 @@ func (h *Host) implemented(name string) api.GoModuleFunc {
 	case "proxy_get_property":
 		return func(_ context.Context, m api.Module, s []uint64) {
 			vm := h.vm(m)
-			path := strings.ReplaceAll(strings.TrimRight(string(read(m, s[0], s[1])), "\x00"), "\x00", ".")
+			raw := read(m, s[0], s[1])
+			if v, found, ok := vm.stateProperty(raw); ok {
+				if !found {
+					s[0] = statusNotFound
+					return
+				}
+				s[0] = give(vm, name, v, s[2], s[3])
+				return
+			}
+			path := strings.ReplaceAll(strings.TrimRight(string(raw), "\x00"), "\x00", ".")
 			v, ok := vm.Properties[path]
 			if !ok || (vm.roots[vm.cur] && streamProperty(path)) {
 				s[0] = statusNotFound

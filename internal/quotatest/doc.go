@@ -11,7 +11,8 @@
 // gRPC API (envoy.service.ratelimit.v3), as Envoy's ratelimit filter does.
 //
 // The tests fail, never skip, when redis-server or the service binary is
-// missing: make test installs redis-server (Debian's package) when it is
-// missing and builds the service into build/ratelimit/ first, and passes
-// its path in RATELIMIT_BIN.
+// missing: make test unpacks Redis into build/redis/ (scripts/redis.sh: no
+// package installed, no service) and builds the service into
+// build/ratelimit/ first, and passes their paths in REDIS_SERVER and
+// RATELIMIT_BIN. Redis runs only while a test needs it.
 package quotatest

@@ -55,12 +55,19 @@ func serviceBinary(t testing.TB) string {
 	return found[0]
 }
 
-// redisBinary is redis-server from PATH.
+// redisBinary is REDIS_SERVER (make test sets it to the Redis it unpacked
+// into build/redis/), else redis-server from PATH.
 func redisBinary(t testing.TB) string {
 	t.Helper()
+	if p := os.Getenv("REDIS_SERVER"); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("REDIS_SERVER: %v", err)
+		}
+		return p
+	}
 	p, err := exec.LookPath("redis-server")
 	if err != nil {
-		t.Fatal("redis-server is not installed: run make test, which installs Debian's redis-server when it is missing")
+		t.Fatal("redis-server not found: run make test, which unpacks Redis into build/redis/ and sets REDIS_SERVER, or set REDIS_SERVER=/path/to/redis-server")
 	}
 	return p
 }

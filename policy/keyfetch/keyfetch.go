@@ -203,12 +203,6 @@ type Fetcher struct {
 // prepared with fn, LoadBudget per tick.
 func (f *Fetcher) SetPreparer(fn Preparer) { f.prepare = fn }
 
-// Busy reports whether a snapshot is being fetched in ranges or loaded:
-// from the first range (or the whole answer) to the swap or the failure.
-func (f *Fetcher) Busy() bool {
-	return f.parts != nil || f.state == Loading || f.state == Pending
-}
-
 // Preparing reports whether the buckets of the policy in use are still
 // being prepared.
 func (f *Fetcher) Preparing() bool { return f.prepPolicy != nil }

@@ -4,7 +4,7 @@
 //	go run ./tools/manifests -oci build/oci -in deploy -out build/deploy -image registry.example.com/apiguard
 //
 // The shipped manifests name the module by the placeholder
-// registry.example.com/apiguard:0.1.0. In every "url:" line that holds it
+// registry.example.com/apiguard:v0.1.0. In every "url:" line that holds it
 // the reference becomes IMAGE@sha256:<digest> (keeping an oci:// scheme),
 // and the url's sibling "sha256:" field is set to the same digest, added
 // when missing: the image's manifest digest, which is what each API
@@ -35,7 +35,7 @@ import (
 )
 
 // Placeholder is the image reference the shipped manifests use.
-const Placeholder = "registry.example.com/apiguard:0.1.0"
+const Placeholder = "registry.example.com/apiguard:v0.1.0"
 
 func main() {
 	ociDir := flag.String("oci", "build/oci", "the OCI image layout make oci wrote")

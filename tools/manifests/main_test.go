@@ -45,10 +45,10 @@ func TestRenderPinsToTheBuiltImage(t *testing.T) {
 		t.Fatalf("render pinned %s, but the layout's image is %s", got, built)
 	}
 	want := []string{
-		"envoy-gateway/extensionpolicy.yaml", "higress/wasmplugin.yaml",
+		"envoy-gateway/extensionpolicy.yaml", "envoy-gateway/identity-token.yaml", "higress/wasmplugin.yaml",
 		"istio/ambient/trafficextension-service.yaml", "istio/ambient/trafficextension-waypoint.yaml",
 		"istio/ambient/wasmplugin-service.yaml", "istio/ambient/wasmplugin-waypoint.yaml",
-		"istio/trafficextension-gateway.yaml", "istio/trafficextension.yaml",
+		"istio/identity-token.yaml", "istio/trafficextension-gateway.yaml", "istio/trafficextension.yaml",
 		"istio/wasmplugin-gateway.yaml", "istio/wasmplugin.yaml",
 	}
 	if strings.Join(files, " ") != strings.Join(want, " ") {

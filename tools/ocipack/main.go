@@ -1,7 +1,11 @@
 // Command ocipack writes build/apiguard.wasm as an OCI image layout that
 // Istio's WasmPlugin can pull once it is pushed to a registry (make oci):
 //
-//	go run ./tools/ocipack -wasm build/apiguard.wasm -out build/oci -tag v0.1.0 [-variant compat|artifact]
+//	go run ./tools/ocipack -wasm build/apiguard.wasm -out build/oci [-tag v0.1.0] [-variant compat|artifact]
+//
+// The tag defaults to the contents of the file VERSION in the working
+// directory (the repository's root, where make runs it), the version every
+// build embeds.
 //
 // It prints the image's manifest digest (the sha256 to pin in the
 // WasmPlugin for an oci:// url) and the module's sha256. See package
@@ -14,6 +18,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"strings"
 
 	"github.com/apiguard/apiguard/internal/wasmoci"
 )
@@ -21,11 +26,19 @@ import (
 func main() {
 	wasmPath := flag.String("wasm", "build/apiguard.wasm", "the module to pack")
 	out := flag.String("out", "build/oci", "directory of the OCI image layout (replaced)")
-	tag := flag.String("tag", "latest", "name of the image in the layout (the tag to push it as); characters a tag cannot hold become _")
+	tag := flag.String("tag", "", "name of the image in the layout (the tag to push it as; default: the file VERSION); characters a tag cannot hold become _")
 	variant := flag.String("variant", string(wasmoci.Compat), "image shape: compat (one tar+gzip layer) or artifact (Wasm media types)")
 	version := flag.String("version", "", "org.opencontainers.image.version annotation")
 	revision := flag.String("revision", "", "org.opencontainers.image.revision annotation")
 	flag.Parse()
+	if *tag == "" {
+		v, err := os.ReadFile("VERSION")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "ocipack: no -tag and no VERSION file:", err)
+			os.Exit(1)
+		}
+		*tag = strings.TrimSpace(string(v))
+	}
 	if err := run(*wasmPath, *out, tagOf(*tag), wasmoci.Variant(*variant), wasmoci.Meta{Version: *version, Revision: *revision}); err != nil {
 		fmt.Fprintln(os.Stderr, "ocipack:", err)
 		os.Exit(1)

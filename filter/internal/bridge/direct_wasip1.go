@@ -22,3 +22,19 @@ func Property(path []byte) (value []byte, status uint32) {
 	}
 	return unsafe.Slice(p, n), statusOK
 }
+
+// SetProperty sets the property at path, already serialized as the ABI
+// wants it, to value, without the SDK's serialization of the path and its
+// refusal of an empty value. The host copies both before it returns (Envoy
+// into a filter-state object), so both may be reused. status is the
+// proxy-wasm status (0 OK, 1 not found ...).
+func SetProperty(path, value []byte) uint32 {
+	if len(path) == 0 {
+		return 2 // BadArgument
+	}
+	var v *byte
+	if len(value) > 0 {
+		v = &value[0]
+	}
+	return imSetProperty(&path[0], int32(len(path)), v, int32(len(value)))
+}
