@@ -1,7 +1,6 @@
 package main
 
 import (
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -57,15 +56,13 @@ type sealMetrics struct {
 	sealed, failed proxywasm.MetricCounter
 }
 
-// bindCursorKeys gives the policy the cursor keys of the VM environment
+// bindCursorKeys defines the counters when cursors are sealed. The keys
+// of key_env and previous_key_env were read from the VM environment
 // (Envoy's vm_config.environment_variables reach the module as its WASI
-// environment) and defines the counters. An error fails the plugin start.
+// environment) by policy.CompileWith, whose errors fail the plugin start.
 func (p *pluginContext) bindCursorKeys(pol *policy.Policy) error {
 	if len(pol.CursorSeals()) == 0 {
 		return nil
-	}
-	if err := pol.BindCursorKeys(os.LookupEnv); err != nil {
-		return err
 	}
 	p.seals = &sealMetrics{
 		sealed: proxywasm.DefineCounterMetric(metricCursorSealed),

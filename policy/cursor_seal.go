@@ -158,7 +158,32 @@ func (ps *parser) parseCursorSeal(path jsonPath, v gjson.Result) *CursorSeal {
 	if inlinePrev != nil {
 		s.aead[1] = newSealAEAD(inlinePrev)
 	}
+	// The filter compiles with the VM's environment (CompileWith): a key
+	// missing from it or malformed fails the start with the rest.
+	if ps.lookupEnv != nil {
+		ps.bindSealKey(s, ps.lookupEnv, s.keyEnv, s.keyEnvPath, 0)
+		ps.bindSealKey(s, ps.lookupEnv, s.previousKeyEnv, s.previousKeyEnvPath, 1)
+	}
 	return s
+}
+
+// bindSealKey reads the key in the environment variable name (none when
+// "") into slot of s, or reports the problem at path.
+func (ps *parser) bindSealKey(s *CursorSeal, getenv func(string) (string, bool), name string, path jsonPath, slot int) {
+	if name == "" || !isEnvName(name) {
+		return
+	}
+	v, ok := getenv(name)
+	if !ok || v == "" {
+		ps.add(path, "environment variable "+strconv.Quote(name)+" is not set in the VM (Envoy: vm_config.environment_variables)")
+		return
+	}
+	k, ok := decodeSealKey(v)
+	if !ok {
+		ps.add(path, "environment variable "+strconv.Quote(name)+" does not hold a 256-bit key (64 hex digits or 43 base64url characters)")
+		return
+	}
+	s.aead[slot] = newSealAEAD(k)
 }
 
 // checkSealField accepts a gjson path made of object keys and array
@@ -235,30 +260,15 @@ func (ps *parser) checkCursorSeal(pr *profile, sealPath jsonPath) {
 func (p *Policy) CursorSeals() []*CursorSeal { return p.seals }
 
 // BindCursorKeys reads the keys named by key_env and previous_key_env with
-// getenv (the filter passes the VM's environment, Envoy's
-// vm_config.environment_variables) and returns every problem with its
-// path, as a *ConfigError. Call it before the policy serves any request.
+// getenv and returns every problem with its path, as a *ConfigError, for a
+// policy compiled without Options.LookupEnv. CompileWith with LookupEnv
+// (the filter) binds them while compiling. Call it before the policy
+// serves any request.
 func (p *Policy) BindCursorKeys(getenv func(string) (string, bool)) error {
 	ps := &parser{}
 	for _, s := range p.seals {
-		bind := func(name string, path jsonPath, slot int) {
-			if name == "" {
-				return
-			}
-			v, ok := getenv(name)
-			if !ok || v == "" {
-				ps.add(path, "environment variable "+strconv.Quote(name)+" is not set in the VM (Envoy: vm_config.environment_variables)")
-				return
-			}
-			k, ok := decodeSealKey(v)
-			if !ok {
-				ps.add(path, "environment variable "+strconv.Quote(name)+" does not hold a 256-bit key (64 hex digits or 43 base64url characters)")
-				return
-			}
-			s.aead[slot] = newSealAEAD(k)
-		}
-		bind(s.keyEnv, s.keyEnvPath, 0)
-		bind(s.previousKeyEnv, s.previousKeyEnvPath, 1)
+		ps.bindSealKey(s, getenv, s.keyEnv, s.keyEnvPath, 0)
+		ps.bindSealKey(s, getenv, s.previousKeyEnv, s.previousKeyEnvPath, 1)
 	}
 	if len(ps.errs) > 0 {
 		return &ConfigError{Errors: ps.errs}

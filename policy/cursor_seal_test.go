@@ -147,6 +147,24 @@ func TestCursorSealBindKeys(t *testing.T) {
 	if _, ok := s.Open(sealed(t, s, "x", "list", "alice", now), "list", "alice", now); !ok {
 		t.Error("bound key does not round-trip")
 	}
+	// CompileWith reads the keys while compiling, and reports a missing one
+	// with every other problem.
+	cfg := sealConfig(`{"link_header": true, "key_env": "CUR", "previous_key_env": "PREV", "lifetime": "1y"}`)
+	_, err = CompileWith([]byte(cfg), Options{LookupEnv: func(n string) (string, bool) { v, ok := map[string]string{"CUR": testSealKey}[n]; return v, ok }})
+	var ce *ConfigError
+	if !errors.As(err, &ce) || len(ce.Errors) != 2 || ce.Errors[0].Path != "pagination.p.cursor_seal.lifetime" ||
+		ce.Error() == "" || !strings.Contains(ce.Errors[1].Error(), `pagination.p.cursor_seal.previous_key_env: environment variable "PREV" is not set`) {
+		t.Errorf("CompileWith = %v", err)
+	}
+	bound, err := CompileWith([]byte(sealConfig(`{"link_header": true, "key_env": "CUR"}`)),
+		Options{LookupEnv: func(n string) (string, bool) { return testSealKey, n == "CUR" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs := bound.CursorSeals()[0]
+	if _, ok := bs.Open(sealed(t, bs, "y", "list", "alice", now), "list", "alice", now); !ok {
+		t.Error("a key bound by CompileWith does not round-trip")
+	}
 }
 
 func TestCursorSealDecide(t *testing.T) {
