@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math/rand"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -110,6 +111,18 @@ type env struct {
 
 	// The key store of the test (keystore_helpers_test.go).
 	keyStore *testKeyStore
+
+	// stop releases the SDK's emulator, which serves one plugin at a time
+	// in a process, so that a test can start another; nil in cpphost.
+	stop func()
+}
+
+// close ends the plugin's emulator before the test ends, to start another
+// (the SDK's emulator runs one at a time); cpphost needs nothing.
+func (e *env) close() {
+	if e.stop != nil {
+		e.stop()
+	}
 }
 
 // start runs the plugin on vm with config and fails the test if it does
@@ -202,8 +215,9 @@ func startWith(t *testing.T, vm types.VMContext, config []byte, want types.OnPlu
 		opt = opt.WithProperty([]string{"plugin_name"}, []byte(*o.pluginName))
 	}
 	host, reset := proxytest.NewHostEmulator(opt)
-	t.Cleanup(reset)
 	e := &env{t: t, host: host, keyStore: ks}
+	e.stop = sync.OnceFunc(reset)
+	t.Cleanup(e.stop)
 	e.setTime(testNow)
 	if got := host.StartPlugin(); got != want {
 		t.Fatalf("StartPlugin = %v, want %v; logs: %q", got, want, host.GetCriticalLogs())
@@ -345,6 +359,57 @@ func (e *env) do(path string, headers ...[2]string) outcome {
 	}
 	e.host.CompleteHttpContext(id)
 	o.state = e.emulatorState()
+	return o
+}
+
+// bodyOutcome is what one request answered with a response body produced.
+type bodyOutcome struct {
+	outcome
+	// body is the response body as the client receives it.
+	body []byte
+}
+
+// doWithBody sends a GET request with the given headers (as do), answered
+// by the upstream with response headers and a body in chunks (the last
+// ends the stream). It fails the test when the filter pauses the response
+// headers (Envoy would then withhold the body from it) or still buffers at
+// the end of the stream.
+func (e *env) doWithBody(path string, headers [][2]string, response [][2]string, chunks ...[]byte) bodyOutcome {
+	e.t.Helper()
+	hs := [][2]string{{":method", "GET"}, {":path", path}, {":authority", "api.example.com"}}
+	hs = append(hs, headers...)
+	if e.vm != nil {
+		r, err := e.vm.ExchangeBody(hs, response, chunks)
+		if err != nil {
+			e.t.Fatalf("cpphost: %v", err)
+		}
+		o := bodyOutcome{outcome: outcome{action: types.Action(r.Action), upstream: r.Upstream, response: r.Response}, body: r.Body}
+		if r.Local != nil {
+			o.local = &proxytest.LocalHttpResponse{StatusCode: uint32(r.Local.Status), StatusCodeDetail: r.Local.Details,
+				Data: r.Local.Body, Headers: r.Local.Headers}
+		}
+		return o
+	}
+	id := e.host.InitializeHttpContext()
+	o := bodyOutcome{outcome: outcome{action: e.host.CallOnRequestHeaders(id, hs, false)}}
+	o.local = e.host.GetSentLocalResponse(id)
+	if o.local == nil {
+		o.upstream = e.host.GetCurrentRequestHeaders(id)
+		if a := e.host.CallOnResponseHeaders(id, response, false); a != types.ActionContinue {
+			e.t.Errorf("response headers paused (%v): Envoy would withhold the body", a)
+		}
+		for i, c := range chunks {
+			last := i == len(chunks)-1
+			a := e.host.CallOnResponseBody(id, c, last)
+			if a == types.ActionContinue {
+				o.body = append(o.body, e.host.GetCurrentResponseBody(id)...)
+			} else if last {
+				e.t.Errorf("response body still buffered at the end of the stream")
+			}
+		}
+		o.response = e.host.GetCurrentResponseHeaders(id)
+	}
+	e.host.CompleteHttpContext(id)
 	return o
 }
 

@@ -19,6 +19,11 @@ const (
 	metricInternalErrors  = "apiguard.internal_errors"                 // recovered panics, missing policy
 	metricTokensMinted    = "apiguard.identity_token.minted"           // identity tokens signed (not reused)
 	metricTokenFailures   = "apiguard.identity_token.signing_failures" // requests failed (500) for want of a token
+	metricKeysExpiring    = "apiguard.keys.expiring"                   // gauge: keys expiring within key_policy.expiry_warning (key_expiry.go)
+	// Sealed cursors (cursor_seal.go): responses sealed, and responses
+	// that could not be and were replaced by a problem document.
+	metricCursorSealed     = "apiguard.cursor.sealed"
+	metricCursorSealFailed = "apiguard.cursor.seal_failed"
 )
 
 // metrics holds the plugin's counters. proxy-wasm metrics are defined per VM

@@ -45,6 +45,11 @@ type pluginContext struct {
 	// keyStore is set when the keys come from a key store (keystore.go);
 	// policy is then swapped for one with a snapshot's keys.
 	keyStore *keyStore
+	// expiry is the apiguard.keys.expiring gauge (key_expiry.go), nil
+	// without key_policy.
+	expiry *keyExpiry
+	// seals counts sealed cursors (cursor_seal.go), nil when none are.
+	seals *sealMetrics
 	// tokens mints and keeps the identity tokens (identity.go), nil
 	// without identity_token; untrusted lists the headers a client may
 	// never set: the identity headers and the token's.
@@ -87,6 +92,10 @@ func (p *pluginContext) OnPluginStart(int) types.OnPluginStartStatus {
 		logConfigError(p.metrics, err)
 		return types.OnPluginStartStatusFailed
 	}
+	if err := p.bindCursorKeys(pol); err != nil {
+		logConfigError(p.metrics, err)
+		return types.OnPluginStartStatusFailed
+	}
 	p.policy = pol
 	identity := pol.IdentityHeaders()
 	p.untrusted = identity[:]
@@ -121,6 +130,7 @@ func (p *pluginContext) OnPluginStart(int) types.OnPluginStartStatus {
 		p.keyStore = newKeyStore(p, pol, pluginPrefix(name))
 		p.keyStore.start(p)
 	}
+	p.startKeyExpiry()
 	return types.OnPluginStartStatusOK
 }
 
@@ -147,6 +157,7 @@ func (p *pluginContext) OnTick() {
 	if p.keyStore != nil {
 		p.keyStore.tick(p)
 	}
+	p.tickKeyExpiry()
 }
 
 func logConfigError(m *metrics, err error) {
@@ -190,6 +201,10 @@ type httpContext struct {
 	limitRes  policy.TakeResult
 	partition string
 	bucket    string
+
+	// sealing is set when the response's cursors are to be sealed
+	// (cursor_seal.go).
+	sealing *sealState
 	// tokens is the bucket's answer, for the filter state (filterstate.go).
 	tokens tokens
 }
@@ -284,6 +299,7 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) (action types.Action) {
 	if p.policy.LogAllowed() {
 		logDecision("allow", d, method, path, hl, now, ip)
 	}
+	h.startSeal(d, now)
 	return types.ActionContinue
 }
 
@@ -368,7 +384,10 @@ func removeQuotaHeader(name string, request policy.HeaderList) {
 	removeHeaders(names[:], request)
 }
 
-func (h *httpContext) OnHttpResponseHeaders(int, bool) types.Action {
+func (h *httpContext) OnHttpResponseHeaders(_ int, endOfStream bool) types.Action {
+	if h.sealing != nil {
+		h.sealResponseHeaders(endOfStream)
+	}
 	if h.limit != nil {
 		p := h.plugin
 		_ = proxywasm.ReplaceHttpResponseHeader("ratelimit-policy", p.rateLimitPolicy(h.bucket, h.limit, h.partition))

@@ -66,6 +66,10 @@ type Policy struct {
 	snapConsumers []byte
 	snapVersion   uint16
 
+	// keyPolicy is the key_policy section, nil for none (key_policy.go).
+	keyPolicy *KeyPolicy
+	// seals are the cursor_seal sections of the profiles (cursor_seal.go).
+	seals []*CursorSeal
 	// consumerText holds the consumers' strings, scopeSets what consumers
 	// with the same scopes share, limitKeyOff[i] where the bucket key
 	// under limits[i] starts after a consumer's id, less i times the id's
@@ -188,6 +192,9 @@ func (ps *parser) build(c *config, seed uint64) *Policy {
 	for _, pr := range c.profiles {
 		pr.precompute()
 		profiles[pr.name] = pr
+		if pr.seal != nil {
+			p.seals = append(p.seals, pr.seal)
+		}
 	}
 
 	ps.buildSources(p, c)
@@ -213,6 +220,7 @@ func (ps *parser) build(c *config, seed uint64) *Policy {
 	p.buildAnonymous()
 	ps.buildIdentityToken(p, c)
 	p.keyStore = c.keyStore
+	p.keyPolicy = c.keyPolicy
 	switch {
 	case c.keyStore == nil:
 		ps.warnUngrantedScopes(c, p.consumers, p.scopeSets)

@@ -205,7 +205,8 @@ var fieldNames = func() map[string]string {
 		path per prefix public query rate_limit rate_limits requests revoked routes scheme scopes
 		scopes_header sha256 unmatched quota quotas default_quota quota_header key_store cluster authority
 		refresh timeout public_key chunk_size allow_unsigned max_size audience identity_token issuer
-		lifetime algorithm key_id signing_key_env signing_key`) {
+		lifetime algorithm key_id signing_key_env signing_key key_policy max_lifetime expiry_warning
+		cursor_seal response_fields link_header key_env previous_key_env key previous_key max_body`) {
 		m[s] = s
 	}
 	return m

@@ -22,19 +22,23 @@ const (
 // The fields of each object of the configuration, for suggestions.
 const (
 	rootFields = "mode key_sources key_format hide_credentials log_allowed consumers routes unmatched " +
-		"pagination rate_limits default_rate_limit anonymous_buckets forward quotas default_quota key_store identity_token"
+		"pagination rate_limits default_rate_limit anonymous_buckets forward quotas default_quota key_store identity_token key_policy"
 	sourceFields   = "header scheme query"
 	formatFields   = "prefix checksum"
 	consumerFields = "id scopes rate_limit quota keys"
 	keyFields      = "id sha256 revoked not_before not_after"
 	routeFields    = "name path methods scopes public pagination rate_limit quota"
 	profileFields  = "limit_param offset_param page_param cursor_param default_limit max_limit max_offset " +
-		"max_page max_cursor_length on_violation"
+		"max_page max_cursor_length on_violation cursor_seal"
 	limitFields   = "requests per burst"
 	forwardFields = "consumer_header key_id_header scopes_header quota_header"
 	quotaFields   = "requests per"
 	// keyStoreFields are key_store's (keystore.go).
 	keyStoreFields = "cluster authority path refresh timeout public_key chunk_size allow_unsigned max_size audience"
+	// keyPolicyFields are key_policy's (key_policy.go).
+	keyPolicyFields = "max_lifetime expiry_warning"
+	// cursorSealFields are pagination.<name>.cursor_seal's (cursor_seal.go).
+	cursorSealFields = "response_fields link_header lifetime key_env previous_key_env key previous_key max_body"
 )
 
 // config is the parsed configuration before references are resolved.
@@ -71,6 +75,7 @@ type config struct {
 	consumersPath jsonPath
 	keyStore      *KeyStoreConfig
 	keyStorePath  jsonPath
+	keyPolicy     *KeyPolicy    // key_policy.go
 	identity      *identityConf // identity_token (identity_token.go)
 }
 
@@ -206,6 +211,8 @@ func (ps *parser) parseConfig(root gjson.Result) *config {
 		case "key_store":
 			c.keyStorePath = p
 			c.keyStore = ps.parseKeyStore(p, v)
+		case "key_policy":
+			c.keyPolicy = ps.parseKeyPolicy(p, v)
 		case "identity_token":
 			c.identity = ps.parseIdentityToken(p, v)
 		case HigressRulesField:
@@ -222,6 +229,7 @@ func (ps *parser) parseConfig(root gjson.Result) *config {
 	c.limitsUnsure = c.limitsUnsure || ps.misspelt["rate_limits"]
 	c.profilesUnsure = c.profilesUnsure || ps.misspelt["pagination"]
 	ps.checkKeyStoreExclusive(c)
+	ps.checkKeyPolicy(c)
 	return c
 }
 

@@ -31,6 +31,11 @@ type Decision struct {
 	Upstream Upstream
 	// RateLimit is the rate limit the request is counted against.
 	RateLimit RateLimiting
+
+	// CursorSeal, set on an allowed request (enforce mode) to a route
+	// whose pagination profile seals cursors, seals the cursors of the
+	// response for Identity.Consumer on Route (cursor_seal.go).
+	CursorSeal *CursorSeal
 }
 
 // Problem holds the response of a denial.
@@ -351,7 +356,8 @@ func (p *Policy) Decide(r Request) Decision {
 		return identified(deny(ReasonNoRoute, detailNoRoute), d)
 	}
 
-	if newPath, detail := p.rewrite(norm, rawPath, query, hasQuery, prof, cred.queryCount); detail != "" {
+	sc := sealContext{open: !p.shadow, route: d.Route, consumer: d.Identity.Consumer, now: r.Now}
+	if newPath, detail := p.rewrite(norm, rawPath, query, hasQuery, prof, cred.queryCount, &sc); detail != "" {
 		return identified(deny(ReasonBadPagination, detail), d)
 	} else {
 		d.Upstream.NewPath = newPath
@@ -371,6 +377,9 @@ func (p *Policy) Decide(r Request) Decision {
 		d.RateLimit.PartitionKey = p.partitionKey(c)
 	}
 	d.RateLimit.Quota = p.quotaFor(rt, c)
+	if prof != nil && prof.seal != nil && !p.shadow {
+		d.CursorSeal = prof.seal
+	}
 	return d
 }
 
@@ -420,7 +429,8 @@ func (p *Policy) insufficientScope(d Decision, rt *route, c *consumer) Decision 
 // ignored (not validated) but still stripped when hide_credentials is on.
 func (p *Policy) allowPublic(r Request, rt *route, norm, rawPath, query string, hasQuery bool, cred *credentials) Decision {
 	d := Decision{Allow: true, Status: 200, Reason: ReasonAllowed, Route: rt.name, Identity: Identity{KeyPresented: cred.count > 0}}
-	newPath, detail := p.rewrite(norm, rawPath, query, hasQuery, rt.profile, cred.queryCount)
+	sc := sealContext{open: !p.shadow, route: rt.name, now: r.Now}
+	newPath, detail := p.rewrite(norm, rawPath, query, hasQuery, rt.profile, cred.queryCount, &sc)
 	if detail != "" {
 		out := deny(ReasonBadPagination, detail)
 		out.Route = rt.name
@@ -428,6 +438,9 @@ func (p *Policy) allowPublic(r Request, rt *route, norm, rawPath, query string, 
 	}
 	d.Upstream.NewPath = newPath
 	d.Upstream.RemoveHeaders = p.remove[cred.headerMask]
+	if rt.profile != nil && rt.profile.seal != nil && !p.shadow {
+		d.CursorSeal = rt.profile.seal
+	}
 	if rt.limit >= 0 && p.anonKeys != nil && p.anonKeys[rt.limit] != nil {
 		slot := p.slot(r.ClientIP)
 		d.RateLimit.Limit = p.limits[rt.limit]
@@ -439,16 +452,16 @@ func (p *Policy) allowPublic(r Request, rt *route, norm, rawPath, query string, 
 
 // rewrite checks pagination and computes the new :path, "" when unchanged.
 // A non-empty detail means bad_pagination.
-func (p *Policy) rewrite(norm, rawPath, query string, hasQuery bool, prof *profile, credParams int) (newPath, detail string) {
+func (p *Policy) rewrite(norm, rawPath, query string, hasQuery bool, prof *profile, credParams int, sc *sealContext) (newPath, detail string) {
 	var pr *pageResult
 	if prof != nil {
-		res := prof.check(query, p.queryParams)
+		res := prof.check(query, p.queryParams, sc)
 		if res.detail != "" {
 			return "", res.detail
 		}
 		pr = &res
 	}
-	editQuery := p.hide && credParams > 0 || pr != nil && (pr.anyClamped || pr.addDefault)
+	editQuery := p.hide && credParams > 0 || pr != nil && (pr.anyClamped || pr.addDefault || pr.unsealed)
 	if !editQuery {
 		if norm == rawPath {
 			return "", ""

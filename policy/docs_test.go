@@ -71,6 +71,8 @@ var configObjects = []struct {
 	{forwardFields, "forward.", "configuration.md"},
 	{quotaFields, "quotas.<name>.", "configuration.md"},
 	{keyStoreFields, "key_store.", "key-store.md"},
+	{keyPolicyFields, "key_policy.", "configuration.md"},
+	{cursorSealFields, "pagination.<name>.cursor_seal.", "configuration.md"},
 	{identityTokenFields, "identity_token.", "identity.md"},
 }
 

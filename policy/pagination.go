@@ -6,6 +6,7 @@ package policy
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/tidwall/gjson"
 )
@@ -40,6 +41,8 @@ type profile struct {
 	cursorDetail                     string
 	// comboDetail[a][b] refuses position parameters a < b together.
 	comboDetail [numParamKinds][numParamKinds]string
+	// seal, when not nil, seals the cursors (cursor_seal.go).
+	seal *CursorSeal
 }
 
 // maxOf returns the maximum of a numeric parameter kind.
@@ -106,11 +109,23 @@ type pageResult struct {
 	clamped    [numParamKinds]int64
 	anyClamped bool
 	addDefault bool
+	// cursor is the back end's cursor opened from a sealed one, to send
+	// upstream in its place when unsealed.
+	cursor   string
+	unsealed bool
+}
+
+// sealContext is who asks, for opening a sealed cursor; a zero one (shadow
+// mode) opens nothing.
+type sealContext struct {
+	open            bool
+	route, consumer string
+	now             time.Time
 }
 
 // check validates the pagination parameters of query. It does not allocate
 // unless a parameter value is percent-encoded.
-func (p *profile) check(query string, credParams []string) pageResult {
+func (p *profile) check(query string, credParams []string, sc *sealContext) pageResult {
 	var res pageResult
 	for i := range res.clamped {
 		res.clamped[i] = -1
@@ -132,6 +147,17 @@ func (p *profile) check(query string, credParams []string) pageResult {
 			if len(value) > p.maxCursorLength {
 				res.detail = p.cursorDetail
 				return res
+			}
+			if p.seal != nil && sc.open {
+				v, ok := decodeComponent(value)
+				if ok {
+					res.cursor, ok = p.seal.Open(v, sc.route, sc.consumer, sc.now)
+				}
+				if !ok {
+					res.detail = p.seal.detail
+					return res
+				}
+				res.unsealed = true
 			}
 			continue
 		}
@@ -237,6 +263,12 @@ func rewriteQuery(query string, credParams []string, dropCred bool, prof *profil
 			b = append(b, sep)
 		}
 		sep = next
+		if kind == paramCursor && pr != nil && pr.unsealed {
+			b = append(b, key...)
+			b = append(b, '=')
+			b = append(b, queryEscape(pr.cursor)...)
+			continue
+		}
 		if kind >= paramLimit && pr != nil && pr.clamped[kind] >= 0 {
 			b = append(b, key...)
 			b = append(b, '=')
@@ -258,7 +290,7 @@ func rewriteQuery(query string, credParams []string, dropCred bool, prof *profil
 func (ps *parser) parseProfile(name string, path jsonPath, v gjson.Result) *profile {
 	pr := &profile{name: ps.keep(name), maxLimit: -1, maxOffset: -1, maxPage: -1, maxCursorLength: -1}
 	var paths [numParamKinds]jsonPath
-	var defaultPath jsonPath
+	var defaultPath, sealPath jsonPath
 	if !ps.object(path, v, profileFields, func(field string, p jsonPath, v gjson.Result) bool {
 		param := func(kind int, dst *string) {
 			paths[kind] = p
@@ -300,6 +332,9 @@ func (ps *parser) parseProfile(name string, path jsonPath, v gjson.Result) *prof
 			if s, ok := ps.enum(p, v, "reject", "clamp"); ok {
 				pr.clamp = s == "clamp"
 			}
+		case "cursor_seal":
+			sealPath = p
+			pr.seal = ps.parseCursorSeal(p, v)
 		default:
 			return false
 		}
@@ -329,6 +364,7 @@ func (ps *parser) parseProfile(name string, path jsonPath, v gjson.Result) *prof
 	if pr.limitParam == "" && pr.offsetParam == "" && pr.pageParam == "" && pr.cursorParam == "" {
 		ps.add(path, "must configure at least one of limit_param, offset_param, page_param and cursor_param")
 	}
+	ps.checkCursorSeal(pr, sealPath)
 	names := [numParamKinds]string{paramLimit: pr.limitParam, paramOffset: pr.offsetParam, paramPage: pr.pageParam, paramCursor: pr.cursorParam}
 	for i := paramLimit; i < numParamKinds; i++ {
 		for j := paramLimit; j < i; j++ {

@@ -14,7 +14,7 @@ import (
 
 var keygenCmd = &command{
 	name:     "keygen",
-	synopsis: "keygen --consumer ID [--prefix agk_] [--id KEYID] [--not-before T] [--not-after T] [--allow-expired] [--json] [--out FILE] [--keys-file FILE]",
+	synopsis: "keygen --consumer ID [--prefix agk_] [--id KEYID] [--not-before T] [--not-after T] [--allow-expired] [--config FILE] [--json] [--out FILE] [--keys-file FILE]",
 	summary:  "generate an API key and the configuration entry with its hash",
 	help: `
 Keygen generates an API key from crypto/rand in apiguard's format: the
@@ -38,6 +38,10 @@ With --keys-file FILE, the line "KEYID<TAB>KEY" is also appended to FILE
 The consumer id, the key id and the prefix are checked as the filter's
 configuration checks them (visible ASCII, at most 256 characters for ids; a
 non-empty prefix of at most 64): keygen refuses what the configuration would.
+
+With --config FILE, the configuration's key_policy applies: without
+--not-after, not_before is --not-before (or now) and not_after is
+max_lifetime later; a window given that breaks max_lifetime is refused.
 
 Times are RFC 3339, such as 2027-01-01T00:00:00Z. A --not-after that has already passed is refused
 (the key would be denied as expired from the start) unless --allow-expired
@@ -76,6 +80,7 @@ func runKeygen(c *command, e *env, args []string) int {
 	allowExpired := fs.Bool("allow-expired", false, "accept a --not-after in the past (a key that is expired from the start, for tests)")
 	asJSON := fs.Bool("json", false, "print one JSON object on stdout instead of the bare key")
 	out := fs.String("out", "", "write the key to this new file (mode 0600) instead of stdout")
+	config := fs.String("config", "", "the plugin configuration: with key_policy.max_lifetime, the validity window is set from it (and checked)")
 	keysFile := fs.String("keys-file", "", "also append \"KEYID<TAB>KEY\" to this keys file for replay --keys (created 0600)")
 	if done, status := c.parseFlags(e, fs, args); done {
 		return status
@@ -110,6 +115,11 @@ func runKeygen(c *command, e *env, args []string) int {
 	if !na.IsZero() && !na.After(keygenNow()) && !*allowExpired {
 		return c.usageError(e, fmt.Sprintf("--not-after %s has already passed: the key would be denied as expired "+
 			"from the start (give --allow-expired to mint it anyway, for tests)", entry.NotAfter))
+	}
+	if *config != "" {
+		if status, ok := keygenWindow(c, e, *config, &entry, nb, na); !ok {
+			return status
+		}
 	}
 
 	key, err := policy.GenerateKey(*prefix, rand.Reader)

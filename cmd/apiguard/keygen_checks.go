@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/apiguard/apiguard/policy"
 )
@@ -89,4 +90,37 @@ func appendKeysFile(path, id, key string) error {
 		return fmt.Errorf("writing the keys file: %w", err)
 	}
 	return nil
+}
+
+// keygenWindow applies the key_policy of the configuration at path to the
+// new key's entry: without --not-after, the window starts at --not-before
+// (or now) and lasts key_policy.max_lifetime; a window given that breaks
+// the policy is a usage error. ok is false when keygen must stop with
+// status.
+func keygenWindow(c *command, e *env, path string, entry *keyEntry, nb, na time.Time) (status int, ok bool) {
+	cfg, err := readInput(e, path)
+	if err != nil {
+		return c.errorf(e, "%v", err), false
+	}
+	pol, err := policy.Compile(cfg)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "apiguard keygen: %s is not a valid configuration:\n%v\n", path, err)
+		return exitFail, false
+	}
+	kp := pol.KeyPolicy()
+	if kp == nil || kp.MaxLifetime == 0 {
+		return exitOK, true
+	}
+	if na.IsZero() {
+		if nb.IsZero() {
+			nb = time.Now().UTC().Truncate(time.Second)
+		}
+		na = nb.Add(kp.MaxLifetime)
+		entry.NotBefore, entry.NotAfter = nb.UTC().Format(time.RFC3339), na.UTC().Format(time.RFC3339)
+		return exitOK, true
+	}
+	if msg := kp.CheckWindow(nb.UnixNano(), na.UnixNano(), !nb.IsZero(), true); msg != "" {
+		return c.usageError(e, "the key "+msg+" in "+path), false
+	}
+	return exitOK, true
 }

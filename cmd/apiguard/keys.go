@@ -34,6 +34,10 @@ key_store fetches from an HTTP server or object store, signed with Ed25519.
 Run "apiguard keys SUBCOMMAND -h" (or "apiguard help keys SUBCOMMAND") for
 a subcommand's flags.
 
+With --config, the snapshot is also refused when a key that is not revoked
+breaks the configuration's key_policy.max_lifetime (no not_after, no
+not_before, or a longer validity window).
+
 To check a snapshot against a plugin configuration (policies it names, the
 configuration's public key), run apiguard validate --config CONFIG SNAPSHOT.
 `,
@@ -430,8 +434,15 @@ func checkSnapshotAgainst(c *command, e *env, file string, snap []byte) int {
 	if p.KeyStore() == nil {
 		return c.usageError(e, file+" has no key_store section: --config takes the configuration that loads the snapshot")
 	}
-	if _, err := p.LoadSnapshot(snap); err != nil {
+	loaded, err := p.LoadSnapshot(snap)
+	if err != nil {
 		fmt.Fprintf(e.stderr, "%s: the snapshot would not load: %v\n", file, err)
+		return exitFail
+	}
+	if vs := loaded.KeyPolicyViolations(); len(vs) > 0 {
+		for _, v := range vs {
+			fmt.Fprintf(e.stderr, "%s: %s (key_policy of %s)\n", file, v, file)
+		}
 		return exitFail
 	}
 	return exitOK

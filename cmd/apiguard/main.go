@@ -64,7 +64,7 @@ type command struct {
 var commands []*command
 
 func init() {
-	commands = []*command{keygenCmd, hashCmd, verifyFormatCmd, validateCmd, keysCmd, identityCmd, rateLimitConfigCmd, replayCmd, versionCmd, echoUpstreamCmd}
+	commands = []*command{keygenCmd, hashCmd, verifyFormatCmd, validateCmd, keysCmd, identityCmd, scanCmd, rateLimitConfigCmd, replayCmd, versionCmd, echoUpstreamCmd}
 }
 
 func main() {

@@ -191,8 +191,17 @@ func validateSnapshot(c *command, e *env, name string, data []byte, configPath s
 	if pol.KeyStore() == nil {
 		return fail(configPath + " has no key_store: its keys are inline")
 	}
-	if _, err := pol.LoadSnapshot(data); err != nil {
+	loaded, err := pol.LoadSnapshot(data)
+	if err != nil {
 		return fail(err.Error())
+	}
+	if vs := loaded.KeyPolicyViolations(); len(vs) > 0 {
+		for _, v := range vs {
+			doc.Problems = append(doc.Problems, problemJSON{Severity: "error", Path: "key_policy.max_lifetime",
+				Message: v.String() + " (key_policy of " + configPath + ")"})
+		}
+		f.Documents = append(f.Documents, doc)
+		return f
 	}
 	h, _ := keysnap.ParseHeader(data)
 	doc.Valid, f.Valid = true, true
@@ -202,6 +211,13 @@ func validateSnapshot(c *command, e *env, name string, data []byte, configPath s
 		return fail(err.Error())
 	}
 	doc.Problems = append(doc.Problems, keyValidityWarnings(keys, snapshotNow(), func(int) string { return "" })...)
+	if kp := loaded.KeyPolicy(); kp != nil {
+		for _, k := range loaded.ExpiringKeys(snapshotNow()) {
+			doc.Problems = append(doc.Problems, problemJSON{Severity: "warning", Path: "key_policy.expiry_warning",
+				Message: "key " + k.KeyID + " of consumer " + k.Consumer + " expires at " + k.NotAfter.Format(time.RFC3339) +
+					", within key_policy.expiry_warning (" + policy.FormatLongDuration(kp.ExpiryWarning) + ")"})
+		}
+	}
 	f.Documents = append(f.Documents, doc)
 	return f
 }

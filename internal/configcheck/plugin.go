@@ -56,6 +56,7 @@ func pluginProblems(data, snapshot []byte) []Problem {
 			probs = append(probs, Problem{Path: "consumers", Warning: true,
 				Msg: "a key snapshot was given, but this configuration's keys are inline: the snapshot is not used"})
 		}
+		probs = append(probs, keyPolicyProblems(p, now())...)
 		if n := unjudgedWarnings(p, snapshot); n > 0 {
 			probs = append(probs, Problem{Path: "key_store", Warning: true, Msg: fmt.Sprintf(
 				"the consumers are in the key snapshot, which was not given: %d warning(s) about unused rate-limit "+

@@ -54,6 +54,7 @@
 // Also modelled from Envoy: the configuration canary (canary.go) and local
 // replies going through proxy_on_response_headers (localReplyHeaders).
 //
-// It is a test and benchmark tool, not a proxy: no bodies, trailers, gRPC
-// or timers beyond Tick.
+// It is a test and benchmark tool, not a proxy: response bodies only
+// (VM.ExchangeBody, body.go), no request bodies, trailers, gRPC or timers
+// beyond Tick.
 package cpphost

@@ -406,7 +406,9 @@ type VM struct {
 	request  [][2]string
 	response [][2]string
 	local    *LocalResponse
-	state    map[string][]byte // the stream's filter state (filterstate.go)
+	// body is the response body of ExchangeBody's stream (body.go).
+	body  *bodyState
+	state map[string][]byte // the stream's filter state (filterstate.go)
 }
 
 // LocalResponse is a response the plugin sent instead of forwarding.

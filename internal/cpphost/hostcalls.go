@@ -48,6 +48,7 @@ var envFuncs = map[string]hostFunc{
 	"proxy_set_property":                 (*Host).setProperty,
 	"proxy_log":                          (*Host).log,
 	"proxy_get_buffer_bytes":             (*Host).getBufferBytes,
+	"proxy_set_buffer_bytes":             (*Host).setBufferBytes, // body.go
 	"proxy_get_property":                 (*Host).getProperty,
 	"proxy_set_effective_context":        (*Host).setEffectiveContext,
 	"proxy_set_tick_period_milliseconds": (*Host).setTickPeriodMilliseconds,
@@ -95,6 +96,11 @@ func (h *Host) getBufferBytes(_ context.Context, m api.Module, s []uint64) {
 			return
 		}
 		data = vm.callResp.body
+	case bufferHTTPResponseBody: // body.go
+		if data = vm.responseBody(); data == nil {
+			s[0] = statusNotFound
+			return
+		}
 	default:
 		s[0] = statusNotFound
 		return

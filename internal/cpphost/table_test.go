@@ -21,7 +21,7 @@ func TestEnvFuncsAreRegistered(t *testing.T) {
 	unmodelledOK := map[string]bool{
 		"proxy_get_status": true, "proxy_register_shared_queue": true, "proxy_resolve_shared_queue": true,
 		"proxy_dequeue_shared_queue": true, "proxy_enqueue_shared_queue": true, "proxy_get_buffer_status": true,
-		"proxy_set_buffer_bytes": true, "proxy_grpc_call": true, "proxy_grpc_stream": true, "proxy_grpc_send": true,
+		"proxy_grpc_call": true, "proxy_grpc_stream": true, "proxy_grpc_send": true,
 		"proxy_grpc_cancel": true, "proxy_grpc_close": true, "proxy_done": true, "proxy_call_foreign_function": true,
 		"proxy_get_log_level": true, "proxy_get_configuration": true, "proxy_continue_request": true,
 		"proxy_continue_response": true, "proxy_clear_route_cache": true, "pthread_equal": true,

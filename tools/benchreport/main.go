@@ -231,7 +231,25 @@ func report(r results, cpu string) string {
 			check(h.DeniedRatioMax <= 1.5), fmtNum(h.DeniedRatioMax), check(h.AllocsAllowed <= 4), fmtNum(h.AllocsAllowed))
 	}
 
-	// 2c. Identity token.
+	// 2c. Sealed cursors: the same route with cursors sealed and plain.
+	if r.runs(use("CursorSeal/op=response/cursors=sealed")) > 0 {
+		b.WriteString("\n## Sealed cursors (cpphost, envoy-1.33): the same route with `cursor_seal` and without\n\n" +
+			"`response` is a 2 KiB JSON page whose `next_cursor`, `paging.next` and `Link` cursor are sealed (body buffered, parsed, rewritten); `request` is the next page, whose sealed cursor is opened and replaced by the back end's.\n\n" +
+			"| operation | plain µs | sealed µs | sealed / plain |\n|---|---:|---:|---:|\n")
+		for _, op := range []string{"response", "request"} {
+			s, p := use("CursorSeal/op="+op+"/cursors=sealed"), use("CursorSeal/op="+op+"/cursors=plain")
+			fmt.Fprintf(&b, "| %s | %s | %s | %s× |\n", op, r.cell(p, "us/req"), r.cell(s, "us/req"), r.cell(s, "x-plain"))
+		}
+		for _, op := range []string{"seal", "open"} {
+			use("SealBody/op=" + op)
+		}
+		if r.runs("SealBody/op=seal") > 0 {
+			fmt.Fprintf(&b, "\nNatively (`policy`, no VM): sealing the page's two fields %s ns, %s allocations; opening a cursor %s ns, %s allocations.\n",
+				r.cell("SealBody/op=seal", "ns/op"), r.cell("SealBody/op=seal", "allocs/op"), r.cell("SealBody/op=open", "ns/op"), r.cell("SealBody/op=open", "allocs/op"))
+		}
+	}
+
+	// 2d. Identity token.
 	if r.runs(use("HostIdentityToken/token=none")) > 0 {
 		b.WriteString("\n## Identity token, allowed request in cpphost (envoy-1.33)\n\n`reused`: the worker's cached token, the common case (a token is minted again after 80 % of its lifetime); " +
 			"`minted`: a signature on every request; `sign µs` is minted − reused, one signature.\n\n| token | µs/request | sign µs |\n|---|---:|---:|\n")
