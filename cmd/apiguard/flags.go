@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/apiguard/apiguard/internal/suggest"
+
 	"errors"
 	"flag"
 	"fmt"
@@ -94,45 +96,8 @@ func dashed(name string) string {
 	return "--" + name
 }
 
-// closest returns the candidate nearest to s when it is close enough to be
-// a likely misspelling (or s is a prefix of it), else "".
-func closest(s string, candidates []string) string {
-	best, bestD := "", 3
-	if len(s) <= 4 {
-		bestD = 2
-	}
-	for _, c := range candidates {
-		d := editDistance(s, c)
-		if len(s) >= 3 && strings.HasPrefix(c, s) {
-			d = min(d, 1)
-		}
-		if d < bestD {
-			best, bestD = c, d
-		}
-	}
-	return best
-}
-
-// editDistance is the Levenshtein distance between a and b.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
-}
+// closest is suggest.Closest.
+func closest(s string, candidates []string) string { return suggest.Closest(s, candidates) }
 
 // flagAliases maps a flag set's one-letter aliases to the flags they stand
 // for, for the help.

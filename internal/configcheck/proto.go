@@ -1,6 +1,8 @@
 package configcheck
 
 import (
+	namesuggest "github.com/apiguard/apiguard/internal/suggest"
+
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -287,26 +289,8 @@ func suggest(md protoreflect.MessageDescriptor, k string) string {
 	return best
 }
 
-// editDistance is the Levenshtein distance between a and b.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
-}
+// editDistance is suggest.Distance.
+func editDistance(a, b string) int { return namesuggest.Distance(a, b) }
 
 func jsonKind(v any) string {
 	switch v.(type) {
