@@ -195,25 +195,12 @@ func ValidateAuthorizationPolicy(data []byte) []Problem {
 // checkSecurityObject checks the envelope of a security.istio.io object of
 // kind and returns its spec (nil when missing).
 func checkSecurityObject(t *tree, kind string) (any, []Problem) {
-	var probs []Problem
-	top, ok := t.root.(map[string]any)
-	if !ok {
-		return nil, []Problem{{Line: t.line(""), Msg: "expected a mapping at the top of a Kubernetes manifest"}}
+	top, probs := envelopeTop(t)
+	if top == nil {
+		return nil, probs
 	}
 	add := func(path, format string, args ...any) {
 		probs = append(probs, Problem{Path: path, Line: t.line(path), Msg: fmt.Sprintf(format, args...)})
-	}
-	keys := make([]string, 0, len(top))
-	for k := range top {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		switch k {
-		case "apiVersion", "kind", "metadata", "spec":
-		default:
-			add(joinKey("", k), "unknown top-level field %q (expected apiVersion, kind, metadata, spec)", k)
-		}
 	}
 	if v, _ := top["apiVersion"].(string); v != IstioSecurityAPIVersion && v != IstioSecurityAPIVersionOld {
 		add("apiVersion", "apiVersion is %q; expected %q", fmt.Sprint(top["apiVersion"]), IstioSecurityAPIVersion)

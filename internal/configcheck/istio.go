@@ -3,7 +3,6 @@ package configcheck
 import (
 	"fmt"
 	"regexp"
-	"sort"
 	"strings"
 
 	"google.golang.org/protobuf/encoding/protojson"
@@ -57,24 +56,12 @@ func validateIstioWasmPlugin(data, snapshot []byte) []Problem {
 	if len(probs) > 0 {
 		return probs
 	}
-	top, ok := t.root.(map[string]any)
-	if !ok {
-		return []Problem{{Line: t.line(""), Msg: "expected a mapping at the top of a Kubernetes manifest"}}
+	top, probs := envelopeTop(t)
+	if top == nil {
+		return probs
 	}
 	add := func(path, format string, args ...any) {
 		probs = append(probs, Problem{Path: path, Line: t.line(path), Msg: fmt.Sprintf(format, args...)})
-	}
-	keys := make([]string, 0, len(top))
-	for k := range top {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		switch k {
-		case "apiVersion", "kind", "metadata", "spec":
-		default:
-			add(joinKey("", k), "unknown top-level field %q (expected apiVersion, kind, metadata, spec)", k)
-		}
 	}
 	if v, _ := top["apiVersion"].(string); v != IstioAPIVersion {
 		add("apiVersion", "apiVersion is %q; expected %q", fmt.Sprint(top["apiVersion"]), IstioAPIVersion)

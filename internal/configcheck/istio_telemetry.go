@@ -2,7 +2,6 @@ package configcheck
 
 import (
 	"fmt"
-	"sort"
 
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 	telemetryv1alpha1 "istio.io/api/telemetry/v1alpha1"
@@ -83,24 +82,12 @@ func k8sEnvelope(data []byte, kind string, apiVersionOK func(string) bool, want 
 	if len(probs) > 0 {
 		return t, nil, probs
 	}
-	top, ok := t.root.(map[string]any)
-	if !ok {
-		return t, nil, []Problem{{Line: t.line(""), Msg: "expected a mapping at the top of a Kubernetes manifest"}}
+	top, probs := envelopeTop(t)
+	if top == nil {
+		return t, nil, probs
 	}
 	add := func(path, format string, args ...any) {
 		probs = append(probs, Problem{Path: path, Line: t.line(path), Msg: fmt.Sprintf(format, args...)})
-	}
-	keys := make([]string, 0, len(top))
-	for k := range top {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		switch k {
-		case "apiVersion", "kind", "metadata", "spec":
-		default:
-			add(joinKey("", k), "unknown top-level field %q (expected apiVersion, kind, metadata, spec)", k)
-		}
 	}
 	if v, _ := top["apiVersion"].(string); !apiVersionOK(v) {
 		add("apiVersion", "apiVersion is %q; expected %q", fmt.Sprint(top["apiVersion"]), want)

@@ -24,6 +24,32 @@ func (m *manifest) warn(path, format string, args ...any) {
 	m.probs = append(m.probs, Problem{Path: path, Line: m.t.line(path), Msg: fmt.Sprintf(format, args...), Warning: true})
 }
 
+// envelopeTop returns the top-level mapping of a Kubernetes manifest and a
+// problem for each top-level field other than apiVersion, kind, metadata
+// and spec, in name order; top is nil, with its one problem, when the
+// document is not a mapping.
+func envelopeTop(t *tree) (top map[string]any, probs []Problem) {
+	top, ok := t.root.(map[string]any)
+	if !ok {
+		return nil, []Problem{{Line: t.line(""), Msg: "expected a mapping at the top of a Kubernetes manifest"}}
+	}
+	keys := make([]string, 0, len(top))
+	for k := range top {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		switch k {
+		case "apiVersion", "kind", "metadata", "spec":
+		default:
+			path := joinKey("", k)
+			probs = append(probs, Problem{Path: path, Line: t.line(path),
+				Msg: fmt.Sprintf("unknown top-level field %q (expected apiVersion, kind, metadata, spec)", k)})
+		}
+	}
+	return top, probs
+}
+
 // readManifest parses one YAML or JSON document as a Kubernetes object of
 // the given apiVersion and kind and checks its envelope: only apiVersion,
 // kind, metadata and spec at the top; metadata with a valid name and only
@@ -34,23 +60,11 @@ func readManifest(data []byte, apiVersion, kind string) (*manifest, []Problem) {
 	if len(probs) > 0 {
 		return nil, probs
 	}
-	top, ok := t.root.(map[string]any)
-	if !ok {
-		return nil, []Problem{{Line: t.line(""), Msg: "expected a mapping at the top of a Kubernetes manifest"}}
+	top, probs := envelopeTop(t)
+	if top == nil {
+		return nil, probs
 	}
-	m := &manifest{t: t}
-	keys := make([]string, 0, len(top))
-	for k := range top {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		switch k {
-		case "apiVersion", "kind", "metadata", "spec":
-		default:
-			m.add(joinKey("", k), "unknown top-level field %q (expected apiVersion, kind, metadata, spec)", k)
-		}
-	}
+	m := &manifest{t: t, probs: probs}
 	if v, _ := top["apiVersion"].(string); v != apiVersion {
 		m.add("apiVersion", "apiVersion is %q; expected %q", fmt.Sprint(top["apiVersion"]), apiVersion)
 	}
