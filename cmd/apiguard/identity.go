@@ -105,18 +105,8 @@ func identitySigningKey(c *command, e *env, args []string) int {
 	if err != nil {
 		return c.errorf(e, "encoding the key: %v", err)
 	}
-	f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return c.errorf(e, "creating the key file: %v", err)
-	}
-	if _, err := f.Write(pemBytes); err != nil {
-		f.Close()
-		os.Remove(*out)
-		return c.errorf(e, "writing the key file: %v", err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(*out)
-		return c.errorf(e, "writing the key file: %v", err)
+	if err := writeKeyFile(*out, pemBytes); err != nil {
+		return c.errorf(e, "%v", err)
 	}
 	fmt.Fprintln(e.stdout, value)
 	fmt.Fprintf(e.stderr, "Wrote the %s private key to %s. The line above is the value of the environment\n"+

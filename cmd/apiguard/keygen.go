@@ -145,7 +145,7 @@ func runKeygen(c *command, e *env, args []string) int {
 	}
 
 	if *out != "" {
-		if err := writeKeyFile(*out, key); err != nil {
+		if err := writeKeyFile(*out, []byte(key+"\n")); err != nil {
 			return c.errorf(e, "%v", err)
 		}
 		fmt.Fprintf(e.stderr, "apiguard keygen: wrote the key to %s (mode 0600)\n", *out)
@@ -177,13 +177,15 @@ func runKeygen(c *command, e *env, args []string) int {
 	return exitOK
 }
 
-// writeKeyFile writes key to a new file readable by its owner only.
-func writeKeyFile(path, key string) error {
+// writeKeyFile writes data to a new file readable by its owner only (0600),
+// never over an existing one; a file half written is removed. keygen,
+// keys signing-key and identity signing-key write their keys with it.
+func writeKeyFile(path string, data []byte) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return fmt.Errorf("creating the key file: %w", err)
 	}
-	if _, err := f.WriteString(key + "\n"); err != nil {
+	if _, err := f.Write(data); err != nil {
 		f.Close()
 		os.Remove(path)
 		return fmt.Errorf("writing the key file: %w", err)

@@ -136,18 +136,8 @@ func keysSigningKey(c *command, e *env, args []string) int {
 	if err != nil {
 		return c.errorf(e, "encoding the key: %v", err)
 	}
-	f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return c.errorf(e, "creating the key file: %v", err)
-	}
-	if err := pem.Encode(f, &pem.Block{Type: "PRIVATE KEY", Bytes: der}); err != nil {
-		f.Close()
-		os.Remove(*out)
-		return c.errorf(e, "writing the key file: %v", err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(*out)
-		return c.errorf(e, "writing the key file: %v", err)
+	if err := writeKeyFile(*out, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})); err != nil {
+		return c.errorf(e, "%v", err)
 	}
 	fmt.Fprintln(e.stdout, base64.StdEncoding.EncodeToString(pub))
 	fmt.Fprintf(e.stderr, "Wrote the private key to %s. Set the public key above as key_store.public_key;\n"+
