@@ -50,7 +50,6 @@ const (
 	fetchNotModified = keyfetch.NotModified
 	fetchFailed      = keyfetch.Failed
 	fetchHTTPError   = keyfetch.HTTPError
-	fetchRejected    = keyfetch.Rejected
 	fetchRestarted   = keyfetch.Restarted
 )
 

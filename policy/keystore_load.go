@@ -270,9 +270,6 @@ type Verified struct {
 // Header returns the verified snapshot's header.
 func (v *Verified) Header() keysnap.Header { return v.hdr }
 
-// Size is the snapshot's size in bytes.
-func (v *Verified) Size() int { return len(v.data) }
-
 // Rebind returns a Loader that binds the verified snapshot v to p: it
 // checks the header against p's key store (the audience and max_size may
 // differ from those v was loaded with) and then only builds the consumers,

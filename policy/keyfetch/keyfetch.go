@@ -173,7 +173,6 @@ type Fetcher struct {
 	gen     uint64
 	digest  [32]byte
 	created int64
-	keys    uint32
 	etag    string
 
 	// The call in flight and the fetch in progress.
@@ -217,12 +216,11 @@ func New(base *policy.Policy, floor Floor, room int) *Fetcher {
 // State returns the current state.
 func (f *Fetcher) State() State { return f.state }
 
-// Loaded reports whether a snapshot is in use; Generation, Created (Unix
-// nanoseconds) and Keys describe it.
+// Loaded reports whether a snapshot is in use; Generation and Created (Unix
+// nanoseconds) describe it.
 func (f *Fetcher) Loaded() bool       { return f.loaded }
 func (f *Fetcher) Generation() uint64 { return f.gen }
 func (f *Fetcher) Created() int64     { return f.created }
-func (f *Fetcher) Keys() uint32       { return f.keys }
 
 // RetryAfter is the Retry-After, in seconds, of a 503 while no snapshot is
 // loaded: the next fetch is at most one period away.
@@ -598,7 +596,7 @@ func (f *Fetcher) swap(a *Actions, l *policy.Loader, etag string) {
 	if f.prepare != nil && a.Swap.NumConsumers() > 0 && !same {
 		f.prepPolicy, f.prepNext = a.Swap, 0
 	}
-	f.loaded, f.gen, f.digest, f.created, f.keys, f.etag = true, h.Generation, h.Digest, h.Created, h.Keys, etag
+	f.loaded, f.gen, f.digest, f.created, f.etag = true, h.Generation, h.Digest, h.Created, etag
 	f.floor.Raise(h.Generation, h.Digest)
 }
 
