@@ -166,6 +166,7 @@ func (k *keyStore) apply(p *pluginContext, a keyfetch.Actions) {
 	if a.Call != nil {
 		k.dispatch(p, a.Call)
 	}
+	trackReload(k, k.f.Reloading())
 }
 
 // dispatch makes the fetcher's HTTP call; its answer goes to Response.
@@ -212,16 +213,17 @@ func (b callBody) Read(offset, n int) ([]byte, error) {
 	return proxywasm.GetHttpCallResponseBody(offset, n)
 }
 
-// ReadInto has the host write the body straight into dst's free capacity
-// (bridge.ReadInto), so that a large range is not copied again.
-func (b callBody) ReadInto(dst []byte) ([]byte, error) {
-	if b == 0 {
+// ReadInto has the host write n bytes of the body from offset straight
+// into dst's free capacity (bridge.ReadInto), so that a large range is not
+// copied again.
+func (b callBody) ReadInto(dst []byte, offset, n int) ([]byte, error) {
+	if n == 0 {
 		return dst[:0], nil
 	}
 	var err error
 	data, _ := bridge.ReadInto(dst[len(dst):cap(dst)], func() []byte {
 		var d []byte
-		d, err = proxywasm.GetHttpCallResponseBody(0, int(b))
+		d, err = proxywasm.GetHttpCallResponseBody(offset, n)
 		return d
 	})
 	return data, err

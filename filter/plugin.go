@@ -136,6 +136,9 @@ func (p *pluginContext) OnPluginStart(int) types.OnPluginStartStatus {
 
 // OnPluginDone takes this instance off the build gauge.
 func (p *pluginContext) OnPluginDone() bool {
+	if p.keyStore != nil {
+		trackReload(p.keyStore, false)
+	}
 	if p.counted {
 		p.build.Add(-1)
 		p.counted = false

@@ -59,12 +59,10 @@ type Policy struct {
 	keyStore *KeyStoreConfig
 	snap     *snapIndex
 	// base is the configuration a snapshot's policy was loaded against and
-	// snapConsumers the snapshot's consumer section (format version
-	// snapVersion), so that the next snapshot with the same consumers
-	// reuses them (Loader.startConsumers).
-	base          *Policy
-	snapConsumers []byte
-	snapVersion   uint16
+	// snapVersion the snapshot's format, so that the next snapshot with the
+	// same consumer section reuses them (Loader.startConsumers).
+	base        *Policy
+	snapVersion uint16
 
 	// keyPolicy is the key_policy section, nil for none (key_policy.go).
 	keyPolicy *KeyPolicy

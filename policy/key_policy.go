@@ -152,17 +152,16 @@ type ExpiringKey struct {
 func (p *Policy) eachKey(fn func(e *keyEntry, id string)) {
 	if p.snap != nil {
 		s := p.snap
-		n := len(s.records) / keysnap.RecordSize
 		var start uint32
-		for m := 0; m < n; m++ {
+		for m := 0; m < s.keys; m++ {
 			if m%idGroup == 0 {
 				start = s.idBase[m/idGroup]
 			}
-			_, cons, flags, idLen, window := keysnap.Record(s.records, m)
+			_, cons, flags, idLen, window := keysnap.Record(s.record(m), 0)
 			e := keyEntry{notBefore: noLowerBound, notAfter: noUpperBound, idStart: start, idEnd: start + uint32(idLen),
 				consumer: int32(cons), revoked: flags&keysnap.FlagRevoked != 0}
 			if window != 0 {
-				e.notBefore, e.notAfter = keysnap.Window(s.windows, int(window-1))
+				e.notBefore, e.notAfter = s.window(int(window - 1))
 			}
 			start += uint32(idLen)
 			fn(&e, p.keyID(&e))

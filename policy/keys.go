@@ -169,7 +169,12 @@ type keyEntry struct {
 }
 
 // keyID returns the id of the key e.
-func (p *Policy) keyID(e *keyEntry) string { return p.keyIDs[e.idStart:e.idEnd] }
+func (p *Policy) keyID(e *keyEntry) string {
+	if p.snap != nil {
+		return p.snap.id(e.idStart, e.idEnd)
+	}
+	return p.keyIDs[e.idStart:e.idEnd]
+}
 
 // Validity bounds of a key without not_before or not_after.
 const (

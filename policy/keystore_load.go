@@ -58,10 +58,49 @@ func loadError(err error) *LoadError {
 // buckets[b] is the first record whose digest starts with the 16 bits b,
 // idBase[i] the offset of the id of record idGroup*i in the id section.
 type snapIndex struct {
-	records []byte
-	windows []byte
-	buckets []uint32
-	idBase  []uint32
+	buf *keysnap.Buffer
+	// Where the sections start in buf, the consumer section's length and
+	// the number of keys.
+	cons, recs, ids, wins int
+	consLen, keys         int
+	buckets               []uint32
+	idBase                []uint32
+}
+
+func newSnapIndex(buf *keysnap.Buffer, h *keysnap.Header) *snapIndex {
+	s := &snapIndex{buf: buf, consLen: int(h.ConsumerBytes), keys: int(h.Keys)}
+	s.cons, s.recs, s.ids, s.wins, _ = h.Offsets()
+	return s
+}
+
+// record returns key record m.
+func (s *snapIndex) record(m int) []byte {
+	return s.buf.At(s.recs + m*keysnap.RecordSize)[:keysnap.RecordSize]
+}
+
+// window returns validity window i (0-based).
+func (s *snapIndex) window(i int) (notBefore, notAfter int64) {
+	return keysnap.Window(s.buf.At(s.wins+i*keysnap.WindowSize), 0)
+}
+
+// id returns the key id at [start, end) of the id section, a view.
+func (s *snapIndex) id(start, end uint32) string {
+	return view(s.buf.At(s.ids + int(start))[:end-start])
+}
+
+// idStart returns where the id of record m starts in the id section.
+func (s *snapIndex) idStart(m int) uint32 {
+	start := s.idBase[m/idGroup]
+	for j := m - m%idGroup; j < m; j++ {
+		start += uint32(s.record(j)[36]) + 1
+	}
+	return start
+}
+
+// sameConsumers reports whether s and o have byte for byte the same
+// consumer section.
+func (s *snapIndex) sameConsumers(o *snapIndex) bool {
+	return s.consLen == o.consLen && s.buf.Equal(s.cons, o.buf, o.cons, s.consLen)
 }
 
 // idGroup is how many key records share an entry of snapIndex.idBase: a
@@ -78,7 +117,7 @@ func (s *snapIndex) find(sum *[32]byte, out *keyEntry) *keyEntry {
 	want := binary.BigEndian.Uint64(sum[:8])
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
-		rec := s.records[m*keysnap.RecordSize : m*keysnap.RecordSize+32]
+		rec := s.record(m)[:32]
 		c := 0
 		switch got := binary.BigEndian.Uint64(rec); {
 		case got < want:
@@ -94,15 +133,12 @@ func (s *snapIndex) find(sum *[32]byte, out *keyEntry) *keyEntry {
 		case c > 0:
 			hi = m
 		default:
-			_, cons, flags, idLen, window := keysnap.Record(s.records, m)
-			start := s.idBase[m/idGroup]
-			for j := m - m%idGroup; j < m; j++ {
-				start += uint32(s.records[j*keysnap.RecordSize+36]) + 1
-			}
+			_, cons, flags, idLen, window := keysnap.Record(rec[:keysnap.RecordSize:keysnap.RecordSize], 0)
+			start := s.idStart(m)
 			*out = keyEntry{notBefore: noLowerBound, notAfter: noUpperBound, idStart: start,
 				idEnd: start + uint32(idLen), consumer: int32(cons), revoked: flags&keysnap.FlagRevoked != 0}
 			if window != 0 {
-				out.notBefore, out.notAfter = keysnap.Window(s.windows, int(window-1))
+				out.notBefore, out.notAfter = s.window(int(window - 1))
 			}
 			return out
 		}
@@ -119,9 +155,9 @@ func (s *snapIndex) find(sum *[32]byte, out *keyEntry) *keyEntry {
 // The Policy made keeps data: the caller must never modify it.
 type Loader struct {
 	base *Policy
-	data []byte
 	hdr  keysnap.Header
-	sec  keysnap.Body
+	// ix is the index being made, or the index of an earlier load (index).
+	ix *snapIndex
 
 	stage  int
 	hasher *keysnap.Hasher
@@ -138,16 +174,14 @@ type Loader struct {
 	scopeIDs   map[string]int
 	builder    *consumerBuilder
 
-	ki, wi  int
-	idOff   uint32
-	buckets []uint32
-	idBase  []uint32
+	ki, wi int
+	idOff  uint32
 	// ids is an open-addressing set of key record indices + 1 (0: empty),
 	// hashed by key id, to refuse a key id used twice.
 	ids []uint32
-	// index is set when the keys were indexed by an earlier load of the
+	// indexed is set when the keys were indexed by an earlier load of the
 	// same verified snapshot (Policy.Rebind): only the consumers are built.
-	index *snapIndex
+	indexed bool
 	// prev is the policy whose consumers this snapshot repeats
 	// (NewLoaderAfter): they are shared, not built.
 	prev *Policy
@@ -224,7 +258,9 @@ func (p *Policy) CheckHeader(prefix []byte) (keysnap.Header, error) {
 // NewLoader checks the snapshot data as CheckHeader does and that it has
 // the length its header announces, and returns a Loader of it. It fails
 // with a *LoadError; the body is checked by Step.
-func (p *Policy) NewLoader(data []byte) (*Loader, error) { return p.NewLoaderAfter(data, nil) }
+func (p *Policy) NewLoader(data []byte) (*Loader, error) {
+	return p.NewBufferLoader(keysnap.BufferOf(data), nil)
+}
 
 // NewLoaderAfter is NewLoader for a snapshot that replaces the one prev
 // (a policy an earlier Loader of p made, or nil) was loaded from: when the
@@ -233,26 +269,38 @@ func (p *Policy) NewLoader(data []byte) (*Loader, error) { return p.NewLoaderAft
 // reload of a large key set holds in memory at the swap when only keys
 // changed, and skips the consumer stage. Compiled consumers hold no view of
 // their snapshot, so sharing them keeps no older snapshot alive.
-func (p *Policy) NewLoaderAfter(data []byte, prev *Policy) (*Loader, error) {
-	l, err := p.newLoader(data)
-	if err == nil && prev != nil && prev.base == p && prev.snapVersion == l.hdr.Version &&
-		bytes.Equal(prev.snapConsumers, l.sec.Consumers) {
+//
+// The snapshot is in buf, a sealed keysnap.Buffer that the policy made
+// keeps.
+func (p *Policy) NewBufferLoader(buf *keysnap.Buffer, prev *Policy) (*Loader, error) {
+	l, err := p.newLoader(buf)
+	if err == nil && prev != nil && prev.base == p && prev.snap != nil && prev.snapVersion == l.hdr.Version &&
+		prev.snap.sameConsumers(l.ix) {
 		l.prev = prev
 	}
 	return l, err
 }
 
-func (p *Policy) newLoader(data []byte) (*Loader, error) {
+// headerOf returns the first bytes of buf, which hold the header of a
+// snapshot of the buffer's size if any do.
+func headerOf(buf *keysnap.Buffer) []byte {
+	if buf.Total() == 0 {
+		return nil
+	}
+	return buf.Slice(0, min(buf.Total(), keysnap.MaxHeaderSize))
+}
+
+func (p *Policy) newLoader(buf *keysnap.Buffer) (*Loader, error) {
 	began := time.Now()
-	h, err := p.CheckHeader(data)
+	h, err := p.CheckHeader(headerOf(buf))
 	if err != nil {
 		return nil, err
 	}
-	if _, err := keysnap.ParseHeader(data); err != nil {
+	if err := h.CheckLen(buf.Total()); err != nil {
 		return nil, loadError(err)
 	}
-	l := &Loader{base: p, data: data, hdr: h, sec: keysnap.Sections(data, &h)}
-	l.hasher = keysnap.NewHasher(data, &h)
+	l := &Loader{base: p, hdr: h, ix: newSnapIndex(buf, &h)}
+	l.hasher = keysnap.NewBufferHasher(buf, &h)
 	l.stats.Verify = time.Since(began)
 	return l, nil
 }
@@ -262,7 +310,6 @@ func (p *Policy) newLoader(data []byte) (*Loader, error) {
 // Any configuration with the same key store can bind it (Rebind) without
 // fetching, hashing or indexing it again. It is immutable.
 type Verified struct {
-	data  []byte
 	hdr   keysnap.Header
 	index *snapIndex
 }
@@ -276,10 +323,10 @@ func (v *Verified) Header() keysnap.Header { return v.hdr }
 // against p's rate limits, quotas and route scopes. Run it to the end with
 // Step as any Loader.
 func (p *Policy) Rebind(v *Verified) (*Loader, error) {
-	if _, err := p.CheckHeader(v.data); err != nil {
+	if _, err := p.CheckHeader(headerOf(v.index.buf)); err != nil {
 		return nil, err
 	}
-	l := &Loader{base: p, data: v.data, hdr: v.hdr, sec: keysnap.Sections(v.data, &v.hdr), index: v.index}
+	l := &Loader{base: p, hdr: v.hdr, ix: v.index, indexed: true}
 	l.startConsumers()
 	return l, nil
 }
@@ -290,7 +337,7 @@ func (l *Loader) Verified() *Verified {
 	if l.out == nil {
 		return nil
 	}
-	return &Verified{data: l.data, hdr: l.hdr, index: l.out.snap}
+	return &Verified{hdr: l.hdr, index: l.out.snap}
 }
 
 // Header returns the snapshot's header.
@@ -372,7 +419,9 @@ func (l *Loader) startConsumers() {
 		l.startKeys()
 		return
 	}
-	l.cr = keysnap.NewConsumerReader(l.sec.Consumers, l.hdr.Version, view)
+	// The section is a copy when it spans segments; the consumers built
+	// keep none of it.
+	l.cr = keysnap.NewConsumerReader(l.ix.buf.Slice(l.ix.cons, l.ix.consLen), l.hdr.Version, view)
 	l.consumers = make([]consumer, 0, n)
 	l.seen = make(map[string]int, n)
 	l.limitIndex = make(map[string]int, len(p.limits))
@@ -460,7 +509,7 @@ func (l *Loader) nextConsumer() {
 
 func (l *Loader) startKeys() {
 	l.seen, l.builder, l.cr = nil, nil, nil
-	if l.index != nil { // indexed by the load that verified the snapshot
+	if l.indexed { // by the load that verified the snapshot
 		l.finish()
 		return
 	}
@@ -472,7 +521,7 @@ func (l *Loader) windows() {
 	n := int(l.hdr.Windows)
 	end := min(n, l.wi+keyUnit)
 	for i := l.wi; i < end; i++ {
-		if nb, na := keysnap.Window(l.sec.Windows, i); na <= nb {
+		if nb, na := l.ix.window(i); na <= nb {
 			l.fail(CauseInvalid, "validity window "+strconv.Itoa(i)+": not_after must be after not_before")
 			return
 		}
@@ -481,13 +530,10 @@ func (l *Loader) windows() {
 	if l.wi < n {
 		return
 	}
-	l.buckets = make([]uint32, 1<<16+1)
-	l.idBase = make([]uint32, (int(l.hdr.Keys)+idGroup-1)/idGroup)
-	size := 16
-	for size < 2*int(l.hdr.Keys) {
-		size *= 2
-	}
-	l.ids = make([]uint32, size)
+	l.ix.buckets = make([]uint32, 1<<16+1)
+	l.ix.idBase = make([]uint32, (int(l.hdr.Keys)+idGroup-1)/idGroup)
+	// Load factor 0.8 at most: 5 bytes per key while the keys are checked.
+	l.ids = make([]uint32, int(l.hdr.Keys)+int(l.hdr.Keys)/4+16)
 	l.stage = stageKeys
 	if l.hdr.Keys == 0 {
 		l.finishKeys()
@@ -497,11 +543,10 @@ func (l *Loader) windows() {
 // keys checks up to keyUnit key records and fills the tables.
 func (l *Loader) keys() {
 	n := int(l.hdr.Keys)
-	recs := l.sec.Records
 	end := min(n, l.ki+keyUnit)
 	for i := l.ki; i < end; i++ {
-		digest, cons, flags, idLen, window := keysnap.Record(recs, i)
-		if i > 0 && bytes.Compare(recs[(i-1)*keysnap.RecordSize:(i-1)*keysnap.RecordSize+32], digest) >= 0 {
+		digest, cons, flags, idLen, window := keysnap.Record(l.ix.record(i), 0)
+		if i > 0 && bytes.Compare(l.ix.record(i - 1)[:32], digest) >= 0 {
 			l.fail(CauseCorrupt, "key records are not in strictly ascending digest order (a duplicate key?) at record "+strconv.Itoa(i))
 			return
 		}
@@ -509,14 +554,14 @@ func (l *Loader) keys() {
 			l.fail(CauseCorrupt, "key record "+strconv.Itoa(i)+": consumer index, flags or window out of range")
 			return
 		}
-		if uint64(l.idOff)+uint64(idLen) > uint64(len(l.sec.IDs)) {
+		if uint64(l.idOff)+uint64(idLen) > uint64(l.hdr.IDBytes) {
 			l.fail(CauseCorrupt, "key ids overrun their section")
 			return
 		}
 		if i%idGroup == 0 {
-			l.idBase[i/idGroup] = l.idOff
+			l.ix.idBase[i/idGroup] = l.idOff
 		}
-		id := view(l.sec.IDs[l.idOff : l.idOff+uint32(idLen)])
+		id := l.ix.id(l.idOff, l.idOff+uint32(idLen))
 		if !isVisibleASCII(id) {
 			l.fail(CauseInvalid, "key record "+strconv.Itoa(i)+": key id must be visible ASCII")
 			return
@@ -526,7 +571,7 @@ func (l *Loader) keys() {
 			return
 		}
 		l.idOff += uint32(idLen)
-		l.buckets[(int(digest[0])<<8|int(digest[1]))+1]++
+		l.ix.buckets[(int(digest[0])<<8|int(digest[1]))+1]++
 	}
 	l.ki = end
 	if l.ki == n {
@@ -538,8 +583,16 @@ func (l *Loader) keys() {
 // reports whether no earlier record has the same id. Records before i have
 // their ids located through idBase, which is filled up to i.
 func (l *Loader) uniqueID(i int, id string) bool {
-	mask := uint64(len(l.ids) - 1)
-	for slot := fnv1a(0, id) & mask; ; slot = (slot + 1) & mask {
+	n := uint64(len(l.ids))
+	// The mixed hash's top 32 bits scaled to [0, n): no power-of-two size
+	// needed (FNV-1a alone leaves its top bits clustered for ids that
+	// differ only at the end).
+	h := fnv1a(0, id)
+	h = (h ^ h>>32) * 0x9e3779b97f4a7c15
+	for slot := (h >> 32) * n >> 32; ; slot++ {
+		if slot == n {
+			slot = 0
+		}
 		e := l.ids[slot]
 		if e == 0 {
 			l.ids[slot] = uint32(i) + 1
@@ -551,23 +604,21 @@ func (l *Loader) uniqueID(i int, id string) bool {
 	}
 }
 
-// recordID is the id of key record m, located as snapIndex.find does.
+// recordID is the id of key record m, located as snapIndex.find does
+// (l.ix.idBase is filled up to m).
 func (l *Loader) recordID(m int) string {
-	start := l.idBase[m/idGroup]
-	for j := m - m%idGroup; j < m; j++ {
-		start += uint32(l.sec.Records[j*keysnap.RecordSize+36]) + 1
-	}
-	return view(l.sec.IDs[start : start+uint32(l.sec.Records[m*keysnap.RecordSize+36])+1])
+	start := l.ix.idStart(m)
+	return l.ix.id(start, start+uint32(l.ix.record(m)[36])+1)
 }
 
 func (l *Loader) finishKeys() {
 	l.ids = nil
-	if l.idOff != uint32(len(l.sec.IDs)) {
+	if l.idOff != l.hdr.IDBytes {
 		l.fail(CauseCorrupt, "key id section does not match the key records")
 		return
 	}
-	for b := 1; b < len(l.buckets); b++ {
-		l.buckets[b] += l.buckets[b-1]
+	for b := 1; b < len(l.ix.buckets); b++ {
+		l.ix.buckets[b] += l.ix.buckets[b-1]
 	}
 	l.finish()
 }
@@ -575,16 +626,13 @@ func (l *Loader) finishKeys() {
 func (l *Loader) finish() {
 	np := *l.np
 	np.keys, np.entries = nil, nil
-	np.keyIDs = view(l.sec.IDs)
-	np.base, np.snapConsumers, np.snapVersion = l.base, l.sec.Consumers, l.hdr.Version
+	np.keyIDs = ""
+	np.base, np.snapVersion = l.base, l.hdr.Version
 	np.consumers = l.consumers
 	np.warnings = nil
-	np.snap = l.index
-	if np.snap == nil {
-		np.snap = &snapIndex{records: l.sec.Records, windows: l.sec.Windows, buckets: l.buckets, idBase: l.idBase}
-	}
+	np.snap = l.ix
 	l.out = &np
-	l.consumers, l.np, l.buckets, l.idBase = nil, nil, nil, nil
+	l.consumers, l.np = nil, nil
 	l.stage = stageDone
 }
 

@@ -226,19 +226,23 @@ func TestSnapshotDecideAllocs(t *testing.T) {
 
 // Every key of a larger snapshot is found with its own id, consumer and
 // validity, whatever its position in the digest order.
+// TestSnapshotManyKeys loads a snapshot of several keysnap.Buffer segments
+// (its consumer section alone spans two), contiguous and filled in odd
+// pieces as ranges arrive, and finds every key.
 func TestSnapshotManyKeys(t *testing.T) {
 	store := mustCompile(t, `{"key_store": {"cluster": "k", "path": "/k", "allow_unsigned": true},
 		"routes": [{"name": "r", "path": "/r"}]}`)
+	const nCons = 12000
 	s := &keysnap.Snapshot{Generation: 1}
-	for c := 0; c < 37; c++ {
-		s.Consumers = append(s.Consumers, keysnap.Consumer{ID: "c" + strings.Repeat("x", c%5) + strconv.Itoa(c)})
+	for c := 0; c < nCons; c++ {
+		s.Consumers = append(s.Consumers, keysnap.Consumer{ID: "c" + strings.Repeat("x", 20+c%5) + strconv.Itoa(c)})
 	}
 	raw := map[string]string{}
-	for i := 0; i < 3000; i++ {
+	for i := 0; i < 20000; i++ {
 		key := "key-" + strconv.Itoa(i)
 		id := "id" + strings.Repeat("-", i%7) + strconv.Itoa(i)
 		raw[id] = key
-		k := keysnap.Key{ID: id, Consumer: i % 37, NotBefore: keysnap.NoLowerBound, NotAfter: keysnap.NoUpperBound, Revoked: i%11 == 0}
+		k := keysnap.Key{ID: id, Consumer: i % nCons, NotBefore: keysnap.NoLowerBound, NotAfter: keysnap.NoUpperBound, Revoked: i%11 == 0}
 		if i%13 == 0 {
 			k.NotAfter = now.Add(-time.Hour).UnixNano()
 		}
@@ -249,25 +253,46 @@ func TestSnapshotManyKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := store.LoadSnapshot(data)
+	if h, _ := keysnap.ParseHeader(data); len(data) < 3*keysnap.SegmentSize || h.ConsumerBytes <= keysnap.SegmentSize {
+		t.Fatalf("the snapshot has %d bytes: fewer than 3 segments", len(data))
+	}
+	contiguous, err := store.LoadSnapshot(data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, k := range s.Keys {
-		d := p.Decide(get("/r", "x-api-key", raw[k.ID]))
-		want := ReasonAllowed
-		switch {
-		case k.Revoked:
-			want = ReasonRevoked
-		case k.NotAfter != keysnap.NoUpperBound:
-			want = ReasonExpired
-		}
-		if d.Reason != want || want == ReasonAllowed && (d.Identity.KeyID != k.ID || d.Identity.Consumer != s.Consumers[k.Consumer].ID) {
-			t.Fatalf("key %d (%s): %s %q %q, want %s %q %q", i, k.ID, d.Reason, d.Identity.KeyID, d.Identity.Consumer, want, k.ID, s.Consumers[k.Consumer].ID)
-		}
+	buf := keysnap.NewBuffer(len(data))
+	for off := 0; off < len(data); off += 7777 {
+		buf.Append(data[off:min(len(data), off+7777)])
 	}
-	if d := p.Decide(get("/r", "x-api-key", "key-none")); d.Reason != ReasonUnknown {
-		t.Fatalf("unknown key: %s", d.Reason)
+	if !buf.Seal() {
+		t.Fatal("buffer not full")
+	}
+	l, err := store.NewBufferLoader(buf, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for !l.Step(time.Hour) {
+	}
+	if l.Err() != nil {
+		t.Fatal(l.Err())
+	}
+	for _, p := range []*Policy{contiguous, l.Policy()} {
+		for i, k := range s.Keys {
+			d := p.Decide(get("/r", "x-api-key", raw[k.ID]))
+			want := ReasonAllowed
+			switch {
+			case k.Revoked:
+				want = ReasonRevoked
+			case k.NotAfter != keysnap.NoUpperBound:
+				want = ReasonExpired
+			}
+			if d.Reason != want || want == ReasonAllowed && (d.Identity.KeyID != k.ID || d.Identity.Consumer != s.Consumers[k.Consumer].ID) {
+				t.Fatalf("key %d (%s): %s %q %q, want %s %q %q", i, k.ID, d.Reason, d.Identity.KeyID, d.Identity.Consumer, want, k.ID, s.Consumers[k.Consumer].ID)
+			}
+		}
+		if d := p.Decide(get("/r", "x-api-key", "key-none")); d.Reason != ReasonUnknown {
+			t.Fatalf("unknown key: %s", d.Reason)
+		}
 	}
 }
 

@@ -32,6 +32,7 @@
 package keyfetch
 
 import (
+	"errors"
 	"strconv"
 	"strings"
 	"time"
@@ -107,10 +108,10 @@ type Body interface {
 	Size() int
 	// Read returns n bytes from offset.
 	Read(offset, n int) ([]byte, error)
-	// ReadInto reads the whole body, into dst's free capacity when the host
-	// can write there (dst must have Size() plus the fetcher's room free),
-	// and returns it.
-	ReadInto(dst []byte) ([]byte, error)
+	// ReadInto returns the n bytes from offset, written into dst's free
+	// capacity when the host can write there (dst must have n plus the
+	// fetcher's room free), else somewhere of their own.
+	ReadInto(dst []byte, offset, n int) ([]byte, error)
 }
 
 // Preparer creates the rate-limit buckets of the consumers of p, a
@@ -178,8 +179,7 @@ type Fetcher struct {
 	// The call in flight and the fetch in progress.
 	since     time.Time
 	sentINM   bool
-	parts     []byte // a ranged fetch's bytes so far; cap is total + room
-	total     int
+	parts     *keysnap.Buffer // a ranged fetch's bytes so far
 	partsETag string
 	restarts  int
 
@@ -218,7 +218,11 @@ func (f *Fetcher) State() State { return f.state }
 
 // Loaded reports whether a snapshot is in use; Generation and Created (Unix
 // nanoseconds) describe it.
-func (f *Fetcher) Loaded() bool       { return f.loaded }
+func (f *Fetcher) Loaded() bool { return f.loaded }
+
+// Reloading reports whether a new snapshot is being fetched or loaded
+// while one is in use: the time both are in memory.
+func (f *Fetcher) Reloading() bool    { return f.loaded && (f.parts != nil || f.loader != nil) }
 func (f *Fetcher) Generation() uint64 { return f.gen }
 func (f *Fetcher) Created() int64     { return f.created }
 
@@ -318,7 +322,7 @@ func (f *Fetcher) Reset() Actions {
 }
 
 func (f *Fetcher) fetch(a *Actions, now time.Time) {
-	f.parts, f.partsETag, f.total = nil, "", 0
+	f.parts, f.partsETag = nil, ""
 	f.call(a, now)
 }
 
@@ -327,7 +331,10 @@ func (f *Fetcher) fetch(a *Actions, now time.Time) {
 // If-Range, so that a snapshot replaced meanwhile comes whole (200) and
 // the fetch restarts instead of mixing parts.
 func (f *Fetcher) call(a *Actions, now time.Time) {
-	offset := len(f.parts)
+	offset := 0
+	if f.parts != nil {
+		offset = f.parts.Len()
+	}
 	hs := [][2]string{{":method", "GET"}, {":path", f.cfg.Path}, {":authority", f.cfg.Authority},
 		{"accept", "application/octet-stream"}}
 	f.sentINM = offset == 0 && f.etag != ""
@@ -447,12 +454,12 @@ func (f *Fetcher) whole(a *Actions, now time.Time, etag string, body Body) {
 			" bytes, the signed header announces " + strconv.FormatUint(h.Total(), 10)})
 		return
 	}
-	data, err := body.ReadInto(make([]byte, 0, body.Size()+f.room))
-	if err != nil || len(data) != body.Size() {
-		f.outcome(a, Failed, "", "reading the response body: "+errText(err))
+	buf := newBuffer(body.Size())
+	if err := f.fill(buf, body); err != nil {
+		f.outcome(a, Failed, "", "reading the response body: "+err.Error())
 		return
 	}
-	f.startLoad(a, now, data, etag)
+	f.startLoad(a, now, buf, etag)
 }
 
 // firstRange handles the first range of a ranged fetch.
@@ -474,21 +481,21 @@ func (f *Fetcher) firstRange(a *Actions, now time.Time, hs policy.HeaderList, et
 		return
 	}
 	// The signed header sized this; it fits key_store.max_size.
-	f.parts, f.total, f.partsETag = make([]byte, 0, total+f.room), total, etag
+	f.parts, f.partsETag = newBuffer(total), etag
 	f.appendRange(a, now, body)
 }
 
 // nextRange handles a later range of a ranged fetch.
 func (f *Fetcher) nextRange(a *Actions, now time.Time, hs policy.HeaderList, etag string, body Body) {
 	if !sameStrongETag(f.partsETag, etag) {
-		f.restart(a, "range at "+strconv.Itoa(len(f.parts))+" has ETag "+strconv.Quote(etag)+", the first range had "+
+		f.restart(a, "range at "+strconv.Itoa(f.parts.Len())+" has ETag "+strconv.Quote(etag)+", the first range had "+
 			strconv.Quote(f.partsETag))
 		return
 	}
 	cr, _ := hs.Get("content-range")
 	first, last, total, ok := parseContentRange(cr)
-	if !ok || first != len(f.parts) || total != f.total || last-first+1 != body.Size() {
-		at := len(f.parts)
+	if !ok || first != f.parts.Len() || total != f.parts.Total() || last-first+1 != body.Size() {
+		at := f.parts.Len()
 		f.parts = nil
 		f.outcome(a, HTTPError, "", "the key store answered 206 with content-range "+strconv.Quote(cr)+
 			" for "+strconv.Itoa(body.Size())+" bytes at offset "+strconv.Itoa(at))
@@ -508,30 +515,59 @@ func sameStrongETag(first, later string) bool {
 }
 
 func (f *Fetcher) appendRange(a *Actions, now time.Time, body Body) {
-	data, err := body.ReadInto(f.parts[len(f.parts):len(f.parts):cap(f.parts)])
-	if err != nil || len(data) != body.Size() || len(f.parts)+len(data) > f.total {
+	if err := f.fill(f.parts, body); err != nil {
 		f.parts = nil
-		f.outcome(a, Failed, "", "reading the response body: "+errText(err))
+		f.outcome(a, Failed, "", "reading the response body: "+err.Error())
 		return
 	}
-	if len(data) > 0 && &data[0] == &f.parts[:len(f.parts)+1][len(f.parts)] {
-		f.parts = f.parts[:len(f.parts)+len(data)] // written in place
-	} else {
-		f.parts = append(f.parts, data...)
-	}
-	if len(f.parts) < f.total {
+	if f.parts.Len() < f.parts.Total() {
 		f.state = Pending // the next range at the next tick, once this callback ended
 		return
 	}
-	data, etag := f.parts[:f.total:f.total], f.partsETag
+	buf, etag := f.parts, f.partsETag
 	f.parts, f.partsETag, f.restarts = nil, "", 0
-	f.startLoad(a, now, data, etag)
+	f.startLoad(a, now, buf, etag)
+}
+
+// newBuffer makes the room for a snapshot of total bytes, once its signed
+// header announced that size (a variable, so that a test sees every room
+// made).
+var newBuffer = keysnap.NewBuffer
+
+// fill appends body to buf, a segment at a time: the host writes straight
+// into the segment where it can (where the segment has the fetcher's room
+// beyond the data), else the data is copied.
+func (f *Fetcher) fill(buf *keysnap.Buffer, body Body) error {
+	n := body.Size()
+	if n > buf.Total()-buf.Len() {
+		return errors.New("the body has more bytes than the snapshot has left")
+	}
+	for off := 0; off < n; {
+		room, free := buf.Room()
+		k := min(n-off, free)
+		data, err := body.ReadInto(room, off, k)
+		switch {
+		case err != nil:
+			return err
+		case len(data) != k:
+			return errors.New("read " + strconv.Itoa(len(data)) + " of " + strconv.Itoa(k) + " bytes")
+		case k > 0 && &data[0] == &room[:1][0]:
+			buf.Wrote(k) // written in place
+		default:
+			buf.Append(data)
+		}
+		off += k
+	}
+	if buf.Len() == buf.Total() {
+		buf.Seal()
+	}
+	return nil
 }
 
 // restart starts a ranged fetch over, or gives up until the next refresh
 // after MaxRestarts in a row.
 func (f *Fetcher) restart(a *Actions, why string) {
-	f.parts, f.partsETag, f.total = nil, "", 0
+	f.parts, f.partsETag = nil, ""
 	f.restarts++
 	if f.restarts > MaxRestarts {
 		f.restarts = 0
@@ -544,8 +580,8 @@ func (f *Fetcher) restart(a *Actions, why string) {
 	f.log(a, Info, "key store: restarting the fetch from byte 0: "+why)
 }
 
-func (f *Fetcher) startLoad(a *Actions, now time.Time, data []byte, etag string) {
-	l, err := f.base.NewLoaderAfter(data, f.inUse)
+func (f *Fetcher) startLoad(a *Actions, now time.Time, buf *keysnap.Buffer, etag string) {
+	l, err := f.base.NewBufferLoader(buf, f.inUse)
 	if err != nil {
 		f.reject(a, err)
 		return

@@ -71,7 +71,15 @@ func (b body) Read(off, n int) ([]byte, error) {
 	}
 	return append([]byte(nil), b[off:off+n]...), nil
 }
-func (b body) ReadInto(dst []byte) ([]byte, error) { return append([]byte(nil), b...), nil }
+func (b body) ReadInto(dst []byte, off, n int) ([]byte, error) {
+	if off+n > len(b) {
+		return nil, errors.New("out of range")
+	}
+	if cap(dst)-len(dst) >= n {
+		return append(dst[len(dst):], b[off:off+n]...), nil // in place, as the filter's bridge does
+	}
+	return append([]byte(nil), b[off:off+n]...), nil
+}
 
 type memFloor struct {
 	gen    uint64

@@ -412,13 +412,22 @@ func ParseHeader(data []byte) (Header, error) {
 	if err != nil {
 		return h, err
 	}
-	switch got := uint64(len(data) - h.Size); {
-	case got < h.BodyLen:
-		return h, &causeError{ErrTruncated, strconv.FormatUint(got, 10) + " of " + strconv.FormatUint(h.BodyLen, 10) + " body bytes"}
-	case got > h.BodyLen:
-		return h, corrupt("trailing bytes after the body")
+	return h, h.CheckLen(len(data))
+}
+
+// CheckLen checks that a snapshot of n bytes has the length its header h
+// announces.
+func (h *Header) CheckLen(n int) error {
+	if n < h.Size {
+		return &causeError{ErrTruncated, "the header is cut short"}
 	}
-	return h, nil
+	switch got := uint64(n - h.Size); {
+	case got < h.BodyLen:
+		return &causeError{ErrTruncated, strconv.FormatUint(got, 10) + " of " + strconv.FormatUint(h.BodyLen, 10) + " body bytes"}
+	case got > h.BodyLen:
+		return corrupt("trailing bytes after the body")
+	}
+	return nil
 }
 
 // VerifySignature checks the header's signature with pub; data holds at
@@ -440,24 +449,32 @@ func VerifySignature(data []byte, h *Header, pub ed25519.PublicKey) error {
 // Hasher hashes a snapshot body in steps.
 type Hasher struct {
 	h    hash.Hash
-	body []byte
+	buf  *Buffer
 	off  int
 	want [32]byte
 }
 
 // NewHasher returns a Hasher of the body of data (whose header h was
 // parsed by ParseHeader).
-func NewHasher(data []byte, h *Header) *Hasher {
-	return &Hasher{h: sha256.New(), body: data[h.Size:], want: h.Digest}
+func NewHasher(data []byte, h *Header) *Hasher { return NewBufferHasher(BufferOf(data), h) }
+
+// NewBufferHasher returns a Hasher of the body of the sealed buf (whose
+// header h was parsed from its first bytes).
+func NewBufferHasher(buf *Buffer, h *Header) *Hasher {
+	return &Hasher{h: sha256.New(), buf: buf, off: h.Size, want: h.Digest}
 }
 
 // Step hashes up to n more bytes. It returns done once the whole body is
 // hashed, with ErrCorrupt when the digest does not match the header's.
 func (x *Hasher) Step(n int) (done bool, err error) {
-	end := min(len(x.body), x.off+n)
-	x.h.Write(x.body[x.off:end])
-	x.off = end
-	if x.off < len(x.body) {
+	x.buf.Chunks(x.off, func(s []byte) bool {
+		s = s[:min(len(s), n)]
+		x.h.Write(s)
+		x.off += len(s)
+		n -= len(s)
+		return n > 0
+	})
+	if x.off < x.buf.Total() {
 		return false, nil
 	}
 	var sum [32]byte
@@ -474,6 +491,16 @@ type Body struct {
 	Records   []byte // the key records
 	IDs       []byte // the key ids
 	Windows   []byte // the validity windows
+}
+
+// Offsets returns where each section of a snapshot with header h starts,
+// counted from the snapshot's first byte, and where the body ends.
+func (h *Header) Offsets() (consumers, records, ids, windows, end int) {
+	consumers = h.Size
+	records = consumers + int(h.ConsumerBytes)
+	ids = records + int(h.Keys)*RecordSize
+	windows = ids + int(h.IDBytes)
+	return consumers, records, ids, windows, windows + int(h.Windows)*WindowSize
 }
 
 // Sections splits data into its sections.

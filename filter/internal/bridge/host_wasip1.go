@@ -53,6 +53,9 @@ const (
 // for the next allocation only: kept as the spare, it would stay reachable
 // after its data is dropped.
 func reserve(n int) {
+	if exact && n < len(spare)-spareOff {
+		return // ReadInto: the caller's buffer holds it
+	}
 	if n > spareChunk/2 {
 		dedicated = make([]byte, n+1)
 		return
@@ -63,6 +66,10 @@ func reserve(n int) {
 		spareOff = 0
 	}
 }
+
+// exact is set while ReadInto runs: the spare is the caller's buffer, and
+// the one allocation of the host call may take it whole.
+var exact bool
 
 // dedicated is the memory reserve set aside for one large allocation.
 var dedicated []byte

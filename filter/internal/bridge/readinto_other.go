@@ -3,7 +3,7 @@
 package bridge
 
 // ReadRoom is what ReadInto needs beyond the data (see the wasip1 build).
-const ReadRoom = 64 << 10
+const ReadRoom = 1
 
 // ReadInto runs read. Outside the wasip1 build the SDK's emulator returns
 // its own memory: the data is never in buf.
