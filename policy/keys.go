@@ -150,12 +150,6 @@ func isVisibleASCII(s string) bool {
 	return true
 }
 
-// keyFormat is the compiled key_format section.
-type keyFormat struct {
-	prefix   string
-	checksum bool
-}
-
 // keyEntry is one configured key, found by the SHA-256 of the raw key.
 // A configuration holds one per key, so it is small (32 bytes) and holds no
 // pointer (see Policy.keys).
