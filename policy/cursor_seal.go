@@ -32,15 +32,15 @@ import (
 
 // Bounds of cursor_seal's values.
 const (
-	minSealLifetime     = time.Second
-	maxSealLifetime     = 30 * 24 * time.Hour
-	defaultSealMaxBody  = 1 << 20
-	maxSealMaxBody      = 16 << 20
-	maxSealFields       = 16
-	sealVersion         = 1
-	sealNonce           = 12
-	sealOverhead        = 1 + sealNonce + 8 + 16 // version, nonce, expiry, tag
-	sealAADPrefix       = "apiguard-cursor-v1\x00"
+	minSealLifetime    = time.Second
+	maxSealLifetime    = 30 * 24 * time.Hour
+	defaultSealMaxBody = 1 << 20
+	maxSealMaxBody     = 16 << 20
+	maxSealFields      = 16
+	sealVersion        = 1
+	sealNonce          = 12
+	sealOverhead       = 1 + sealNonce + 8 + 16 // version, nonce, expiry, tag
+	sealAADPrefix      = "apiguard-cursor-v1\x00"
 )
 
 // CursorSeal is a compiled cursor_seal section: the keys and what to seal.

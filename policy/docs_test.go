@@ -129,7 +129,9 @@ func docValue(s string) string {
 }
 
 // isJSONLiteral reports whether s reads as a JSON value (a default).
-func isJSONLiteral(s string) bool { return json.Valid([]byte(s)) && !isSimpleName(s) || s == "true" || s == "false" }
+func isJSONLiteral(s string) bool {
+	return json.Valid([]byte(s)) && !isSimpleName(s) || s == "true" || s == "false"
+}
 
 // defaultInText finds "default X" or "default `X`" in a cell of a page
 // whose field tables have no default column.

@@ -37,14 +37,13 @@ const (
 
 // Limits of the identity_token section.
 const (
-	minTokenLifetime     = 30 * time.Second
-	maxTokenLifetime     = time.Hour
-	maxTokenString       = 1024 // issuer and audience
+	minTokenLifetime = 30 * time.Second
+	maxTokenLifetime = time.Hour
+	maxTokenString   = 1024 // issuer and audience
 	// SigningKeySize is the size of a decoded signing key of either
 	// algorithm: an Ed25519 seed (RFC 8032) or a P-256 scalar.
 	SigningKeySize = 32
 )
-
 
 // reservedTokenHeaders are request headers the token must not replace:
 // Envoy, the router or the upstream read them for the request itself.

@@ -166,4 +166,3 @@ func parseUTCSeconds(s string) (time.Time, bool) {
 func daysIn(month time.Month, year int) int {
 	return time.Date(year, month+1, 0, 0, 0, 0, 0, time.UTC).Day()
 }
-

@@ -90,9 +90,9 @@ func KeyStoreUnavailable(d Decision, retryAfter int) Decision {
 
 // keyStoreParse is key_store being read, with the paths its checks name.
 type keyStoreParse struct {
-	ks                              KeyStoreConfig
+	ks                             KeyStoreConfig
 	timeoutPath, keyPath, unsigned jsonPath
-	hasTimeout                      bool
+	hasTimeout                     bool
 }
 
 // keyStoreFields are key_store's (docs/key-store.md).

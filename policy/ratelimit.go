@@ -462,4 +462,3 @@ func (p *Policy) buildAnonymous() {
 		p.anonKeys[li] = keys
 	}
 }
-
