@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/tidwall/gjson"
+
+	"github.com/apiguard/apiguard/policy/keymat"
 )
 
 // maxDepth bounds the nesting of the configuration document; the schema
@@ -429,6 +431,10 @@ func isToken(s string) bool {
 	}
 	return true
 }
+
+// isVisibleASCII reports whether s consists only of visible ASCII
+// characters (keymat.VisibleASCII).
+func isVisibleASCII(s string) bool { return keymat.VisibleASCII(s) }
 
 // isScope reports whether s is an OAuth-style scope token: visible ASCII
 // without '"' and '\' (RFC 6749, section 3.3).

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/apiguard/apiguard/policy/keymat"
 )
 
 // Decision is the answer for one request. Its fields are grouped by
@@ -242,13 +244,13 @@ func cutScheme(v, scheme string) (string, bool) {
 // lookup validates a presented key and finds its entry. A key of a loaded
 // snapshot is decoded into found, which the result then points to.
 func (p *Policy) lookup(key string, now time.Time, found *keyEntry) (*keyEntry, Reason, string) {
-	if key == "" || len(key) > maxKeyLen || !isVisibleASCII(key) {
+	if key == "" || len(key) > keymat.MaxLen || !isVisibleASCII(key) {
 		return nil, ReasonMalformed, detailMalformed
 	}
-	if p.format != nil && checkKey(p.format.prefix, key, p.format.checksum) != nil {
+	if p.format != nil && keymat.Check(p.format.prefix, key, p.format.checksum) != nil {
 		return nil, ReasonMalformed, detailMalformed
 	}
-	var buf [maxKeyLen]byte
+	var buf [keymat.MaxLen]byte
 	n := copy(buf[:], key)
 	sum := sha256.Sum256(buf[:n])
 	var e *keyEntry

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/tidwall/gjson"
+
+	"github.com/apiguard/apiguard/policy/keymat"
 )
 
 // maxKeySources bounds key_sources.
@@ -125,7 +127,7 @@ var formatFields = schema[keyFormat]{docPath: "key_format.", docPage: "configura
 	{name: "prefix", required: true, read: func(ps *parser, p jsonPath, v gjson.Result, f *keyFormat) bool {
 		s, ok := ps.str(p, v)
 		if ok {
-			if s == "" || !validPrefix(s) {
+			if s == "" || !keymat.ValidPrefix(s) {
 				ps.add(p, "must be 1 to 64 visible ASCII characters (no spaces)")
 			}
 			f.prefix = ps.keep(s)
