@@ -102,3 +102,10 @@ func ForceLogAllowed(config []byte) []byte {
 	out = append(out, member...)
 	return append(out, config[open+1:]...)
 }
+
+// DefaultSummary is the Summary of a configuration that sets nothing: the
+// defaults of the schema tables, such as the identity headers.
+func DefaultSummary() Summary {
+	s, _ := Summarize([]byte(`{}`))
+	return s
+}
