@@ -35,6 +35,9 @@ type parser struct {
 	// warnings are judged against (see CompileWithSnapshot).
 	snapConsumers []consumer
 	snapSets      []*scopeSet // the scope sets snapConsumers index
+	// key and consumer are parseKey's and parseConsumer's scratch.
+	key      keyParse
+	consumer consumerConf
 }
 
 // add records an error at path, except that a field "is required" where

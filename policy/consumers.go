@@ -77,9 +77,12 @@ func readConsumers(ps *parser, p jsonPath, v gjson.Result, c *config) bool {
 
 // parseConsumer reads one element of consumers.
 func (ps *parser) parseConsumer(path jsonPath, v gjson.Result) consumerConf {
-	c := consumerConf{path: path}
-	readObject(ps, &consumerFields, path, v, &c)
-	return c
+	// The parser's scratch, as for keys (parseKey): one consumer escaping
+	// per consumer would be a large key store's worth of garbage.
+	c := &ps.consumer
+	*c = consumerConf{path: path}
+	readObject(ps, &consumerFields, path, v, c)
+	return *c
 }
 
 // identifier reads an id or name: present when v is a string, ok when it is

@@ -58,8 +58,11 @@ var keyFields = schema[keyParse]{docPath: "consumers[].keys[].", docPage: "confi
 
 // parseKey reads one element of consumers[i].keys.
 func (ps *parser) parseKey(path jsonPath, v gjson.Result) keyConf {
-	var kp keyParse
-	readObject(ps, &keyFields, path, v, &kp)
+	// The parser's scratch keyParse, not a new one per key: the read
+	// functions would make each escape, a 100k-key configuration's worth.
+	kp := &ps.key
+	*kp = keyParse{}
+	readObject(ps, &keyFields, path, v, kp)
 	k := &kp.k
 	if !kp.notAfter.IsZero() && !kp.notBefore.IsZero() && !kp.notAfter.After(kp.notBefore) {
 		ps.add(kp.naPath, "must be after not_before")
