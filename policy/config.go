@@ -252,14 +252,6 @@ func (ps *parser) object(path jsonPath, v gjson.Result, known string, fn func(na
 	return true
 }
 
-// require reports the field name of the object at path as missing unless
-// present.
-func (ps *parser) require(path jsonPath, name string, present bool) {
-	if !present {
-		ps.add(path.member(name), "is required")
-	}
-}
-
 // array calls fn for each element of the array v at path.
 func (ps *parser) array(path jsonPath, v gjson.Result, fn func(i int, path jsonPath, v gjson.Result)) bool {
 	if !v.IsArray() {

@@ -7,25 +7,24 @@ import (
 // config is the parsed configuration before references are resolved. Each
 // feature's part is read by its own fields (rootFields names them).
 type config struct {
-	mode          string
-	sources       []keySource
-	format        *keyFormat
-	hide          bool
-	logAllowed    bool
-	consumers     []consumerConf
-	routes        []routeConf
-	unmatched     string
-	profiles      []*profile
-	profilePaths  []jsonPath
-	limits        []*Limit
-	limitPaths    []jsonPath
-	defaultLimit  string
-	defaultPath   jsonPath
-	anonBuckets   int64
-	forward       [3]string // consumer, key id, scopes
-	forwardPaths  [3]jsonPath
-	sourcesPath   jsonPath
-	hasSourceConf bool
+	mode         string
+	sources      []keySource
+	format       *keyFormat
+	hide         bool
+	logAllowed   bool
+	consumers    []consumerConf
+	routes       []routeConf
+	unmatched    string
+	profiles     []*profile
+	profilePaths []jsonPath
+	limits       []*Limit
+	limitPaths   []jsonPath
+	defaultLimit string
+	defaultPath  jsonPath
+	anonBuckets  int64
+	forward      [3]string // consumer, key id, scopes
+	forwardPaths [3]jsonPath
+	sourcesPath  jsonPath
 	// limitsUnsure and profilesUnsure are set when rate_limits or
 	// pagination could not be read (or was misspelt): a reference to a
 	// policy or profile that is not found is then not reported, as it only
