@@ -3,6 +3,10 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"go/ast"
+	goparser "go/parser"
+	"go/token"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -143,4 +147,56 @@ func TestDefaultsApplied(t *testing.T) {
 		t.Errorf("Compile({}): summary %+v, hide %v, unmatched %v, anonymous_buckets %d, sources %+v",
 			s, p.hide, p.unmatched, p.anonBuckets, p.sources)
 	}
+}
+
+// TestEveryTableRegistered: every package-level schema table is in
+// schemas, so that its names are interned and its fields checked against
+// the docs.
+func TestEveryTableRegistered(t *testing.T) {
+	names, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var declared []string
+	fset := token.NewFileSet()
+	for _, name := range names {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := goparser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		declared = append(declared, schemaVars(f)...)
+	}
+	if len(declared) != len(schemas) {
+		t.Errorf("the package declares %d schema tables %v; schemas lists %d", len(declared), declared, len(schemas))
+	}
+}
+
+// schemaVars returns the names of f's package-level variables that are
+// schema tables (var x = schema[T]{...}).
+func schemaVars(f *ast.File) []string {
+	var out []string
+	for _, d := range f.Decls {
+		gd, ok := d.(*ast.GenDecl)
+		if !ok || gd.Tok != token.VAR {
+			continue
+		}
+		for _, spec := range gd.Specs {
+			vs := spec.(*ast.ValueSpec)
+			for i, v := range vs.Values {
+				cl, ok := v.(*ast.CompositeLit)
+				if !ok {
+					continue
+				}
+				if ix, ok := cl.Type.(*ast.IndexExpr); ok {
+					if id, ok := ix.X.(*ast.Ident); ok && id.Name == "schema" {
+						out = append(out, vs.Names[i].Name)
+					}
+				}
+			}
+		}
+	}
+	return out
 }
