@@ -128,10 +128,9 @@ func docValue(s string) string {
 	return b.String()
 }
 
-// isJSONLiteral reports whether s reads as a JSON value (a default).
-func isJSONLiteral(s string) bool {
-	return json.Valid([]byte(s)) && !isSimpleName(s) || s == "true" || s == "false"
-}
+// isJSONLiteral reports whether s reads as a JSON value (a default), not
+// as a field name such as requests.
+func isJSONLiteral(s string) bool { return json.Valid([]byte(s)) }
 
 // defaultInText finds "default X" or "default `X`" in a cell of a page
 // whose field tables have no default column.
