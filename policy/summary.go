@@ -109,3 +109,16 @@ func DefaultSummary() Summary {
 	s, _ := Summarize([]byte(`{}`))
 	return s
 }
+
+// IsKeyParam reports whether the raw (still percent-encoded) query
+// parameter name is one the filter reads a key from: a key source's
+// parameter under every spelling the filter takes for it (percent-encoded,
+// '+' for a space, or followed by a bracket suffix such as "api_key[]").
+func (s Summary) IsKeyParam(raw string) bool {
+	for _, q := range s.QueryParams {
+		if keyNames(raw, q) {
+			return true
+		}
+	}
+	return false
+}

@@ -60,3 +60,21 @@ func TestForceLogAllowed(t *testing.T) {
 		}
 	}
 }
+
+func TestIsKeyParam(t *testing.T) {
+	s, err := Summarize([]byte(`{"key_sources": [{"header": "x-api-key"}, {"query": "api_key"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for raw, want := range map[string]bool{
+		"api_key": true, "api%5Fkey": true, "api_key[]": true, "api_key%5B0%5D": true, "api_key%5b": true,
+		"api_keys": false, "x-api-key": false, "api": false, "": false, "API_KEY": false,
+	} {
+		if got := s.IsKeyParam(raw); got != want {
+			t.Errorf("IsKeyParam(%q) = %v, want %v", raw, got, want)
+		}
+	}
+	if DefaultSummary().IsKeyParam("api_key") {
+		t.Error("a configuration without query sources has a key parameter")
+	}
+}

@@ -1,7 +1,6 @@
 package replay
 
 import (
-	"net/url"
 	"strings"
 
 	"github.com/apiguard/apiguard/policy"
@@ -20,6 +19,9 @@ type configInfo struct {
 	scopesHeader   string
 	// keyStoreCluster is key_store.cluster, "" without a key store.
 	keyStoreCluster string
+	// summary is what queryParams and the rest come from; its IsKeyParam
+	// names a key parameter as the filter does.
+	summary policy.Summary
 }
 
 // readConfigInfo reads configInfo from a plugin configuration. It does not
@@ -34,6 +36,7 @@ func readConfigInfo(config []byte) configInfo {
 		keyIDHeader:     s.IdentityHeaders[1],
 		scopesHeader:    s.IdentityHeaders[2],
 		keyStoreCluster: s.KeyStoreCluster,
+		summary:         s,
 	}
 }
 
@@ -48,8 +51,9 @@ const redactedValue = "REDACTED"
 
 // redactQuery replaces the values of the key query parameters of path that
 // are not placeholders already. It reads the query as the filter does: pairs
-// split on '&' and ';', and a name followed by a bracket suffix ("api_key[]")
-// is the parameter too.
+// split on '&' and ';', and a parameter is a key's under every spelling the
+// filter takes for it (policy.Summary.IsKeyParam: encoded, or with a bracket
+// suffix such as "api_key[]").
 func (ci configInfo) redactQuery(path string) string {
 	q := strings.IndexByte(path, '?')
 	if q < 0 || len(ci.queryParams) == 0 {
@@ -68,17 +72,10 @@ func (ci configInfo) redactQuery(path string) string {
 		if more {
 			p, sep = p[:len(p)-1], p[len(p)-1:]
 		}
-		if name, value, ok := strings.Cut(p, "="); ok && value != "" && !strings.HasPrefix(value, placeholderOpen) {
-			if n, err := url.QueryUnescape(name); err == nil {
-				name = n
-			}
-			for _, qp := range ci.queryParams {
-				if name == qp || strings.HasPrefix(name, qp+"[") {
-					p = p[:len(p)-len(value)] + redactedValue
-					changed = true
-					break
-				}
-			}
+		if name, value, ok := strings.Cut(p, "="); ok && value != "" && !strings.HasPrefix(value, placeholderOpen) &&
+			ci.summary.IsKeyParam(name) {
+			p = p[:len(p)-len(value)] + redactedValue
+			changed = true
 		}
 		b.WriteString(p)
 		b.WriteString(sep)
