@@ -22,6 +22,7 @@ import (
 
 	"github.com/apiguard/apiguard/internal/configcheck"
 	"github.com/apiguard/apiguard/policy"
+	"github.com/apiguard/apiguard/policy/keymat"
 )
 
 // Metric names as Envoy exports them. The filter defines counters
@@ -172,7 +173,7 @@ func TestDemoFilesAgree(t *testing.T) {
 	config, keys := loadDemo(t)
 	prefix := fmt.Sprint(dig(config, "key_format", "prefix"))
 	for _, k := range keys.All {
-		if err := policy.CheckKeyFormat(prefix, k); err != nil {
+		if err := keymat.CheckFormat(prefix, k); err != nil {
 			t.Errorf("demo key %.8s...: %v", k, err)
 		}
 	}
@@ -293,7 +294,7 @@ func TestContract(t *testing.T) {
 	t.Parallel()
 	bin := needEnvoy(t)
 	config, keys := loadDemo(t)
-	unknownKey, err := policy.GenerateKey(fmt.Sprint(dig(config, "key_format", "prefix")), rand.Reader)
+	unknownKey, err := keymat.Generate(fmt.Sprint(dig(config, "key_format", "prefix")), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}

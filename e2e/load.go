@@ -6,7 +6,7 @@ import (
 	"math/rand"
 	"net/http"
 
-	"github.com/apiguard/apiguard/policy"
+	"github.com/apiguard/apiguard/policy/keymat"
 )
 
 // A Load is a production-sized plugin configuration and the requests to
@@ -49,7 +49,7 @@ type LoadRequest struct {
 // keys.
 func NewLoad(n, routes int, seed int64) (*Load, error) {
 	rng := rand.New(rand.NewSource(seed))
-	key := func() (string, error) { return policy.GenerateKey("agk_", rng) }
+	key := func() (string, error) { return keymat.Generate("agk_", rng) }
 	l := &Load{Consumers: make([]LoadConsumer, n), routes: routes}
 	consumers := make([]any, n)
 	for i := range l.Consumers {
@@ -70,9 +70,9 @@ func NewLoad(n, routes int, seed int64) (*Load, error) {
 		consumers[i] = map[string]any{
 			"id": c.ID, "scopes": scopes,
 			"keys": []any{
-				map[string]any{"id": c.ID + "-k1", "sha256": policy.HashKey(c.Key),
+				map[string]any{"id": c.ID + "-k1", "sha256": keymat.Hash(c.Key),
 					"not_before": "2026-01-01T00:00:00Z", "not_after": "2036-01-01T00:00:00Z"},
-				map[string]any{"id": c.ID + "-k0", "sha256": policy.HashKey(c.Revoked), "revoked": true},
+				map[string]any{"id": c.ID + "-k0", "sha256": keymat.Hash(c.Revoked), "revoked": true},
 			},
 		}
 	}

@@ -29,7 +29,7 @@ import (
 	"github.com/apiguard/apiguard/internal/cpphost"
 	"github.com/apiguard/apiguard/internal/vmtest"
 	"github.com/apiguard/apiguard/internal/wasmvm"
-	"github.com/apiguard/apiguard/policy"
+	"github.com/apiguard/apiguard/policy/keymat"
 )
 
 // passthroughModule returns the passthrough fixture as built.
@@ -50,7 +50,7 @@ func benchRequestConfig(b *testing.B) ([]byte, benchKeys) {
 		c["rate_limits"].(map[string]any)["gold"] = map[string]any{"requests": 1_000_000_000, "per": "1ms", "burst": 1_000_000_000}
 		c["rate_limits"].(map[string]any)["tiny"] = map[string]any{"requests": 1, "per": "8760h", "burst": 1}
 		c["consumers"] = append(c["consumers"].([]any), map[string]any{"id": "limited", "scopes": []any{"orders:read"}, "rate_limit": "tiny",
-			"keys": []any{map[string]any{"id": "limited-1", "sha256": policy.HashKey(k.limited)}}})
+			"keys": []any{map[string]any{"id": "limited-1", "sha256": keymat.Hash(k.limited)}}})
 		c["routes"] = append(c["routes"].([]any), map[string]any{"name": "items", "methods": []any{"GET"}, "path": "/v1/items", "scopes": []any{"orders:read"}, "pagination": "clamped"})
 		c["pagination"].(map[string]any)["clamped"] = map[string]any{"limit_param": "limit", "max_limit": 100, "on_violation": "clamp"}
 	})

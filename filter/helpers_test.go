@@ -14,7 +14,7 @@ import (
 
 	"github.com/apiguard/apiguard/internal/cpphost"
 	"github.com/apiguard/apiguard/internal/vmtest"
-	"github.com/apiguard/apiguard/policy"
+	"github.com/apiguard/apiguard/policy/keymat"
 )
 
 // testNow is the emulated request time of every test unless it sets another.
@@ -23,7 +23,7 @@ var testNow = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 // testKey returns a well-formed demo key, the same for the same seed.
 func testKey(t testing.TB, seed int64) string {
 	t.Helper()
-	k, err := policy.GenerateKey("agk_", rand.New(rand.NewSource(seed)))
+	k, err := keymat.Generate("agk_", rand.New(rand.NewSource(seed)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,13 +61,13 @@ func testConfig(t testing.TB, k testKeys, edit func(map[string]any)) []byte {
 		"consumers": []any{
 			map[string]any{"id": "billing", "scopes": []any{"orders:read", "orders:write"}, "rate_limit": "gold",
 				"keys": []any{
-					map[string]any{"id": "billing-2026", "sha256": policy.HashKey(k.billing)},
-					map[string]any{"id": "billing-2025", "sha256": policy.HashKey(k.billingRevoked), "revoked": true},
-					map[string]any{"id": "billing-2024", "sha256": policy.HashKey(k.billingExpired), "not_after": "2026-01-01T00:00:00Z"},
-					map[string]any{"id": "billing-2027", "sha256": policy.HashKey(k.billingFuture), "not_before": "2027-01-01T00:00:00Z"},
+					map[string]any{"id": "billing-2026", "sha256": keymat.Hash(k.billing)},
+					map[string]any{"id": "billing-2025", "sha256": keymat.Hash(k.billingRevoked), "revoked": true},
+					map[string]any{"id": "billing-2024", "sha256": keymat.Hash(k.billingExpired), "not_after": "2026-01-01T00:00:00Z"},
+					map[string]any{"id": "billing-2027", "sha256": keymat.Hash(k.billingFuture), "not_before": "2027-01-01T00:00:00Z"},
 				}},
 			map[string]any{"id": "reader", "scopes": []any{"files:read"},
-				"keys": []any{map[string]any{"id": "reader-1", "sha256": policy.HashKey(k.reader)}}},
+				"keys": []any{map[string]any{"id": "reader-1", "sha256": keymat.Hash(k.reader)}}},
 		},
 		"routes": []any{
 			map[string]any{"name": "list-orders", "methods": []any{"GET"}, "path": "/v1/orders", "scopes": []any{"orders:read"}, "pagination": "standard"},

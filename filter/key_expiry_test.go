@@ -9,7 +9,7 @@ import (
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
-	"github.com/apiguard/apiguard/policy"
+	"github.com/apiguard/apiguard/policy/keymat"
 )
 
 // wasmEpoch is where the wasm runners' clocks start (wazero's fake clock,
@@ -29,7 +29,7 @@ func TestKeysExpiringGauge(t *testing.T) {
 		cfg := testConfig(t, k, func(c map[string]any) {
 			c["key_policy"] = map[string]any{"max_lifetime": "90d", "expiry_warning": "14d"}
 			key := func(id, key, notAfter string, revoked bool) map[string]any {
-				return map[string]any{"id": id, "sha256": policy.HashKey(key), "not_before": "2021-12-01T00:00:00Z", "not_after": notAfter, "revoked": revoked}
+				return map[string]any{"id": id, "sha256": keymat.Hash(key), "not_before": "2021-12-01T00:00:00Z", "not_after": notAfter, "revoked": revoked}
 			}
 			c["consumers"] = []any{
 				map[string]any{"id": "billing", "scopes": []any{"orders:read"}, "keys": []any{

@@ -23,7 +23,7 @@ import (
 	"github.com/apiguard/apiguard/internal/benchconfig"
 	"github.com/apiguard/apiguard/internal/cpphost"
 	"github.com/apiguard/apiguard/internal/vmtest"
-	"github.com/apiguard/apiguard/policy"
+	"github.com/apiguard/apiguard/policy/keymat"
 	"github.com/apiguard/apiguard/policy/keysnap"
 )
 
@@ -51,7 +51,7 @@ func benchStore(b *testing.B, n int, gen uint64, inline bool) (snap []byte, keys
 		if i < benchStoreKeys {
 			raw := testKey(b, int64(1000+i))
 			keys = append(keys, raw)
-			sum, _ := hex.DecodeString(policy.HashKey(raw))
+			sum, _ := hex.DecodeString(keymat.Hash(raw))
 			copy(k.Digest[:], sum)
 		} else {
 			for j := 0; j < 32; j += 8 {
@@ -80,7 +80,7 @@ var benchSigner = ed25519.NewKeyFromSeed(make([]byte, 32))
 // of consumers.
 func benchStoreConfig(b *testing.B) []byte {
 	var cfg map[string]any
-	if err := json.Unmarshal(benchconfig.Config(10, 1000, func(int) string { return policy.HashKey("x") }), &cfg); err != nil {
+	if err := json.Unmarshal(benchconfig.Config(10, 1000, func(int) string { return keymat.Hash("x") }), &cfg); err != nil {
 		b.Fatal(err)
 	}
 	delete(cfg, "consumers")

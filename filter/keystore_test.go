@@ -20,6 +20,7 @@ import (
 	"github.com/apiguard/apiguard/internal/cpphost"
 	"github.com/apiguard/apiguard/internal/vmtest"
 	"github.com/apiguard/apiguard/policy"
+	"github.com/apiguard/apiguard/policy/keymat"
 	"github.com/apiguard/apiguard/policy/keysnap"
 )
 
@@ -249,7 +250,7 @@ func TestKeyStoreFetch(t *testing.T) {
 			keys := cs[0].(map[string]any)["keys"].([]any)
 			keys[0].(map[string]any)["revoked"] = true
 			r := cs[1].(map[string]any)
-			r["keys"] = append(r["keys"].([]any), map[string]any{"id": "reader-2", "sha256": policy.HashKey(k.unknown)})
+			r["keys"] = append(r["keys"].([]any), map[string]any{"id": "reader-2", "sha256": keymat.Hash(k.unknown)})
 		}))
 		e.refresh()
 		wantStatus(t, e.do("/v1/orders", [2]string{"x-api-key", k.billing}), 401, "revoked in generation 2")
@@ -341,7 +342,7 @@ func TestKeyStoreKeepsLastGood(t *testing.T) {
 		}
 		for level := logTrace; level <= logCritical; level++ {
 			for _, line := range e.logs(level) {
-				for _, secret := range []string{k.billing, policy.HashKey(k.billing), k.reader, policy.HashKey(k.reader)} {
+				for _, secret := range []string{k.billing, keymat.Hash(k.billing), k.reader, keymat.Hash(k.reader)} {
 					if strings.Contains(line, secret) {
 						t.Errorf("log line holds key material: %q", line)
 					}
@@ -427,7 +428,7 @@ func TestKeyStoreRanges(t *testing.T) {
 				r := cs[1].(map[string]any)
 				for i := 0; i < 60; i++ {
 					r["keys"] = append(r["keys"].([]any), map[string]any{"id": "extra-" + strconv.Itoa(gen) + "-" + strconv.Itoa(i),
-						"sha256": policy.HashKey("extra-" + strconv.Itoa(gen) + "-" + strconv.Itoa(i))})
+						"sha256": keymat.Hash("extra-" + strconv.Itoa(gen) + "-" + strconv.Itoa(i))})
 				}
 			}
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/apiguard/apiguard/internal/vmtest"
 	"github.com/apiguard/apiguard/policy"
 	"github.com/apiguard/apiguard/policy/keyfetch"
+	"github.com/apiguard/apiguard/policy/keymat"
 	"github.com/apiguard/apiguard/policy/keysnap"
 )
 
@@ -46,7 +47,7 @@ func bigSnapshot(t testing.TB, k testKeys, gen uint64, n int, edit func(cs []any
 		r := cs[1].(map[string]any)
 		for i := 0; i < n; i++ {
 			id := "extra-" + strconv.FormatUint(gen, 10) + "-" + strconv.Itoa(i)
-			r["keys"] = append(r["keys"].([]any), map[string]any{"id": id, "sha256": policy.HashKey(id)})
+			r["keys"] = append(r["keys"].([]any), map[string]any{"id": id, "sha256": keymat.Hash(id)})
 		}
 		if edit != nil {
 			edit(cs)
@@ -264,7 +265,7 @@ func TestKeyStoreRefusesDuplicateKeyIDs(t *testing.T) {
 
 func digestOf(key string) [32]byte {
 	var d [32]byte
-	b, _ := hex.DecodeString(policy.HashKey(key))
+	b, _ := hex.DecodeString(keymat.Hash(key))
 	copy(d[:], b)
 	return d
 }

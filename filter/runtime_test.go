@@ -9,7 +9,7 @@ import (
 
 	"github.com/apiguard/apiguard/internal/cpphost"
 	"github.com/apiguard/apiguard/internal/vmtest"
-	"github.com/apiguard/apiguard/policy"
+	"github.com/apiguard/apiguard/policy/keymat"
 )
 
 // TestGarbageCollectionKeepsUp serves steady traffic from one VM of the
@@ -103,7 +103,7 @@ func TestAllocatorMakesNoRestrictedCalls(t *testing.T) {
 			cfg.WriteString(",")
 		}
 		fmt.Fprintf(&cfg, `{"id": "c%d", "scopes": ["orders:read"], "keys": [{"id": "k%d", "sha256": "%s"}]}`,
-			i, i, policy.HashKey(keys[i]))
+			i, i, keymat.Hash(keys[i]))
 	}
 	cfg.WriteString("]}")
 

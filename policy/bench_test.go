@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/apiguard/apiguard/internal/benchconfig"
+
+	"github.com/apiguard/apiguard/policy/keymat"
 )
 
 // benchConfig generates a configuration with nKeys keys (10 per consumer)
@@ -15,14 +17,14 @@ func benchConfig(tb testing.TB, nKeys, nRoutes int) (config []byte, key, path st
 	tb.Helper()
 	rng := rand.NewChaCha8([32]byte{1})
 	config = benchconfig.Config(nKeys, nRoutes, func(i int) string {
-		k, err := GenerateKey("agk_", rng)
+		k, err := keymat.Generate("agk_", rng)
 		if err != nil {
 			tb.Fatal(err)
 		}
 		if i == nKeys/2 {
 			key = k
 		}
-		return HashKey(k)
+		return keymat.Hash(k)
 	})
 	return config, key, benchconfig.Path(nRoutes)
 }

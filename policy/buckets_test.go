@@ -3,13 +3,15 @@ package policy
 import (
 	"slices"
 	"testing"
+
+	"github.com/apiguard/apiguard/policy/keymat"
 )
 
 func TestBucketKeys(t *testing.T) {
 	p, err := Compile([]byte(`{
 		"consumers": [
-			{"id": "a", "rate_limit": "gold", "keys": [{"id": "ka", "sha256": "` + HashKey("a") + `"}]},
-			{"id": "b", "keys": [{"id": "kb", "sha256": "` + HashKey("b") + `"}]}
+			{"id": "a", "rate_limit": "gold", "keys": [{"id": "ka", "sha256": "` + keymat.Hash("a") + `"}]},
+			{"id": "b", "keys": [{"id": "kb", "sha256": "` + keymat.Hash("b") + `"}]}
 		],
 		"routes": [
 			{"name": "r", "path": "/r", "rate_limit": "route"},

@@ -3,8 +3,6 @@ package policy
 import (
 	"encoding/binary"
 	"runtime"
-	"strconv"
-	"strings"
 	"time"
 	"unsafe"
 
@@ -151,7 +149,8 @@ func compile(config []byte, ps parser) (*Policy, error) {
 }
 
 // build resolves references between sections and builds the lookup
-// structures, recording every problem in ps.
+// structures, recording every problem in ps: a driver over the features'
+// builders.
 func (ps *parser) build(c *config, seed uint64) *Policy {
 	p := &Policy{
 		shadow:       c.mode == "shadow",
@@ -160,41 +159,15 @@ func (ps *parser) build(c *config, seed uint64) *Policy {
 		unmatched:    c.unmatched == "allow_authenticated",
 		format:       c.format,
 		limits:       c.limits,
-		defaultLimit: -1,
 		anonBuckets:  uint64(c.anonBuckets),
+		anonSeed:     seed,
+		keyStore:     c.keyStore,
+		keyPolicy:    c.keyPolicy,
+		defaultLimit: -1,
 	}
-	p.anonSeed = seed
-
-	limitIndex := map[string]int{}
-	for i, l := range c.limits {
-		limitIndex[l.Name] = i
-	}
-	limitUsed := make([]bool, len(c.limits))
-	resolveLimit := func(path jsonPath, name string) int {
-		if path.isZero() {
-			return -1
-		}
-		i, ok := limitIndex[name]
-		if !ok {
-			if !c.limitsUnsure && !c.badLimits[name] { // else it follows from another error
-				ps.add(path, "unknown rate limit policy "+quote(name))
-			}
-			return -1
-		}
-		limitUsed[i] = true
-		return i
-	}
-	p.defaultLimit = resolveLimit(c.defaultPath, c.defaultLimit)
-
-	profiles := map[string]*profile{}
-	for _, pr := range c.profiles {
-		pr.precompute()
-		profiles[pr.name] = pr
-		if pr.seal != nil {
-			p.seals = append(p.seals, pr.seal)
-		}
-	}
-
+	limits := ps.newLimitResolver(c)
+	p.defaultLimit = limits.resolve(c.defaultPath, c.defaultLimit)
+	profiles := p.buildProfiles(c)
 	ps.buildSources(p, c)
 	scopeIDs := map[string]int{}
 	intern := func(s string) int {
@@ -205,299 +178,23 @@ func (ps *parser) build(c *config, seed uint64) *Policy {
 		}
 		return id
 	}
-	profileUsed := ps.buildRoutes(p, c, profiles, resolveLimit, intern)
-	p.routeLimits = make([]bool, len(p.limits))
-	p.eachRoute(func(r *route) {
-		if !r.public && r.limit >= 0 {
-			p.routeLimits[r.limit] = true
-		}
-	})
+	profileUsed := ps.buildRoutes(p, c, profiles, limits.resolve, intern)
+	p.buildRouteLimits()
 	quotas := ps.newQuotaResolver(&c.quota)
-	ps.buildConsumers(p, c, resolveLimit, quotas.resolve, intern)
+	ps.buildConsumers(p, c, limits.resolve, quotas.resolve, intern)
 	ps.buildQuotas(p, c, quotas)
 	p.buildAnonymous()
 	ps.buildIdentityToken(p, c)
-	p.keyStore = c.keyStore
-	p.keyPolicy = c.keyPolicy
 	switch {
 	case c.keyStore == nil:
 		ps.warnUngrantedScopes(c, p.consumers, p.scopeSets)
 	case ps.snapConsumers != nil: // else the snapshot, unknown here, grants the scopes
 		ps.warnUngrantedScopes(c, ps.snapConsumers, ps.snapSets)
 	}
-	for i := range ps.snapConsumers {
-		if l := int(ps.snapConsumers[i].limit); l >= 0 && l < len(limitUsed) {
-			limitUsed[l] = true
-		}
-	}
-	for i, l := range c.limits {
-		if !limitUsed[i] {
-			ps.warn(c.limitPaths[i], "rate limit policy "+quote(l.Name)+" is not used by any route, consumer or default_rate_limit")
-		}
-	}
-	for i, pr := range c.profiles {
-		if !profileUsed[pr.name] {
-			ps.warn(c.profilePaths[i], "pagination profile "+quote(pr.name)+" is not used by any route")
-		}
-	}
+	limits.warnUnused()
+	ps.warnUnusedProfiles(c, profileUsed)
 	p.warnings = ps.warns
 	return p
-}
-
-// warnUngrantedScopes warns about route scopes that no consumer is granted:
-// every authenticated request to such a route is denied.
-func (ps *parser) warnUngrantedScopes(c *config, consumers []consumer, sets []*scopeSet) {
-	granted := map[string]bool{}
-	for i := range consumers {
-		for _, s := range sets[consumers[i].set].scopes {
-			granted[s] = true
-		}
-	}
-	for i := range c.routes {
-		rc := &c.routes[i]
-		if rc.public {
-			continue
-		}
-		for j, s := range rc.scopes {
-			if !granted[s] {
-				ps.warn(rc.path.member("scopes").elem(j),
-					"no consumer is granted scope "+quote(s)+": every request to this route will be denied (403)")
-			}
-		}
-	}
-}
-
-// buildSources checks the key sources against the other header and
-// parameter names and precomputes the RemoveHeaders variants.
-func (ps *parser) buildSources(p *Policy, c *config) {
-	var headers []string
-	bit := uint(0)
-	for i := range c.sources {
-		s := &c.sources[i]
-		if s.query != "" {
-			p.queryParams = append(p.queryParams, s.query)
-			continue
-		}
-		s.bit = bit
-		bit++
-		headers = append(headers, s.header)
-	}
-	p.sources = c.sources
-
-	names := []string{"consumer_header", "key_id_header", "scopes_header"}
-	for i, h := range c.forward {
-		path := c.forwardPaths[i]
-		if path.isZero() {
-			path = jsonPath{}.member("forward").member(names[i])
-		}
-		for j := 0; j < i; j++ {
-			if c.forward[j] == h {
-				ps.add(path, "must differ from "+names[j]+" ("+quote(h)+")")
-			}
-		}
-		for _, kh := range headers {
-			if kh == h {
-				ps.add(path, "must differ from the key source header "+quote(h))
-			}
-		}
-	}
-	ps.checkProfileParams(c, p.queryParams)
-
-	ps.checkQuotaHeader(c, headers)
-	p.remove = make([][]string, 1<<bit)
-	p.forward = c.forward
-	for mask := range p.remove {
-		list := []string{c.forward[0], c.forward[1], c.forward[2]}
-		if c.hide {
-			for _, s := range c.sources {
-				if s.query == "" && mask&(1<<s.bit) != 0 && !contains(list, s.header) {
-					list = append(list, s.header)
-				}
-			}
-		}
-		p.remove[mask] = list[:len(list):len(list)]
-	}
-}
-
-// buildRoutes resolves route references and builds the router.
-// It returns the names of the profiles that routes use.
-func (ps *parser) buildRoutes(p *Policy, c *config, profiles map[string]*profile, resolveLimit func(path jsonPath, name string) int, intern func(string) int) map[string]bool {
-	used := map[string]bool{}
-	names := map[string]*routeConf{}
-	for i := range c.routes {
-		rc := &c.routes[i]
-		r := &route{index: i, name: rc.name, methods: rc.methods, public: rc.public, scopes: rc.scopes, limit: resolveLimit(rc.limitPath, rc.rateLimit)}
-		if prev, dup := names[rc.name]; dup && rc.name != "" {
-			ps.add(rc.path.member("name"), "duplicate route name "+quote(rc.name)+" (also "+prev.path.String()+")")
-		} else {
-			names[rc.name] = rc
-		}
-		if !rc.paginationPath.isZero() {
-			used[rc.pagination] = true
-			if pr, ok := profiles[rc.pagination]; ok {
-				r.profile = pr
-			} else if !c.profilesUnsure && !c.badProfiles[rc.pagination] { // else it follows from another error
-				ps.add(rc.paginationPath, "unknown profile "+quote(rc.pagination))
-			}
-		}
-		for _, s := range rc.scopes {
-			r.scopeIDs = append(r.scopeIDs, intern(s))
-		}
-		if rc.patternOK {
-			if prev := p.router.add(r, rc.pattern, rc.rawPattern); prev != nil {
-				pc := &c.routes[prev.index]
-				ps.add(rc.pathPath, "route "+quote(rc.name)+" and route "+quote(pc.name)+" ("+pc.path.String()+
-					") have the same path pattern and a method in common: give them distinct methods, or merge them")
-			}
-		}
-	}
-	return used
-}
-
-// buildConsumers checks identities, builds the key table and, through the
-// consumer builder, every per-consumer string used by Decide. quota
-// resolves a consumer's quota name.
-func (ps *parser) buildConsumers(p *Policy, c *config, resolveLimit func(path jsonPath, name string) int,
-	resolveQuota func(path jsonPath, name string) int, intern func(string) int) {
-	nKeys, idLen := 0, 0
-	for _, cc := range c.consumers {
-		nKeys += len(cc.keys)
-		for _, kc := range cc.keys {
-			idLen += len(kc.id)
-		}
-	}
-	p.keys = make(map[[32]byte]int32, nKeys)
-	entries := make([]keyEntry, nKeys)
-	var ids strings.Builder
-	ids.Grow(idLen)
-	consumers := make([]consumer, len(c.consumers))
-	consumerIDs := make(map[string]*consumerConf, len(c.consumers))
-	keyIDs := make(map[string]keyRef, nKeys)
-	refs := make([]keyRef, nKeys) // of entries, to name a duplicate hash's first key
-	b := newConsumerBuilder(p, func(s string) (int, bool) { return intern(s), true })
-
-	k := 0
-	for ci := range c.consumers {
-		cc := &c.consumers[ci]
-		ps.uniqueConsumerID(consumerIDs, cc)
-		consumers[ci] = b.build(cc.id, sortedScopes(cc.scopes), resolveLimit(cc.limitPath, cc.rateLimit),
-			resolveQuota(cc.quotaPath, cc.quota))
-
-		for ki := range cc.keys {
-			kc := &cc.keys[ki]
-			ref := keyRef{int32(ci), int32(ki)}
-			ps.uniqueKeyID(keyIDs, c, ref, kc)
-			if ps.now != 0 && kc.notAfter != noUpperBound && kc.notAfter <= ps.now {
-				ps.warn(ref.path(c).member("not_after"), "key "+quote(kc.id)+" has already expired: every request with it is "+
-					"denied (401 expired); remove it once its use has stopped showing in the logs")
-			}
-			if !kc.sumOK {
-				continue
-			}
-			if prev, dup := p.keys[kc.sum]; dup {
-				ps.add(ref.path(c).member("sha256"), "duplicate key hash (also "+refs[prev].path(c).String()+")")
-				continue
-			}
-			refs[k] = ref
-			start := ids.Len()
-			ids.WriteString(kc.id)
-			entries[k] = keyEntry{notBefore: kc.notBefore, notAfter: kc.notAfter,
-				idStart: uint32(start), idEnd: uint32(ids.Len()), consumer: int32(ci), revoked: kc.revoked}
-			p.keys[kc.sum] = int32(k)
-			k++
-		}
-		ps.warnNoKeys(cc)
-		cc.keys = nil // built: let the collector have them
-	}
-	p.consumers = consumers
-	b.finish()
-	p.entries = entries[:k:k]
-	p.keyIDs = ids.String()
-}
-
-// keyRef locates a key in config.consumers by indices, a quarter of the
-// size of a pointer and a jsonPath.
-// uniqueConsumerID records cc's id, reporting a duplicate of an earlier one.
-func (ps *parser) uniqueConsumerID(seen map[string]*consumerConf, cc *consumerConf) {
-	if !cc.idOK {
-		return
-	}
-	if prev, dup := seen[cc.id]; dup {
-		ps.add(cc.path.member("id"), "duplicate consumer id "+quote(cc.id)+" (also "+prev.path.String()+")")
-		return
-	}
-	seen[cc.id] = cc
-}
-
-// uniqueKeyID records the id of the key at ref, reporting a duplicate.
-func (ps *parser) uniqueKeyID(seen map[string]keyRef, c *config, ref keyRef, kc *keyConf) {
-	if !kc.idOK {
-		return
-	}
-	if prev, dup := seen[kc.id]; dup {
-		ps.add(ref.path(c).member("id"), "duplicate key id "+quote(kc.id)+" (also "+prev.path(c).String()+")")
-		return
-	}
-	seen[kc.id] = ref
-}
-
-// warnNoKeys warns about a consumer without keys.
-func (ps *parser) warnNoKeys(cc *consumerConf) {
-	if len(cc.keys) == 0 && cc.idOK {
-		ps.warn(cc.path.member("keys"), "consumer "+quote(cc.id)+" has no keys: it can never be authenticated")
-	}
-}
-
-type keyRef struct {
-	consumer, key int32
-}
-
-// path returns the JSON path of the key.
-func (r keyRef) path(c *config) jsonPath {
-	return c.consumers[r.consumer].path.member("keys").elem(int(r.key))
-}
-
-// buildAnonymous precomputes the anonymous bucket keys of the rate-limit
-// policies used by public routes, and the partition key of each slot.
-func (p *Policy) buildAnonymous() {
-	used := make([]bool, len(p.limits))
-	any := false
-	p.eachRoute(func(r *route) {
-		if r.public && r.limit >= 0 {
-			used[r.limit], any = true, true
-		}
-	})
-	if !any {
-		return
-	}
-	n := int(p.anonBuckets)
-	p.anonPK = make([]string, n)
-	var b strings.Builder
-	for slot := 0; slot < n; slot++ {
-		b.WriteString(shortHash(p.anonSeed^0x616e6f6e, strconv.Itoa(slot)))
-	}
-	all := b.String()
-	for slot := range p.anonPK {
-		p.anonPK[slot] = all[16*slot : 16*slot+16]
-	}
-	p.anonKeys = make([][]string, len(p.limits))
-	for li, l := range p.limits {
-		if !used[li] {
-			continue
-		}
-		keys := make([]string, n)
-		var b strings.Builder
-		offsets := make([]int, n+1)
-		for slot := 0; slot < n; slot++ {
-			b.WriteString("anon/" + l.Name + "/" + strconv.Itoa(slot))
-			offsets[slot+1] = b.Len()
-		}
-		all := b.String()
-		for slot := range keys {
-			keys[slot] = all[offsets[slot]:offsets[slot+1]]
-		}
-		p.anonKeys[li] = keys
-	}
 }
 
 // eachRoute calls fn for every compiled route.

@@ -12,6 +12,8 @@ import (
 	"unsafe"
 
 	"github.com/tidwall/gjson"
+
+	"github.com/apiguard/apiguard/policy/keymat"
 )
 
 // TestCompileDoesNotRetainConfig overwrites the configuration after Compile:
@@ -95,7 +97,7 @@ func TestConfigSeed(t *testing.T) {
 }
 
 func TestWarnings(t *testing.T) {
-	key := HashKey("secret")
+	key := keymat.Hash("secret")
 	tests := []struct {
 		name, config string
 		want         []string
@@ -165,9 +167,9 @@ func TestKeyTableHoldsNoPointers(t *testing.T) {
 
 func TestCompileAtWarnsAboutExpiredKeys(t *testing.T) {
 	config := `{"unmatched": "allow_authenticated", "consumers": [{"id": "c", "keys": [
-		{"id": "old", "sha256": "` + HashKey("a") + `", "not_after": "2026-01-01T00:00:00Z"},
-		{"id": "current", "sha256": "` + HashKey("b") + `", "not_after": "2027-01-01T00:00:00Z"},
-		{"id": "forever", "sha256": "` + HashKey("c") + `"}]}]}`
+		{"id": "old", "sha256": "` + keymat.Hash("a") + `", "not_after": "2026-01-01T00:00:00Z"},
+		{"id": "current", "sha256": "` + keymat.Hash("b") + `", "not_after": "2027-01-01T00:00:00Z"},
+		{"id": "forever", "sha256": "` + keymat.Hash("c") + `"}]}]}`
 	p, err := CompileAt([]byte(config), time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC))
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/tidwall/gjson"
+
+	"github.com/apiguard/apiguard/policy/keymat"
 )
 
 // maxDepth bounds the nesting of the configuration document; the schema
@@ -33,6 +35,9 @@ type parser struct {
 	// warnings are judged against (see CompileWithSnapshot).
 	snapConsumers []consumer
 	snapSets      []*scopeSet // the scope sets snapConsumers index
+	// key and consumer are parseKey's and parseConsumer's scratch.
+	key      keyParse
+	consumer consumerConf
 }
 
 // add records an error at path, except that a field "is required" where
@@ -194,24 +199,6 @@ func typeName(v gjson.Result) string {
 	return "object"
 }
 
-// fieldNames holds every field name of the configuration contract, so that
-// paths can refer to these strings instead of copies.
-var fieldNames = func() map[string]string {
-	m := map[string]string{}
-	for _, s := range strings.Fields(`anonymous_buckets burst checksum consumer_header consumers
-		cursor_param default_limit default_rate_limit forward header hide_credentials id key_format
-		key_id_header key_sources keys limit_param log_allowed max_cursor_length max_limit max_offset
-		max_page methods mode name not_after not_before offset_param on_violation page_param pagination
-		path per prefix public query rate_limit rate_limits requests revoked routes scheme scopes
-		scopes_header sha256 unmatched quota quotas default_quota quota_header key_store cluster authority
-		refresh timeout public_key chunk_size allow_unsigned max_size audience identity_token issuer
-		lifetime algorithm key_id signing_key_env signing_key key_policy max_lifetime expiry_warning
-		cursor_seal response_fields link_header key_env previous_key_env key previous_key max_body`) {
-		m[s] = s
-	}
-	return m
-}()
-
 // object calls fn for each member of the object v at path, in document
 // order, and reports duplicate members and members fn does not know (fn
 // returns false), suggesting the closest of known (space-separated field
@@ -263,14 +250,6 @@ func (ps *parser) object(path jsonPath, v gjson.Result, known string, fn func(na
 		return true
 	})
 	return true
-}
-
-// require reports the field name of the object at path as missing unless
-// present.
-func (ps *parser) require(path jsonPath, name string, present bool) {
-	if !present {
-		ps.add(path.member(name), "is required")
-	}
 }
 
 // array calls fn for each element of the array v at path.
@@ -448,6 +427,10 @@ func isToken(s string) bool {
 	return true
 }
 
+// isVisibleASCII reports whether s consists only of visible ASCII
+// characters (keymat.VisibleASCII).
+func isVisibleASCII(s string) bool { return keymat.VisibleASCII(s) }
+
 // isScope reports whether s is an OAuth-style scope token: visible ASCII
 // without '"' and '\' (RFC 6749, section 3.3).
 func isScope(s string) bool {
@@ -473,46 +456,4 @@ func isPolicyName(s string) bool {
 // visible ASCII characters, so that it is a valid header value.
 func isIdentifier(s string) bool {
 	return s != "" && len(s) <= 256 && isVisibleASCII(s)
-}
-
-// suggest returns the name of known (space-separated) closest to name, if
-// it is close enough to be a likely misspelling: an edit distance of at
-// most 2, and less than half of name's length. "" when none is.
-func suggest(name, known string) string {
-	best, bestDist := "", 3
-	for _, k := range strings.Fields(known) {
-		if d := editDistance(name, k); d < bestDist && 2*d < len(name) {
-			best, bestDist = k, d
-		}
-	}
-	return best
-}
-
-// editDistance is the optimal string alignment distance between a and b
-// (bytes): insertions, deletions, substitutions and transpositions of
-// adjacent bytes ("mdoe" is 1 from "mode").
-func editDistance(a, b string) int {
-	if len(a) > 64 || len(b) > 64 {
-		return 64 // not a misspelling of a field name
-	}
-	var rows [3][65]int
-	prev2, prev, cur := rows[0][:len(b)+1], rows[1][:len(b)+1], rows[2][:len(b)+1]
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				cur[j] = min(cur[j], prev2[j-2]+1)
-			}
-		}
-		prev2, prev, cur = prev, cur, prev2
-	}
-	return prev[len(b)]
 }

@@ -6,10 +6,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/apiguard/apiguard/policy/keymat"
 )
 
 // sum is a valid key hash for the tests.
-var sum = HashKey("secret")
+var sum = keymat.Hash("secret")
 
 func TestCompileErrors(t *testing.T) {
 	tests := []struct {
@@ -72,7 +74,7 @@ func TestCompileErrors(t *testing.T) {
 		{"key hash uppercase", `{"consumers": [{"id": "a", "keys": [{"id": "k", "sha256": "` + strings.ToUpper(sum) + `"}]}]}`, []string{"consumers[0].keys[0].sha256: must be 64 lowercase hex digits (the SHA-256 of the whole key)"}},
 		{"key hash short", `{"consumers": [{"id": "a", "keys": [{"id": "k", "sha256": "abc"}]}]}`, []string{"consumers[0].keys[0].sha256: must be 64 lowercase hex digits (the SHA-256 of the whole key)"}},
 		{"key hash not hex", `{"consumers": [{"id": "a", "keys": [{"id": "k", "sha256": "` + strings.Repeat("g", 64) + `"}]}]}`, []string{"consumers[0].keys[0].sha256: must be 64 lowercase hex digits (the SHA-256 of the whole key)"}},
-		{"key duplicate id across consumers", `{"consumers": [{"id": "a", "keys": [{"id": "k", "sha256": "` + sum + `"}]}, {"id": "b", "keys": [{"id": "k", "sha256": "` + HashKey("other") + `"}]}]}`, []string{`consumers[1].keys[0].id: duplicate key id "k" (also consumers[0].keys[0])`}},
+		{"key duplicate id across consumers", `{"consumers": [{"id": "a", "keys": [{"id": "k", "sha256": "` + sum + `"}]}, {"id": "b", "keys": [{"id": "k", "sha256": "` + keymat.Hash("other") + `"}]}]}`, []string{`consumers[1].keys[0].id: duplicate key id "k" (also consumers[0].keys[0])`}},
 		{"key duplicate hash", `{"consumers": [{"id": "a", "keys": [{"id": "k1", "sha256": "` + sum + `"}, {"id": "k2", "sha256": "` + sum + `"}]}]}`, []string{`consumers[0].keys[1].sha256: duplicate key hash (also consumers[0].keys[0])`}},
 		{"key times", `{"consumers": [{"id": "a", "keys": [{"id": "k", "sha256": "` + sum + `", "not_before": "2026-01-01", "not_after": 5, "revoked": "no"}]}]}`, []string{
 			`consumers[0].keys[0].not_before: must be an RFC 3339 time such as "2026-01-01T00:00:00Z", got "2026-01-01"`,

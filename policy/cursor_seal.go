@@ -32,16 +32,15 @@ import (
 
 // Bounds of cursor_seal's values.
 const (
-	defaultSealLifetime = time.Hour
-	minSealLifetime     = time.Second
-	maxSealLifetime     = 30 * 24 * time.Hour
-	defaultSealMaxBody  = 1 << 20
-	maxSealMaxBody      = 16 << 20
-	maxSealFields       = 16
-	sealVersion         = 1
-	sealNonce           = 12
-	sealOverhead        = 1 + sealNonce + 8 + 16 // version, nonce, expiry, tag
-	sealAADPrefix       = "apiguard-cursor-v1\x00"
+	minSealLifetime    = time.Second
+	maxSealLifetime    = 30 * 24 * time.Hour
+	defaultSealMaxBody = 1 << 20
+	maxSealMaxBody     = 16 << 20
+	maxSealFields      = 16
+	sealVersion        = 1
+	sealNonce          = 12
+	sealOverhead       = 1 + sealNonce + 8 + 16 // version, nonce, expiry, tag
+	sealAADPrefix      = "apiguard-cursor-v1\x00"
 )
 
 // CursorSeal is a compiled cursor_seal section: the keys and what to seal.
@@ -75,88 +74,114 @@ func (s *CursorSeal) SealsLink() bool { return s.link }
 // Param is the cursor parameter.
 func (s *CursorSeal) Param() string { return s.param }
 
-// parseCursorSeal reads pagination.<name>.cursor_seal.
-func (ps *parser) parseCursorSeal(path jsonPath, v gjson.Result) *CursorSeal {
-	s := &CursorSeal{lifetime: defaultSealLifetime, maxBody: defaultSealMaxBody}
-	var keyPath, prevKeyPath, fieldsPath jsonPath
-	var inline, inlinePrev []byte
-	hasFields, emptyFields := false, false
-	if !ps.object(path, v, cursorSealFields, func(name string, p jsonPath, v gjson.Result) bool {
-		switch name {
-		case "response_fields":
-			hasFields, fieldsPath = true, p
-			emptyFields = v.IsArray() && len(v.Array()) == 0
-			s.fields, _ = ps.strList(p, v, ps.checkSealField)
-			if len(s.fields) > maxSealFields {
-				ps.add(p, "must list at most "+strconv.Itoa(maxSealFields)+" fields")
-			}
-		case "link_header":
-			s.link, _ = ps.boolean(p, v)
-		case "lifetime":
-			if str, ok := ps.str(p, v); ok {
-				d, err := time.ParseDuration(str)
-				if err != nil || d < minSealLifetime || d > maxSealLifetime {
-					ps.add(p, "must be a duration between 1s and 720h such as \"1h\", got "+quote(str))
-				} else {
-					s.lifetime = d
-				}
-			}
-		case "max_body":
-			if n, ok := ps.integer(p, v, 1, maxSealMaxBody); ok {
-				s.maxBody = int(n)
-			}
-		case "key_env", "previous_key_env":
-			if str, ok := ps.str(p, v); ok {
-				if !isEnvName(str) {
-					ps.add(p, "must be an environment variable name (letters, digits and _, not starting with a digit), got "+quote(str))
-				}
-				if name == "key_env" {
-					s.keyEnv, s.keyEnvPath = ps.keep(str), p
-				} else {
-					s.previousKeyEnv, s.previousKeyEnvPath = ps.keep(str), p
-				}
-			}
-		case "key", "previous_key":
-			if str, ok := ps.str(p, v); ok {
-				k, ok := decodeSealKey(str)
-				if !ok {
-					ps.add(p, "must be a 256-bit key: 64 hex digits or 43 base64url characters")
-				}
-				ps.warn(p, "the cursor key is inline in the configuration: for tests only; give it through the VM environment ("+
-					strings.TrimSuffix(name, "key")+"key_env)")
-				if name == "key" {
-					inline, keyPath = k, p
-				} else {
-					inlinePrev, prevKeyPath = k, p
-				}
-			}
-		default:
-			return false
+// sealParse is cursor_seal being read, with the paths its checks name.
+type sealParse struct {
+	s                                *CursorSeal
+	keyPath, prevKeyPath, fieldsPath jsonPath
+	inline, inlinePrev               []byte
+	hasFields, emptyFields           bool
+}
+
+// cursorSealFields are pagination.<name>.cursor_seal's.
+var cursorSealFields = schema[sealParse]{docPath: "pagination.<name>.cursor_seal.", docPage: "configuration.md", fields: []field[sealParse]{
+	{name: "response_fields", read: func(ps *parser, p jsonPath, v gjson.Result, sp *sealParse) bool {
+		sp.hasFields, sp.fieldsPath = true, p
+		sp.emptyFields = v.IsArray() && len(v.Array()) == 0
+		sp.s.fields, _ = ps.strList(p, v, ps.checkSealField)
+		if len(sp.s.fields) > maxSealFields {
+			ps.add(p, "must list at most "+strconv.Itoa(maxSealFields)+" fields")
 		}
 		return true
-	}) {
+	}, doc: "the fields of a JSON response whose values are cursors"},
+	{name: "link_header", read: readBool(func(sp *sealParse) *bool { return &sp.s.link }), def: "false",
+		doc: "also seal the cursors of the Link header"},
+	{name: "lifetime", read: func(ps *parser, p jsonPath, v gjson.Result, sp *sealParse) bool {
+		if str, ok := ps.str(p, v); ok {
+			d, err := time.ParseDuration(str)
+			if err != nil || d < minSealLifetime || d > maxSealLifetime {
+				ps.add(p, "must be a duration between 1s and 720h such as \"1h\", got "+quote(str))
+			} else {
+				sp.s.lifetime = d
+			}
+		}
+		return true
+	}, def: `"1h"`, doc: "how long a sealed cursor opens"},
+	{name: "key_env", read: readSealKeyEnv(0), doc: "the VM environment variable holding the key"},
+	{name: "previous_key_env", read: readSealKeyEnv(1), doc: "the variable holding the previous key, during a rotation"},
+	{name: "key", read: readSealKey(0), doc: "the key inline, for tests"},
+	{name: "previous_key", read: readSealKey(1), doc: "the previous key inline, for tests"},
+	{name: "max_body", read: func(ps *parser, p jsonPath, v gjson.Result, sp *sealParse) bool {
+		if n, ok := ps.integer(p, v, 1, maxSealMaxBody); ok {
+			sp.s.maxBody = int(n)
+		}
+		return true
+	}, def: strconv.Itoa(defaultSealMaxBody), doc: "the largest response body buffered to seal"},
+}}
+
+// readSealKeyEnv reads key_env (slot 0) or previous_key_env (slot 1).
+func readSealKeyEnv(slot int) func(ps *parser, p jsonPath, v gjson.Result, sp *sealParse) bool {
+	return func(ps *parser, p jsonPath, v gjson.Result, sp *sealParse) bool {
+		if str, ok := ps.str(p, v); ok {
+			if !isEnvName(str) {
+				ps.add(p, "must be an environment variable name (letters, digits and _, not starting with a digit), got "+quote(str))
+			}
+			if slot == 0 {
+				sp.s.keyEnv, sp.s.keyEnvPath = ps.keep(str), p
+			} else {
+				sp.s.previousKeyEnv, sp.s.previousKeyEnvPath = ps.keep(str), p
+			}
+		}
+		return true
+	}
+}
+
+// readSealKey reads key (slot 0) or previous_key (slot 1).
+func readSealKey(slot int) func(ps *parser, p jsonPath, v gjson.Result, sp *sealParse) bool {
+	env := [2]string{"key_env", "previous_key_env"}[slot]
+	return func(ps *parser, p jsonPath, v gjson.Result, sp *sealParse) bool {
+		if str, ok := ps.str(p, v); ok {
+			k, ok := decodeSealKey(str)
+			if !ok {
+				ps.add(p, "must be a 256-bit key: 64 hex digits or 43 base64url characters")
+			}
+			ps.warn(p, "the cursor key is inline in the configuration: for tests only; give it through the VM environment ("+env+")")
+			if slot == 0 {
+				sp.inline, sp.keyPath = k, p
+			} else {
+				sp.inlinePrev, sp.prevKeyPath = k, p
+			}
+		}
+		return true
+	}
+}
+
+// parseCursorSeal reads pagination.<name>.cursor_seal.
+func (ps *parser) parseCursorSeal(path jsonPath, v gjson.Result) *CursorSeal {
+	sp := sealParse{s: &CursorSeal{}}
+	if !readObject(ps, &cursorSealFields, path, v, &sp) {
 		return nil
 	}
+	s := sp.s
 	switch {
-	case !hasFields && !s.link:
+	case !sp.hasFields && !s.link:
 		ps.add(path, "must seal something: response_fields, link_header or both")
-	case emptyFields && !s.link:
-		ps.add(fieldsPath, "must list at least one field (or set link_header)")
+	case sp.emptyFields && !s.link:
+		ps.add(sp.fieldsPath, "must list at least one field (or set link_header)")
 	}
 	switch {
-	case keyPath.isZero() && s.keyEnv == "":
+	case sp.keyPath.isZero() && s.keyEnv == "":
 		ps.add(path.member("key_env"), "is required (or key, for tests)")
-	case !keyPath.isZero() && s.keyEnv != "":
-		ps.add(keyPath, "must not be given with key_env")
+	case !sp.keyPath.isZero() && s.keyEnv != "":
+		ps.add(sp.keyPath, "must not be given with key_env")
 	}
-	if !prevKeyPath.isZero() && s.previousKeyEnv != "" {
-		ps.add(prevKeyPath, "must not be given with previous_key_env")
+	if !sp.prevKeyPath.isZero() && s.previousKeyEnv != "" {
+		ps.add(sp.prevKeyPath, "must not be given with previous_key_env")
 	}
-	if inline != nil {
-		s.aead[0] = newSealAEAD(inline)
+	if sp.inline != nil {
+		s.aead[0] = newSealAEAD(sp.inline)
 	}
-	if inlinePrev != nil {
-		s.aead[1] = newSealAEAD(inlinePrev)
+	if sp.inlinePrev != nil {
+		s.aead[1] = newSealAEAD(sp.inlinePrev)
 	}
 	// The filter compiles with the VM's environment (CompileWith): a key
 	// missing from it or malformed fails the start with the rest.

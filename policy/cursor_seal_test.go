@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/apiguard/apiguard/policy/keymat"
 )
 
 const (
@@ -17,8 +19,8 @@ const (
 
 // sealConfig is a configuration whose route "list" seals cursors with seal.
 func sealConfig(seal string) string {
-	return `{"consumers": [{"id": "alice", "keys": [{"id": "a1", "sha256": "` + HashKey(aliceKey) + `"}]},
-	                       {"id": "bob", "keys": [{"id": "b1", "sha256": "` + HashKey(bobKey) + `"}]}],
+	return `{"consumers": [{"id": "alice", "keys": [{"id": "a1", "sha256": "` + keymat.Hash(aliceKey) + `"}]},
+	                       {"id": "bob", "keys": [{"id": "b1", "sha256": "` + keymat.Hash(bobKey) + `"}]}],
 	  "routes": [{"name": "list", "path": "/items", "pagination": "p"},
 	             {"name": "other", "path": "/others", "pagination": "p"}],
 	  "pagination": {"p": {"cursor_param": "cursor", "max_cursor_length": 512, "cursor_seal": ` + seal + `}}}`

@@ -5,13 +5,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/apiguard/apiguard/policy/keymat"
 )
 
 func TestDecide(t *testing.T) {
 	p, keys := loadExample(t)
 	billing, old, reports := keys["billing-2026"], keys["billing-2025"], keys["reports-2026"]
 	// A well-formed key (right prefix and checksum) that is not configured.
-	stranger, err := GenerateKey("agk_", strings.NewReader(strings.Repeat("0123456789", 20)))
+	stranger, err := keymat.Generate("agk_", strings.NewReader(strings.Repeat("0123456789", 20)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +263,7 @@ func TestDecideRateLimitSelection(t *testing.T) {
 	// Route policy beats consumer policy; a public route without a policy
 	// is not limited; no policy at all means no limit.
 	p2 := mustCompile(t, `{
-		"consumers": [{"id": "c", "rate_limit": "a", "keys": [{"id": "k", "sha256": "`+HashKey("secret")+`"}]}],
+		"consumers": [{"id": "c", "rate_limit": "a", "keys": [{"id": "k", "sha256": "`+keymat.Hash("secret")+`"}]}],
 		"routes": [
 			{"name": "r", "path": "/r", "rate_limit": "b"},
 			{"name": "s", "path": "/s"},
@@ -278,7 +280,7 @@ func TestDecideRateLimitSelection(t *testing.T) {
 	if d := p2.Decide(get("/pub")); d.RateLimit.Limit != nil || d.RateLimit.BucketKey != "" {
 		t.Errorf("public without policy: %+v", d)
 	}
-	p3 := mustCompile(t, `{"consumers": [{"id": "c", "keys": [{"id": "k", "sha256": "`+HashKey("secret")+`"}]}], "routes": [{"name": "r", "path": "/r"}]}`)
+	p3 := mustCompile(t, `{"consumers": [{"id": "c", "keys": [{"id": "k", "sha256": "`+keymat.Hash("secret")+`"}]}], "routes": [{"name": "r", "path": "/r"}]}`)
 	if d := p3.Decide(get("/r", "x-api-key", "secret")); !d.Allow || d.RateLimit.Limit != nil || d.RateLimit.BucketKey != "" {
 		t.Errorf("no policy: %+v", d)
 	}
@@ -326,7 +328,7 @@ func itoa(i int) string {
 func TestDecideOptions(t *testing.T) {
 	key := "secret"
 	base := func(extra string) string {
-		return `{"consumers": [{"id": "c", "scopes": ["s"], "keys": [{"id": "k", "sha256": "` + HashKey(key) + `"}]}],
+		return `{"consumers": [{"id": "c", "scopes": ["s"], "keys": [{"id": "k", "sha256": "` + keymat.Hash(key) + `"}]}],
 			"routes": [{"name": "r", "path": "/r", "scopes": ["s"]}]` + extra + `}`
 	}
 	t.Run("shadow and log_allowed", func(t *testing.T) {
@@ -373,7 +375,7 @@ func TestDecideOptions(t *testing.T) {
 	})
 	t.Run("prefix without checksum", func(t *testing.T) {
 		p := mustCompile(t, `{"key_format": {"prefix": "sec", "checksum": false},
-			"consumers": [{"id": "c", "keys": [{"id": "k", "sha256": "`+HashKey(key)+`"}]}], "routes": [{"name": "r", "path": "/r"}]}`)
+			"consumers": [{"id": "c", "keys": [{"id": "k", "sha256": "`+keymat.Hash(key)+`"}]}], "routes": [{"name": "r", "path": "/r"}]}`)
 		if d := p.Decide(get("/r", "x-api-key", key)); !d.Allow {
 			t.Errorf("prefix-only format: %+v", d)
 		}
@@ -425,7 +427,7 @@ func TestValidityOutsideUnixNanoRange(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.validity, func(t *testing.T) {
-			p := mustCompile(t, `{"consumers": [{"id": "c", "scopes": ["s"], "keys": [{"id": "k", "sha256": "`+HashKey(key)+`", `+tt.validity+`}]}],
+			p := mustCompile(t, `{"consumers": [{"id": "c", "scopes": ["s"], "keys": [{"id": "k", "sha256": "`+keymat.Hash(key)+`", `+tt.validity+`}]}],
 				"routes": [{"name": "r", "path": "/r", "scopes": ["s"]}]}`)
 			if d := p.Decide(get("/r", "x-api-key", key)); d.Reason != tt.want {
 				t.Errorf("reason %q, want %q", d.Reason, tt.want)

@@ -3,6 +3,8 @@ package policy
 import (
 	"os"
 	"testing"
+
+	"github.com/apiguard/apiguard/policy/keymat"
 )
 
 func TestExampleCompiles(t *testing.T) {
@@ -18,10 +20,10 @@ func TestExampleCompiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	for id, key := range keys {
-		if err := CheckKeyFormat("agk_", key); err != nil {
+		if err := keymat.CheckFormat("agk_", key); err != nil {
 			t.Errorf("%s: CheckKeyFormat: %v", id, err)
 		}
-		if !containsString(string(data), HashKey(key)) {
+		if !containsString(string(data), keymat.Hash(key)) {
 			t.Errorf("%s: hash of the demo key is not in example.json", id)
 		}
 	}

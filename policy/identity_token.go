@@ -37,17 +37,13 @@ const (
 
 // Limits of the identity_token section.
 const (
-	minTokenLifetime     = 30 * time.Second
-	maxTokenLifetime     = time.Hour
-	defaultTokenLifetime = 5 * time.Minute
-	maxTokenString       = 1024 // issuer and audience
+	minTokenLifetime = 30 * time.Second
+	maxTokenLifetime = time.Hour
+	maxTokenString   = 1024 // issuer and audience
 	// SigningKeySize is the size of a decoded signing key of either
 	// algorithm: an Ed25519 seed (RFC 8032) or a P-256 scalar.
 	SigningKeySize = 32
 )
-
-// identityTokenFields are identity_token's.
-const identityTokenFields = "header issuer audience lifetime algorithm key_id signing_key_env signing_key"
 
 // reservedTokenHeaders are request headers the token must not replace:
 // Envoy, the router or the upstream read them for the request itself.
@@ -114,87 +110,102 @@ type identityConf struct {
 	headerPath          jsonPath
 	envPath, inlinePath jsonPath
 	inline              string
-	hasIssuer, hasAud   bool
-	hasKeyID            bool
+}
+
+// identityTokenFields are identity_token's (docs/identity.md).
+var identityTokenFields = schema[identityConf]{docPath: "identity_token.", docPage: "identity.md", fields: []field[identityConf]{
+	{name: "header", read: func(ps *parser, p jsonPath, v gjson.Result, ic *identityConf) bool {
+		ic.headerPath = p
+		if s, ok := ps.str(p, v); ok {
+			ps.checkTokenHeader(p, s)
+			ic.tok.Header = strings.ToLower(ps.keep(s))
+		}
+		return true
+	}, def: `"authorization"`, doc: "the request header the token goes in"},
+	{name: "issuer", required: true, read: func(ps *parser, p jsonPath, v gjson.Result, ic *identityConf) bool {
+		ic.tok.Issuer, _ = ps.tokenText(p, v)
+		return true
+	}, doc: "the iss claim"},
+	{name: "audience", required: true, read: func(ps *parser, p jsonPath, v gjson.Result, ic *identityConf) bool {
+		ic.tok.Audience, _ = ps.tokenText(p, v)
+		return true
+	}, doc: "the aud claim"},
+	{name: "lifetime", read: func(ps *parser, p jsonPath, v gjson.Result, ic *identityConf) bool {
+		if s, ok := ps.str(p, v); ok {
+			d, err := time.ParseDuration(s)
+			if err != nil || d < minTokenLifetime || d > maxTokenLifetime {
+				ps.add(p, "must be a duration between 30s and 1h such as \"5m\", got "+quote(s))
+			} else {
+				ic.tok.Lifetime = d
+			}
+		}
+		return true
+	}, def: `"5m"`, doc: "exp - iat"},
+	{name: "algorithm", read: func(ps *parser, p jsonPath, v gjson.Result, ic *identityConf) bool {
+		if s, ok := ps.enum(p, v, AlgEdDSA, AlgES256); ok {
+			ic.tok.Algorithm = AlgEdDSA
+			if s == AlgES256 {
+				ic.tok.Algorithm = AlgES256
+			}
+		}
+		return true
+	}, def: `"` + AlgEdDSA + `"`, doc: "the signature algorithm, EdDSA or ES256"},
+	{name: "key_id", required: true, read: func(ps *parser, p jsonPath, v gjson.Result, ic *identityConf) bool {
+		if s, _, ok := ps.identifier(p, v); ok {
+			ic.tok.KeyID = s
+		}
+		return true
+	}, doc: "the kid of the JWT header"},
+	{name: "signing_key_env", read: func(ps *parser, p jsonPath, v gjson.Result, ic *identityConf) bool {
+		ic.envPath = p
+		if s, ok := ps.str(p, v); ok {
+			if !isEnvName(s) {
+				ps.add(p, "must be an environment variable name (letters, digits and '_', not starting with a digit), got "+quote(s))
+			} else {
+				ic.tok.KeyEnv = ps.keep(s)
+			}
+		}
+		return true
+	}, doc: "the VM environment variable holding the signing key"},
+	{name: "signing_key", read: func(ps *parser, p jsonPath, v gjson.Result, ic *identityConf) bool {
+		ic.inlinePath = p
+		// Not kept: the key is decoded below and never stored as text.
+		ic.inline, _ = ps.str(p, v)
+		return true
+	}, doc: "the signing key inline, for tests and demos"},
+}}
+
+// tokenText reads the issuer or the audience.
+func (ps *parser) tokenText(p jsonPath, v gjson.Result) (string, bool) {
+	s, ok := ps.str(p, v)
+	if !ok {
+		return "", false
+	}
+	if s == "" || len(s) > maxTokenString || !isVisibleASCII(s) {
+		ps.add(p, "must be 1 to 1024 visible ASCII characters (no spaces)")
+		return "", false
+	}
+	return ps.keep(s), true
 }
 
 // parseIdentityToken reads identity_token.
 func (ps *parser) parseIdentityToken(path jsonPath, v gjson.Result) *identityConf {
 	ic := &identityConf{path: path}
-	t := &ic.tok
-	t.Header, t.Lifetime, t.Algorithm = "authorization", defaultTokenLifetime, AlgEdDSA
-	text := func(p jsonPath, v gjson.Result) (string, bool) {
-		s, ok := ps.str(p, v)
-		if !ok {
-			return "", false
-		}
-		if s == "" || len(s) > maxTokenString || !isVisibleASCII(s) {
-			ps.add(p, "must be 1 to 1024 visible ASCII characters (no spaces)")
-			return "", false
-		}
-		return ps.keep(s), true
-	}
-	if !ps.object(path, v, identityTokenFields, func(name string, p jsonPath, v gjson.Result) bool {
-		switch name {
-		case "header":
-			ic.headerPath = p
-			if s, ok := ps.str(p, v); ok {
-				ps.checkTokenHeader(p, s)
-				t.Header = strings.ToLower(ps.keep(s))
-			}
-		case "issuer":
-			ic.hasIssuer = true
-			t.Issuer, _ = text(p, v)
-		case "audience":
-			ic.hasAud = true
-			t.Audience, _ = text(p, v)
-		case "lifetime":
-			if s, ok := ps.str(p, v); ok {
-				d, err := time.ParseDuration(s)
-				if err != nil || d < minTokenLifetime || d > maxTokenLifetime {
-					ps.add(p, "must be a duration between 30s and 1h such as \"5m\", got "+quote(s))
-				} else {
-					t.Lifetime = d
-				}
-			}
-		case "algorithm":
-			if s, ok := ps.enum(p, v, AlgEdDSA, AlgES256); ok {
-				t.Algorithm = AlgEdDSA
-				if s == AlgES256 {
-					t.Algorithm = AlgES256
-				}
-			}
-		case "key_id":
-			ic.hasKeyID = true
-			if s, _, ok := ps.identifier(p, v); ok {
-				t.KeyID = s
-			}
-		case "signing_key_env":
-			ic.envPath = p
-			if s, ok := ps.str(p, v); ok {
-				if !isEnvName(s) {
-					ps.add(p, "must be an environment variable name (letters, digits and '_', not starting with a digit), got "+quote(s))
-				} else {
-					t.KeyEnv = ps.keep(s)
-				}
-			}
-		case "signing_key":
-			ic.inlinePath = p
-			// Not kept: the key is decoded below and never stored as text.
-			ic.inline, _ = ps.str(p, v)
-		default:
-			return false
-		}
-		return true
-	}) {
+	if !readObject(ps, &identityTokenFields, path, v, ic) {
 		return nil
 	}
-	ps.require(path, "issuer", ic.hasIssuer)
-	ps.require(path, "audience", ic.hasAud)
-	ps.require(path, "key_id", ic.hasKeyID)
+	ps.resolveSigningKey(ic)
+	ic.inline = ""
+	return ic
+}
+
+// resolveSigningKey reads the signing key from where identity_token says:
+// inline, or the VM environment when the policy is compiled with one.
+func (ps *parser) resolveSigningKey(ic *identityConf) {
+	t := &ic.tok
 	switch {
 	case ic.envPath.isZero() && ic.inlinePath.isZero():
-		ps.add(path.member("signing_key_env"), `is required (or "signing_key", for tests and demos only)`)
+		ps.add(ic.path.member("signing_key_env"), `is required (or "signing_key", for tests and demos only)`)
 	case !ic.envPath.isZero() && !ic.inlinePath.isZero():
 		ps.add(ic.inlinePath, "must not be used with signing_key_env: the key comes from one place")
 	case !ic.inlinePath.isZero():
@@ -217,8 +228,6 @@ func (ps *parser) parseIdentityToken(path jsonPath, v gjson.Result) *identityCon
 			t.key = k
 		}
 	}
-	ic.inline = ""
-	return ic
 }
 
 // checkTokenHeader reports a header name the token cannot go in.

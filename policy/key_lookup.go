@@ -2,10 +2,6 @@ package policy
 
 import "time"
 
-// KeyLength is the length of a key after its prefix: the random part and
-// the checksum (see GenerateKey).
-const KeyLength = keyRandomLen + keyChecksumLen
-
 // KeyPrefix returns key_format.prefix, "" when the configuration has no
 // key_format.
 func (p *Policy) KeyPrefix() string {

@@ -17,9 +17,8 @@ import (
 
 // Bounds of key_policy's durations.
 const (
-	minKeyLifetime     = time.Hour
-	maxKeyLifetime     = 10 * 365 * 24 * time.Hour
-	defaultExpiryAlert = 14 * 24 * time.Hour
+	minKeyLifetime = time.Hour
+	maxKeyLifetime = 10 * 365 * 24 * time.Hour
 )
 
 // KeyPolicy is the compiled key_policy section: how long a key may be
@@ -49,49 +48,54 @@ func ParseLongDuration(s string) (time.Duration, bool) {
 	return d, err == nil
 }
 
+// keyPolicyParse is key_policy being read.
+type keyPolicyParse struct {
+	kp       KeyPolicy
+	hasMax   bool
+	warnPath jsonPath
+}
+
+// keyPolicyFields are key_policy's.
+var keyPolicyFields = schema[keyPolicyParse]{docPath: "key_policy.", docPage: "configuration.md", fields: []field[keyPolicyParse]{
+	{name: "max_lifetime", read: func(ps *parser, p jsonPath, v gjson.Result, k *keyPolicyParse) bool {
+		k.hasMax = true
+		readLongDuration(&k.kp.MaxLifetime, ps, p, v)
+		return true
+	}, doc: "the longest validity window a key may have"},
+	{name: "expiry_warning", read: func(ps *parser, p jsonPath, v gjson.Result, k *keyPolicyParse) bool {
+		k.warnPath = p
+		readLongDuration(&k.kp.ExpiryWarning, ps, p, v)
+		return true
+	}, def: `"14d"`, doc: "how long before its end a key counts as expiring"},
+}}
+
+// readLongDuration reads a duration of key_policy into dst.
+func readLongDuration(dst *time.Duration, ps *parser, p jsonPath, v gjson.Result) {
+	s, ok := ps.str(p, v)
+	if !ok {
+		return
+	}
+	d, ok := ParseLongDuration(s)
+	if !ok || d < minKeyLifetime || d > maxKeyLifetime {
+		ps.add(p, "must be a duration between 1h and 3650d such as \"90d\" or \"720h\", got "+quote(s))
+		return
+	}
+	*dst = d
+}
+
 // parseKeyPolicy reads key_policy.
 func (ps *parser) parseKeyPolicy(path jsonPath, v gjson.Result) *KeyPolicy {
-	kp := &KeyPolicy{ExpiryWarning: defaultExpiryAlert}
-	var warnPath jsonPath
-	hasMax := false
-	duration := func(p jsonPath, v gjson.Result) (time.Duration, bool) {
-		s, ok := ps.str(p, v)
-		if !ok {
-			return 0, false
-		}
-		d, ok := ParseLongDuration(s)
-		if !ok || d < minKeyLifetime || d > maxKeyLifetime {
-			ps.add(p, "must be a duration between 1h and 3650d such as \"90d\" or \"720h\", got "+quote(s))
-			return 0, false
-		}
-		return d, true
-	}
-	if !ps.object(path, v, keyPolicyFields, func(name string, p jsonPath, v gjson.Result) bool {
-		switch name {
-		case "max_lifetime":
-			hasMax = true
-			if d, ok := duration(p, v); ok {
-				kp.MaxLifetime = d
-			}
-		case "expiry_warning":
-			warnPath = p
-			if d, ok := duration(p, v); ok {
-				kp.ExpiryWarning = d
-			}
-		default:
-			return false
-		}
-		return true
-	}) {
+	var k keyPolicyParse
+	if !readObject(ps, &keyPolicyFields, path, v, &k) {
 		return nil
 	}
-	if !hasMax && warnPath.isZero() {
+	if !k.hasMax && k.warnPath.isZero() {
 		ps.add(path, "must set max_lifetime, expiry_warning or both")
 	}
-	if kp.MaxLifetime > 0 && !warnPath.isZero() && kp.ExpiryWarning >= kp.MaxLifetime {
-		ps.add(warnPath, "must be shorter than max_lifetime")
+	if k.kp.MaxLifetime > 0 && !k.warnPath.isZero() && k.kp.ExpiryWarning >= k.kp.MaxLifetime {
+		ps.add(k.warnPath, "must be shorter than max_lifetime")
 	}
-	return kp
+	return &k.kp
 }
 
 // CheckWindow checks one key's validity window (Unix nanoseconds, 0 for

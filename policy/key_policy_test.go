@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/apiguard/apiguard/policy/keymat"
 )
 
 // keyPolicyConfig is a configuration with one consumer whose keys are
@@ -16,7 +18,7 @@ func keyPolicyConfig(keyPolicy string, keys ...string) string {
 		if i > 0 {
 			list += ","
 		}
-		list += fmt.Sprintf(`{"id": "k%d", "sha256": %q%s}`, i, HashKey(fmt.Sprint("key", i)), k)
+		list += fmt.Sprintf(`{"id": "k%d", "sha256": %q%s}`, i, keymat.Hash(fmt.Sprint("key", i)), k)
 	}
 	return `{"key_policy": ` + keyPolicy + `, "consumers": [{"id": "c", "keys": [` + list + `]}]}`
 }

@@ -13,7 +13,6 @@ import (
 const (
 	minKeyStoreRefresh     = time.Second
 	maxKeyStoreRefresh     = time.Hour
-	defaultKeyStoreRefresh = 10 * time.Second
 	defaultKeyStoreTimeout = 2 * time.Second
 	minKeyStoreTimeout     = 10 * time.Millisecond
 	defaultChunkSize       = 4 << 20
@@ -89,116 +88,132 @@ func KeyStoreUnavailable(d Decision, retryAfter int) Decision {
 	return out
 }
 
-// parseKeyStore reads key_store.
-func (ps *parser) parseKeyStore(path jsonPath, v gjson.Result) *KeyStoreConfig {
-	ks := &KeyStoreConfig{Refresh: defaultKeyStoreRefresh, ChunkSize: defaultChunkSize, MaxSize: DefaultMaxSnapshotSize}
-	var timeoutPath, keyPath, unsignedPath jsonPath
-	hasTimeout := false
-	duration := func(p jsonPath, v gjson.Result, min, max time.Duration) (time.Duration, bool) {
-		s, ok := ps.str(p, v)
-		if !ok {
-			return 0, false
-		}
-		d, err := time.ParseDuration(s)
-		if err != nil || d < min || d > max {
-			ps.add(p, "must be a duration between "+min.String()+" and "+max.String()+" such as \"10s\", got "+quote(s))
-			return 0, false
-		}
-		return d, true
-	}
-	if !ps.object(path, v, keyStoreFields, func(name string, p jsonPath, v gjson.Result) bool {
-		switch name {
-		case "cluster":
-			if s, ok := ps.str(p, v); ok {
-				if s == "" {
-					ps.add(p, "must not be empty")
-				}
-				ks.Cluster = ps.keep(s)
+// keyStoreParse is key_store being read, with the paths its checks name.
+type keyStoreParse struct {
+	ks                             KeyStoreConfig
+	timeoutPath, keyPath, unsigned jsonPath
+	hasTimeout                     bool
+}
+
+// keyStoreFields are key_store's (docs/key-store.md).
+var keyStoreFields = schema[keyStoreParse]{docPath: "key_store.", docPage: "key-store.md", fields: []field[keyStoreParse]{
+	{name: "cluster", required: true, read: func(ps *parser, p jsonPath, v gjson.Result, k *keyStoreParse) bool {
+		if s, ok := ps.str(p, v); ok {
+			if s == "" {
+				ps.add(p, "must not be empty")
 			}
-		case "authority":
-			if s, ok := ps.str(p, v); ok {
-				if s == "" || !isVisibleASCII(s) {
-					ps.add(p, "must be a host name (visible ASCII)")
-				}
-				ks.Authority = ps.keep(s)
-			}
-		case "path":
-			if s, ok := ps.str(p, v); ok {
-				if len(s) == 0 || s[0] != '/' || !isVisibleASCII(s) {
-					ps.add(p, "must be a request path starting with \"/\", got "+quote(s))
-				}
-				ks.Path = ps.keep(s)
-			}
-		case "refresh":
-			if d, ok := duration(p, v, minKeyStoreRefresh, maxKeyStoreRefresh); ok {
-				ks.Refresh = d
-			}
-		case "timeout":
-			timeoutPath, hasTimeout = p, true
-			if d, ok := duration(p, v, minKeyStoreTimeout, maxKeyStoreRefresh); ok {
-				ks.Timeout = d
-			}
-		case "public_key":
-			keyPath = p
-			if s, ok := ps.str(p, v); ok {
-				b, err := base64.StdEncoding.DecodeString(s)
-				if err != nil || len(b) != ed25519.PublicKeySize {
-					ps.add(p, "must be an Ed25519 public key in base64 (32 bytes; apiguard keys signing-key prints it)")
-				} else {
-					ks.PublicKey = ed25519.PublicKey(b)
-				}
-			}
-		case "chunk_size":
-			if n, ok := ps.integer(p, v, 0, maxChunkSize); ok {
-				if n != 0 && n < minChunkSize {
-					ps.add(p, "must be 0 (no ranges) or at least 1024 bytes")
-				}
-				ks.ChunkSize = int(n)
-			}
-		case "max_size":
-			if n, ok := ps.integer(p, v, minMaxSnapshotSize, maxMaxSnapshotSize); ok {
-				ks.MaxSize = n
-			}
-		case "audience":
-			if s, ok := ps.str(p, v); ok {
-				if len(s) > 63 || !isVisibleASCII(s) {
-					ps.add(p, "must be at most 63 visible ASCII characters (the audience apiguard keys build --audience signed)")
-				}
-				ks.Audience = ps.keep(s)
-			}
-		case "allow_unsigned":
-			unsignedPath = p
-			ks.AllowUnsigned, _ = ps.boolean(p, v)
-		default:
-			return false
+			k.ks.Cluster = ps.keep(s)
 		}
 		return true
-	}) {
+	}, doc: "the Envoy cluster of the store"},
+	{name: "authority", read: func(ps *parser, p jsonPath, v gjson.Result, k *keyStoreParse) bool {
+		if s, ok := ps.str(p, v); ok {
+			if s == "" || !isVisibleASCII(s) {
+				ps.add(p, "must be a host name (visible ASCII)")
+			}
+			k.ks.Authority = ps.keep(s)
+		}
+		return true
+	}, doc: "the :authority of the request; the cluster when absent"},
+	{name: "path", required: true, read: func(ps *parser, p jsonPath, v gjson.Result, k *keyStoreParse) bool {
+		if s, ok := ps.str(p, v); ok {
+			if len(s) == 0 || s[0] != '/' || !isVisibleASCII(s) {
+				ps.add(p, "must be a request path starting with \"/\", got "+quote(s))
+			}
+			k.ks.Path = ps.keep(s)
+		}
+		return true
+	}, doc: "the :path of the request"},
+	{name: "refresh", read: func(ps *parser, p jsonPath, v gjson.Result, k *keyStoreParse) bool {
+		readStoreDuration(&k.ks.Refresh, ps, p, v, minKeyStoreRefresh, maxKeyStoreRefresh)
+		return true
+	}, def: `"10s"`, doc: "how often each worker fetches"},
+	{name: "timeout", read: func(ps *parser, p jsonPath, v gjson.Result, k *keyStoreParse) bool {
+		k.timeoutPath, k.hasTimeout = p, true
+		readStoreDuration(&k.ks.Timeout, ps, p, v, minKeyStoreTimeout, maxKeyStoreRefresh)
+		return true
+	}, doc: "how long one fetch may take; 2s, or refresh if shorter, when absent"},
+	{name: "public_key", read: func(ps *parser, p jsonPath, v gjson.Result, k *keyStoreParse) bool {
+		k.keyPath = p
+		if s, ok := ps.str(p, v); ok {
+			b, err := base64.StdEncoding.DecodeString(s)
+			if err != nil || len(b) != ed25519.PublicKeySize {
+				ps.add(p, "must be an Ed25519 public key in base64 (32 bytes; apiguard keys signing-key prints it)")
+			} else {
+				k.ks.PublicKey = ed25519.PublicKey(b)
+			}
+		}
+		return true
+	}, doc: "the Ed25519 key snapshots are signed with"},
+	{name: "chunk_size", read: func(ps *parser, p jsonPath, v gjson.Result, k *keyStoreParse) bool {
+		if n, ok := ps.integer(p, v, 0, maxChunkSize); ok {
+			if n != 0 && n < minChunkSize {
+				ps.add(p, "must be 0 (no ranges) or at least 1024 bytes")
+			}
+			k.ks.ChunkSize = int(n)
+		}
+		return true
+	}, def: strconv.Itoa(defaultChunkSize), doc: "the size of the ranges a snapshot is fetched in"},
+	{name: "allow_unsigned", read: func(ps *parser, p jsonPath, v gjson.Result, k *keyStoreParse) bool {
+		k.unsigned = p
+		k.ks.AllowUnsigned, _ = ps.boolean(p, v)
+		return true
+	}, doc: "accept unsigned snapshots, for tests"},
+	{name: "max_size", read: func(ps *parser, p jsonPath, v gjson.Result, k *keyStoreParse) bool {
+		if n, ok := ps.integer(p, v, minMaxSnapshotSize, maxMaxSnapshotSize); ok {
+			k.ks.MaxSize = n
+		}
+		return true
+	}, def: strconv.Itoa(DefaultMaxSnapshotSize), doc: "the largest snapshot accepted, in bytes"},
+	{name: "audience", read: func(ps *parser, p jsonPath, v gjson.Result, k *keyStoreParse) bool {
+		if s, ok := ps.str(p, v); ok {
+			if len(s) > 63 || !isVisibleASCII(s) {
+				ps.add(p, "must be at most 63 visible ASCII characters (the audience apiguard keys build --audience signed)")
+			}
+			k.ks.Audience = ps.keep(s)
+		}
+		return true
+	}, doc: "the audience snapshots must be signed for"},
+}}
+
+// readStoreDuration reads a duration of key_store in [min, max] into dst.
+func readStoreDuration(dst *time.Duration, ps *parser, p jsonPath, v gjson.Result, min, max time.Duration) {
+	s, ok := ps.str(p, v)
+	if !ok {
+		return
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < min || d > max {
+		ps.add(p, "must be a duration between "+min.String()+" and "+max.String()+" such as \"10s\", got "+quote(s))
+		return
+	}
+	*dst = d
+}
+
+// parseKeyStore reads key_store.
+func (ps *parser) parseKeyStore(path jsonPath, v gjson.Result) *KeyStoreConfig {
+	var k keyStoreParse
+	if !readObject(ps, &keyStoreFields, path, v, &k) {
 		return nil
 	}
-	if ks.Cluster == "" && !v.Get("cluster").Exists() {
-		ps.add(path.member("cluster"), "is required")
-	}
-	if ks.Path == "" && !v.Get("path").Exists() {
-		ps.add(path.member("path"), "is required")
-	}
+	ks := &k.ks
 	if ks.Authority == "" {
 		ks.Authority = ks.Cluster
 	}
 	switch {
-	case !hasTimeout:
+	case !k.hasTimeout:
 		ks.Timeout = min(defaultKeyStoreTimeout, ks.Refresh)
 	case ks.Timeout > ks.Refresh:
-		ps.add(timeoutPath, "must not be longer than refresh ("+ks.Refresh.String()+")")
+		ps.add(k.timeoutPath, "must not be longer than refresh ("+ks.Refresh.String()+")")
 	}
 	switch {
-	case keyPath.isZero() && !ks.AllowUnsigned:
+	case k.keyPath.isZero() && !ks.AllowUnsigned:
 		ps.add(path.member("public_key"), `is required (or "allow_unsigned": true, for tests only)`)
-	case !keyPath.isZero() && ks.AllowUnsigned:
-		ps.add(unsignedPath, "must not be true with public_key: with a public key every snapshot must be signed")
+	case !k.keyPath.isZero() && ks.AllowUnsigned:
+		ps.add(k.unsigned, "must not be true with public_key: with a public key every snapshot must be signed")
 	}
 	if ks.AllowUnsigned {
-		ps.warn(unsignedPath, "unsigned key snapshots are accepted: anyone who can write the key store can mint keys")
+		ps.warn(k.unsigned, "unsigned key snapshots are accepted: anyone who can write the key store can mint keys")
 	}
 	return ks
 }

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/apiguard/apiguard/policy/keysnap"
+
+	"github.com/apiguard/apiguard/policy/keymat"
 )
 
 // storeExample returns the example configuration compiled inline, the same
@@ -128,7 +130,7 @@ func TestKeyStoreUnavailable(t *testing.T) {
 func TestSnapshotRejected(t *testing.T) {
 	_, store, snap, _ := storeExample(t)
 	_, otherPriv, _ := ed25519.GenerateKey(rand.New(rand.NewSource(2)))
-	cons, keys, _ := ParseConsumers([]byte(`{"consumers":[{"id":"a","rate_limit":"platinum","keys":[{"id":"k","sha256":"` + HashKey("x") + `"}]}]}`))
+	cons, keys, _ := ParseConsumers([]byte(`{"consumers":[{"id":"a","rate_limit":"platinum","keys":[{"id":"k","sha256":"` + keymat.Hash("x") + `"}]}]}`))
 	_, _, _, priv := storeExample(t)
 	unknownPolicy, _ := keysnap.Encode(&keysnap.Snapshot{Generation: 1, Consumers: cons, Keys: keys}, priv)
 	unsigned, _ := keysnap.Encode(&keysnap.Snapshot{Generation: 1}, nil)
@@ -190,8 +192,8 @@ func TestKeyStoreConfig(t *testing.T) {
 
 // ParseConsumers reports problems with the paths Compile uses.
 func TestParseConsumersPaths(t *testing.T) {
-	doc := `{"consumers": [{"id": "a", "keys": [{"id": "k1", "sha256": "` + HashKey("x") + `"}]},
-		{"id": "a", "keys": [{"id": "k1", "sha256": "ABC"}, {"id": "k3", "sha256": "` + HashKey("x") + `"}]}], "routes": []}`
+	doc := `{"consumers": [{"id": "a", "keys": [{"id": "k1", "sha256": "` + keymat.Hash("x") + `"}]},
+		{"id": "a", "keys": [{"id": "k1", "sha256": "ABC"}, {"id": "k3", "sha256": "` + keymat.Hash("x") + `"}]}], "routes": []}`
 	_, _, err := ParseConsumers([]byte(doc))
 	for _, want := range []string{
 		`consumers[1].keys[0].sha256: must be 64 lowercase hex digits`,

@@ -286,62 +286,112 @@ func rewriteQuery(query string, credParams []string, dropCred bool, prof *profil
 	return string(b)
 }
 
-// parseProfile reads one pagination profile.
-func (ps *parser) parseProfile(name string, path jsonPath, v gjson.Result) *profile {
-	pr := &profile{name: ps.keep(name), maxLimit: -1, maxOffset: -1, maxPage: -1, maxCursorLength: -1}
-	var paths [numParamKinds]jsonPath
-	var defaultPath, sealPath jsonPath
-	if !ps.object(path, v, profileFields, func(field string, p jsonPath, v gjson.Result) bool {
-		param := func(kind int, dst *string) {
-			paths[kind] = p
-			if s, ok := ps.str(p, v); ok {
-				if s == "" {
-					ps.add(p, "must not be empty")
-				}
-				*dst = ps.keep(s)
-			}
-		}
-		number := func(dst *int64, min, max int64) {
-			if n, ok := ps.integer(p, v, min, max); ok {
-				*dst = n
-			}
-		}
-		switch field {
-		case "limit_param":
-			param(paramLimit, &pr.limitParam)
-		case "offset_param":
-			param(paramOffset, &pr.offsetParam)
-		case "page_param":
-			param(paramPage, &pr.pageParam)
-		case "cursor_param":
-			param(paramCursor, &pr.cursorParam)
-		case "default_limit":
-			defaultPath = p
-			number(&pr.defaultLimit, 1, maxParamValue)
-		case "max_limit":
-			number(&pr.maxLimit, 1, maxParamValue)
-		case "max_offset":
-			number(&pr.maxOffset, 0, maxParamValue)
-		case "max_page":
-			number(&pr.maxPage, 1, maxParamValue)
-		case "max_cursor_length":
-			var n int64 = -1
-			number(&n, 1, maxCursorLength)
-			pr.maxCursorLength = int(n)
-		case "on_violation":
-			if s, ok := ps.enum(p, v, "reject", "clamp"); ok {
-				pr.clamp = s == "clamp"
-			}
-		case "cursor_seal":
-			sealPath = p
-			pr.seal = ps.parseCursorSeal(p, v)
-		default:
-			return false
+// Limits of the pagination fields.
+const (
+	maxParamValue   = 1_000_000_000_000
+	maxCursorLength = 65536
+)
+
+// profileParse is a profile being read, with the paths its checks name.
+type profileParse struct {
+	pr                    *profile
+	paths                 [numParamKinds]jsonPath
+	defaultPath, sealPath jsonPath
+}
+
+// profileFields are the fields of a profile of pagination.
+var profileFields = schema[profileParse]{docPath: "pagination.<name>.", docPage: "configuration.md", fields: []field[profileParse]{
+	{name: "limit_param", read: readParam(paramLimit), doc: "the page-size parameter"},
+	{name: "offset_param", read: readParam(paramOffset), doc: "the offset parameter"},
+	{name: "page_param", read: readParam(paramPage), doc: "the page-number parameter"},
+	{name: "cursor_param", read: readParam(paramCursor), doc: "the cursor parameter"},
+	{name: "default_limit", read: func(ps *parser, p jsonPath, v gjson.Result, pp *profileParse) bool {
+		pp.defaultPath = p
+		return readNumber(&pp.pr.defaultLimit, ps, p, v, 1, maxParamValue)
+	}, doc: "the page size added when the client sends none"},
+	{name: "max_limit", read: func(ps *parser, p jsonPath, v gjson.Result, pp *profileParse) bool {
+		return readNumber(&pp.pr.maxLimit, ps, p, v, 1, maxParamValue)
+	}, doc: "the largest page size"},
+	{name: "max_offset", read: func(ps *parser, p jsonPath, v gjson.Result, pp *profileParse) bool {
+		return readNumber(&pp.pr.maxOffset, ps, p, v, 0, maxParamValue)
+	}, doc: "the largest offset"},
+	{name: "max_page", read: func(ps *parser, p jsonPath, v gjson.Result, pp *profileParse) bool {
+		return readNumber(&pp.pr.maxPage, ps, p, v, 1, maxParamValue)
+	}, doc: "the largest page number"},
+	{name: "max_cursor_length", read: func(ps *parser, p jsonPath, v gjson.Result, pp *profileParse) bool {
+		var n int64 = -1
+		readNumber(&n, ps, p, v, 1, maxCursorLength)
+		pp.pr.maxCursorLength = int(n)
+		return true
+	}, doc: "the longest cursor, in bytes as received"},
+	{name: "on_violation", read: func(ps *parser, p jsonPath, v gjson.Result, pp *profileParse) bool {
+		if s, ok := ps.enum(p, v, "reject", "clamp"); ok {
+			pp.pr.clamp = s == "clamp"
 		}
 		return true
-	}) {
+	}, def: `"reject"`, doc: "reject, or clamp: what a value over its maximum gets"},
+	{name: "cursor_seal", read: func(ps *parser, p jsonPath, v gjson.Result, pp *profileParse) bool {
+		pp.sealPath = p
+		pp.pr.seal = ps.parseCursorSeal(p, v)
+		return true
+	}, doc: "seal the back end's cursors"},
+}}
+
+// readParam returns the read function of the parameter name of kind.
+func readParam(kind int) func(ps *parser, p jsonPath, v gjson.Result, pp *profileParse) bool {
+	return func(ps *parser, p jsonPath, v gjson.Result, pp *profileParse) bool {
+		pp.paths[kind] = p
+		if s, ok := ps.str(p, v); ok {
+			if s == "" {
+				ps.add(p, "must not be empty")
+			}
+			*pp.pr.param(kind) = ps.keep(s)
+		}
+		return true
+	}
+}
+
+// param returns the name of the parameter of kind.
+func (p *profile) param(kind int) *string {
+	switch kind {
+	case paramLimit:
+		return &p.limitParam
+	case paramOffset:
+		return &p.offsetParam
+	case paramPage:
+		return &p.pageParam
+	}
+	return &p.cursorParam
+}
+
+// readNumber reads the integer v in [min, max] into dst.
+func readNumber(dst *int64, ps *parser, p jsonPath, v gjson.Result, min, max int64) bool {
+	if n, ok := ps.integer(p, v, min, max); ok {
+		*dst = n
+	}
+	return true
+}
+
+func readProfiles(ps *parser, p jsonPath, v gjson.Result, c *config) bool {
+	c.profilesUnsure = !ps.object(p, v, "", func(name string, p jsonPath, v gjson.Result) bool {
+		if pr := ps.parseProfile(name, p, v); pr != nil {
+			c.profiles = append(c.profiles, pr)
+			c.profilePaths = append(c.profilePaths, p)
+		} else {
+			c.badProfiles[name] = true
+		}
+		return true
+	})
+	return true
+}
+
+// parseProfile reads one pagination profile.
+func (ps *parser) parseProfile(name string, path jsonPath, v gjson.Result) *profile {
+	pp := profileParse{pr: &profile{name: ps.keep(name), maxLimit: -1, maxOffset: -1, maxPage: -1, maxCursorLength: -1}}
+	if !readObject(ps, &profileFields, path, v, &pp) {
 		return nil
 	}
+	pr := pp.pr
 	present := func(field string) bool { return v.Get(gjson.Escape(field)).Exists() }
 	pair := func(param, limit string, has bool) {
 		switch {
@@ -355,21 +405,21 @@ func (ps *parser) parseProfile(name string, path jsonPath, v gjson.Result) *prof
 	pair("offset_param", "max_offset", pr.offsetParam != "")
 	pair("page_param", "max_page", pr.pageParam != "")
 	pair("cursor_param", "max_cursor_length", pr.cursorParam != "")
-	if !defaultPath.isZero() && pr.limitParam == "" {
-		ps.add(defaultPath, "needs limit_param")
+	if !pp.defaultPath.isZero() && pr.limitParam == "" {
+		ps.add(pp.defaultPath, "needs limit_param")
 	}
 	if pr.defaultLimit > 0 && pr.maxLimit > 0 && pr.defaultLimit > pr.maxLimit {
-		ps.add(defaultPath, "must be <= max_limit")
+		ps.add(pp.defaultPath, "must be <= max_limit")
 	}
 	if pr.limitParam == "" && pr.offsetParam == "" && pr.pageParam == "" && pr.cursorParam == "" {
 		ps.add(path, "must configure at least one of limit_param, offset_param, page_param and cursor_param")
 	}
-	ps.checkCursorSeal(pr, sealPath)
+	ps.checkCursorSeal(pr, pp.sealPath)
 	names := [numParamKinds]string{paramLimit: pr.limitParam, paramOffset: pr.offsetParam, paramPage: pr.pageParam, paramCursor: pr.cursorParam}
 	for i := paramLimit; i < numParamKinds; i++ {
 		for j := paramLimit; j < i; j++ {
 			if names[i] != "" && names[i] == names[j] {
-				ps.add(paths[i], "duplicate parameter name "+quote(names[i]))
+				ps.add(pp.paths[i], "duplicate parameter name "+quote(names[i]))
 			}
 		}
 	}
@@ -411,4 +461,26 @@ func parsePlainUint(s string) (v int64, ok bool) {
 		v = v*10 + d
 	}
 	return v, true
+}
+
+// buildProfiles precomputes the profiles of c, and returns them by name.
+func (p *Policy) buildProfiles(c *config) map[string]*profile {
+	profiles := make(map[string]*profile, len(c.profiles))
+	for _, pr := range c.profiles {
+		pr.precompute()
+		profiles[pr.name] = pr
+		if pr.seal != nil {
+			p.seals = append(p.seals, pr.seal)
+		}
+	}
+	return profiles
+}
+
+// warnUnusedProfiles warns about the profiles no route uses.
+func (ps *parser) warnUnusedProfiles(c *config, used map[string]bool) {
+	for i, pr := range c.profiles {
+		if !used[pr.name] {
+			ps.warn(c.profilePaths[i], "pagination profile "+quote(pr.name)+" is not used by any route")
+		}
+	}
 }

@@ -3,12 +3,14 @@ package policy
 import (
 	"strings"
 	"testing"
+
+	"github.com/apiguard/apiguard/policy/keymat"
 )
 
 func TestPaginationClamp(t *testing.T) {
 	p := mustCompile(t, `{
 		"key_sources": [{"header": "x-api-key"}, {"query": "key"}],
-		"consumers": [{"id": "c", "keys": [{"id": "k", "sha256": "`+HashKey("secret")+`"}]}],
+		"consumers": [{"id": "c", "keys": [{"id": "k", "sha256": "`+keymat.Hash("secret")+`"}]}],
 		"routes": [{"name": "list", "path": "/list", "pagination": "clamp"}, {"name": "pub", "path": "/pub", "public": true, "pagination": "clamp"}],
 		"pagination": {"clamp": {"limit_param": "limit", "default_limit": 10, "max_limit": 50,
 			"offset_param": "offset", "max_offset": 100, "page_param": "page", "max_page": 5,

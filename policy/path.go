@@ -101,50 +101,9 @@ func normalizeSlow(path string) (string, string) {
 		}
 		out = append(out, '/')
 		start := len(out)
-		// The bytes of a multi-byte UTF-8 sequence decoded so far: they must
-		// be consecutive escapes forming one valid sequence.
-		var seq [utf8.UTFMax]byte
-		nseq := 0
-		for i := 0; i < len(raw); i++ {
-			c := raw[i]
-			if c != '%' {
-				if c < 0x21 || c > 0x7e || c == '\\' {
-					return "", detailPathBadChar
-				}
-				if nseq > 0 {
-					return "", detailPathBadUTF8
-				}
-				out = append(out, c)
-				continue
-			}
-			if i+2 >= len(raw) || unhex(raw[i+1]) < 0 || unhex(raw[i+2]) < 0 {
-				return "", detailPathBadEscape
-			}
-			v := byte(unhex(raw[i+1])<<4 | unhex(raw[i+2]))
-			i += 2
-			if v >= utf8.RuneSelf {
-				seq[nseq] = v
-				nseq++
-				if utf8.FullRune(seq[:nseq]) {
-					if r, size := utf8.DecodeRune(seq[:nseq]); r == utf8.RuneError && size <= 1 || size != nseq {
-						return "", detailPathBadUTF8
-					}
-					nseq = 0
-				}
-			} else if nseq > 0 {
-				return "", detailPathBadUTF8
-			}
-			switch {
-			case v == '/' || v == '\\':
-				return "", detailPathEncodedSlash
-			case isUnreserved(v):
-				out = append(out, v)
-			default:
-				out = append(out, '%', upperHex[v>>4], upperHex[v&15])
-			}
-		}
-		if nseq > 0 {
-			return "", detailPathBadUTF8 // a sequence cut short
+		var bad string
+		if out, bad = appendSegment(out, raw); bad != "" {
+			return "", bad
 		}
 		seg := string(out[start:])
 		switch {
@@ -181,6 +140,58 @@ func normalizeSlow(path string) (string, string) {
 		return "/", ""
 	}
 	return string(out), ""
+}
+
+// appendSegment appends the raw path segment to out with its escapes
+// normalized: unreserved characters decoded, the others kept with upper-case
+// hex. bad is the problem of a segment that is rejected.
+func appendSegment(out []byte, raw string) (_ []byte, bad string) {
+	// The bytes of a multi-byte UTF-8 sequence decoded so far: they must
+	// be consecutive escapes forming one valid sequence.
+	var seq [utf8.UTFMax]byte
+	nseq := 0
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		if c != '%' {
+			if c < 0x21 || c > 0x7e || c == '\\' {
+				return nil, detailPathBadChar
+			}
+			if nseq > 0 {
+				return nil, detailPathBadUTF8
+			}
+			out = append(out, c)
+			continue
+		}
+		if i+2 >= len(raw) || unhex(raw[i+1]) < 0 || unhex(raw[i+2]) < 0 {
+			return nil, detailPathBadEscape
+		}
+		v := byte(unhex(raw[i+1])<<4 | unhex(raw[i+2]))
+		i += 2
+		if v >= utf8.RuneSelf {
+			seq[nseq] = v
+			nseq++
+			if utf8.FullRune(seq[:nseq]) {
+				if r, size := utf8.DecodeRune(seq[:nseq]); r == utf8.RuneError && size <= 1 || size != nseq {
+					return nil, detailPathBadUTF8
+				}
+				nseq = 0
+			}
+		} else if nseq > 0 {
+			return nil, detailPathBadUTF8
+		}
+		switch {
+		case v == '/' || v == '\\':
+			return nil, detailPathEncodedSlash
+		case isUnreserved(v):
+			out = append(out, v)
+		default:
+			out = append(out, '%', upperHex[v>>4], upperHex[v&15])
+		}
+	}
+	if nseq > 0 {
+		return nil, detailPathBadUTF8 // a sequence cut short
+	}
+	return out, ""
 }
 
 const upperHex = "0123456789ABCDEF"

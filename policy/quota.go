@@ -51,6 +51,32 @@ type quotaConf struct {
 	headerPath  jsonPath
 }
 
+// quotaFields are the fields of a quota of quotas.
+var quotaFields = schema[Quota]{docPath: "quotas.<name>.", docPage: "configuration.md", fields: []field[Quota]{
+	{name: "requests", required: true, read: func(ps *parser, p jsonPath, v gjson.Result, q *Quota) bool {
+		q.Requests, _ = ps.integer(p, v, 1, maxQuotaRequests)
+		return true
+	}, doc: "the requests admitted per window"},
+	{name: "per", required: true, read: func(ps *parser, p jsonPath, v gjson.Result, q *Quota) bool {
+		if s, ok := ps.enum(p, v, QuotaUnits...); ok {
+			q.Per = canonicalUnit(s)
+		}
+		return true
+	}, doc: "the fixed window, one of QuotaUnits"},
+}}
+
+func readQuotas(ps *parser, p jsonPath, v gjson.Result, c *config) bool {
+	ps.parseQuotas(p, v, &c.quota)
+	return true
+}
+
+func readDefaultQuota(ps *parser, p jsonPath, v gjson.Result, c *config) bool {
+	if s, ok := ps.str(p, v); ok {
+		c.quota.defaultPath, c.quota.defaultName = p, ps.keep(s)
+	}
+	return true
+}
+
 // parseQuotas reads the quotas object.
 func (ps *parser) parseQuotas(path jsonPath, v gjson.Result, qc *quotaConf) {
 	ps.object(path, v, "", func(name string, p jsonPath, v gjson.Result) bool {
@@ -68,26 +94,9 @@ func (ps *parser) parseQuota(name string, path jsonPath, v gjson.Result) *Quota 
 	if !isPolicyName(name) {
 		ps.add(path, "quota name must be 1 to 64 letters, digits or \"-_.:~\"")
 	}
-	hasRequests, hasPer := false, false
-	if !ps.object(path, v, quotaFields, func(field string, p jsonPath, v gjson.Result) bool {
-		switch field {
-		case "requests":
-			hasRequests = true
-			q.Requests, _ = ps.integer(p, v, 1, maxQuotaRequests)
-		case "per":
-			hasPer = true
-			if s, ok := ps.enum(p, v, QuotaUnits...); ok {
-				q.Per = canonicalUnit(s)
-			}
-		default:
-			return false
-		}
-		return true
-	}) {
+	if !readObject(ps, &quotaFields, path, v, q) {
 		return nil
 	}
-	ps.require(path, "requests", hasRequests)
-	ps.require(path, "per", hasPer)
 	return q
 }
 

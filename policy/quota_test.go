@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/apiguard/apiguard/policy/keymat"
 )
 
 // quotaConfig has two consumers on different plans, a route with its own
@@ -11,8 +13,8 @@ import (
 func quotaConfig(extra string) string {
 	return `{
 	"consumers": [
-		{"id": "gold-co", "quota": "gold-daily", "keys": [{"id": "g1", "sha256": "` + HashKey("agk_gold") + `"}]},
-		{"id": "free-co", "keys": [{"id": "f1", "sha256": "` + HashKey("agk_free") + `"}]}
+		{"id": "gold-co", "quota": "gold-daily", "keys": [{"id": "g1", "sha256": "` + keymat.Hash("agk_gold") + `"}]},
+		{"id": "free-co", "keys": [{"id": "f1", "sha256": "` + keymat.Hash("agk_free") + `"}]}
 	],
 	"routes": [
 		{"name": "reports", "path": "/v1/reports", "quota": "reports-hourly"},
@@ -89,7 +91,7 @@ func TestQuotaHeaderName(t *testing.T) {
 }
 
 func TestQuotaWithoutQuotas(t *testing.T) {
-	p := mustCompile(t, `{"consumers": [{"id": "a", "keys": [{"id": "k", "sha256": "`+HashKey("agk_a")+`"}]}]}`)
+	p := mustCompile(t, `{"consumers": [{"id": "a", "keys": [{"id": "k", "sha256": "`+keymat.Hash("agk_a")+`"}]}]}`)
 	d := p.Decide(get("/x", "x-api-key", "agk_a"))
 	if d.RateLimit.Quota != nil || len(p.Quotas()) != 0 {
 		t.Errorf("quota %+v, quotas %v", d.RateLimit.Quota, p.Quotas())

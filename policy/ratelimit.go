@@ -5,7 +5,10 @@ import (
 	"encoding/binary"
 	"math"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/tidwall/gjson"
 )
 
 // Limit is a token-bucket rate-limit policy: a bucket holds at most Burst
@@ -282,4 +285,180 @@ func RateLimited(d Decision, res TakeResult) Decision {
 		{"ratelimit-policy", l.PolicyHeader(d.RateLimit.PartitionKey)},
 		{"ratelimit", l.Header(res, d.RateLimit.PartitionKey)}}
 	return out
+}
+
+// Limits of the rate-limit fields.
+const (
+	maxRateRequests = 1_000_000_000
+	maxPer          = 8760 * time.Hour
+	minPer          = time.Millisecond
+	maxAnonBuckets  = 65536
+)
+
+// limitFields are the fields of a policy of rate_limits.
+var limitFields = schema[Limit]{docPath: "rate_limits.<name>.", docPage: "configuration.md", fields: []field[Limit]{
+	{name: "requests", required: true, read: func(ps *parser, p jsonPath, v gjson.Result, l *Limit) bool {
+		l.Requests, _ = ps.integer(p, v, 1, maxRateRequests)
+		return true
+	}, doc: "the tokens refilled every per"},
+	{name: "per", required: true, read: func(ps *parser, p jsonPath, v gjson.Result, l *Limit) bool {
+		if s, ok := ps.str(p, v); ok {
+			d, err := time.ParseDuration(s)
+			if err != nil || d < minPer || d > maxPer {
+				ps.add(p, "must be a duration between 1ms and 8760h such as \"1s\" or \"1m\", got "+quote(s))
+			} else {
+				l.Per = d
+			}
+		}
+		return true
+	}, doc: "the refill period (a Go duration)"},
+	{name: "burst", read: func(ps *parser, p jsonPath, v gjson.Result, l *Limit) bool {
+		l.Burst, _ = ps.integer(p, v, 1, maxRateRequests)
+		return true
+	}, doc: "the bucket's capacity; requests when absent"},
+}}
+
+func readLimits(ps *parser, p jsonPath, v gjson.Result, c *config) bool {
+	c.limitsUnsure = !ps.object(p, v, "", func(name string, p jsonPath, v gjson.Result) bool {
+		if l := ps.parseLimit(name, p, v); l != nil {
+			c.limits = append(c.limits, l)
+			c.limitPaths = append(c.limitPaths, p)
+		} else {
+			c.badLimits[name] = true
+		}
+		return true
+	})
+	return true
+}
+
+func readDefaultLimit(ps *parser, p jsonPath, v gjson.Result, c *config) bool {
+	if s, ok := ps.str(p, v); ok {
+		c.defaultPath, c.defaultLimit = p, ps.keep(s)
+	}
+	return true
+}
+
+func readAnonBuckets(ps *parser, p jsonPath, v gjson.Result, c *config) bool {
+	if n, ok := ps.integer(p, v, 1, maxAnonBuckets); ok {
+		c.anonBuckets = n
+	}
+	return true
+}
+
+// parseLimit reads one rate-limit policy.
+func (ps *parser) parseLimit(name string, path jsonPath, v gjson.Result) *Limit {
+	l := &Limit{Name: ps.keep(name)}
+	l.quoted = strconv.Quote(l.Name)
+	if !isPolicyName(name) {
+		ps.add(path, "policy name must be 1 to 64 letters, digits or \"-_.:~\"")
+	}
+	if !readObject(ps, &limitFields, path, v, l) {
+		return nil
+	}
+	if l.Burst == 0 {
+		l.Burst = l.Requests
+	}
+	return l
+}
+
+// limitResolver resolves the names of rate-limit policies, and remembers
+// which are used.
+type limitResolver struct {
+	ps    *parser
+	c     *config
+	index map[string]int
+	used  []bool
+}
+
+func (ps *parser) newLimitResolver(c *config) *limitResolver {
+	r := &limitResolver{ps: ps, c: c, index: make(map[string]int, len(c.limits)), used: make([]bool, len(c.limits))}
+	for i, l := range c.limits {
+		r.index[l.Name] = i
+	}
+	return r
+}
+
+// resolve returns the index of the policy name given at path, -1 for none
+// (path zero) or an unknown one, which is reported.
+func (r *limitResolver) resolve(path jsonPath, name string) int {
+	if path.isZero() {
+		return -1
+	}
+	i, ok := r.index[name]
+	if !ok {
+		if !r.c.limitsUnsure && !r.c.badLimits[name] { // else it follows from another error
+			r.ps.add(path, "unknown rate limit policy "+quote(name))
+		}
+		return -1
+	}
+	r.used[i] = true
+	return i
+}
+
+// warnUnused warns about the policies nothing uses: no route, consumer
+// (of the configuration or of the snapshot judged with it) or default.
+func (r *limitResolver) warnUnused() {
+	for i := range r.ps.snapConsumers {
+		if l := int(r.ps.snapConsumers[i].limit); l >= 0 && l < len(r.used) {
+			r.used[l] = true
+		}
+	}
+	for i, l := range r.c.limits {
+		if !r.used[i] {
+			r.ps.warn(r.c.limitPaths[i], "rate limit policy "+quote(l.Name)+" is not used by any route, consumer or default_rate_limit")
+		}
+	}
+}
+
+// buildRouteLimits marks the policies that non-public routes name.
+func (p *Policy) buildRouteLimits() {
+	p.routeLimits = make([]bool, len(p.limits))
+	p.eachRoute(func(r *route) {
+		if !r.public && r.limit >= 0 {
+			p.routeLimits[r.limit] = true
+		}
+	})
+}
+
+// buildAnonymous precomputes the anonymous bucket keys of the rate-limit
+// policies used by public routes, and the partition key of each slot.
+func (p *Policy) buildAnonymous() {
+	used := make([]bool, len(p.limits))
+	any := false
+	p.eachRoute(func(r *route) {
+		if r.public && r.limit >= 0 {
+			used[r.limit], any = true, true
+		}
+	})
+	if !any {
+		return
+	}
+	n := int(p.anonBuckets)
+	p.anonPK = make([]string, n)
+	var b strings.Builder
+	for slot := 0; slot < n; slot++ {
+		b.WriteString(shortHash(p.anonSeed^0x616e6f6e, strconv.Itoa(slot)))
+	}
+	all := b.String()
+	for slot := range p.anonPK {
+		p.anonPK[slot] = all[16*slot : 16*slot+16]
+	}
+	p.anonKeys = make([][]string, len(p.limits))
+	for li, l := range p.limits {
+		if !used[li] {
+			continue
+		}
+		keys := make([]string, n)
+		var b strings.Builder
+		offsets := make([]int, n+1)
+		for slot := 0; slot < n; slot++ {
+			b.WriteString("anon/" + l.Name + "/" + strconv.Itoa(slot))
+			offsets[slot+1] = b.Len()
+		}
+		all := b.String()
+		for slot := range keys {
+			keys[slot] = all[offsets[slot]:offsets[slot+1]]
+		}
+		p.anonKeys[li] = keys
+	}
 }

@@ -3,6 +3,8 @@ package policy
 import (
 	"errors"
 	"strings"
+
+	"github.com/tidwall/gjson"
 )
 
 // route is one compiled route.
@@ -255,4 +257,137 @@ func (n *node) match(method, rest string) *route {
 		}
 	}
 	return n.wildcard.pick(method)
+}
+
+// routeConf is a parsed route.
+type routeConf struct {
+	path, pathPath jsonPath
+	name           string
+	pattern        pattern
+	rawPattern     string
+	patternOK      bool
+	methods        []string
+	scopes         []string
+	public         bool
+	pagination     string
+	paginationPath jsonPath
+	rateLimit      string
+	limitPath      jsonPath
+	quota          string
+	quotaPath      jsonPath
+}
+
+// routeFields are the fields of an element of routes.
+var routeFields = schema[routeConf]{docPath: "routes[].", docPage: "configuration.md", fields: []field[routeConf]{
+	{name: "name", required: true, read: func(ps *parser, p jsonPath, v gjson.Result, r *routeConf) bool {
+		s, present, _ := ps.identifier(p, v)
+		if present {
+			r.name = s
+		}
+		return present
+	}, doc: "the route's name, in logs"},
+	{name: "path", required: true, read: readRoutePath, doc: "the path pattern"},
+	{name: "methods", read: readMethods, doc: "the HTTP methods the route accepts"},
+	{name: "scopes", read: func(ps *parser, p jsonPath, v gjson.Result, r *routeConf) bool {
+		r.scopes, _ = ps.strList(p, v, ps.checkScope)
+		return true
+	}, def: "[]", doc: "the scopes a key needs, all of them"},
+	{name: "public", read: readBool(func(r *routeConf) *bool { return &r.public }), def: "false", doc: "no key needed"},
+	{name: "pagination", read: readName(func(r *routeConf) (*string, *jsonPath) { return &r.pagination, &r.paginationPath }),
+		doc: "the route's pagination profile"},
+	{name: "rate_limit", read: readName(func(r *routeConf) (*string, *jsonPath) { return &r.rateLimit, &r.limitPath }),
+		doc: "the route's rate-limit policy"},
+	{name: "quota", read: readName(func(r *routeConf) (*string, *jsonPath) { return &r.quota, &r.quotaPath }),
+		doc: "the route's quota"},
+}}
+
+func readRoutes(ps *parser, p jsonPath, v gjson.Result, c *config) bool {
+	ps.array(p, v, func(i int, p jsonPath, v gjson.Result) {
+		c.routes = append(c.routes, ps.parseRoute(p, v))
+	})
+	return true
+}
+
+func readRoutePath(ps *parser, p jsonPath, v gjson.Result, r *routeConf) bool {
+	r.pathPath = p
+	s, ok := ps.str(p, v)
+	if !ok {
+		return false
+	}
+	s = ps.keep(s) // the pattern's segments are substrings of it
+	pt, err := parsePattern(s)
+	if err != nil {
+		ps.add(p, err.Error())
+	} else {
+		r.pattern, r.rawPattern, r.patternOK = pt, s, true
+	}
+	return true
+}
+
+func readMethods(ps *parser, p jsonPath, v gjson.Result, r *routeConf) bool {
+	ms, ok := ps.strList(p, v, func(p jsonPath, s string) bool {
+		if !isToken(s) {
+			ps.add(p, "must be an HTTP method token, got "+quote(s))
+			return false
+		}
+		return true
+	})
+	if ok && len(ms) == 0 {
+		ps.add(p, "must not be empty (leave it out to allow every method)")
+	}
+	for i, m := range ms {
+		if up := strings.ToUpper(m); up != m {
+			ps.warn(p.elem(i), "method "+quote(m)+" never matches a standard request: methods are case-sensitive "+
+				"and clients send "+quote(up))
+		}
+	}
+	r.methods = ms
+	if len(ms) == 0 {
+		r.methods = []string{} // matches nothing; an error is reported
+	}
+	return true
+}
+
+// parseRoute reads one element of routes.
+func (ps *parser) parseRoute(path jsonPath, v gjson.Result) routeConf {
+	r := routeConf{path: path}
+	if readObject(ps, &routeFields, path, v, &r) && r.public && len(r.scopes) > 0 {
+		ps.add(path.member("scopes"), "must be empty on a public route")
+	}
+	return r
+}
+
+// buildRoutes resolves route references and builds the router.
+// It returns the names of the profiles that routes use.
+func (ps *parser) buildRoutes(p *Policy, c *config, profiles map[string]*profile, resolveLimit func(path jsonPath, name string) int, intern func(string) int) map[string]bool {
+	used := map[string]bool{}
+	names := map[string]*routeConf{}
+	for i := range c.routes {
+		rc := &c.routes[i]
+		r := &route{index: i, name: rc.name, methods: rc.methods, public: rc.public, scopes: rc.scopes, limit: resolveLimit(rc.limitPath, rc.rateLimit)}
+		if prev, dup := names[rc.name]; dup && rc.name != "" {
+			ps.add(rc.path.member("name"), "duplicate route name "+quote(rc.name)+" (also "+prev.path.String()+")")
+		} else {
+			names[rc.name] = rc
+		}
+		if !rc.paginationPath.isZero() {
+			used[rc.pagination] = true
+			if pr, ok := profiles[rc.pagination]; ok {
+				r.profile = pr
+			} else if !c.profilesUnsure && !c.badProfiles[rc.pagination] { // else it follows from another error
+				ps.add(rc.paginationPath, "unknown profile "+quote(rc.pagination))
+			}
+		}
+		for _, s := range rc.scopes {
+			r.scopeIDs = append(r.scopeIDs, intern(s))
+		}
+		if rc.patternOK {
+			if prev := p.router.add(r, rc.pattern, rc.rawPattern); prev != nil {
+				pc := &c.routes[prev.index]
+				ps.add(rc.pathPath, "route "+quote(rc.name)+" and route "+quote(pc.name)+" ("+pc.path.String()+
+					") have the same path pattern and a method in common: give them distinct methods, or merge them")
+			}
+		}
+	}
+	return used
 }

@@ -3,12 +3,14 @@ package policy
 import (
 	"strings"
 	"testing"
+
+	"github.com/apiguard/apiguard/policy/keymat"
 )
 
 func TestRouteMatching(t *testing.T) {
 	p := mustCompile(t, `{
 		"unmatched": "allow_authenticated",
-		"consumers": [{"id": "c", "keys": [{"id": "k", "sha256": "`+HashKey("secret")+`"}]}],
+		"consumers": [{"id": "c", "keys": [{"id": "k", "sha256": "`+keymat.Hash("secret")+`"}]}],
 		"routes": [
 			{"name": "root", "path": "/"},
 			{"name": "me", "methods": ["GET"], "path": "/users/me"},
@@ -103,7 +105,7 @@ func TestMostSpecificRouteWins(t *testing.T) {
 			list += routes[j]
 		}
 		p := mustCompile(t, `{"consumers": [{"id": "c", "scopes": ["payments:read", "payments:write"],
-			"keys": [{"id": "k", "sha256": "`+HashKey("secret")+`"}]}], "routes": [`+list+`]}`)
+			"keys": [{"id": "k", "sha256": "`+keymat.Hash("secret")+`"}]}], "routes": [`+list+`]}`)
 		for _, tt := range tests {
 			d := p.Decide(Request{Method: tt.method, Path: tt.path, Headers: HeaderList{{"x-api-key", "secret"}}})
 			if d.Route != tt.route {
@@ -117,7 +119,7 @@ func TestMostSpecificRouteWins(t *testing.T) {
 // first no longer takes over the stricter create route.
 func TestReadRouteCannotCreate(t *testing.T) {
 	p := mustCompile(t, `{"consumers": [{"id": "reader", "scopes": ["payments:read"],
-		"keys": [{"id": "k", "sha256": "`+HashKey("secret")+`"}]}], "routes": [
+		"keys": [{"id": "k", "sha256": "`+keymat.Hash("secret")+`"}]}], "routes": [
 		{"name": "read-anything", "path": "/v2/payments/*", "scopes": ["payments:read"]},
 		{"name": "create-payment", "methods": ["POST"], "path": "/v2/payments", "scopes": ["payments:write"]}]}`)
 	d := p.Decide(Request{Method: "POST", Path: "/v2/payments", Headers: HeaderList{{"x-api-key", "secret"}}})
@@ -186,7 +188,7 @@ func TestSameHeaderName(t *testing.T) {
 // section.
 func TestDocsRouteExample(t *testing.T) {
 	p := mustCompile(t, `{"consumers": [{"id": "c", "scopes": ["payments:read", "payments:write", "payments:refund"],
-		"keys": [{"id": "k", "sha256": "`+HashKey("secret")+`"}]}], "routes": [
+		"keys": [{"id": "k", "sha256": "`+keymat.Hash("secret")+`"}]}], "routes": [
 		{"name": "read-anything",  "path": "/v2/payments/*",           "scopes": ["payments:read"]},
 		{"name": "create-payment", "path": "/v2/payments", "methods": ["POST"], "scopes": ["payments:write"]},
 		{"name": "payment",        "path": "/v2/payments/{id}",        "scopes": ["payments:read"]},

@@ -7,7 +7,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/apiguard/apiguard/policy"
+	"github.com/apiguard/apiguard/policy/keymat"
 )
 
 var hashCmd = &command{
@@ -41,7 +41,7 @@ func runHash(c *command, e *env, args []string) int {
 		if key == "" {
 			continue
 		}
-		fmt.Fprintln(e.stdout, policy.HashKey(key))
+		fmt.Fprintln(e.stdout, keymat.Hash(key))
 		n++
 	}
 	if err := sc.Err(); err != nil {
@@ -93,7 +93,7 @@ func runVerifyFormat(c *command, e *env, args []string) int {
 	if key == "" {
 		return c.usageError(e, "no key given")
 	}
-	if err := policy.CheckKeyFormat(*prefix, key); err != nil {
+	if err := keymat.CheckFormat(*prefix, key); err != nil {
 		fmt.Fprintf(e.stdout, "invalid: %s\n", formatProblem(err, *prefix))
 		return exitFail
 	}
@@ -104,13 +104,13 @@ func runVerifyFormat(c *command, e *env, args []string) int {
 // formatProblem explains a CheckKeyFormat error without the key.
 func formatProblem(err error, prefix string) string {
 	switch {
-	case errors.Is(err, policy.ErrKeyPrefix):
+	case errors.Is(err, keymat.ErrPrefix):
 		return fmt.Sprintf("the key does not start with %q", prefix)
-	case errors.Is(err, policy.ErrKeyLength):
+	case errors.Is(err, keymat.ErrLength):
 		return fmt.Sprintf("the key has the wrong length (want %d characters)", len(prefix)+38)
-	case errors.Is(err, policy.ErrKeyCharset):
+	case errors.Is(err, keymat.ErrCharset):
 		return "the key has a character outside 0-9, A-Z, a-z after the prefix"
-	case errors.Is(err, policy.ErrKeyChecksum):
+	case errors.Is(err, keymat.ErrChecksum):
 		return "the checksum does not match (a mistyped or truncated key?)"
 	}
 	return strings.TrimPrefix(err.Error(), "policy: ")

@@ -4,13 +4,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/apiguard/apiguard/policy"
+	"github.com/apiguard/apiguard/policy/keymat"
 )
 
 func TestHashReadsKeysFromStdin(t *testing.T) {
 	r := apiguard(t, "first-key\n\n  agk_second \r\nthird", "hash")
 	r.wantCode(t, exitOK)
-	want := policy.HashKey("first-key") + "\n" + policy.HashKey("agk_second") + "\n" + policy.HashKey("third") + "\n"
+	want := keymat.Hash("first-key") + "\n" + keymat.Hash("agk_second") + "\n" + keymat.Hash("third") + "\n"
 	if r.stdout != want {
 		t.Errorf("stdout = %q, want %q", r.stdout, want)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/apiguard/apiguard/policy"
+	"github.com/apiguard/apiguard/policy/keymat"
 )
 
 // TestIdentitySigningKeyAndJWKS: the key signing-key writes (0600, never
@@ -56,7 +57,7 @@ func TestIdentitySigningKeyAndJWKS(t *testing.T) {
 	}
 	now := time.Now()
 	for alg, kid := range map[string]string{"EdDSA": "old", "ES256": "new"} {
-		cfg := `{"consumers": [{"id": "c", "scopes": ["s"], "keys": [{"id": "k", "sha256": "` + policy.HashKey("x") + `"}]}],
+		cfg := `{"consumers": [{"id": "c", "scopes": ["s"], "keys": [{"id": "k", "sha256": "` + keymat.Hash("x") + `"}]}],
 			"identity_token": {"issuer": "i", "audience": "a", "algorithm": "` + alg + `", "key_id": "` + kid + `", "signing_key_env": "K"}}`
 		p, err := policy.CompileWith([]byte(cfg), policy.Options{LookupEnv: func(string) (string, bool) { return values[alg], true }})
 		if err != nil {

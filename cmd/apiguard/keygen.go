@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/apiguard/apiguard/policy"
+	"github.com/apiguard/apiguard/policy/keymat"
 )
 
 var keygenCmd = &command{
@@ -122,14 +122,14 @@ func runKeygen(c *command, e *env, args []string) int {
 		}
 	}
 
-	key, err := policy.GenerateKey(*prefix, rand.Reader)
+	key, err := keymat.Generate(*prefix, rand.Reader)
 	if err != nil {
-		if errors.Is(err, policy.ErrBadPrefix) {
-			return c.usageError(e, "--prefix: "+strings.TrimPrefix(err.Error(), "policy: "))
+		if errors.Is(err, keymat.ErrBadPrefix) {
+			return c.usageError(e, "--prefix: "+strings.TrimPrefix(err.Error(), "keymat: "))
 		}
 		return c.errorf(e, "generating a key: %v", err)
 	}
-	entry.SHA256 = policy.HashKey(key)
+	entry.SHA256 = keymat.Hash(key)
 	entry.ID = *id
 	if entry.ID == "" {
 		entry.ID = *consumer + "-" + entry.SHA256[:8]

@@ -10,6 +10,7 @@ import (
 
 	"github.com/apiguard/apiguard/internal/replay"
 	"github.com/apiguard/apiguard/policy"
+	"github.com/apiguard/apiguard/policy/keymat"
 )
 
 // snippetOf returns the configuration entry keygen printed on stderr.
@@ -38,11 +39,11 @@ func TestKeygenPrintsKeyOnceAndMatchingEntry(t *testing.T) {
 		t.Fatalf("stdout has %d lines, want only the key:\n%s", len(lines), r.stdout)
 	}
 	key := lines[0]
-	if err := policy.CheckKeyFormat("agk_", key); err != nil {
+	if err := keymat.CheckFormat("agk_", key); err != nil {
 		t.Fatalf("generated key is not well-formed: %v", err)
 	}
 	e := snippetOf(t, r.stderr)
-	want := keyEntry{ID: "billing-2027", SHA256: policy.HashKey(key),
+	want := keyEntry{ID: "billing-2027", SHA256: keymat.Hash(key),
 		NotBefore: "2026-01-01T00:00:00Z", NotAfter: "2027-01-01T00:00:00Z"}
 	if e != want {
 		t.Errorf("entry = %+v, want %+v", e, want)
@@ -77,7 +78,7 @@ func TestKeygenDefaultsAndUniqueness(t *testing.T) {
 		t.Errorf("default prefix: key does not start with agk_")
 	}
 	e := snippetOf(t, a.stderr)
-	if want := "reports-" + policy.HashKey(key)[:8]; e.ID != want {
+	if want := "reports-" + keymat.Hash(key)[:8]; e.ID != want {
 		t.Errorf("default id = %q, want %q", e.ID, want)
 	}
 	if e.NotBefore != "" || e.NotAfter != "" {
@@ -95,10 +96,10 @@ func TestKeygenJSON(t *testing.T) {
 	if strings.Count(strings.TrimSpace(r.stdout), "\n") != 0 {
 		t.Errorf("--json output is not a single line:\n%s", r.stdout)
 	}
-	if err := policy.CheckKeyFormat("tst_", o.Key); err != nil {
+	if err := keymat.CheckFormat("tst_", o.Key); err != nil {
 		t.Errorf("key: %v", err)
 	}
-	if o.Consumer != "billing" || o.Entry.SHA256 != policy.HashKey(o.Key) {
+	if o.Consumer != "billing" || o.Entry.SHA256 != keymat.Hash(o.Key) {
 		t.Errorf("output = %+v", o)
 	}
 	noKeys(t, []string{o.Key}, r.stderr)
@@ -123,10 +124,10 @@ func TestKeygenOutFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	key := strings.TrimSuffix(string(data), "\n")
-	if err := policy.CheckKeyFormat("agk_", key); err != nil {
+	if err := keymat.CheckFormat("agk_", key); err != nil {
 		t.Fatalf("key file holds no well-formed key: %v", err)
 	}
-	if e := snippetOf(t, r.stderr); e.SHA256 != policy.HashKey(key) {
+	if e := snippetOf(t, r.stderr); e.SHA256 != keymat.Hash(key) {
 		t.Errorf("entry hash %s does not match the key file", e.SHA256)
 	}
 	noKeys(t, []string{key}, r.stderr)

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/apiguard/apiguard/policy"
+	"github.com/apiguard/apiguard/policy/keymat"
 )
 
 var scanCmd = &command{
@@ -157,7 +158,7 @@ func runScan(c *command, e *env, args []string) int {
 // run of word characters. The same pattern as deploy/secret-scanning.
 func keyPattern(prefix string) *regexp.Regexp {
 	return regexp.MustCompile(`(?:^|[^0-9A-Za-z_])(` + regexp.QuoteMeta(prefix) + `[0-9A-Za-z]{` +
-		strconv.Itoa(policy.KeyLength) + `})(?:$|[^0-9A-Za-z_])`)
+		strconv.Itoa(keymat.Length) + `})(?:$|[^0-9A-Za-z_])`)
 }
 
 func (f finding) text() string {
@@ -243,7 +244,7 @@ func (s *scanner) scanLineIn(name, repoPath, commit string, line int, text strin
 	}
 	for _, m := range s.re.FindAllStringSubmatchIndex(text, -1) {
 		key := text[m[2]:m[3]]
-		if policy.CheckKeyFormat(s.prefix, key) != nil {
+		if keymat.CheckFormat(s.prefix, key) != nil {
 			continue // a look-alike: the checksum does not hold
 		}
 		sum := sha256.Sum256([]byte(key))

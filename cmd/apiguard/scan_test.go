@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/apiguard/apiguard/policy"
+	"github.com/apiguard/apiguard/policy/keymat"
 )
 
 // scanKeys are the keys of the scan tests.
@@ -18,7 +18,7 @@ type scanKeys struct{ live, revoked, expired, unknown, lookAlike string }
 func newScanKeys(t *testing.T) scanKeys {
 	t.Helper()
 	key := func(seed int64) string {
-		k, err := policy.GenerateKey("agk_", rand.New(rand.NewSource(seed)))
+		k, err := keymat.Generate("agk_", rand.New(rand.NewSource(seed)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -33,7 +33,7 @@ func newScanKeys(t *testing.T) scanKeys {
 		alt = 'B'
 	}
 	k.lookAlike = k.live[:len(k.live)-1] + string(alt)
-	if policy.CheckKeyFormat("agk_", k.lookAlike) == nil {
+	if keymat.CheckFormat("agk_", k.lookAlike) == nil {
 		t.Fatal("the look-alike passes the checksum")
 	}
 	return k
@@ -46,9 +46,9 @@ func scanConfig(t *testing.T, dir string, k scanKeys) string {
 	cfg := map[string]any{
 		"key_format": map[string]any{"prefix": "agk_"},
 		"consumers": []any{map[string]any{"id": "billing", "keys": []any{
-			map[string]any{"id": "billing-live", "sha256": policy.HashKey(k.live)},
-			map[string]any{"id": "billing-old", "sha256": policy.HashKey(k.revoked), "revoked": true},
-			map[string]any{"id": "billing-2020", "sha256": policy.HashKey(k.expired), "not_after": "2021-01-01T00:00:00Z"},
+			map[string]any{"id": "billing-live", "sha256": keymat.Hash(k.live)},
+			map[string]any{"id": "billing-old", "sha256": keymat.Hash(k.revoked), "revoked": true},
+			map[string]any{"id": "billing-2020", "sha256": keymat.Hash(k.expired), "not_after": "2021-01-01T00:00:00Z"},
 		}}},
 	}
 	b, _ := json.Marshal(cfg)

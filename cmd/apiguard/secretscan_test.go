@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/apiguard/apiguard/policy"
+	"github.com/apiguard/apiguard/policy/keymat"
 )
 
 // secretPatterns reads the patterns of deploy/secret-scanning: the gitleaks
@@ -48,7 +48,7 @@ func TestSecretScanningPatterns(t *testing.T) {
 	pats := secretPatterns(t)
 	rng := rand.New(rand.NewSource(7))
 	for i := 0; i < 200; i++ {
-		key, err := policy.GenerateKey("agk_", rng)
+		key, err := keymat.Generate("agk_", rng)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -61,7 +61,7 @@ func TestSecretScanningPatterns(t *testing.T) {
 			}
 		}
 	}
-	key, _ := policy.GenerateKey("agk_", rng)
+	key, _ := keymat.Generate("agk_", rng)
 	for _, s := range []string{
 		key[:len(key)-1],                   // one character short
 		key + "Z",                          // one too many
@@ -79,7 +79,7 @@ func TestSecretScanningPatterns(t *testing.T) {
 	// A look-alike of the right shape whose checksum fails: the patterns
 	// cannot tell (they match it), apiguard scan drops it.
 	alike := key[:len(key)-6] + "000000"
-	if policy.CheckKeyFormat("agk_", alike) == nil {
+	if keymat.CheckFormat("agk_", alike) == nil {
 		t.Skip("the look-alike happens to pass the checksum")
 	}
 	for name, re := range pats {

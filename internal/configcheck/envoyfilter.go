@@ -129,10 +129,11 @@ func (m *manifest) checkQuotaDescriptor(rl *routev3.RateLimit, path string) {
 			uses = true
 		}
 	}
-	if !uses || isQuotaDescriptor(rl, policy.DefaultQuotaHeader, "x-apiguard-consumer") {
+	def := policy.DefaultSummary()
+	if !uses || isQuotaDescriptor(rl, def.QuotaHeader, def.IdentityHeaders[0]) {
 		return
 	}
 	m.add(path+".actions", "apiguard's quota descriptor must be exactly two request_headers actions, without skip_if_absent: "+
-		"{header_name: %s, descriptor_key: %s} then {header_name: x-apiguard-consumer, descriptor_key: %s}",
-		policy.DefaultQuotaHeader, ratelimitconf.DescriptorQuota, ratelimitconf.DescriptorConsumer)
+		"{header_name: %s, descriptor_key: %s} then {header_name: %s, descriptor_key: %s}",
+		def.QuotaHeader, ratelimitconf.DescriptorQuota, def.IdentityHeaders[0], ratelimitconf.DescriptorConsumer)
 }

@@ -205,7 +205,8 @@ func validateBTP(data []byte, pol *policy.Policy) []Problem {
 		return m.probs
 	}
 	m.checkEGTargets(spec.PolicyTargetReferences, "HTTPRoute")
-	quotaHeader, consumerHeader := policy.DefaultQuotaHeader, "x-apiguard-consumer"
+	def := policy.DefaultSummary()
+	quotaHeader, consumerHeader := def.QuotaHeader, def.IdentityHeaders[0]
 	if pol != nil {
 		quotaHeader, consumerHeader = pol.QuotaHeader(), pol.ForwardHeaders()[0]
 	}

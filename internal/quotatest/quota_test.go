@@ -18,6 +18,7 @@ import (
 
 	"github.com/apiguard/apiguard/internal/ratelimitconf"
 	"github.com/apiguard/apiguard/policy"
+	"github.com/apiguard/apiguard/policy/keymat"
 )
 
 func TestMain(m *testing.M) {
@@ -37,7 +38,7 @@ func testConfig(consumers []string, quotas map[string]string, extra string) []by
 		if quota != "" {
 			q = fmt.Sprintf(`, "quota": %q`, quota)
 		}
-		cs = append(cs, fmt.Sprintf(`{"id": %q%s, "keys": [{"id": "%s-1", "sha256": %q}]}`, id, q, id, policy.HashKey("key-"+id)))
+		cs = append(cs, fmt.Sprintf(`{"id": %q%s, "keys": [{"id": "%s-1", "sha256": %q}]}`, id, q, id, keymat.Hash("key-"+id)))
 	}
 	for name, q := range quotas {
 		qs = append(qs, fmt.Sprintf(`%q: %s`, name, q))

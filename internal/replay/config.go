@@ -1,15 +1,16 @@
 package replay
 
 import (
-	"net/url"
 	"strings"
 
-	"github.com/tidwall/gjson"
+	"github.com/apiguard/apiguard/policy"
 )
 
 // configInfo is what a run needs to know about the configuration besides
 // what the filter reports: which query parameters carry keys (to keep them
-// out of reports) and which headers carry the identity upstream.
+// out of reports) and which headers carry the identity upstream. It comes
+// from policy.Summarize, policy's own reading of the configuration with its
+// defaults: replay never parses the configuration itself.
 type configInfo struct {
 	shadow         bool
 	queryParams    []string
@@ -18,78 +19,41 @@ type configInfo struct {
 	scopesHeader   string
 	// keyStoreCluster is key_store.cluster, "" without a key store.
 	keyStoreCluster string
+	// summary is what queryParams and the rest come from; its IsKeyParam
+	// names a key parameter as the filter does.
+	summary policy.Summary
 }
 
-// readConfigInfo reads configInfo from a plugin configuration, with the
-// filter's defaults for what it leaves out. It does not validate anything:
-// the filter does that when it starts.
+// readConfigInfo reads configInfo from a plugin configuration. It does not
+// refuse anything: a configuration that does not compile is summarized from
+// what policy could read of it, and the filter refuses it when it starts.
 func readConfigInfo(config []byte) configInfo {
-	root := gjson.ParseBytes(config)
-	ci := configInfo{
-		shadow:         root.Get("mode").String() == "shadow",
-		consumerHeader: "x-apiguard-consumer",
-		keyIDHeader:    "x-apiguard-key-id",
-		scopesHeader:   "x-apiguard-scopes",
+	s, _ := policy.Summarize(config)
+	return configInfo{
+		shadow:          s.Shadow,
+		queryParams:     s.QueryParams,
+		consumerHeader:  s.IdentityHeaders[0],
+		keyIDHeader:     s.IdentityHeaders[1],
+		scopesHeader:    s.IdentityHeaders[2],
+		keyStoreCluster: s.KeyStoreCluster,
+		summary:         s,
 	}
-	if c := root.Get("key_store.cluster"); c.Type == gjson.String {
-		ci.keyStoreCluster = c.String()
-	}
-	for _, q := range root.Get("key_sources.#.query").Array() {
-		ci.queryParams = append(ci.queryParams, q.String())
-	}
-	if h := root.Get("forward.consumer_header"); h.Type == gjson.String {
-		ci.consumerHeader = strings.ToLower(h.String())
-	}
-	if h := root.Get("forward.key_id_header"); h.Type == gjson.String {
-		ci.keyIDHeader = strings.ToLower(h.String())
-	}
-	if h := root.Get("forward.scopes_header"); h.Type == gjson.String {
-		ci.scopesHeader = strings.ToLower(h.String())
-	}
-	return ci
 }
 
-// withLogAllowed returns config with "log_allowed" set to true, so that the
-// filter logs one decision line for every request, allowed ones included:
-// that line is where a run learns the route an allowed request matched. It
-// changes nothing else the filter does. A configuration that is not a JSON
-// object is returned unchanged, for the filter to refuse.
-func withLogAllowed(config []byte) []byte {
-	if !gjson.ValidBytes(config) {
-		return config
-	}
-	root := gjson.ParseBytes(config)
-	if !root.IsObject() {
-		return config
-	}
-	v := root.Get("log_allowed")
-	if v.Exists() && v.Index > 0 {
-		if v.Type == gjson.True {
-			return config
-		}
-		out := make([]byte, 0, len(config)+4)
-		out = append(out, config[:v.Index]...)
-		out = append(out, "true"...)
-		return append(out, config[v.Index+len(v.Raw):]...)
-	}
-	open := strings.IndexByte(string(config), '{')
-	member := `"log_allowed":true`
-	if len(root.Map()) > 0 {
-		member += ","
-	}
-	out := make([]byte, 0, len(config)+len(member))
-	out = append(out, config[:open+1]...)
-	out = append(out, member...)
-	return append(out, config[open+1:]...)
-}
+// withLogAllowed returns config with log_allowed on (policy.ForceLogAllowed),
+// so that the filter logs one decision line for every request, allowed ones
+// included: that line is where a run learns the route an allowed request
+// matched.
+func withLogAllowed(config []byte) []byte { return policy.ForceLogAllowed(config) }
 
 // redactedValue replaces the value of a key query parameter in reports.
 const redactedValue = "REDACTED"
 
 // redactQuery replaces the values of the key query parameters of path that
 // are not placeholders already. It reads the query as the filter does: pairs
-// split on '&' and ';', and a name followed by a bracket suffix ("api_key[]")
-// is the parameter too.
+// split on '&' and ';', and a parameter is a key's under every spelling the
+// filter takes for it (policy.Summary.IsKeyParam: encoded, or with a bracket
+// suffix such as "api_key[]").
 func (ci configInfo) redactQuery(path string) string {
 	q := strings.IndexByte(path, '?')
 	if q < 0 || len(ci.queryParams) == 0 {
@@ -108,17 +72,10 @@ func (ci configInfo) redactQuery(path string) string {
 		if more {
 			p, sep = p[:len(p)-1], p[len(p)-1:]
 		}
-		if name, value, ok := strings.Cut(p, "="); ok && value != "" && !strings.HasPrefix(value, placeholderOpen) {
-			if n, err := url.QueryUnescape(name); err == nil {
-				name = n
-			}
-			for _, qp := range ci.queryParams {
-				if name == qp || strings.HasPrefix(name, qp+"[") {
-					p = p[:len(p)-len(value)] + redactedValue
-					changed = true
-					break
-				}
-			}
+		if name, value, ok := strings.Cut(p, "="); ok && value != "" && !strings.HasPrefix(value, placeholderOpen) &&
+			ci.summary.IsKeyParam(name) {
+			p = p[:len(p)-len(value)] + redactedValue
+			changed = true
 		}
 		b.WriteString(p)
 		b.WriteString(sep)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/apiguard/apiguard/policy"
+	"github.com/apiguard/apiguard/policy/keymat"
 	"github.com/apiguard/apiguard/policy/keysnap"
 )
 
@@ -51,7 +52,7 @@ func snap(t *testing.T, gen uint64, n int, priv ed25519.PrivateKey, audience str
 		Consumers: []keysnap.Consumer{{ID: "c", Scopes: []string{"read"}, RateLimit: "gold"}}}
 	for i := 0; i < n; i++ {
 		var d [32]byte
-		sum, _ := hex.DecodeString(policy.HashKey("key-" + strconv.FormatUint(gen, 10) + "-" + strconv.Itoa(i)))
+		sum, _ := hex.DecodeString(keymat.Hash("key-" + strconv.FormatUint(gen, 10) + "-" + strconv.Itoa(i)))
 		copy(d[:], sum)
 		s.Keys = append(s.Keys, keysnap.Key{Digest: d, ID: "k" + strconv.Itoa(i), NotBefore: keysnap.NoLowerBound, NotAfter: keysnap.NoUpperBound})
 	}

@@ -1,0 +1,178 @@
+// Credentials: finding the key a request presents (its key sources, every
+// spelling of their names) and looking it up, the authentication step of
+// Decide.
+
+package policy
+
+import (
+	"crypto/sha256"
+	"time"
+
+	"github.com/apiguard/apiguard/policy/keymat"
+)
+
+// credentials is what the key sources yielded for one request.
+type credentials struct {
+	count      int    // credentials found (a repeated header counts each time)
+	value      string // the first one, raw (query values still encoded)
+	fromQuery  bool
+	headerMask uint     // header sources that were present (for stripping)
+	queryCount int      // occurrences of credential query parameters
+	entry      keyEntry // the accepted key, set by authenticate
+}
+
+// findCredentials reads every key source.
+func (p *Policy) findCredentials(h HeaderList, query string) credentials {
+	var c credentials
+	for i := range p.sources {
+		s := &p.sources[i]
+		if s.query != "" || len(h) == 0 {
+			continue
+		}
+		v, n := h.Get(s.header)
+		if n == 0 {
+			continue
+		}
+		if n == 1 && s.scheme != "" {
+			key, ok := cutScheme(v, s.scheme)
+			if !ok {
+				continue // another authentication scheme: not ours
+			}
+			v = key
+		}
+		if c.count == 0 {
+			c.value = v
+		}
+		c.count += n
+		c.headerMask |= 1 << s.bit
+	}
+	if p.hide {
+		c.headerMask |= p.otherSpellings(h)
+	}
+	if len(p.queryParams) == 0 || query == "" {
+		return c
+	}
+	for q, more := query, true; more; {
+		var key, value string
+		_, key, value, q, more = nextPair(q)
+		if paramKind(key, p.queryParams, nil) != paramCredential {
+			continue
+		}
+		if c.count == 0 {
+			c.value, c.fromQuery = value, true
+		}
+		c.count++
+		c.queryCount++
+	}
+	return c
+}
+
+// otherSpellings returns the mask of the header sources that the request
+// carries under another spelling a back end reads as the same name
+// (SameHeaderName: x_api_key for x-api-key): such a header is not read as a
+// credential, but with hide_credentials it must not reach the upstream
+// either. A source with a scheme counts only when the value has it.
+func (p *Policy) otherSpellings(h HeaderList) uint {
+	var mask uint
+	for _, kv := range h {
+		for i := range p.sources {
+			s := &p.sources[i]
+			if s.query != "" || kv[0] == s.header || !SameHeaderName(kv[0], s.header) {
+				continue
+			}
+			if s.scheme != "" {
+				if _, ok := cutScheme(kv[1], s.scheme); !ok {
+					continue
+				}
+			}
+			mask |= 1 << s.bit
+		}
+	}
+	return mask
+}
+
+// cutScheme splits an Authorization-style value "<scheme> <key>", comparing
+// the scheme case-insensitively. Spaces between scheme and key are skipped;
+// anything after is the key (so trailing spaces make it malformed).
+func cutScheme(v, scheme string) (string, bool) {
+	if len(v) < len(scheme) || !equalFoldASCII(v[:len(scheme)], scheme) {
+		return "", false
+	}
+	rest := v[len(scheme):]
+	if rest == "" {
+		return "", true // scheme without a key: an empty key
+	}
+	if rest[0] != ' ' {
+		return "", false // a longer scheme name
+	}
+	for rest != "" && rest[0] == ' ' {
+		rest = rest[1:]
+	}
+	return rest, true
+}
+
+// lookup validates a presented key and finds its entry. A key of a loaded
+// snapshot is decoded into found, which the result then points to.
+func (p *Policy) lookup(key string, now time.Time, found *keyEntry) (*keyEntry, Reason, string) {
+	if key == "" || len(key) > keymat.MaxLen || !isVisibleASCII(key) {
+		return nil, ReasonMalformed, detailMalformed
+	}
+	if p.format != nil && keymat.Check(p.format.prefix, key, p.format.checksum) != nil {
+		return nil, ReasonMalformed, detailMalformed
+	}
+	var buf [keymat.MaxLen]byte
+	n := copy(buf[:], key)
+	sum := sha256.Sum256(buf[:n])
+	var e *keyEntry
+	if p.snap != nil {
+		if e = p.snap.find(&sum, found); e == nil {
+			return nil, ReasonUnknown, detailUnknown
+		}
+	} else {
+		i, ok := p.keys[sum]
+		if !ok {
+			return nil, ReasonUnknown, detailUnknown
+		}
+		e = &p.entries[i]
+	}
+	switch t := unixNano(now); {
+	case e.revoked:
+		return e, ReasonRevoked, detailRevoked
+	case t < e.notBefore:
+		return e, ReasonNotYetValid, detailNotYetValid
+	case t >= e.notAfter:
+		return e, ReasonExpired, detailExpired
+	}
+	return e, ReasonAllowed, ""
+}
+
+// authenticate checks the request's single credential and stores its key
+// entry in cred; denied reports a 400 or 401 denial.
+func (p *Policy) authenticate(r Request, cred *credentials) (d Decision, denied bool) {
+	switch {
+	case cred.count == 0:
+		return unauthorized(ReasonMissing, detailMissing, false), true
+	case cred.count > 1:
+		d := deny(ReasonInvalidRequest, detailInvalidRequest)
+		d.Identity.KeyPresented = true
+		return d, true
+	}
+	key := cred.value
+	if cred.fromQuery {
+		var ok bool
+		if key, ok = decodeComponent(key); !ok {
+			return unauthorized(ReasonMalformed, detailMalformed, true), true
+		}
+	}
+	var found keyEntry
+	e, reason, detail := p.lookup(key, r.Now, &found)
+	if reason != ReasonAllowed {
+		d := unauthorized(reason, detail, true)
+		if e != nil { // revoked, expired, not yet valid: say whose key it is
+			d.Identity.Consumer, d.Identity.KeyID = p.consumerID(&p.consumers[e.consumer]), p.keyID(e)
+		}
+		return d, true
+	}
+	cred.entry = *e
+	return Decision{}, false
+}
