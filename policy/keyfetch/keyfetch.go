@@ -60,21 +60,58 @@ var stateNames = [...]string{"idle", "requesting", "pending", "loading"}
 
 func (s State) String() string { return stateNames[s] }
 
-// Fetch outcomes, each a counter of the filter's.
+// Outcome is how a fetch ended. Each outcome is a counter of the filter's
+// (apiguard.key_store.fetch.<outcome>, named in internal/metricname), so
+// outcomes are an enumeration rather than strings: a misspelt outcome does
+// not compile. The zero value is no outcome (Actions.Outcome of a step that
+// ended no fetch).
+type Outcome uint8
+
+// The outcomes; outcomeWords gives their stable words.
 const (
-	Loaded      = "loaded"       // a newer snapshot was loaded
-	Unchanged   = "unchanged"    // the snapshot in use was answered again
-	NotModified = "not_modified" // 304 to If-None-Match
-	Failed      = "failed"       // no usable response: refused, reset, timeout, a 304 out of turn
-	HTTPError   = "http_error"   // a status other than 200, 206 and 304, or a bad Content-Range
-	Rejected    = "rejected"     // a snapshot that did not load (see policy's load causes)
-	Restarted   = "restarted"    // a ranged fetch started over: the snapshot changed meanwhile
+	Loaded      Outcome = iota + 1 // a newer snapshot was loaded
+	Unchanged                      // the snapshot in use was answered again
+	NotModified                    // 304 to If-None-Match
+	Failed                         // no usable response: refused, reset, timeout, a 304 out of turn
+	HTTPError                      // a status other than 200, 206 and 304, or a bad Content-Range
+	Rejected                       // a snapshot that did not load (Actions.Cause, a policy.LoadCause, says why)
+	Restarted                      // a ranged fetch started over: the snapshot changed meanwhile
 )
 
-// Outcomes lists every outcome, for metric registration.
-func Outcomes() []string {
-	return []string{Loaded, Unchanged, NotModified, Failed, HTTPError, Rejected, Restarted}
+// outcomeWords is the one table of the outcomes' words, by Outcome.
+var outcomeWords = [...]string{
+	Loaded:      "loaded",
+	Unchanged:   "unchanged",
+	NotModified: "not_modified",
+	Failed:      "failed",
+	HTTPError:   "http_error",
+	Rejected:    "rejected",
+	Restarted:   "restarted",
 }
+
+// NumOutcomes bounds the outcomes: every Outcome is below it, so that an
+// array of NumOutcomes holds one entry per outcome.
+const NumOutcomes = int(Restarted) + 1
+
+// Outcomes lists every outcome, for metric registration.
+func Outcomes() []Outcome {
+	out := make([]Outcome, 0, NumOutcomes-1)
+	for o := Loaded; int(o) < NumOutcomes; o++ {
+		out = append(out, o)
+	}
+	return out
+}
+
+// String returns the outcome's word, "" for the zero value.
+func (o Outcome) String() string {
+	if int(o) < len(outcomeWords) {
+		return outcomeWords[o]
+	}
+	return ""
+}
+
+// MarshalText returns the outcome's word.
+func (o Outcome) MarshalText() ([]byte, error) { return []byte(o.String()), nil }
 
 // Tunables.
 const (
@@ -153,9 +190,11 @@ type Actions struct {
 	// snapshot, for later plugins of the same VM (Policy.Rebind).
 	Swap     *policy.Policy
 	Verified *policy.Verified
-	// Outcome, when set, is a fetch outcome to count; Cause a reject cause.
-	Outcome, Cause string
-	Logs           []Log
+	// Outcome, when set, is a fetch outcome to count; Cause, with
+	// Rejected, is why the snapshot was rejected.
+	Outcome Outcome
+	Cause   policy.LoadCause
+	Logs    []Log
 }
 
 // Fetcher is the key store's state machine of one plugin.
@@ -348,7 +387,7 @@ func (f *Fetcher) call(a *Actions, now time.Time) {
 func (f *Fetcher) CallFailed(err error) Actions {
 	var a Actions
 	f.state, f.parts = Idle, nil
-	f.outcome(&a, Failed, "", "cannot call cluster "+strconv.Quote(f.cfg.Cluster)+": "+err.Error())
+	f.outcome(&a, Failed, 0, "cannot call cluster "+strconv.Quote(f.cfg.Cluster)+": "+err.Error())
 	f.settle(&a)
 	return a
 }
@@ -369,7 +408,7 @@ func (f *Fetcher) Response(now time.Time, headers policy.HeaderList, body Body) 
 func (f *Fetcher) respond(a *Actions, now time.Time, hs policy.HeaderList, body Body) {
 	if hs == nil {
 		f.parts = nil
-		f.outcome(a, Failed, "", "no response from cluster "+strconv.Quote(f.cfg.Cluster)+
+		f.outcome(a, Failed, 0, "no response from cluster "+strconv.Quote(f.cfg.Cluster)+
 			" (connection refused or reset, or no answer within "+f.cfg.Timeout.String()+")")
 		return
 	}
@@ -378,10 +417,10 @@ func (f *Fetcher) respond(a *Actions, now time.Time, hs policy.HeaderList, body 
 	ranged := f.parts != nil
 	switch {
 	case status == "304" && f.sentINM:
-		f.outcome(a, NotModified, "", "")
+		f.outcome(a, NotModified, 0, "")
 	case status == "304":
 		f.parts = nil
-		f.outcome(a, Failed, "", "the key store answered 304 Not Modified to a request without If-None-Match")
+		f.outcome(a, Failed, 0, "the key store answered 304 Not Modified to a request without If-None-Match")
 	case status == "200" && ranged:
 		f.restart(a, "the key store answered 200 to a range request with If-Range: the snapshot changed")
 	case status == "200":
@@ -392,7 +431,7 @@ func (f *Fetcher) respond(a *Actions, now time.Time, hs policy.HeaderList, body 
 		f.firstRange(a, now, hs, etag, body)
 	default:
 		f.parts = nil
-		f.outcome(a, HTTPError, "", "the key store answered status "+strconv.Quote(status))
+		f.outcome(a, HTTPError, 0, "the key store answered status "+strconv.Quote(status))
 	}
 }
 
@@ -401,7 +440,7 @@ func (f *Fetcher) respond(a *Actions, now time.Time, hs policy.HeaderList, body 
 func (f *Fetcher) checkHeader(a *Actions, body Body, etag string) (h keysnap.Header, ok bool) {
 	pre, err := body.Read(0, min(body.Size(), keysnap.MaxHeaderSize))
 	if err != nil {
-		f.outcome(a, Failed, "", "reading the response body: "+err.Error())
+		f.outcome(a, Failed, 0, "reading the response body: "+err.Error())
 		return h, false
 	}
 	h, err = f.base.CheckHeader(pre)
@@ -411,7 +450,7 @@ func (f *Fetcher) checkHeader(a *Actions, body Body, etag string) (h keysnap.Hea
 	}
 	if f.loaded && h.Generation == f.gen && h.Digest == f.digest {
 		f.etag = etag
-		f.outcome(a, Unchanged, "", "")
+		f.outcome(a, Unchanged, 0, "")
 		return h, false
 	}
 	fg, fd, known := f.floor.Get()
@@ -449,7 +488,7 @@ func (f *Fetcher) whole(a *Actions, now time.Time, etag string, body Body) {
 	}
 	data, err := body.ReadInto(make([]byte, 0, body.Size()+f.room))
 	if err != nil || len(data) != body.Size() {
-		f.outcome(a, Failed, "", "reading the response body: "+errText(err))
+		f.outcome(a, Failed, 0, "reading the response body: "+errText(err))
 		return
 	}
 	f.startLoad(a, now, data, etag)
@@ -460,7 +499,7 @@ func (f *Fetcher) firstRange(a *Actions, now time.Time, hs policy.HeaderList, et
 	cr, _ := hs.Get("content-range")
 	first, last, total, ok := parseContentRange(cr)
 	if !ok || first != 0 || last-first+1 != body.Size() || body.Size() < min(total, keysnap.MaxHeaderSize) {
-		f.outcome(a, HTTPError, "", "the key store answered 206 with content-range "+strconv.Quote(cr)+
+		f.outcome(a, HTTPError, 0, "the key store answered 206 with content-range "+strconv.Quote(cr)+
 			" for "+strconv.Itoa(body.Size())+" bytes to the first range")
 		return
 	}
@@ -490,7 +529,7 @@ func (f *Fetcher) nextRange(a *Actions, now time.Time, hs policy.HeaderList, eta
 	if !ok || first != len(f.parts) || total != f.total || last-first+1 != body.Size() {
 		at := len(f.parts)
 		f.parts = nil
-		f.outcome(a, HTTPError, "", "the key store answered 206 with content-range "+strconv.Quote(cr)+
+		f.outcome(a, HTTPError, 0, "the key store answered 206 with content-range "+strconv.Quote(cr)+
 			" for "+strconv.Itoa(body.Size())+" bytes at offset "+strconv.Itoa(at))
 		return
 	}
@@ -511,7 +550,7 @@ func (f *Fetcher) appendRange(a *Actions, now time.Time, body Body) {
 	data, err := body.ReadInto(f.parts[len(f.parts):len(f.parts):cap(f.parts)])
 	if err != nil || len(data) != body.Size() || len(f.parts)+len(data) > f.total {
 		f.parts = nil
-		f.outcome(a, Failed, "", "reading the response body: "+errText(err))
+		f.outcome(a, Failed, 0, "reading the response body: "+errText(err))
 		return
 	}
 	if len(data) > 0 && &data[0] == &f.parts[:len(f.parts)+1][len(f.parts)] {
@@ -535,12 +574,12 @@ func (f *Fetcher) restart(a *Actions, why string) {
 	f.restarts++
 	if f.restarts > MaxRestarts {
 		f.restarts = 0
-		f.outcome(a, HTTPError, "", "the snapshot changed during "+strconv.Itoa(MaxRestarts+1)+
+		f.outcome(a, HTTPError, 0, "the snapshot changed during "+strconv.Itoa(MaxRestarts+1)+
 			" ranged fetches in a row ("+why+"); trying again at the next refresh")
 		return
 	}
 	f.state = Pending
-	f.outcome(a, Restarted, "", "")
+	f.outcome(a, Restarted, 0, "")
 	f.log(a, Info, "key store: restarting the fetch from byte 0: "+why)
 }
 
@@ -579,7 +618,7 @@ func (f *Fetcher) step(a *Actions, began time.Time) {
 	}
 	f.swap(a, l, f.loaderETag)
 	st := l.Stats()
-	f.outcome(a, Loaded, "", "")
+	f.outcome(a, Loaded, 0, "")
 	f.log(a, Info, "loaded generation "+strconv.FormatUint(h.Generation, 10)+" ("+
 		strconv.FormatUint(uint64(h.Consumers), 10)+" consumers, "+strconv.FormatUint(uint64(h.Keys), 10)+" keys, "+
 		strconv.FormatUint(h.Total(), 10)+" bytes, built "+h.CreatedTime().Format(time.RFC3339)+") in "+
@@ -622,7 +661,7 @@ func (f *Fetcher) reject(a *Actions, err error) {
 
 // outcome counts a fetch, and logs it when the state changes. msg never
 // holds key material: load errors name ids, never keys or digests.
-func (f *Fetcher) outcome(a *Actions, outcome, cause, msg string) {
+func (f *Fetcher) outcome(a *Actions, outcome Outcome, cause policy.LoadCause, msg string) {
 	a.Outcome, a.Cause = outcome, cause
 	switch outcome {
 	case Loaded, Unchanged, NotModified:
@@ -634,7 +673,7 @@ func (f *Fetcher) outcome(a *Actions, outcome, cause, msg string) {
 	case Restarted:
 		return
 	}
-	state := outcome + "/" + cause
+	state := outcome.String() + "/" + cause.String()
 	if state == f.logState {
 		return
 	}
