@@ -27,6 +27,7 @@ import (
 
 	"github.com/apiguard/apiguard/internal/benchconfig"
 	"github.com/apiguard/apiguard/internal/cpphost"
+	"github.com/apiguard/apiguard/internal/metricname"
 	"github.com/apiguard/apiguard/internal/vmtest"
 	"github.com/apiguard/apiguard/internal/wasmvm"
 	"github.com/apiguard/apiguard/policy/keymat"
@@ -282,7 +283,7 @@ func BenchmarkRateLimitContention(b *testing.B) {
 		start := next.Add(24 * time.Hour).UnixNano()
 		clock.Store(start)
 		defer func() { next = time.Unix(0, clock.Load()) }()
-		retries0, exhausted0, calls0 := h.Counter(metricCASRetries), h.Counter(metricCASExhausted), h.HostCalls()
+		retries0, exhausted0, calls0 := h.Counter(metricname.CASRetries), h.Counter(metricname.CASExhausted), h.HostCalls()
 		var admitted, denied, failed atomic.Int64
 		var wg sync.WaitGroup
 		b.ResetTimer()
@@ -315,9 +316,9 @@ func BenchmarkRateLimitContention(b *testing.B) {
 		reqs := float64(2 * b.N)
 		span := time.Duration(clock.Load() - start)
 		allowed := min(float64(burst)+span.Seconds()*rate, reqs)
-		b.ReportMetric(float64(h.Counter(metricCASRetries)-retries0)/reqs, "cas-retries/req")
+		b.ReportMetric(float64(h.Counter(metricname.CASRetries)-retries0)/reqs, "cas-retries/req")
 		b.ReportMetric(float64(h.HostCalls()-calls0)/reqs, "host-calls/req")
-		b.ReportMetric(float64(h.Counter(metricCASExhausted)-exhausted0)/reqs, "cas-exhausted/req")
+		b.ReportMetric(float64(h.Counter(metricname.CASExhausted)-exhausted0)/reqs, "cas-exhausted/req")
 		b.ReportMetric(float64(admitted.Load()), "admitted")
 		b.ReportMetric(allowed, "allowed")
 		b.ReportMetric(float64(admitted.Load())/allowed, "admitted/allowed")

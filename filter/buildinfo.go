@@ -9,7 +9,7 @@ import (
 // buildMetricName is the gauge that tells which build a proxy runs:
 // apiguard.build.<version>, 1 for each live plugin instance (one per worker
 // VM) of that build. A package variable, so that the name outlives every
-// VM that defined it (see decisionMetricNames).
+// VM that defined it (see internal/metricname).
 var buildMetricName = buildinfo.MetricName()
 
 // buildLogFormat is the start line naming the build; docs/operations.md quotes it.

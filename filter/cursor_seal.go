@@ -8,6 +8,7 @@ import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
+	"github.com/apiguard/apiguard/internal/metricname"
 	"github.com/apiguard/apiguard/policy"
 )
 
@@ -65,8 +66,8 @@ func (p *pluginContext) bindCursorKeys(pol *policy.Policy) error {
 		return nil
 	}
 	p.seals = &sealMetrics{
-		sealed: proxywasm.DefineCounterMetric(metricCursorSealed),
-		failed: proxywasm.DefineCounterMetric(metricCursorSealFailed),
+		sealed: proxywasm.DefineCounterMetric(metricname.CursorSealed),
+		failed: proxywasm.DefineCounterMetric(metricname.CursorSealFailed),
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
+	"github.com/apiguard/apiguard/internal/metricname"
 	"github.com/apiguard/apiguard/internal/vmtest"
 	"github.com/apiguard/apiguard/policy"
 )
@@ -119,8 +120,8 @@ func TestCursorSealRoundTrip(t *testing.T) {
 		if strings.Contains(link, "10234") || !strings.HasPrefix(link, "<https://api.example.com/v1/orders?limit=20&cursor=") || !strings.HasSuffix(link, `>; rel="next"`) {
 			t.Errorf("Link header %q", link)
 		}
-		if got := e.counter(metricCursorSealed); got != 1 {
-			t.Errorf("%s = %d, want 1", metricCursorSealed, got)
+		if got := e.counter(metricname.CursorSealed); got != 1 {
+			t.Errorf("%s = %d, want 1", metricname.CursorSealed, got)
 		}
 		// Each sealed cursor opens: the back end gets its own cursor back.
 		linkTok := strings.TrimSuffix(strings.TrimPrefix(link, "<https://api.example.com/v1/orders?limit=20&cursor="), `>; rel="next"`)
@@ -162,7 +163,7 @@ func TestCursorSealRefusesForgeries(t *testing.T) {
 		if o := nextPage(e, "/v1/orders", k.billing, tok); o.local != nil {
 			t.Errorf("a cursor within its lifetime: %s", o.local.Data)
 		}
-		if got := e.counter(metricDecisionPrefix + string(policy.ReasonBadPagination)); got != 9 {
+		if got := e.counter(metricname.Decision(policy.ReasonBadPagination)); got != 9 {
 			t.Errorf("bad_pagination decisions = %d, want 9", got)
 		}
 	})
@@ -232,8 +233,8 @@ func TestCursorSealFailures(t *testing.T) {
 				}
 			}
 		}
-		if got := e.counter(metricCursorSealFailed); got != 5 {
-			t.Errorf("%s = %d, want 5", metricCursorSealFailed, got)
+		if got := e.counter(metricname.CursorSealFailed); got != 5 {
+			t.Errorf("%s = %d, want 5", metricname.CursorSealFailed, got)
 		}
 		logs := strings.Join(e.logs(logError), "\n")
 		if strings.Count(logs, "apiguard: cursor_seal_failed: route list-orders") != 5 || strings.Contains(logs, "10234") {
@@ -268,7 +269,7 @@ func TestCursorSealShadowMode(t *testing.T) {
 		if n := nextPage(e, "/v1/orders", k.billing, "10234"); n.local != nil || pathOf(n.upstream) != "/v1/orders?cursor=10234" {
 			t.Errorf("shadow mode: %+v", n)
 		}
-		if got := e.counter(metricShadowWouldDeny); got != 0 {
+		if got := e.counter(metricname.ShadowWouldDeny); got != 0 {
 			t.Errorf("would-deny = %d, want 0 (shadow mode does not judge sealing)", got)
 		}
 	})
@@ -343,7 +344,7 @@ func TestCursorSealWithKeyStore(t *testing.T) {
 		wantBadCursor(t, nextPage(e, "/v1/orders", k.reader, tok), "another snapshot consumer's cursor")
 		srv.set(testSnapshot(t, k, 2, testSigner, readerReadsOrders))
 		e.refresh()
-		if g := e.gauge(ksGenerationName); g != 2 {
+		if g := e.gauge(metricname.KeyStoreGeneration); g != 2 {
 			t.Fatalf("generation %d after the refresh, want 2", g)
 		}
 		if o := nextPage(e, "/v1/orders", k.billing, tok); o.local != nil || pathOf(o.upstream) != "/v1/orders?cursor=10234&limit=20" {

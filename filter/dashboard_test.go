@@ -3,19 +3,16 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"go/ast"
-	"go/parser"
-	"go/token"
 	"os"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/apiguard/apiguard/policy"
+	"github.com/apiguard/apiguard/internal/buildinfo"
+	"github.com/apiguard/apiguard/internal/metricname"
 )
 
 // Files the test reads, relative to this package.
@@ -32,48 +29,18 @@ type promSeries struct {
 	labels map[string]string
 }
 
-// exportedStats returns the stat names the filter defines, read from the
-// metric* constants of metrics.go (so that a new counter is checked without
-// editing this test), the decision prefix expanded with every reason, and
-// the build gauge for a sample version.
+// exportedStats returns the stat names the filter defines: every name of
+// internal/metricname's table (the decision and key store families
+// expanded) and the build gauge for a sample version. That the filter
+// names no metric but through the table is TestMetricNamesComeFromTheTable's.
 func exportedStats(t *testing.T) []string {
 	t.Helper()
-	f, err := parser.ParseFile(token.NewFileSet(), "metrics.go", nil, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var names []string
-	ast.Inspect(f, func(n ast.Node) bool {
-		vs, ok := n.(*ast.ValueSpec)
-		if !ok || len(vs.Names) != 1 || len(vs.Values) != 1 || !strings.HasPrefix(vs.Names[0].Name, "metric") {
-			return true
-		}
-		lit, ok := vs.Values[0].(*ast.BasicLit)
-		if !ok || lit.Kind != token.STRING {
-			return true
-		}
-		s, _ := strconv.Unquote(lit.Value)
-		if s == metricDecisionPrefix {
-			for _, r := range policy.Reasons() {
-				names = append(names, s+string(r))
-			}
-			return true
-		}
-		names = append(names, s)
-		return true
-	})
-	if len(names) < 7 {
-		t.Fatalf("found %d metric constants in metrics.go: %q", len(names), names)
+	for _, m := range metricname.All() {
+		names = append(names, m.Name)
 	}
-	// The key store's counters and gauges (keystore.go).
-	for _, m := range []map[string]string{ksFetchNames, ksRejectNames} {
-		for _, n := range m {
-			names = append(names, n)
-		}
-	}
-	names = append(names, ksGenerationName, ksAgeName, ksKeysMetricName)
 	// announceBuild's gauge, for version v0.2.0-4-gabc1234.
-	return append(names, "apiguard.build.v0_2_0-4-gabc1234")
+	return append(names, buildinfo.MetricNameFor("v0.2.0-4-gabc1234"))
 }
 
 // envoyTags reads the stats_tags of envoy.yaml.

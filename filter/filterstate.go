@@ -66,7 +66,7 @@ func publishDecision(d policy.Decision, shadow bool, t tokens) {
 	if d.Allow && d.RateLimit.Quota != nil {
 		quota = d.RateLimit.Quota.Name
 	}
-	b := append(recordBuf[:0], recordPrefix(policy.Outcome(d, shadow), string(d.Reason), d.Route,
+	b := append(recordBuf[:0], recordPrefix(policy.OutcomeOf(d, shadow).String(), string(d.Reason), d.Route,
 		d.Identity.Consumer, d.Identity.KeyID, quota)...)
 	if t.known {
 		b = append(b, `,"`+policy.FieldRateLimitRemaining+`":`...)
@@ -114,13 +114,16 @@ func recordPrefix(outcome, reason, route, consumer, keyID, quota string) []byte 
 	return b
 }
 
+// internalErrorRecord is the filter state of a request failed closed.
+var internalErrorRecord = []byte(`{"` + policy.FieldDecision + `":"` + policy.OutcomeDeny.String() + `","` +
+	policy.FieldReason + `":"` + string(policy.ReasonInternalError) + `"}`)
+
 // publishInternalError records a request failed closed with 500: denied
 // for internal_error, in either mode (shadow mode does not forward it). It
 // replaces whatever was set for the request before the failure.
 func publishInternalError() {
 	if filterStateOn {
-		setState([]byte(`{"` + policy.FieldDecision + `":"` + policy.OutcomeDeny + `","` +
-			policy.FieldReason + `":"` + string(policy.ReasonInternalError) + `"}`))
+		setState(internalErrorRecord)
 	}
 }
 

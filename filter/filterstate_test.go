@@ -8,6 +8,7 @@ import (
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
+	"github.com/apiguard/apiguard/internal/metricname"
 	"github.com/apiguard/apiguard/policy"
 )
 
@@ -183,7 +184,7 @@ func TestFilterState(t *testing.T) {
 			noKeyIn(t, c.name, o.state, k)
 		}
 		// The decision counters count what the filter state says.
-		if n := e.counter(metricDecisionPrefix + "allowed"); n != 4 {
+		if n := e.counter(metricname.DecisionPrefix + "allowed"); n != 4 {
 			t.Errorf("allowed decisions %d, want 4", n)
 		}
 	})

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/apiguard/apiguard/internal/cpphost"
+	"github.com/apiguard/apiguard/internal/metricname"
 	"github.com/apiguard/apiguard/internal/vmtest"
 	"github.com/apiguard/apiguard/internal/wasmvm"
 	"github.com/apiguard/apiguard/policy"
@@ -254,7 +255,7 @@ func BenchmarkHostIdentityToken(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			if n := vm.Counter(metricTokensMinted); n < uint64(b.N) {
+			if n := vm.Counter(metricname.TokensMinted); n < uint64(b.N) {
 				b.Fatalf("%d tokens minted in %d requests", n, b.N)
 			}
 			minted = float64(b.Elapsed().Nanoseconds()) / float64(b.N)

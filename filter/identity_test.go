@@ -15,6 +15,7 @@ import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
 	"github.com/apiguard/apiguard/internal/identitykey"
+	"github.com/apiguard/apiguard/internal/metricname"
 	"github.com/apiguard/apiguard/policy"
 )
 
@@ -177,10 +178,10 @@ func TestIdentityToken(t *testing.T) {
 				o = e.do("/v1/files/a", [2]string{"x-api-key", k.reader})
 				v, _ = header(o.upstream, "authorization")
 				wantClaims(t, verifiedClaims(t, alg, bearer(t, v)), "reader", "reader-1", "files:read", "", testNow, 5*time.Minute)
-				if n := e.counter(metricTokensMinted); n != 2 {
+				if n := e.counter(metricname.TokensMinted); n != 2 {
 					t.Errorf("tokens minted %d, want 2", n)
 				}
-				if n := e.counter(metricTokenFailures); n != 0 {
+				if n := e.counter(metricname.TokenFailures); n != 0 {
 					t.Errorf("signing failures %d", n)
 				}
 				for _, line := range append(e.logs(logInfo), e.logs(logWarn)...) {
@@ -243,7 +244,7 @@ func TestIdentityTokenSpoofed(t *testing.T) {
 			wantStatus(t, o, c.status, "denied "+c.path)
 			noToken(t, o, "denied "+c.path)
 		}
-		if n := e.counter(metricTokensMinted); n != 1 {
+		if n := e.counter(metricname.TokensMinted); n != 1 {
 			t.Errorf("tokens minted %d, want 1", n)
 		}
 	})
@@ -297,7 +298,7 @@ func TestIdentityTokenReuse(t *testing.T) {
 		}
 		minted := func(want uint64, what string) {
 			t.Helper()
-			if n := e.counter(metricTokensMinted); n != want {
+			if n := e.counter(metricname.TokensMinted); n != want {
 				t.Errorf("%s: tokens minted %d, want %d", what, n, want)
 			}
 		}
@@ -362,7 +363,7 @@ func TestIdentityTokenShadow(t *testing.T) {
 				t.Errorf("a would-deny request forwards authorization: %q", o.upstream)
 			}
 		}
-		if n := e.counter(metricShadowWouldDeny); n != 3 {
+		if n := e.counter(metricname.ShadowWouldDeny); n != 3 {
 			t.Errorf("would-deny %d, want 3", n)
 		}
 	})
@@ -381,7 +382,7 @@ func TestIdentityTokenConfigPush(t *testing.T) {
 		e.restart()
 		o = e.do("/v1/orders", [2]string{"x-api-key", k.billing})
 		after, _ := header(o.upstream, "authorization")
-		if n := e.counter(metricTokensMinted); n != 2 {
+		if n := e.counter(metricname.TokensMinted); n != 2 {
 			t.Errorf("tokens minted %d after the push, want 2", n)
 		}
 		if before == after {
@@ -501,7 +502,7 @@ func TestIdentityTokenSigningFailure(t *testing.T) {
 			if ct, _ := header(o.local.Headers, "content-type"); ct != problemContentType {
 				t.Errorf("content-type %q", ct)
 			}
-			if n := e.counter(metricTokenFailures); n != 1 {
+			if n := e.counter(metricname.TokenFailures); n != 1 {
 				t.Errorf("signing failures %d, want 1", n)
 			}
 			wantStatus(t, e.do("/healthz"), 200, "public route")

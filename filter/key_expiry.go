@@ -5,6 +5,7 @@ import (
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
 
+	"github.com/apiguard/apiguard/internal/metricname"
 	"github.com/apiguard/apiguard/policy"
 )
 
@@ -38,7 +39,7 @@ func (p *pluginContext) startKeyExpiry() {
 	if p.policy.KeyPolicy() == nil {
 		return
 	}
-	p.expiry = &keyExpiry{gauge: gauge{g: proxywasm.DefineGaugeMetric(metricKeysExpiring), v: -1}}
+	p.expiry = &keyExpiry{gauge: gauge{g: proxywasm.DefineGaugeMetric(metricname.KeysExpiring), v: -1}}
 	if p.keyStore == nil {
 		if err := proxywasm.SetTickPeriodMilliSeconds(expiryFirstTick); err != nil {
 			proxywasm.LogErrorf("apiguard: key_policy: setting the tick period: %v", err)

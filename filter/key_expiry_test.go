@@ -10,6 +10,7 @@ import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
 	"github.com/apiguard/apiguard/policy/keymat"
+	"github.com/apiguard/apiguard/internal/metricname"
 )
 
 // wasmEpoch is where the wasm runners' clocks start (wazero's fake clock,
@@ -49,11 +50,11 @@ func TestKeysExpiringGauge(t *testing.T) {
 		if d := e.do("/v1/orders", [2]string{"x-api-key", k.billing}); d.local != nil {
 			t.Fatalf("request denied: %d %s", d.local.StatusCode, d.local.Data)
 		}
-		if got := e.gauge(metricKeysExpiring); got != 0 {
+		if got := e.gauge(metricname.KeysExpiring); got != 0 {
 			t.Fatalf("gauge before the first tick = %d, want 0 (never counted in a request)", got)
 		}
 		e.tick()
-		if got := e.gauge(metricKeysExpiring); got != 2 {
+		if got := e.gauge(metricname.KeysExpiring); got != 2 {
 			t.Errorf("gauge after a tick = %d, want 2 (soon, reader-soon)", got)
 		}
 		if p := e.tickPeriod(); p != time.Minute {
@@ -119,13 +120,13 @@ func TestKeysExpiringGaugeWithKeyStore(t *testing.T) {
 		e := startKeyStoreWith(t, vm, cfg, srv)
 		e.deliverAll()
 		e.tick()
-		if got := e.gauge(metricKeysExpiring); got != 2 {
+		if got := e.gauge(metricname.KeysExpiring); got != 2 {
 			t.Errorf("gauge with the first snapshot = %d, want 2", got)
 		}
 		srv.set(testSnapshot(t, k, 2, testSigner, expiring("2022-01-05T00:00:00Z", "2022-03-11T00:00:00Z", "2022-03-02T00:00:00Z", "2021-12-01T00:00:00Z")))
 		e.refresh()
 		e.tick()
-		if got := e.gauge(metricKeysExpiring); got != 1 {
+		if got := e.gauge(metricname.KeysExpiring); got != 1 {
 			t.Errorf("gauge after the swap = %d, want 1", got)
 		}
 	})

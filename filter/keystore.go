@@ -11,6 +11,7 @@ import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
 	"github.com/apiguard/apiguard/filter/internal/bridge"
+	"github.com/apiguard/apiguard/internal/metricname"
 	"github.com/apiguard/apiguard/policy"
 	"github.com/apiguard/apiguard/policy/keyfetch"
 )
@@ -34,52 +35,18 @@ import (
 // Each worker VM fetches and holds its own copy: workers converge within
 // one refresh.
 
-// Key store metric names.
-const (
-	metricKSGeneration = "apiguard.key_store.generation"  // gauge: generation of the snapshot in use, 0 for none
-	metricKSAge        = "apiguard.key_store.age_seconds" // gauge: seconds since the snapshot in use was built
-	metricKSKeys       = "apiguard.key_store.keys"        // gauge: keys of the snapshot in use
-	metricKSFetch      = "apiguard.key_store.fetch."      // + outcome: counter
-	metricKSReject     = "apiguard.key_store.reject."     // + cause: counter
-)
-
-// Fetch outcomes, as keyfetch names them.
-const (
-	fetchLoaded      = keyfetch.Loaded
-	fetchUnchanged   = keyfetch.Unchanged
-	fetchNotModified = keyfetch.NotModified
-	fetchFailed      = keyfetch.Failed
-	fetchHTTPError   = keyfetch.HTTPError
-	fetchRestarted   = keyfetch.Restarted
-)
-
-var (
-	ksFetchNames     = prefixed(metricKSFetch, keyfetch.Outcomes())
-	ksRejectNames    = prefixed(metricKSReject, policy.LoadCauses())
-	ksGenerationName = metricKSGeneration
-	ksAgeName        = metricKSAge
-	ksKeysMetricName = metricKSKeys
-	// loadTickPeriod is the fast tick period, in milliseconds.
-	loadTickPeriod = uint32(keyfetch.LoadTickPeriod / time.Millisecond)
-)
-
-// prefixed returns prefix+name for each name, by name. Package variables:
-// see decisionMetricNames.
-func prefixed(prefix string, names []string) map[string]string {
-	m := make(map[string]string, len(names))
-	for _, n := range names {
-		m[n] = prefix + n
-	}
-	return m
-}
+// loadTickPeriod is the fast tick period, in milliseconds.
+var loadTickPeriod = uint32(keyfetch.LoadTickPeriod / time.Millisecond)
 
 type keyStore struct {
 	f        *keyfetch.Fetcher
 	cfg      *policy.KeyStoreConfig
 	identity string
 
-	fetches    map[string]proxywasm.MetricCounter
-	rejects    map[string]proxywasm.MetricCounter
+	// The counters by keyfetch.Outcome and by policy.LoadCause
+	// (internal/metricname); index 0, no outcome or cause, is unset.
+	fetches    [keyfetch.NumOutcomes]proxywasm.MetricCounter
+	rejects    [policy.NumLoadCauses]proxywasm.MetricCounter
 	generation gauge
 	age        gauge
 	keys       gauge
@@ -88,16 +55,15 @@ type keyStore struct {
 func newKeyStore(p *pluginContext, base *policy.Policy, prefix string) *keyStore {
 	cfg := base.KeyStore()
 	k := &keyStore{cfg: cfg, identity: cfg.Identity(),
-		fetches: map[string]proxywasm.MetricCounter{}, rejects: map[string]proxywasm.MetricCounter{},
-		generation: gauge{g: proxywasm.DefineGaugeMetric(ksGenerationName)},
-		age:        gauge{g: proxywasm.DefineGaugeMetric(ksAgeName)},
-		keys:       gauge{g: proxywasm.DefineGaugeMetric(ksKeysMetricName)},
+		generation: gauge{g: proxywasm.DefineGaugeMetric(metricname.KeyStoreGeneration)},
+		age:        gauge{g: proxywasm.DefineGaugeMetric(metricname.KeyStoreAge)},
+		keys:       gauge{g: proxywasm.DefineGaugeMetric(metricname.KeyStoreKeys)},
 	}
-	for o, name := range ksFetchNames {
-		k.fetches[o] = proxywasm.DefineCounterMetric(name)
+	for _, o := range keyfetch.Outcomes() {
+		k.fetches[o] = proxywasm.DefineCounterMetric(metricname.KeyStoreFetch(o))
 	}
-	for c, name := range ksRejectNames {
-		k.rejects[c] = proxywasm.DefineCounterMetric(name)
+	for _, c := range policy.LoadCauses() {
+		k.rejects[c] = proxywasm.DefineCounterMetric(metricname.KeyStoreReject(c))
 	}
 	sum := sha256.Sum256([]byte(k.identity))
 	floor := &sharedFloor{key: prefix + "keystore/" + hex.EncodeToString(sum[:8]), errors: p.metrics.storeErrors}
@@ -138,15 +104,11 @@ func (k *keyStore) apply(p *pluginContext, a keyfetch.Actions) {
 		k.keys.set(int64(h.Keys))
 		k.updateAge()
 	}
-	if a.Outcome != "" {
-		if c, ok := k.fetches[a.Outcome]; ok {
-			c.Increment(1)
-		}
+	if a.Outcome != 0 {
+		k.fetches[a.Outcome].Increment(1)
 	}
-	if a.Cause != "" {
-		if c, ok := k.rejects[a.Cause]; ok {
-			c.Increment(1)
-		}
+	if a.Cause != 0 {
+		k.rejects[a.Cause].Increment(1)
 	}
 	for _, l := range a.Logs {
 		switch l.Level {

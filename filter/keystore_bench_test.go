@@ -22,8 +22,10 @@ import (
 
 	"github.com/apiguard/apiguard/internal/benchconfig"
 	"github.com/apiguard/apiguard/internal/cpphost"
+	"github.com/apiguard/apiguard/internal/metricname"
 	"github.com/apiguard/apiguard/internal/vmtest"
 	"github.com/apiguard/apiguard/policy/keymat"
+	"github.com/apiguard/apiguard/policy/keyfetch"
 	"github.com/apiguard/apiguard/policy/keysnap"
 )
 
@@ -144,7 +146,7 @@ func loadInHost(b *testing.B, vm *cpphost.VM, h *cpphost.Host, loadsBefore uint6
 		}
 	}
 	deliver()
-	for h.Counter(metricKSFetch+fetchLoaded) == loadsBefore {
+	for h.Counter(metricname.KeyStoreFetch(keyfetch.Loaded)) == loadsBefore {
 		if vm.TickPeriod != time.Millisecond {
 			b.Fatalf("load not finished, and ticks at %v; logs %q %q", vm.TickPeriod, vm.LogsAt(logWarn), vm.LogsAt(logError))
 		}
@@ -312,7 +314,7 @@ func BenchmarkKeyStoreLoad(b *testing.B) {
 				if err := vm.Tick(); err != nil {
 					b.Fatal(err)
 				}
-				l, lo = loadInHost(b, vm, h, h.Counter(metricKSFetch+fetchLoaded))
+				l, lo = loadInHost(b, vm, h, h.Counter(metricname.KeyStoreFetch(keyfetch.Loaded)))
 				load2, longest2 = load2+l, max(longest2, lo)
 				mem2 = max(mem2, vm.MemorySize())
 				vm.Close()

@@ -18,9 +18,11 @@ import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
 	"github.com/apiguard/apiguard/internal/cpphost"
+	"github.com/apiguard/apiguard/internal/metricname"
 	"github.com/apiguard/apiguard/internal/vmtest"
 	"github.com/apiguard/apiguard/policy"
 	"github.com/apiguard/apiguard/policy/keymat"
+	"github.com/apiguard/apiguard/policy/keyfetch"
 	"github.com/apiguard/apiguard/policy/keysnap"
 )
 
@@ -211,7 +213,7 @@ func TestKeyStoreFetch(t *testing.T) {
 		}
 		wantStatus(t, e.do("/v1/orders"), 503, "no key, before the first snapshot")
 		wantStatus(t, e.do("/healthz"), 200, "public route before the first snapshot")
-		if n := e.counter(metricDecisionPrefix + "key_store_unavailable"); n != 2 {
+		if n := e.counter(metricname.DecisionPrefix + "key_store_unavailable"); n != 2 {
 			t.Errorf("key_store_unavailable decisions %d, want 2", n)
 		}
 
@@ -227,10 +229,10 @@ func TestKeyStoreFetch(t *testing.T) {
 		wantStatus(t, e.do("/v1/orders", [2]string{"x-api-key", k.billingExpired}), 401, "expired key")
 		wantStatus(t, e.do("/v1/orders", [2]string{"x-api-key", k.unknown}), 401, "unknown key")
 		wantStatus(t, e.do("/v1/orders", [2]string{"x-api-key", k.reader}), 403, "reader on orders")
-		if g := e.gauge(metricKSGeneration); g != 1 {
+		if g := e.gauge(metricname.KeyStoreGeneration); g != 1 {
 			t.Errorf("generation gauge %d", g)
 		}
-		if g := e.gauge(metricKSKeys); g != 5 {
+		if g := e.gauge(metricname.KeyStoreKeys); g != 5 {
 			t.Errorf("keys gauge %d", g)
 		}
 
@@ -240,7 +242,7 @@ func TestKeyStoreFetch(t *testing.T) {
 		if inm, _ := header(calls[len(calls)-1].headers, "if-none-match"); inm != srv.etag {
 			t.Errorf("If-None-Match %q, want %q", inm, srv.etag)
 		}
-		if n := e.counter(metricKSFetch + fetchNotModified); n != 1 {
+		if n := e.counter(metricname.KeyStoreFetch(keyfetch.NotModified)); n != 1 {
 			t.Errorf("not_modified fetches %d", n)
 		}
 		wantStatus(t, e.do("/v1/orders", [2]string{"x-api-key", k.billing}), 200, "after a 304")
@@ -259,10 +261,10 @@ func TestKeyStoreFetch(t *testing.T) {
 		if got, _ := header(o.upstream, "x-apiguard-key-id"); got != "reader-2" {
 			t.Errorf("key id header %q", got)
 		}
-		if g := e.gauge(metricKSGeneration); g != 2 {
+		if g := e.gauge(metricname.KeyStoreGeneration); g != 2 {
 			t.Errorf("generation gauge %d", g)
 		}
-		if n := e.counter(metricKSFetch + fetchLoaded); n != 2 {
+		if n := e.counter(metricname.KeyStoreFetch(keyfetch.Loaded)); n != 2 {
 			t.Errorf("loaded fetches %d", n)
 		}
 	})
@@ -296,20 +298,20 @@ func TestKeyStoreKeepsLastGood(t *testing.T) {
 			counter    string
 		}{
 			// Adjacent cases differ in state, so each is logged once.
-			{"server down", modeDown, nil, metricKSFetch + fetchFailed},
-			{"500", mode500, nil, metricKSFetch + fetchHTTPError},
-			{"slow (timeout)", modeSlow, nil, metricKSFetch + fetchFailed},
-			{"truncated snapshot", modePartial, testSnapshot(t, k, 6, testSigner, revokeAll), metricKSReject + policy.CauseTruncated},
-			{"connection closed mid-body", modeTruncate, nil, metricKSFetch + fetchFailed},
-			{"corrupt body", "", corrupt, metricKSReject + policy.CauseCorrupt},
-			{"bad signature", "", testSnapshot(t, k, 6, otherSigner, revokeAll), metricKSReject + policy.CauseBadSignature},
-			{"older generation", "", testSnapshot(t, k, 4, testSigner, revokeAll), metricKSReject + policy.CauseOlderGeneration},
-			{"unsigned", "", testSnapshot(t, k, 6, nil, revokeAll), metricKSReject + policy.CauseUnsigned},
-			{"same generation, other content", "", testSnapshot(t, k, 5, testSigner, revokeAll), metricKSReject + policy.CauseOlderGeneration},
+			{"server down", modeDown, nil, metricname.KeyStoreFetch(keyfetch.Failed)},
+			{"500", mode500, nil, metricname.KeyStoreFetch(keyfetch.HTTPError)},
+			{"slow (timeout)", modeSlow, nil, metricname.KeyStoreFetch(keyfetch.Failed)},
+			{"truncated snapshot", modePartial, testSnapshot(t, k, 6, testSigner, revokeAll), metricname.KeyStoreReject(policy.CauseTruncated)},
+			{"connection closed mid-body", modeTruncate, nil, metricname.KeyStoreFetch(keyfetch.Failed)},
+			{"corrupt body", "", corrupt, metricname.KeyStoreReject(policy.CauseCorrupt)},
+			{"bad signature", "", testSnapshot(t, k, 6, otherSigner, revokeAll), metricname.KeyStoreReject(policy.CauseBadSignature)},
+			{"older generation", "", testSnapshot(t, k, 4, testSigner, revokeAll), metricname.KeyStoreReject(policy.CauseOlderGeneration)},
+			{"unsigned", "", testSnapshot(t, k, 6, nil, revokeAll), metricname.KeyStoreReject(policy.CauseUnsigned)},
+			{"same generation, other content", "", testSnapshot(t, k, 5, testSigner, revokeAll), metricname.KeyStoreReject(policy.CauseOlderGeneration)},
 			{"unknown rate-limit policy", "", testSnapshot(t, k, 6, testSigner, func(cs []any) {
 				revokeAll(cs)
 				cs[1].(map[string]any)["rate_limit"] = "platinum"
-			}), metricKSReject + policy.CauseConfigMismatch},
+			}), metricname.KeyStoreReject(policy.CauseConfigMismatch)},
 		} {
 			if tc.snap != nil {
 				srv.set(tc.snap)
@@ -327,7 +329,7 @@ func TestKeyStoreKeepsLastGood(t *testing.T) {
 			}
 			o := e.do("/v1/orders", [2]string{"x-api-key", k.billing})
 			wantStatus(t, o, 200, tc.name+": last good snapshot")
-			if g := e.gauge(metricKSGeneration); g != 5 {
+			if g := e.gauge(metricname.KeyStoreGeneration); g != 5 {
 				t.Errorf("%s: generation gauge %d", tc.name, g)
 			}
 		}
@@ -409,10 +411,10 @@ func TestKeyStoreWorkersConverge(t *testing.T) {
 			wantStatus(t, e.do("/v1/orders", [2]string{"x-api-key", k.billing}), 401, "worker "+strconv.Itoa(i+1)+" after one refresh")
 		}
 		// Each worker sets the gauge (it does not add to a sum).
-		if g := e1.gauge(metricKSGeneration); g != 2 {
+		if g := e1.gauge(metricname.KeyStoreGeneration); g != 2 {
 			t.Errorf("generation gauge with two workers on generation 2: %d", g)
 		}
-		if n := e1.counter(metricKSFetch + fetchLoaded); n != 4 {
+		if n := e1.counter(metricname.KeyStoreFetch(keyfetch.Loaded)); n != 4 {
 			t.Errorf("loads summed over both workers: %d, want 4", n)
 		}
 	})
@@ -452,7 +454,7 @@ func TestKeyStoreRanges(t *testing.T) {
 			t.Errorf("ranges asked for: %q", srv.ranges)
 		}
 		wantStatus(t, e.do("/v1/orders", [2]string{"x-api-key", k.billing}), 200, "after a ranged load")
-		if g := e.gauge(metricKSGeneration); g != 1 {
+		if g := e.gauge(metricname.KeyStoreGeneration); g != 1 {
 			t.Fatalf("generation %d", g)
 		}
 
@@ -473,11 +475,11 @@ func TestKeyStoreRanges(t *testing.T) {
 		}
 		srv.mu.Unlock()
 		e.refresh()
-		if g := e.gauge(metricKSGeneration); g != 3 {
+		if g := e.gauge(metricname.KeyStoreGeneration); g != 3 {
 			t.Fatalf("generation %d after a snapshot replaced mid-fetch, want 3", g)
 		}
 		wantStatus(t, e.do("/v1/orders", [2]string{"x-api-key", k.billing}), 401, "revoked in generation 3")
-		if n := e.counter(metricKSReject + policy.CauseCorrupt); n != 0 {
+		if n := e.counter(metricname.KeyStoreReject(policy.CauseCorrupt)); n != 0 {
 			t.Errorf("%d corrupt snapshots: parts were mixed", n)
 		}
 	})
@@ -535,7 +537,7 @@ func TestKeyStoreConnectionRefused(t *testing.T) {
 			cpphost.Options{Clusters: map[string]string{testKeyCluster: addr}})
 		e.deliverAll()
 		wantStatus(t, e.do("/v1/orders", [2]string{"x-api-key", k.billing}), 503, "store refusing connections")
-		if n := e.counter(metricKSFetch + fetchFailed); n != 1 {
+		if n := e.counter(metricname.KeyStoreFetch(keyfetch.Failed)); n != 1 {
 			t.Errorf("failed fetches %d, want 1", n)
 		}
 		if errs := e.logs(logError); len(errs) != 1 || !strings.Contains(errs[0], "no response from cluster") {

@@ -13,6 +13,7 @@ import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
 	"github.com/apiguard/apiguard/internal/cpphost"
+	"github.com/apiguard/apiguard/internal/metricname"
 	"github.com/apiguard/apiguard/internal/vmtest"
 	"github.com/apiguard/apiguard/policy"
 	"github.com/apiguard/apiguard/policy/keyfetch"
@@ -87,7 +88,7 @@ func TestKeyStoreVerifiesBeforeAllocating(t *testing.T) {
 			name  string
 			first []byte // the first range's bytes
 			total uint64 // Content-Range's total
-			cause string
+			cause policy.LoadCause
 		}{
 			{"forged header, 256 MiB announced", forged[:1024], uint64(keysnap.HeaderSize) + huge, policy.CauseBadSignature},
 			{"signed header over max_size", tooLarge[:1024], uint64(keysnap.HeaderSize) + huge, policy.CauseTooLarge},
@@ -114,7 +115,7 @@ func TestKeyStoreVerifiesBeforeAllocating(t *testing.T) {
 				if n := e.deliverAll(); n != 1 {
 					t.Errorf("%d HTTP calls answered, want 1: the fetch goes on after a bad first range", n)
 				}
-				if n := e.counter(metricKSReject + tc.cause); n != 1 {
+				if n := e.counter(metricname.KeyStoreReject(tc.cause)); n != 1 {
 					t.Errorf("%s rejections %d, want 1", tc.cause, n)
 				}
 				if e.vm != nil {
@@ -155,13 +156,13 @@ func TestKeyStoreRestartsOnAnotherValidator(t *testing.T) {
 			}
 		}
 		e.refresh()
-		if g := e.gauge(metricKSGeneration); g != 3 {
+		if g := e.gauge(metricname.KeyStoreGeneration); g != 3 {
 			t.Fatalf("generation %d, want 3", g)
 		}
-		if n := e.counter(metricKSFetch + fetchRestarted); n != 1 {
+		if n := e.counter(metricname.KeyStoreFetch(keyfetch.Restarted)); n != 1 {
 			t.Errorf("restarted %d, want 1", n)
 		}
-		if n := e.counter(metricKSReject + policy.CauseCorrupt); n != 0 {
+		if n := e.counter(metricname.KeyStoreReject(policy.CauseCorrupt)); n != 0 {
 			t.Errorf("corrupt %d: parts of two snapshots were joined", n)
 		}
 		wantStatus(t, e.do("/v1/orders", [2]string{"x-api-key", k.billing}), 401, "revoked in generation 3")
@@ -181,15 +182,15 @@ func TestKeyStoreRestartsOnAnotherValidator(t *testing.T) {
 			return false
 		})
 		e.refresh()
-		if n := e.counter(metricKSFetch + fetchRestarted); n != 1+keyfetchMaxRestarts {
+		if n := e.counter(metricname.KeyStoreFetch(keyfetch.Restarted)); n != 1+keyfetchMaxRestarts {
 			t.Errorf("restarted %d, want %d", n, 1+keyfetchMaxRestarts)
 		}
-		if n := e.counter(metricKSFetch + fetchHTTPError); n != 1 {
+		if n := e.counter(metricname.KeyStoreFetch(keyfetch.HTTPError)); n != 1 {
 			t.Errorf("http_error %d: the fetcher did not give up", n)
 		}
 		srv.setAnswer(nil)
 		e.refresh()
-		if g := e.gauge(metricKSGeneration); g != 4 {
+		if g := e.gauge(metricname.KeyStoreGeneration); g != 4 {
 			t.Errorf("generation %d after the store settled, want 4", g)
 		}
 	})
@@ -208,10 +209,10 @@ func TestKeyStoreNotModifiedWithoutSnapshot(t *testing.T) {
 		})
 		e := startKeyStore(t, vm, k, srv)
 		e.deliverAll()
-		if n := e.counter(metricKSFetch + fetchNotModified); n != 0 {
+		if n := e.counter(metricname.KeyStoreFetch(keyfetch.NotModified)); n != 0 {
 			t.Errorf("not_modified %d without a snapshot", n)
 		}
-		if n := e.counter(metricKSFetch + fetchFailed); n != 1 {
+		if n := e.counter(metricname.KeyStoreFetch(keyfetch.Failed)); n != 1 {
 			t.Errorf("failed %d, want 1", n)
 		}
 		wantStatus(t, e.do("/v1/orders", [2]string{"x-api-key", k.billing}), 503, "after a 304 out of turn")
@@ -227,7 +228,7 @@ func TestKeyStoreAudience(t *testing.T) {
 		srv.set(encodeSnapshot(t, k, 1, "staging", nil))
 		e := startKeyStoreWith(t, vm, rangedKeyStoreConfig(t, k, func(ks map[string]any) { ks["audience"] = "prod" }), srv)
 		e.deliverAll()
-		if n := e.counter(metricKSReject + policy.CauseWrongAudience); n != 1 {
+		if n := e.counter(metricname.KeyStoreReject(policy.CauseWrongAudience)); n != 1 {
 			t.Errorf("wrong_audience %d, want 1", n)
 		}
 		wantStatus(t, e.do("/v1/orders", [2]string{"x-api-key", k.billing}), 503, "staging snapshot in prod")
@@ -254,7 +255,7 @@ func TestKeyStoreRefusesDuplicateKeyIDs(t *testing.T) {
 		srv.set(snap)
 		e := startKeyStore(t, vm, k, srv)
 		e.deliverAll()
-		if n := e.counter(metricKSReject + policy.CauseInvalid); n != 1 {
+		if n := e.counter(metricname.KeyStoreReject(policy.CauseInvalid)); n != 1 {
 			t.Errorf("invalid %d, want 1", n)
 		}
 		if logs := strings.Join(e.logs(logError), "\n"); !strings.Contains(logs, `key id "same"`) {
@@ -298,13 +299,13 @@ func TestKeyStoreConfigPushNoOutage(t *testing.T) {
 			}
 			e.deliverAll() // the background revalidation
 		}
-		if n := e.counter(metricDecisionPrefix + "key_store_unavailable"); n != 0 {
+		if n := e.counter(metricname.DecisionPrefix + "key_store_unavailable"); n != 0 {
 			t.Errorf("%d requests answered 503 key_store_unavailable during the pushes", n)
 		}
-		if n := e.counter(metricKSFetch + fetchLoaded); n != 1 {
+		if n := e.counter(metricname.KeyStoreFetch(keyfetch.Loaded)); n != 1 {
 			t.Errorf("loaded %d times, want 1: the pushes re-fetched the snapshot", n)
 		}
-		if n := e.counter(metricKSFetch + fetchUnchanged); n != 10 {
+		if n := e.counter(metricname.KeyStoreFetch(keyfetch.Unchanged)); n != 10 {
 			t.Errorf("unchanged %d, want 10 (one revalidation per push)", n)
 		}
 	})
@@ -329,7 +330,7 @@ func TestKeyStoreNeverGoesBack(t *testing.T) {
 		wantStatus(t, e.do("/v1/orders", [2]string{"x-api-key", k.billing}), 401, "after a push")
 		e.deliverAll()
 		wantStatus(t, e.do("/v1/orders", [2]string{"x-api-key", k.billing}), 401, "after a push and a fetch of generation 3")
-		if n := e.counter(metricKSReject + policy.CauseOlderGeneration); n != 1 {
+		if n := e.counter(metricname.KeyStoreReject(policy.CauseOlderGeneration)); n != 1 {
 			t.Errorf("older_generation %d, want 1", n)
 		}
 

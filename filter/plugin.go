@@ -228,7 +228,6 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) (action types.Action) {
 		sendInternalError()
 		return types.ActionPause
 	}
-
 	headers, err := proxywasm.GetHttpRequestHeaders()
 	if err != nil {
 		p.metrics.internalErrors.Increment(1)
@@ -236,62 +235,76 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) (action types.Action) {
 		sendInternalError()
 		return types.ActionPause
 	}
-	hl := policy.HeaderList(headers)
-	method, _ := hl.Get(":method")
-	path, _ := hl.Get(":path")
-	now := requestTime()
-	ip := clientIP()
-	d := p.policy.Decide(policy.Request{
-		Method:   method,
-		Path:     path,
-		Headers:  hl,
-		ClientIP: ip,
-		Now:      now,
+	var j judged
+	h.judge(&j, policy.HeaderList(headers))
+	if p.policy.Shadow() {
+		return h.applyShadow(&j)
+	}
+	return h.enforce(&j)
+}
+
+// judged is a request and the decision on it.
+type judged struct {
+	d            policy.Decision
+	method, path string
+	headers      policy.HeaderList
+	now          time.Time
+	clientIP     string
+}
+
+// log writes the decision log line of j with outcome o.
+func (j *judged) log(o policy.Outcome) {
+	logDecision(o, &j.d, j.method, j.path, j.headers, j.now, j.clientIP)
+}
+
+// judge decides a request with headers into j: the policy's decision,
+// 503 while no key snapshot is loaded, and the rate limit of an allowed
+// request; then counts the decision and publishes it in the filter state.
+func (h *httpContext) judge(j *judged, headers policy.HeaderList) {
+	p := h.plugin
+	j.headers = headers
+	j.method, _ = headers.Get(":method")
+	j.path, _ = headers.Get(":path")
+	j.now, j.clientIP = requestTime(), clientIP()
+	j.d = p.policy.Decide(policy.Request{
+		Method:   j.method,
+		Path:     j.path,
+		Headers:  headers,
+		ClientIP: j.clientIP,
+		Now:      j.now,
 	})
 	if !p.policy.KeysLoaded() {
-		d = policy.KeyStoreUnavailable(d, p.keyStore.retryAfter())
+		j.d = policy.KeyStoreUnavailable(j.d, p.keyStore.retryAfter())
 	}
-
-	if d.Allow && d.RateLimit.Limit != nil {
-		res, ok := p.limiter.take(d.RateLimit.BucketKey, d.RateLimit.Limit, now)
+	if rl := &j.d.RateLimit; j.d.Allow && rl.Limit != nil {
+		res, ok := p.limiter.take(rl.BucketKey, rl.Limit, j.now)
 		h.tokens = counted(res, ok)
 		if !ok || !res.Allowed {
-			d = policy.RateLimited(d, res)
+			j.d = policy.RateLimited(j.d, res)
 		} else {
-			h.limit, h.limitRes, h.partition, h.bucket = d.RateLimit.Limit, res, d.RateLimit.PartitionKey, d.RateLimit.BucketKey
+			h.limit, h.limitRes, h.partition, h.bucket = rl.Limit, res, rl.PartitionKey, rl.BucketKey
 		}
 	}
-	p.metrics.decision(d.Reason)
-	publishDecision(d, p.policy.Shadow(), h.tokens)
+	p.metrics.decision(j.d.Reason)
+	publishDecision(j.d, p.policy.Shadow(), h.tokens)
+}
 
-	if p.policy.Shadow() {
-		if !d.Allow {
-			p.metrics.shadowWouldDeny.Increment(1)
-			logDecision("shadow_deny", d, method, path, hl, now, ip)
-		} else if p.policy.LogAllowed() {
-			logDecision("allow", d, method, path, hl, now, ip)
-		}
-		h.limit = nil
-		if !p.applyShadow(d, hl, now) {
-			sendInternalError()
-			return types.ActionPause
-		}
-		// Shadow mode sets no quota header, so the global rate-limit filter
-		// counts nothing; a client-supplied one must not make it count.
-		removeQuotaHeader(p.policy.QuotaHeader(), hl)
-		return types.ActionContinue
-	}
-	if !d.Allow {
-		logDecision("deny", d, method, path, hl, now, ip)
-		sendDenial(d)
+// enforce applies a decision in enforce mode: a denial is answered here; an
+// allowed request goes upstream rewritten, with its identity (and token)
+// and quota headers.
+func (h *httpContext) enforce(j *judged) types.Action {
+	p := h.plugin
+	if !j.d.Allow {
+		j.log(policy.OutcomeDeny)
+		sendDenial(j.d)
 		return types.ActionPause
 	}
-	applyAllow(d, hl)
-	if !p.setIdentityToken(&d, now) {
+	applyAllow(j.d, j.headers)
+	if !p.setIdentityToken(&j.d, j.now) {
 		sendInternalError()
 		return types.ActionPause
 	}
-	if err := applyQuota(d, p.policy.QuotaHeader(), hl); err != nil {
+	if err := applyQuota(j.d, p.policy.QuotaHeader(), j.headers); err != nil {
 		// Without its quota header the request would not be counted
 		// against the quota: fail it closed.
 		p.metrics.internalErrors.Increment(1)
@@ -300,9 +313,9 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) (action types.Action) {
 		return types.ActionPause
 	}
 	if p.policy.LogAllowed() {
-		logDecision("allow", d, method, path, hl, now, ip)
+		j.log(policy.OutcomeAllow)
 	}
-	h.startSeal(d, now)
+	h.startSeal(j.d, j.now)
 	return types.ActionContinue
 }
 
@@ -321,18 +334,33 @@ func applyAllow(d policy.Decision, request policy.HeaderList) {
 	}
 }
 
-// applyShadow is what shadow mode changes: client-supplied identity headers
-// (and identity tokens) go whatever the decision, and the identity headers
-// and token are set when the decision is allow. The credential and the
-// path stay as sent, so that an upstream that still checks keys keeps
-// working. It reports false when the token could not be minted.
-func (p *pluginContext) applyShadow(d policy.Decision, request policy.HeaderList, now time.Time) bool {
-	removeHeaders(p.untrusted, request)
-	if d.Allow {
-		setIdentity(d)
-		return p.setIdentityToken(&d, now)
+// applyShadow applies a decision in shadow mode: the request goes upstream
+// whatever the decision, with the credential and the path as sent, so
+// that an upstream that still checks keys keeps working; a denial is
+// counted and logged as shadow_deny. Client-supplied identity headers (and
+// identity tokens) go whatever the decision, and the identity headers and
+// token are set when the decision is allow. The quota header is never set
+// (the global rate-limit filter counts nothing in shadow mode), and a
+// client-supplied one goes.
+func (h *httpContext) applyShadow(j *judged) types.Action {
+	p := h.plugin
+	if !j.d.Allow {
+		p.metrics.shadowWouldDeny.Increment(1)
+		j.log(policy.OutcomeShadowDeny)
+	} else if p.policy.LogAllowed() {
+		j.log(policy.OutcomeAllow)
 	}
-	return true
+	h.limit = nil
+	removeHeaders(p.untrusted, j.headers)
+	if j.d.Allow {
+		setIdentity(j.d)
+		if !p.setIdentityToken(&j.d, j.now) {
+			sendInternalError()
+			return types.ActionPause
+		}
+	}
+	removeQuotaHeader(p.policy.QuotaHeader(), j.headers)
+	return types.ActionContinue
 }
 
 // removeHeaders removes every request header that names one of names under

@@ -9,6 +9,7 @@ import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
 	"github.com/apiguard/apiguard/internal/cpphost"
+	"github.com/apiguard/apiguard/internal/metricname"
 	"github.com/apiguard/apiguard/internal/vmtest"
 	"github.com/apiguard/apiguard/policy"
 )
@@ -74,14 +75,14 @@ func TestTwoVMsShareOneBucketWasm(t *testing.T) {
 		}
 		count(r)
 	}
-	t.Logf("admitted %d, denied %d, CAS retries %d", admitted, denied, h.Counter(metricCASRetries))
+	t.Logf("admitted %d, denied %d, CAS retries %d", admitted, denied, h.Counter(metricname.CASRetries))
 	if admitted != sharedBurst {
 		t.Errorf("two VMs admitted %d requests together, want exactly the burst, %d", admitted, sharedBurst)
 	}
-	if h.Counter(metricCASRetries) == 0 {
+	if h.Counter(metricname.CASRetries) == 0 {
 		t.Error("no CAS retry happened: the test did not create contention")
 	}
-	if got := h.Counter(metricDecisionPrefix + "rate_limited"); got != uint64(denied) {
+	if got := h.Counter(metricname.DecisionPrefix + "rate_limited"); got != uint64(denied) {
 		t.Errorf("rate_limited counter = %d, want %d", got, denied)
 	}
 }
@@ -189,8 +190,8 @@ func TestCASExhaustionFailsClosed(t *testing.T) {
 	if res.RetryAfter < 1e9 {
 		t.Errorf("RetryAfter = %v, want at least a second", res.RetryAfter)
 	}
-	if n := e.counter(metricCASExhausted); n != 1 {
-		t.Errorf("%s = %d, want 1", metricCASExhausted, n)
+	if n := e.counter(metricname.CASExhausted); n != 1 {
+		t.Errorf("%s = %d, want 1", metricname.CASExhausted, n)
 	}
 }
 

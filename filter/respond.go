@@ -2,10 +2,10 @@ package main
 
 import (
 	"strconv"
-	"unicode/utf8"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
 
+	"github.com/apiguard/apiguard/internal/accesslog"
 	"github.com/apiguard/apiguard/policy"
 )
 
@@ -51,45 +51,6 @@ func appendProblem(b []byte, typ, title string, status int, detail string) []byt
 	return append(b, '}')
 }
 
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s as a JSON string. Control characters, quotes,
-// backslashes and the HTML-sensitive <, >, & are escaped; invalid UTF-8 is
-// replaced with U+FFFD so the output is always valid JSON.
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0 // s[start:i] is plain and not yet appended
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			if c == '"' || c == '\\' {
-				b = append(b, '\\', c)
-			} else {
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 || r == 0x2028 || r == 0x2029 {
-			b = append(b, s[start:i]...)
-			if r == utf8.RuneError {
-				b = append(b, "\ufffd"...)
-			} else {
-				b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			}
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
+// appendJSONString appends s as a JSON string (accesslog.AppendString:
+// one escaping for every JSON the filter writes).
+func appendJSONString(b []byte, s string) []byte { return accesslog.AppendString(b, s) }

@@ -25,7 +25,7 @@ const (
 // The fields of the record, in the order they are written. A field without
 // a value for the request is left out.
 const (
-	// FieldDecision is one of the Outcome values: what was done. Always
+	// FieldDecision is an Outcome (outcome.go): what was done. Always
 	// present, and always first, so that a CEL filter can test the
 	// record's prefix.
 	FieldDecision = "decision"
@@ -57,27 +57,8 @@ func StateFields() []string {
 	return []string{FieldDecision, FieldReason, FieldRoute, FieldConsumer, FieldKeyID, FieldQuota, FieldRateLimitRemaining}
 }
 
-// The values of FieldDecision, the same words as the decision field of the
-// filter's log lines.
-const (
-	OutcomeAllow      = "allow"       // forwarded (enforce or shadow mode)
-	OutcomeDeny       = "deny"        // answered with a 4xx or 5xx
-	OutcomeShadowDeny = "shadow_deny" // shadow mode: would have been denied, forwarded
-)
-
 // ReasonInternalError is the FieldReason of a request the filter failed
 // closed with 500 because it could not decide (the problem type
 // .../internal_error); it is not a decision of the policy, so Reasons does
 // not list it.
 const ReasonInternalError Reason = "internal_error"
-
-// Outcome returns the FieldDecision value of d in enforce or shadow mode.
-func Outcome(d Decision, shadow bool) string {
-	switch {
-	case d.Allow:
-		return OutcomeAllow
-	case shadow:
-		return OutcomeShadowDeny
-	}
-	return OutcomeDeny
-}

@@ -4,8 +4,8 @@ import "testing"
 
 func TestReasons(t *testing.T) {
 	rs := Reasons()
-	if len(rs) != 14 || len(reasonInfo) != 14 {
-		t.Fatalf("%d reasons, %d infos", len(rs), len(reasonInfo))
+	if len(rs) != len(reasonTable) || len(reasonInfo) != len(reasonTable) {
+		t.Fatalf("%d reasons, %d infos: a reason is listed twice in reasonTable", len(rs), len(reasonInfo))
 	}
 	for _, r := range rs {
 		info, ok := reasonInfo[r]

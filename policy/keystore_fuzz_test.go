@@ -31,7 +31,7 @@ func FuzzSnapshot(f *testing.F) {
 		p, err := store.LoadSnapshot(data)
 		if err != nil {
 			var le *LoadError
-			if p != nil || !errors.As(err, &le) || le.Cause == "" {
+			if p != nil || !errors.As(err, &le) || le.Cause == 0 {
 				t.Fatalf("LoadSnapshot error %T %v with policy %v", err, err, p != nil)
 			}
 			return

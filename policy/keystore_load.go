@@ -12,33 +12,16 @@ import (
 	"github.com/apiguard/apiguard/policy/keysnap"
 )
 
-// Causes of a rejected snapshot (LoadError.Cause), stable for metrics.
-const (
-	CauseTruncated       = "truncated"
-	CauseCorrupt         = "corrupt"
-	CauseUnsigned        = "unsigned"
-	CauseBadSignature    = "bad_signature"
-	CauseOlderGeneration = "older_generation"
-	CauseConfigMismatch  = "config_mismatch"
-	CauseInvalid         = "invalid"
-	CauseWrongAudience   = "wrong_audience"
-	CauseTooLarge        = "too_large"
-)
-
-// LoadCauses lists every cause, for metric registration.
-func LoadCauses() []string {
-	return []string{CauseTruncated, CauseCorrupt, CauseUnsigned, CauseBadSignature,
-		CauseOlderGeneration, CauseConfigMismatch, CauseInvalid, CauseWrongAudience, CauseTooLarge}
-}
-
 // LoadError is why a snapshot was rejected. Its message never contains key
 // material (digests or keys); it may name consumer and key ids.
 type LoadError struct {
-	Cause string
+	Cause LoadCause
 	Msg   string
 }
 
-func (e *LoadError) Error() string { return "key snapshot rejected (" + e.Cause + "): " + e.Msg }
+func (e *LoadError) Error() string {
+	return "key snapshot rejected (" + e.Cause.String() + "): " + e.Msg
+}
 
 func loadError(err error) *LoadError {
 	cause := CauseCorrupt
@@ -374,7 +357,7 @@ func (l *Loader) Err() *LoadError { return l.err }
 // done and Err is nil.
 func (l *Loader) Policy() *Policy { return l.out }
 
-func (l *Loader) fail(cause, msg string) {
+func (l *Loader) fail(cause LoadCause, msg string) {
 	l.err = &LoadError{Cause: cause, Msg: msg}
 	l.stage = stageDone
 	l.consumers, l.np, l.seen, l.builder, l.ids = nil, nil, nil, nil, nil

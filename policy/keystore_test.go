@@ -141,7 +141,7 @@ func TestSnapshotRejected(t *testing.T) {
 	resigned[16]++ // generation, covered by the signature
 	for name, tc := range map[string]struct {
 		data  []byte
-		cause string
+		cause LoadCause
 	}{
 		"truncated":      {snap[:len(snap)-10], CauseTruncated},
 		"header only":    {snap[:100], CauseTruncated},

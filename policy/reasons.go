@@ -4,57 +4,73 @@ package policy
 // meant for logs and metrics labels.
 type Reason string
 
-// The complete set of reasons.
+// The complete set of reasons; reasonTable gives each its status and title.
 const (
-	ReasonAllowed           Reason = "allowed"            // 200
-	ReasonMissing           Reason = "missing"            // 401: no credential on a protected route
-	ReasonMalformed         Reason = "malformed"          // 401: empty, non-printable or badly formatted key
-	ReasonUnknown           Reason = "unknown"            // 401: no key with this hash
-	ReasonRevoked           Reason = "revoked"            // 401
-	ReasonExpired           Reason = "expired"            // 401: now >= not_after
-	ReasonNotYetValid       Reason = "not_yet_valid"      // 401: now < not_before
-	ReasonInvalidRequest    Reason = "invalid_request"    // 400: more than one credential
-	ReasonInsufficientScope Reason = "insufficient_scope" // 403
-	ReasonNoRoute           Reason = "no_route"           // 403: no route matched and unmatched is "deny"
-	ReasonBadPath           Reason = "bad_path"           // 400
-	ReasonBadPagination     Reason = "bad_pagination"     // 400
-	ReasonRateLimited       Reason = "rate_limited"       // 429: only from RateLimited
-	// ReasonKeyStoreUnavailable: 503, only from KeyStoreUnavailable (no
-	// key snapshot loaded yet).
+	ReasonAllowed             Reason = "allowed"
+	ReasonMissing             Reason = "missing"
+	ReasonMalformed           Reason = "malformed"
+	ReasonUnknown             Reason = "unknown"
+	ReasonRevoked             Reason = "revoked"
+	ReasonExpired             Reason = "expired"
+	ReasonNotYetValid         Reason = "not_yet_valid"
+	ReasonInvalidRequest      Reason = "invalid_request"
+	ReasonInsufficientScope   Reason = "insufficient_scope"
+	ReasonNoRoute             Reason = "no_route"
+	ReasonBadPath             Reason = "bad_path"
+	ReasonBadPagination       Reason = "bad_pagination"
+	ReasonRateLimited         Reason = "rate_limited"
 	ReasonKeyStoreUnavailable Reason = "key_store_unavailable"
 )
 
-// reasonInfo holds the fixed response data of each reason.
-var reasonInfo = map[Reason]struct {
+// reasonTable is the one list of the reasons, in the order Reasons returns
+// them (the order of metric registration and of reports), with the fixed
+// response data of each. Everything else about reasons (Reasons,
+// reasonInfo, the decision counters, the documentation check) derives from
+// it.
+var reasonTable = [...]struct {
+	reason Reason
 	status int
 	title  string
-	typ    string
 }{
-	ReasonAllowed:           {200, "Allowed", ProblemTypeBase + string(ReasonAllowed)},
-	ReasonMissing:           {401, "API key required", ProblemTypeBase + string(ReasonMissing)},
-	ReasonMalformed:         {401, "Malformed API key", ProblemTypeBase + string(ReasonMalformed)},
-	ReasonUnknown:           {401, "Unknown API key", ProblemTypeBase + string(ReasonUnknown)},
-	ReasonRevoked:           {401, "Revoked API key", ProblemTypeBase + string(ReasonRevoked)},
-	ReasonExpired:           {401, "Expired API key", ProblemTypeBase + string(ReasonExpired)},
-	ReasonNotYetValid:       {401, "API key not yet valid", ProblemTypeBase + string(ReasonNotYetValid)},
-	ReasonInvalidRequest:    {400, "More than one credential", ProblemTypeBase + string(ReasonInvalidRequest)},
-	ReasonInsufficientScope: {403, "Insufficient scope", ProblemTypeBase + string(ReasonInsufficientScope)},
-	ReasonNoRoute:           {403, "No matching route", ProblemTypeBase + string(ReasonNoRoute)},
-	ReasonBadPath:           {400, "Invalid path", ProblemTypeBase + string(ReasonBadPath)},
-	ReasonBadPagination:     {400, "Invalid pagination parameters", ProblemTypeBase + string(ReasonBadPagination)},
-	ReasonRateLimited:       {429, "Too many requests", ProblemTypeBase + string(ReasonRateLimited)},
-
-	ReasonKeyStoreUnavailable: {503, "Key store unavailable", ProblemTypeBase + string(ReasonKeyStoreUnavailable)},
+	{ReasonAllowed, 200, "Allowed"},
+	{ReasonMissing, 401, "API key required"},    // no credential on a protected route
+	{ReasonMalformed, 401, "Malformed API key"}, // empty, non-printable or badly formatted key
+	{ReasonUnknown, 401, "Unknown API key"},     // no key with this hash
+	{ReasonRevoked, 401, "Revoked API key"},
+	{ReasonExpired, 401, "Expired API key"},           // now >= not_after
+	{ReasonNotYetValid, 401, "API key not yet valid"}, // now < not_before
+	{ReasonInvalidRequest, 400, "More than one credential"},
+	{ReasonInsufficientScope, 403, "Insufficient scope"},
+	{ReasonNoRoute, 403, "No matching route"}, // no route matched and unmatched is "deny"
+	{ReasonBadPath, 400, "Invalid path"},
+	{ReasonBadPagination, 400, "Invalid pagination parameters"},
+	{ReasonRateLimited, 429, "Too many requests"},             // only from RateLimited
+	{ReasonKeyStoreUnavailable, 503, "Key store unavailable"}, // only from KeyStoreUnavailable: no key snapshot loaded yet
 }
+
+// reasonData is the fixed response data of a reason.
+type reasonData struct {
+	status int
+	title  string
+	typ    string // the problem type URI, built once
+}
+
+// reasonInfo holds the fixed response data of each reason, by reason.
+var reasonInfo = func() map[Reason]reasonData {
+	m := make(map[Reason]reasonData, len(reasonTable))
+	for _, e := range reasonTable {
+		m[e.reason] = reasonData{e.status, e.title, ProblemTypeBase + string(e.reason)}
+	}
+	return m
+}()
 
 // Reasons returns every reason code, for metric registration.
 func Reasons() []Reason {
-	return []Reason{
-		ReasonAllowed, ReasonMissing, ReasonMalformed, ReasonUnknown,
-		ReasonRevoked, ReasonExpired, ReasonNotYetValid, ReasonInvalidRequest,
-		ReasonInsufficientScope, ReasonNoRoute, ReasonBadPath,
-		ReasonBadPagination, ReasonRateLimited, ReasonKeyStoreUnavailable,
+	rs := make([]Reason, len(reasonTable))
+	for i, e := range reasonTable {
+		rs[i] = e.reason
 	}
+	return rs
 }
 
 // ProblemTypeBase prefixes the reason in a problem's "type" URI.

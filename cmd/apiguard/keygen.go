@@ -94,27 +94,9 @@ func runKeygen(c *command, e *env, args []string) int {
 	if *prefix == "" {
 		return c.usageError(e, "--prefix: must not be empty (key_format.prefix is required in the configuration)")
 	}
-	var entry keyEntry
-	var nb, na time.Time
-	var err error
-	if *notBefore != "" {
-		if nb, err = parseTimeFlag("not-before", *notBefore); err != nil {
-			return c.usageError(e, err.Error())
-		}
-		entry.NotBefore = nb.UTC().Format(time.RFC3339)
-	}
-	if *notAfter != "" {
-		if na, err = parseTimeFlag("not-after", *notAfter); err != nil {
-			return c.usageError(e, err.Error())
-		}
-		entry.NotAfter = na.UTC().Format(time.RFC3339)
-	}
-	if !nb.IsZero() && !na.IsZero() && !na.After(nb) {
-		return c.usageError(e, "--not-after must be later than --not-before")
-	}
-	if !na.IsZero() && !na.After(keygenNow()) && !*allowExpired {
-		return c.usageError(e, fmt.Sprintf("--not-after %s has already passed: the key would be denied as expired "+
-			"from the start (give --allow-expired to mint it anyway, for tests)", entry.NotAfter))
+	entry, nb, na, err := keygenValidity(*notBefore, *notAfter, *allowExpired)
+	if err != nil {
+		return c.usageError(e, err.Error())
 	}
 	if *config != "" {
 		if status, ok := keygenWindow(c, e, *config, &entry, nb, na); !ok {
@@ -143,19 +125,50 @@ func runKeygen(c *command, e *env, args []string) int {
 		}
 		fmt.Fprintf(e.stderr, "apiguard keygen: appended key id %s to %s\n", entry.ID, *keysFile)
 	}
+	return keygenOutputs(c, e, key, *consumer, *out, *asJSON, entry)
+}
 
-	if *out != "" {
-		if err := writeKeyFile(*out, []byte(key+"\n")); err != nil {
+// keygenValidity parses --not-before and --not-after into a key entry's
+// validity window. Its errors are usage errors.
+func keygenValidity(notBefore, notAfter string, allowExpired bool) (entry keyEntry, nb, na time.Time, err error) {
+	if notBefore != "" {
+		if nb, err = parseTimeFlag("not-before", notBefore); err != nil {
+			return entry, nb, na, err
+		}
+		entry.NotBefore = nb.UTC().Format(time.RFC3339)
+	}
+	if notAfter != "" {
+		if na, err = parseTimeFlag("not-after", notAfter); err != nil {
+			return entry, nb, na, err
+		}
+		entry.NotAfter = na.UTC().Format(time.RFC3339)
+	}
+	if !nb.IsZero() && !na.IsZero() && !na.After(nb) {
+		return entry, nb, na, errors.New("--not-after must be later than --not-before")
+	}
+	if !na.IsZero() && !na.After(keygenNow()) && !allowExpired {
+		return entry, nb, na, fmt.Errorf("--not-after %s has already passed: the key would be denied as expired "+
+			"from the start (give --allow-expired to mint it anyway, for tests)", entry.NotAfter)
+	}
+	return entry, nb, na, nil
+}
+
+// keygenOutputs hands the new key out: to the file out (or stdout), and
+// either one JSON object on stdout (asJSON) or the configuration entry
+// to add, on stderr.
+func keygenOutputs(c *command, e *env, key, consumer, out string, asJSON bool, entry keyEntry) int {
+	if out != "" {
+		if err := writeKeyFile(out, []byte(key+"\n")); err != nil {
 			return c.errorf(e, "%v", err)
 		}
-		fmt.Fprintf(e.stderr, "apiguard keygen: wrote the key to %s (mode 0600)\n", *out)
+		fmt.Fprintf(e.stderr, "apiguard keygen: wrote the key to %s (mode 0600)\n", out)
 	}
-	if *asJSON {
-		o := keygenOutput{Consumer: *consumer, Entry: entry}
-		if *out == "" {
+	if asJSON {
+		o := keygenOutput{Consumer: consumer, Entry: entry}
+		if out == "" {
 			o.Key = key
 		} else {
-			o.KeyFile = *out
+			o.KeyFile = out
 		}
 		b, err := json.Marshal(o)
 		if err != nil {
@@ -164,7 +177,7 @@ func runKeygen(c *command, e *env, args []string) int {
 		fmt.Fprintf(e.stdout, "%s\n", b)
 		return exitOK
 	}
-	if *out == "" {
+	if out == "" {
 		fmt.Fprintln(e.stdout, key)
 	}
 	snippet, err := json.Marshal(entry)
@@ -173,7 +186,7 @@ func runKeygen(c *command, e *env, args []string) int {
 	}
 	fmt.Fprintf(e.stderr, "Add this entry to the \"keys\" of consumer %q in the plugin configuration:\n\n  %s\n\n"+
 		"The configuration holds only the hash. The key is stored nowhere else: hand it to the consumer now.\n",
-		*consumer, snippet)
+		consumer, snippet)
 	return exitOK
 }
 

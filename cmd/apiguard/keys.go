@@ -193,29 +193,11 @@ func keysBuild(c *command, e *env, args []string) int {
 			return c.errorf(e, "%v", err)
 		}
 	}
-	doc, err := readInput(e, *consumers)
-	if err != nil {
-		return c.errorf(e, "%v", err)
-	}
-	cons, keys, err := policy.ParseConsumers(doc)
-	if err != nil {
-		var ce *policy.ConfigError
-		if errors.As(err, &ce) {
-			for _, fe := range ce.Errors {
-				fmt.Fprintf(e.stderr, "%s: %s\n", *consumers, fe.Error())
-			}
-			return exitFail
-		}
-		return c.errorf(e, "%v", err)
+	cons, keys, status := readSnapshotConsumers(c, e, *consumers)
+	if status != exitOK {
+		return status
 	}
 	now := time.Now()
-	sk := make([]snapshotKey, len(keys))
-	for i, k := range keys {
-		sk[i] = snapshotKey{consumer: cons[k.Consumer].ID, id: k.ID, notBefore: k.NotBefore, notAfter: k.NotAfter}
-	}
-	for _, w := range keyValidityWarnings(sk, snapshotNow(), keyRefPaths(sk, func(i int) int { return keys[i].Consumer })) {
-		fmt.Fprintf(e.stderr, "%s: warning: %s: %s\n", *consumers, w.Path, w.Message)
-	}
 	gen := *generation
 	if gen == 0 {
 		gen = uint64(now.UnixMilli())
@@ -229,27 +211,7 @@ func keysBuild(c *command, e *env, args []string) int {
 			return status
 		}
 	}
-	// Write next to the target and rename, so that a server never serves a
-	// half-written snapshot from it.
-	tmp, err := os.CreateTemp(filepath.Dir(*out), ".apiguard-snapshot-*")
-	if err != nil {
-		return c.errorf(e, "%v", err)
-	}
-	if _, err := tmp.Write(snap); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return c.errorf(e, "writing %s: %v", *out, err)
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return c.errorf(e, "writing %s: %v", *out, err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		os.Remove(tmp.Name())
-		return c.errorf(e, "%v", err)
-	}
-	if err := os.Rename(tmp.Name(), *out); err != nil {
-		os.Remove(tmp.Name())
+	if err := writeSnapshot(*out, snap); err != nil {
 		return c.errorf(e, "%v", err)
 	}
 	signed := "signed"
@@ -258,6 +220,62 @@ func keysBuild(c *command, e *env, args []string) int {
 	}
 	fmt.Fprintf(e.stdout, "%s: generation %d, %d consumers, %d keys, %d bytes, %s\n", *out, gen, len(cons), len(keys), len(snap), signed)
 	return exitOK
+}
+
+// readSnapshotConsumers reads the consumers file of keys build at path,
+// printing each problem with its JSON path, and warns about keys whose
+// validity window is odd.
+func readSnapshotConsumers(c *command, e *env, path string) ([]keysnap.Consumer, []keysnap.Key, int) {
+	doc, err := readInput(e, path)
+	if err != nil {
+		return nil, nil, c.errorf(e, "%v", err)
+	}
+	cons, keys, err := policy.ParseConsumers(doc)
+	if err != nil {
+		var ce *policy.ConfigError
+		if errors.As(err, &ce) {
+			for _, fe := range ce.Errors {
+				fmt.Fprintf(e.stderr, "%s: %s\n", path, fe.Error())
+			}
+			return nil, nil, exitFail
+		}
+		return nil, nil, c.errorf(e, "%v", err)
+	}
+	sk := make([]snapshotKey, len(keys))
+	for i, k := range keys {
+		sk[i] = snapshotKey{consumer: cons[k.Consumer].ID, id: k.ID, notBefore: k.NotBefore, notAfter: k.NotAfter}
+	}
+	for _, w := range keyValidityWarnings(sk, snapshotNow(), keyRefPaths(sk, func(i int) int { return keys[i].Consumer })) {
+		fmt.Fprintf(e.stderr, "%s: warning: %s: %s\n", path, w.Path, w.Message)
+	}
+	return cons, keys, exitOK
+}
+
+// writeSnapshot writes snap to out (mode 0644) next to it and renames it
+// into place, so that a server never serves a half-written snapshot.
+func writeSnapshot(out string, snap []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(out), ".apiguard-snapshot-*")
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Write(snap); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return fmt.Errorf("writing %s: %w", out, err)
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("writing %s: %w", out, err)
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := os.Rename(tmp.Name(), out); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return nil
 }
 
 func keysInspect(c *command, e *env, args []string) int {

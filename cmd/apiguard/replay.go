@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -94,32 +95,12 @@ type replayFlags struct {
 
 func runReplay(c *command, e *env, args []string) int {
 	var f replayFlags
-	fs := c.newFlagSet()
-	fs.StringVar(&f.wasm, "wasm", "", "the compiled filter (default: "+wasmvm.DefaultPath+" of the repository the working directory is in)")
-	fs.StringVar(&f.config, "config", "", "plugin configuration, JSON (required)")
-	fs.StringVar(&f.requests, "requests", "", `recorded requests, JSON lines; "-" for stdin (required)`)
-	fs.StringVar(&f.keys, "keys", "", `keys file for {{key:ID}} placeholders: "ID<TAB>KEY" lines`)
-	fs.StringVar(&f.baseline, "baseline", "", "baseline configuration: report only requests whose decision or upstream request changed")
-	fs.StringVar(&f.output, "output", "table", "output format: table or json")
-	alias(fs, "o", "output")
-	fs.StringVar(&f.start, "start", "", "RFC 3339 time that \"at\" offsets count from")
-	fs.StringVar(&f.progress, "progress", "auto", "progress bar on stderr: auto (on a terminal, for 500 requests or more), on or off")
-	fs.BoolVar(&f.filterLogs, "filter-logs", false, "copy the filter's log lines to stderr")
-	fs.StringVar(&f.keySnapshot, "key-snapshot", "", "the key snapshot (apiguard keys build) a configuration's key_store serves: loaded by the filter before the first request")
+	fs := f.flagSet(c)
 	if done, status := c.parseFlags(e, fs, args); done {
 		return status
 	}
-	switch {
-	case fs.NArg() > 0:
-		return c.usageError(e, "unexpected arguments: "+strings.Join(fs.Args(), " "))
-	case f.config == "":
-		return c.usageError(e, "--config is required")
-	case f.requests == "":
-		return c.usageError(e, "--requests is required")
-	case checkOutput(f.output, "table", "json") != "":
-		return c.usageError(e, checkOutput(f.output, "table", "json"))
-	case f.progress != "auto" && f.progress != "on" && f.progress != "off":
-		return c.usageError(e, "--progress must be auto, on or off")
+	if msg := f.check(fs); msg != "" {
+		return c.usageError(e, msg)
 	}
 	if f.wasm == "" {
 		path, err := defaultWasm(".")
@@ -156,7 +137,51 @@ func runReplay(c *command, e *env, args []string) int {
 		return c.errorf(e, "%s: %v", f.wasm, err)
 	}
 	defer release()
+	reports, status := runReplays(c, e, f, in, configs, vms)
+	if reports == nil {
+		return status
+	}
+	return reportReplays(c, e, f, configs, reports)
+}
 
+// flagSet defines replay's flags into f.
+func (f *replayFlags) flagSet(c *command) *flag.FlagSet {
+	fs := c.newFlagSet()
+	fs.StringVar(&f.wasm, "wasm", "", "the compiled filter (default: "+wasmvm.DefaultPath+" of the repository the working directory is in)")
+	fs.StringVar(&f.config, "config", "", "plugin configuration, JSON (required)")
+	fs.StringVar(&f.requests, "requests", "", `recorded requests, JSON lines; "-" for stdin (required)`)
+	fs.StringVar(&f.keys, "keys", "", `keys file for {{key:ID}} placeholders: "ID<TAB>KEY" lines`)
+	fs.StringVar(&f.baseline, "baseline", "", "baseline configuration: report only requests whose decision or upstream request changed")
+	fs.StringVar(&f.output, "output", "table", "output format: table or json")
+	alias(fs, "o", "output")
+	fs.StringVar(&f.start, "start", "", "RFC 3339 time that \"at\" offsets count from")
+	fs.StringVar(&f.progress, "progress", "auto", "progress bar on stderr: auto (on a terminal, for 500 requests or more), on or off")
+	fs.BoolVar(&f.filterLogs, "filter-logs", false, "copy the filter's log lines to stderr")
+	fs.StringVar(&f.keySnapshot, "key-snapshot", "", "the key snapshot (apiguard keys build) a configuration's key_store serves: loaded by the filter before the first request")
+	return fs
+}
+
+// check returns what is wrong with the flags, "" when nothing is.
+func (f *replayFlags) check(fs *flag.FlagSet) string {
+	switch {
+	case fs.NArg() > 0:
+		return "unexpected arguments: " + strings.Join(fs.Args(), " ")
+	case f.config == "":
+		return "--config is required"
+	case f.requests == "":
+		return "--requests is required"
+	case checkOutput(f.output, "table", "json") != "":
+		return checkOutput(f.output, "table", "json")
+	case f.progress != "auto" && f.progress != "on" && f.progress != "off":
+		return "--progress must be auto, on or off"
+	}
+	return ""
+}
+
+// runReplays replays the requests against each configuration, on the VM
+// of the same index. It returns nil reports and the exit status when a
+// run could not be done.
+func runReplays(c *command, e *env, f replayFlags, in *replayInputs, configs []namedConfig, vms []types.VMContext) ([]*replay.Report, int) {
 	reports := make([]*replay.Report, len(configs))
 	for i, cfg := range configs {
 		label := ""
@@ -164,19 +189,27 @@ func runReplay(c *command, e *env, args []string) int {
 			label = cfg.name
 		}
 		bar := newProgress(e.stderr, f.progress, label)
+		var err error
 		reports[i], err = replay.Run(vms[i], in.requests, replay.Options{Config: cfg.data, Keys: in.keys, Progress: bar.update, KeySnapshot: in.keySnapshot})
 		if errors.Is(err, replay.ErrNoKeySnapshot) {
 			bar.done()
-			return c.usageError(e, cfg.name+" has a key_store: give the snapshot it serves with --key-snapshot FILE "+
+			return nil, c.usageError(e, cfg.name+" has a key_store: give the snapshot it serves with --key-snapshot FILE "+
 				"(without it every request that needs a key is a 503 key_store_unavailable)")
 		}
 		bar.done()
 		if err != nil {
-			return c.errorf(e, "%s: %v", cfg.name, err)
+			return nil, c.errorf(e, "%s: %v", cfg.name, err)
 		}
 	}
+	return reports, exitOK
+}
 
+// reportReplays writes the report of one run, or the changes between the
+// baseline's run and the configuration's, and lists the filter's
+// inconsistencies. A change fails the command, an inconsistency too.
+func reportReplays(c *command, e *env, f replayFlags, configs []namedConfig, reports []*replay.Report) int {
 	status := exitOK
+	var err error
 	if f.baseline == "" {
 		err = writeRun(e.stdout, f.output, f.config, reports[0])
 	} else {

@@ -159,7 +159,7 @@ func TestReplayShadowModeForwardsEverything(t *testing.T) {
 		t.Errorf("summary = %+v in mode %s, want nothing denied and some shadow denials", out.Summary, out.Mode)
 	}
 	for _, res := range out.Requests {
-		if res.Decision == replay.DecisionShadowDeny && res.UpstreamPath == "" {
+		if res.Decision == policy.OutcomeShadowDeny && res.UpstreamPath == "" {
 			t.Errorf("line %d: shadow denial not forwarded: %+v", res.Line, res)
 		}
 	}

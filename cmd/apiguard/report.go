@@ -49,11 +49,11 @@ func summarize(rep *replay.Report) summaryJSON {
 	s := summaryJSON{Total: len(rep.Results), ByReason: rep.Counts}
 	for _, r := range rep.Results {
 		switch r.Decision {
-		case replay.DecisionAllow:
+		case policy.OutcomeAllow:
 			s.Allowed++
-		case replay.DecisionDeny:
+		case policy.OutcomeDeny:
 			s.Denied++
-		case replay.DecisionShadowDeny:
+		case policy.OutcomeShadowDeny:
 			s.ShadowDenied++
 		}
 	}
@@ -81,7 +81,7 @@ func writeRun(w io.Writer, format, configName string, rep *replay.Report) error 
 	}
 	fmt.Fprintln(tw, head)
 	for _, r := range rep.Results {
-		row := fmt.Sprintf("%d\t%s %s\t%s\t%s\t%d\t%s", r.Line, r.Method, r.Path, dash(r.Route), r.Decision, r.Status, r.Reason)
+		row := fmt.Sprintf("%d\t%s %s\t%s\t%s\t%d\t%s", r.Line, r.Method, r.Path, dash(r.Route), r.Decision.String(), r.Status, r.Reason)
 		if hasNotes {
 			row += "\t" + r.Note
 		}
@@ -172,7 +172,7 @@ func writeDiff(w io.Writer, format, baselineName, configName string, reps []*rep
 // "-> <path>" when the upstream path differs from the request's path and,
 // when identity, the upstream identity headers as "[name=value ...]".
 func outcome(o replay.Outcome, path string, identity bool) string {
-	s := o.Decision + " " + strconv.Itoa(o.Status) + " " + o.Reason + " (" + dash(o.Route) + ")"
+	s := o.Decision.String() + " " + strconv.Itoa(o.Status) + " " + o.Reason + " (" + dash(o.Route) + ")"
 	if o.UpstreamPath != "" && o.UpstreamPath != path {
 		s += " -> " + o.UpstreamPath
 	}

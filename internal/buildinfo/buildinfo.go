@@ -15,6 +15,8 @@ package buildinfo
 import (
 	"runtime/debug"
 	"strings"
+
+	"github.com/apiguard/apiguard/internal/metricname"
 )
 
 // Set by the linker (-X); empty in a plain go build.
@@ -67,7 +69,7 @@ func MetricName() string {
 // MetricNameFor is MetricName for a given version, for tests that read the
 // version from a module's log.
 func MetricNameFor(version string) string {
-	return "apiguard.build." + sanitize(version)
+	return metricname.BuildPrefix + sanitize(version)
 }
 
 func sanitize(s string) string {

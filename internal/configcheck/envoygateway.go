@@ -191,6 +191,8 @@ func EnvoyGatewayRateLimitProblems(btp, pluginConfig []byte) []Problem {
 	return validateBTP(btp, pol)
 }
 
+// validateBTP checks a BackendTrafficPolicy's rate limits against the
+// quotas of pol (nil when the plugin configuration is not known).
 func validateBTP(data []byte, pol *policy.Policy) []Problem {
 	m, probs := readManifest(data, EnvoyGatewayAPIVersion, BackendTrafficPolicyKind)
 	if m == nil {
@@ -206,14 +208,14 @@ func validateBTP(data []byte, pol *policy.Policy) []Problem {
 	}
 	m.checkEGTargets(spec.PolicyTargetReferences, "HTTPRoute")
 	def := policy.DefaultSummary()
-	quotaHeader, consumerHeader := def.QuotaHeader, def.IdentityHeaders[0]
+	h := btpHeaders{quota: def.QuotaHeader, consumer: def.IdentityHeaders[0]}
 	if pol != nil {
-		quotaHeader, consumerHeader = pol.QuotaHeader(), pol.ForwardHeaders()[0]
+		h = btpHeaders{quota: pol.QuotaHeader(), consumer: pol.ForwardHeaders()[0]}
 	}
 	rl := spec.RateLimit
 	if rl != nil && rl.Local != nil {
 		for i, r := range rl.Local.Rules {
-			if usesHeader(r, quotaHeader, consumerHeader) {
+			if usesHeader(r, h.quota, h.consumer) {
 				m.add(fmt.Sprintf("spec.rateLimit.local.rules[%d]", i), "a local rate limit counts per Envoy replica: "+
 					"apiguard's quotas are fleet-wide, so count them with global rules")
 			}
@@ -223,17 +225,37 @@ func validateBTP(data []byte, pol *policy.Policy) []Problem {
 	if rl != nil && rl.Global != nil {
 		rules = rl.Global.Rules
 	}
+	seen := m.checkBTPQuotaRules(rules, h, pol)
+	if pol != nil {
+		for _, q := range pol.Quotas() {
+			if _, ok := seen[q.Name]; !ok {
+				m.add(pathOf(m.spec, "spec", "rateLimit"), "no global rule counts quota %q (%d per %s): it is not enforced "+
+					"(regenerate with apiguard ratelimit-config --format envoy-gateway)", q.Name, q.Requests, q.Per)
+			}
+		}
+	}
+	return m.probs
+}
+
+// btpHeaders are the headers apiguard's quota rules read.
+type btpHeaders struct{ quota, consumer string }
+
+// checkBTPQuotaRules checks the global rules that read apiguard's headers:
+// each is exactly apiguard's quota rule, shared, counting one per request,
+// the only one of its quota, and, with pol, for a quota pol defines with
+// its limit. It returns the index of the rule of each quota.
+func (m *manifest) checkBTPQuotaRules(rules []egv1a1.RateLimitRule, h btpHeaders, pol *policy.Policy) map[string]int {
 	seen := map[string]int{}
 	for i, r := range rules {
 		path := fmt.Sprintf("spec.rateLimit.global.rules[%d]", i)
-		if !usesHeader(r, quotaHeader, consumerHeader) {
+		if !usesHeader(r, h.quota, h.consumer) {
 			continue
 		}
-		name, ok := quotaRule(r, quotaHeader, consumerHeader)
+		name, ok := quotaRule(r, h.quota, h.consumer)
 		if !ok {
 			m.add(path+".clientSelectors", "apiguard's quota rule must be one client selector with exactly two headers: "+
 				"{name: %s, type: Exact, value: <quota name>} and {name: %s, type: Distinct}, neither inverted, "+
-				"as apiguard ratelimit-config --format envoy-gateway writes it", quotaHeader, consumerHeader)
+				"as apiguard ratelimit-config --format envoy-gateway writes it", h.quota, h.consumer)
 			continue
 		}
 		if r.Shared == nil || !*r.Shared {
@@ -248,32 +270,29 @@ func validateBTP(data []byte, pol *policy.Policy) []Problem {
 			continue
 		}
 		seen[name] = i
-		if pol == nil {
-			continue
-		}
-		var q *policy.Quota
-		for _, c := range pol.Quotas() {
-			if c.Name == name {
-				q = c
-			}
-		}
-		switch {
-		case q == nil:
-			m.add(path, "quota %q is not one the plugin configuration defines: no request carries it", name)
-		case int64(r.Limit.Requests) != q.Requests || string(r.Limit.Unit) != ratelimitconf.EGUnit(q.Per):
-			m.add(path+".limit", "quota %q is %d per %s in the plugin configuration, but this rule allows %d per %s "+
-				"(regenerate with apiguard ratelimit-config --format envoy-gateway)", name, q.Requests, q.Per, r.Limit.Requests, r.Limit.Unit)
+		if pol != nil {
+			m.checkBTPQuotaLimit(path, name, r.Limit, pol)
 		}
 	}
-	if pol != nil {
-		for _, q := range pol.Quotas() {
-			if _, ok := seen[q.Name]; !ok {
-				m.add(pathOf(m.spec, "spec", "rateLimit"), "no global rule counts quota %q (%d per %s): it is not enforced "+
-					"(regenerate with apiguard ratelimit-config --format envoy-gateway)", q.Name, q.Requests, q.Per)
-			}
+	return seen
+}
+
+// checkBTPQuotaLimit checks that the rule at path counts a quota of pol,
+// with its limit.
+func (m *manifest) checkBTPQuotaLimit(path, name string, limit egv1a1.RateLimitValue, pol *policy.Policy) {
+	var q *policy.Quota
+	for _, c := range pol.Quotas() {
+		if c.Name == name {
+			q = c
 		}
 	}
-	return m.probs
+	switch {
+	case q == nil:
+		m.add(path, "quota %q is not one the plugin configuration defines: no request carries it", name)
+	case int64(limit.Requests) != q.Requests || string(limit.Unit) != ratelimitconf.EGUnit(q.Per):
+		m.add(path+".limit", "quota %q is %d per %s in the plugin configuration, but this rule allows %d per %s "+
+			"(regenerate with apiguard ratelimit-config --format envoy-gateway)", name, q.Requests, q.Per, limit.Requests, limit.Unit)
+	}
 }
 
 // usesHeader reports whether a rule reads the quota or consumer header.

@@ -63,29 +63,7 @@ func validateIstioWasmPlugin(data, snapshot []byte) []Problem {
 	add := func(path, format string, args ...any) {
 		probs = append(probs, Problem{Path: path, Line: t.line(path), Msg: fmt.Sprintf(format, args...)})
 	}
-	if v, _ := top["apiVersion"].(string); v != IstioAPIVersion {
-		add("apiVersion", "apiVersion is %q; expected %q", fmt.Sprint(top["apiVersion"]), IstioAPIVersion)
-	}
-	if v, _ := top["kind"].(string); v != IstioKind {
-		add("kind", "kind is %q; expected %q", fmt.Sprint(top["kind"]), IstioKind)
-	}
-	meta, ok := top["metadata"].(map[string]any)
-	if !ok {
-		add("metadata", "missing metadata (with at least name)")
-	} else {
-		for k := range meta {
-			if !objectMetaFields[k] {
-				add(joinKey("metadata", k), "unexpected metadata field %q (a manifest sets name, namespace, labels, annotations)", k)
-			}
-		}
-		name, _ := meta["name"].(string)
-		switch {
-		case name == "":
-			add("metadata.name", "missing name")
-		case len(name) > 253 || !dns1123Subdomain.MatchString(name):
-			add("metadata.name", "name %q is not a valid Kubernetes name (lower-case letters, digits, '-' and '.')", name)
-		}
-	}
+	checkIstioHeader(top, add)
 	spec, ok := top["spec"]
 	if !ok {
 		add("spec", "missing spec")
@@ -97,23 +75,8 @@ func validateIstioWasmPlugin(data, snapshot []byte) []Problem {
 	sp, bad := decodeEachField(t, spec, "spec", &wp)
 	probs = append(probs, sp...)
 	probs = append(probs, istioSpecChecks(t, spec, &wp, bad)...)
-	if !bad.any("phase") && wp.GetPhase() != extensionsv1alpha1.PluginPhase_AUTHN {
-		add("spec.phase", "phase is %s; apiguard must run in phase AUTHN, before Istio's authorization and stats filters", wp.GetPhase())
-	}
-	if wp.GetFailStrategy() == extensionsv1alpha1.FailStrategy_FAIL_OPEN {
-		add("spec.failStrategy", "FAIL_OPEN lets requests through unchecked when the plugin fails; apiguard must use FAIL_RELOAD or FAIL_CLOSE")
-	}
+	checkIstioPlacement(&wp, bad, add)
 	checkTrafficSelectors(&wp, spec, &probs, t)
-	if wp.GetType() == extensionsv1alpha1.PluginType_NETWORK {
-		add("spec.type", "apiguard is an HTTP filter; type must be HTTP (or left out)")
-	}
-	switch url := wp.GetUrl(); {
-	case bad.any("url"):
-	case url == "":
-		add("spec.url", "missing url of the module (oci://, file://, http:// or https://)")
-	case strings.Contains(url, "://") && !hasAnyPrefix(url, "oci://", "file://", "http://", "https://"):
-		add("spec.url", "url %q has an unsupported scheme; use oci://, file://, http:// or https://", url)
-	}
 	pc := wp.GetPluginConfig()
 	switch {
 	case pc == nil && bad.any("pluginConfig", "plugin_config"):
@@ -133,6 +96,59 @@ func validateIstioWasmPlugin(data, snapshot []byte) []Problem {
 		probs = append(probs, Problem{Path: path, Line: t.line(path), Msg: p.Msg, Warning: p.Warning})
 	}
 	return probs
+}
+
+// addFunc records a problem at a path.
+type addFunc func(path, format string, args ...any)
+
+// checkIstioHeader checks a WasmPlugin's apiVersion, kind and metadata.
+func checkIstioHeader(top map[string]any, add addFunc) {
+	if v, _ := top["apiVersion"].(string); v != IstioAPIVersion {
+		add("apiVersion", "apiVersion is %q; expected %q", fmt.Sprint(top["apiVersion"]), IstioAPIVersion)
+	}
+	if v, _ := top["kind"].(string); v != IstioKind {
+		add("kind", "kind is %q; expected %q", fmt.Sprint(top["kind"]), IstioKind)
+	}
+	meta, ok := top["metadata"].(map[string]any)
+	if !ok {
+		add("metadata", "missing metadata (with at least name)")
+		return
+	}
+	for k := range meta {
+		if !objectMetaFields[k] {
+			add(joinKey("metadata", k), "unexpected metadata field %q (a manifest sets name, namespace, labels, annotations)", k)
+		}
+	}
+	name, _ := meta["name"].(string)
+	switch {
+	case name == "":
+		add("metadata.name", "missing name")
+	case len(name) > 253 || !dns1123Subdomain.MatchString(name):
+		add("metadata.name", "name %q is not a valid Kubernetes name (lower-case letters, digits, '-' and '.')", name)
+	}
+}
+
+// checkIstioPlacement checks where and how a WasmPlugin runs apiguard:
+// phase AUTHN, a fail strategy that never fails open, an HTTP filter,
+// and a module URL of a supported scheme. bad holds the fields that did
+// not decode (already reported).
+func checkIstioPlacement(wp *extensionsv1alpha1.WasmPlugin, bad badFields, add addFunc) {
+	if !bad.any("phase") && wp.GetPhase() != extensionsv1alpha1.PluginPhase_AUTHN {
+		add("spec.phase", "phase is %s; apiguard must run in phase AUTHN, before Istio's authorization and stats filters", wp.GetPhase())
+	}
+	if wp.GetFailStrategy() == extensionsv1alpha1.FailStrategy_FAIL_OPEN {
+		add("spec.failStrategy", "FAIL_OPEN lets requests through unchecked when the plugin fails; apiguard must use FAIL_RELOAD or FAIL_CLOSE")
+	}
+	if wp.GetType() == extensionsv1alpha1.PluginType_NETWORK {
+		add("spec.type", "apiguard is an HTTP filter; type must be HTTP (or left out)")
+	}
+	switch url := wp.GetUrl(); {
+	case bad.any("url"):
+	case url == "":
+		add("spec.url", "missing url of the module (oci://, file://, http:// or https://)")
+	case strings.Contains(url, "://") && !hasAnyPrefix(url, "oci://", "file://", "http://", "https://"):
+		add("spec.url", "url %q has an unsupported scheme; use oci://, file://, http:// or https://", url)
+	}
 }
 
 // checkTrafficSelectors reports a WasmPlugin that selects both directions of

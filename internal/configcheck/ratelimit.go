@@ -77,7 +77,20 @@ func (c *envoyChecker) rateLimits(hcm *hcmv3.HttpConnectionManager, path string)
 	}
 }
 
+// rateLimitFilter checks the global rate-limit filter at path, of the
+// connection manager hcm at hcmPath: its domain and service, and the
+// descriptors its rate_limits entries build from apiguard's headers.
 func (c *envoyChecker) rateLimitFilter(rl *ratelimitv3.RateLimit, path string, hcm *hcmv3.HttpConnectionManager, hcmPath string, pol *policy.Policy) {
+	c.rateLimitService(rl, path)
+	entries := rateLimitEntries(rl, path, hcm, hcmPath)
+	if pol == nil {
+		return // the plugin configuration is broken: reported elsewhere
+	}
+	c.quotaDescriptors(entries, path, pol)
+}
+
+// rateLimitService checks the filter's domain and its rate-limit service.
+func (c *envoyChecker) rateLimitService(rl *ratelimitv3.RateLimit, path string) {
 	if rl.GetDomain() != c.opts.RateLimitDomain {
 		c.add(path+".domain", "domain %q, but apiguard's quotas are in domain %q (apiguard ratelimit-config --domain)",
 			rl.GetDomain(), c.opts.RateLimitDomain)
@@ -93,9 +106,12 @@ func (c *envoyChecker) rateLimitFilter(rl *ratelimitv3.RateLimit, path string, h
 		c.add(path+".rate_limit_service.grpc_service.envoy_grpc.cluster_name",
 			"cluster %q, which static_resources.clusters does not define", name)
 	}
+}
 
-	// The entries that apply: the filter's own, else those of the routes
-	// and virtual hosts with the filter's stage.
+// rateLimitEntries returns the rate_limits entries that apply to the
+// filter rl at path: the filter's own, else those of the routes and
+// virtual hosts of hcm (at hcmPath) with the filter's stage.
+func rateLimitEntries(rl *ratelimitv3.RateLimit, path string, hcm *hcmv3.HttpConnectionManager, hcmPath string) []rateLimitEntry {
 	var entries []rateLimitEntry
 	for k, e := range rl.GetRateLimits() {
 		entries = append(entries, rateLimitEntry{e, fmt.Sprintf("%s.rate_limits[%d]", path, k)})
@@ -118,9 +134,13 @@ func (c *envoyChecker) rateLimitFilter(rl *ratelimitv3.RateLimit, path string, h
 			}
 		}
 	}
-	if pol == nil {
-		return // the plugin configuration is broken: reported elsewhere
-	}
+	return entries
+}
+
+// quotaDescriptors checks that entries read only headers apiguard sets,
+// and that one of them builds apiguard's quota descriptor when pol has
+// quotas.
+func (c *envoyChecker) quotaDescriptors(entries []rateLimitEntry, path string, pol *policy.Policy) {
 	fwd := pol.ForwardHeaders()
 	consumerHeader, quotaHeader := fwd[0], pol.QuotaHeader()
 	set := map[string]bool{fwd[0]: true, fwd[1]: true, fwd[2]: true, quotaHeader: true}

@@ -36,21 +36,7 @@ func ValidateIstioTrafficExtension(data []byte) []Problem {
 	if m.spec == nil {
 		return m.probs
 	}
-	spec, isMap := m.spec.(map[string]any)
-	rest := m.spec
-	var wasmVal any
-	hasWasm := false
-	if isMap {
-		r := make(map[string]any, len(spec))
-		for k, v := range spec {
-			if k == "wasm" {
-				wasmVal, hasWasm = v, true
-				continue
-			}
-			r[k] = v
-		}
-		rest = r
-	}
+	rest, wasmVal, hasWasm := splitWasm(m.spec)
 	var te extensionsv1alpha1.TrafficExtension
 	sp, bad := decodeEachField(m.t, rest, "spec", &te)
 	m.probs = append(m.probs, sp...)
@@ -65,6 +51,42 @@ func ValidateIstioTrafficExtension(data []byte) []Problem {
 	if !bad.any("phase") && te.GetPhase() != extensionsv1alpha1.TrafficExtension_AUTHN {
 		m.add("spec.phase", "phase is %s; apiguard must run in phase AUTHN, before Istio's authorization and stats filters", te.GetPhase())
 	}
+	m.checkTEAttachment(&te, bad)
+	switch {
+	case te.GetLua() != nil:
+		m.add("spec.lua", "apiguard is a Wasm module: set spec.wasm, not lua")
+		return m.probs
+	case !hasWasm:
+		m.add("spec", "missing wasm: apiguard is loaded from spec.wasm (url, pluginConfig, ...)")
+		return m.probs
+	}
+	m.checkTEWasm(&w, wbad, wasmVal)
+	return m.probs
+}
+
+// splitWasm returns a TrafficExtension's spec without its wasm field, and
+// that field's value (hasWasm false when there is none), so that each is
+// decoded on its own.
+func splitWasm(spec any) (rest, wasmVal any, hasWasm bool) {
+	fields, isMap := spec.(map[string]any)
+	if !isMap {
+		return spec, nil, false
+	}
+	r := make(map[string]any, len(fields))
+	for k, v := range fields {
+		if k == "wasm" {
+			wasmVal, hasWasm = v, true
+			continue
+		}
+		r[k] = v
+	}
+	return r, wasmVal, hasWasm
+}
+
+// checkTEAttachment checks what a TrafficExtension attaches to and its
+// match modes (checkAttachment, checkModes); bad holds the fields of the
+// spec that did not decode.
+func (m *manifest) checkTEAttachment(te *extensionsv1alpha1.TrafficExtension, bad badFields) {
 	a := attachment{selector: te.GetSelector(), targetRefs: te.GetTargetRefs(),
 		refsPath: pathOf(m.spec, "spec", "targetRefs", "target_refs"), selPath: "spec.selector"}
 	if !bad.any("selector", "targetRefs", "target_refs") {
@@ -77,14 +99,12 @@ func ValidateIstioTrafficExtension(data []byte) []Problem {
 		}
 		m.checkModes(pathOf(m.spec, "spec", "match"), modes, a)
 	}
-	switch {
-	case te.GetLua() != nil:
-		m.add("spec.lua", "apiguard is a Wasm module: set spec.wasm, not lua")
-		return m.probs
-	case !hasWasm:
-		m.add("spec", "missing wasm: apiguard is loaded from spec.wasm (url, pluginConfig, ...)")
-		return m.probs
-	}
+}
+
+// checkTEWasm checks spec.wasm (w, decoded from wasmVal; wbad holds its
+// fields that did not decode): never FAIL_OPEN, an HTTP filter, the url
+// and its pin, and the plugin configuration.
+func (m *manifest) checkTEWasm(w *extensionsv1alpha1.WasmConfig, wbad badFields, wasmVal any) {
 	if w.GetFailStrategy() == extensionsv1alpha1.FailStrategy_FAIL_OPEN {
 		m.add("spec.wasm.failStrategy", "FAIL_OPEN lets requests through unchecked when the plugin fails; apiguard must use FAIL_RELOAD or FAIL_CLOSE")
 	}
@@ -97,18 +117,17 @@ func ValidateIstioTrafficExtension(data []byte) []Problem {
 	pc := w.GetPluginConfig()
 	switch {
 	case pc == nil && wbad.any("pluginConfig", "plugin_config"):
-		return m.probs
+		return
 	case pc == nil:
 		m.add("spec.wasm", "missing pluginConfig: apiguard refuses to start without a configuration")
-		return m.probs
+		return
 	}
 	text, err := protojson.Marshal(pc)
 	if err != nil {
 		m.add("spec.wasm.pluginConfig", "cannot encode as JSON: %v", err)
-		return m.probs
+		return
 	}
 	m.pluginConfigProblems(pathOf(wasmVal, "spec.wasm", "pluginConfig", "plugin_config"), text)
-	return m.probs
 }
 
 // istioWasmPluginAttachment runs the attachment checks (checkAttachment)

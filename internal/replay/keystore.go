@@ -14,14 +14,9 @@ import (
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/proxytest"
 
+	"github.com/apiguard/apiguard/internal/metricname"
+	"github.com/apiguard/apiguard/policy/keyfetch"
 	"github.com/apiguard/apiguard/policy/keysnap"
-)
-
-// Metric names of the filter's key store (filter/keystore.go) that a run
-// watches while the filter loads a snapshot.
-const (
-	metricKSGeneration = "apiguard.key_store.generation"
-	metricKSRejected   = "apiguard.key_store.fetch.rejected"
 )
 
 // maxLoadTicks bounds the ticks a run gives the filter to fetch and load
@@ -116,10 +111,10 @@ func loadKeySnapshot(host proxytest.HostEmulator, cluster string, snapshot []byt
 	store := newSnapshotStore(cluster, snapshot)
 	for range maxLoadTicks {
 		store.answer(host)
-		if gen, err := host.GetGaugeMetric(metricKSGeneration); err == nil && gen == hdr.Generation {
+		if gen, err := host.GetGaugeMetric(metricname.KeyStoreGeneration); err == nil && gen == hdr.Generation {
 			return nil
 		}
-		if n, err := host.GetCounterMetric(metricKSRejected); err == nil && n > 0 {
+		if n, err := host.GetCounterMetric(metricname.KeyStoreFetch(keyfetch.Rejected)); err == nil && n > 0 {
 			return fmt.Errorf("the filter rejected the key snapshot (generation %d):%s", hdr.Generation, filterLogs(host))
 		}
 		host.Tick()

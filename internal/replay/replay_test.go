@@ -211,28 +211,28 @@ func TestRedactQuery(t *testing.T) {
 }
 
 func TestDiff(t *testing.T) {
-	res := func(line int, decision string, status int, reason, route string) Result {
+	res := func(line int, decision policy.Outcome, status int, reason, route string) Result {
 		return Result{Line: line, Outcome: Outcome{Decision: decision, Status: status, Reason: reason, Route: route}}
 	}
 	forwarded := func(line int, path, consumer string) Result {
-		r := res(line, DecisionAllow, 200, "allowed", "a")
+		r := res(line, policy.OutcomeAllow, 200, "allowed", "a")
 		r.UpstreamPath, r.UpstreamIdentity = path, map[string]string{"x-apiguard-consumer": consumer}
 		return r
 	}
 	base := []Result{
-		res(1, DecisionAllow, 200, "allowed", "a"),
-		res(2, DecisionAllow, 200, "allowed", "a"),
-		res(3, DecisionDeny, 401, "missing", ""),
-		res(4, DecisionDeny, 401, "expired", ""),
+		res(1, policy.OutcomeAllow, 200, "allowed", "a"),
+		res(2, policy.OutcomeAllow, 200, "allowed", "a"),
+		res(3, policy.OutcomeDeny, 401, "missing", ""),
+		res(4, policy.OutcomeDeny, 401, "expired", ""),
 		forwarded(5, "/a?limit=200", "c"),
 		forwarded(6, "/a", "c"),
 		forwarded(7, "/a", "c"),
 	}
 	cur := []Result{
-		res(1, DecisionAllow, 200, "allowed", "renamed"), // route only: not a change
-		res(2, DecisionDeny, 429, "rate_limited", "a"),
-		res(3, DecisionDeny, 401, "missing", ""),
-		res(4, DecisionDeny, 401, "revoked", ""),
+		res(1, policy.OutcomeAllow, 200, "allowed", "renamed"), // route only: not a change
+		res(2, policy.OutcomeDeny, 429, "rate_limited", "a"),
+		res(3, policy.OutcomeDeny, 401, "missing", ""),
+		res(4, policy.OutcomeDeny, 401, "revoked", ""),
 		forwarded(5, "/a?limit=50", "c"), // the back end gets another path
 		forwarded(6, "/a", "d"),          // another identity
 		forwarded(7, "/a", "c"),

@@ -13,19 +13,10 @@ import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/proxytest"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
+	"github.com/apiguard/apiguard/internal/accesslog"
+	"github.com/apiguard/apiguard/internal/metricname"
 	"github.com/apiguard/apiguard/policy"
 )
-
-// Decisions as reported in Result.Decision.
-const (
-	DecisionAllow      = "allow"       // forwarded upstream
-	DecisionDeny       = "deny"        // answered by the filter
-	DecisionShadowDeny = "shadow_deny" // forwarded, but denied in shadow mode
-)
-
-// ReasonInternalError is the reason of a request the filter failed closed
-// on (HTTP 500); it is not a policy.Reason.
-const ReasonInternalError = "internal_error"
 
 // clientPort is the source port every replayed request comes from.
 const clientPort = 50000
@@ -54,13 +45,14 @@ type Result struct {
 // Outcome is the part of a Result that a baseline comparison looks at
 // (Decision, Status, Reason), and the route the request matched.
 type Outcome struct {
-	// Decision is DecisionAllow, DecisionDeny or DecisionShadowDeny.
-	Decision string `json:"decision"`
+	// Decision is what the filter did; in JSON its word ("allow",
+	// "deny", "shadow_deny").
+	Decision policy.Outcome `json:"decision"`
 	// Status is the status the filter answered with, 200 when it forwarded
 	// the request, or the status it would have answered with in shadow mode.
 	Status int `json:"status"`
 	// Reason is the filter's reason code (see package policy), or
-	// ReasonInternalError.
+	// policy.ReasonInternalError.
 	Reason string `json:"reason"`
 	// Route is the name of the route matched, "" for none.
 	Route string `json:"route,omitempty"`
@@ -101,16 +93,6 @@ type Options struct {
 	// before the first request. It is not used without a key_store, and
 	// is required with one (ErrNoKeySnapshot).
 	KeySnapshot []byte
-}
-
-// decisionLog is the filter's log line for one decision.
-type decisionLog struct {
-	Decision string `json:"decision"`
-	Reason   string `json:"reason"`
-	Status   int    `json:"status"`
-	Route    string `json:"route"`
-	Consumer string `json:"consumer"`
-	KeyID    string `json:"key_id"`
 }
 
 // Run starts the filter on vm with opts.Config in a fresh host emulator
@@ -221,7 +203,7 @@ func replayOne(host proxytest.HostEmulator, req Request, ci configInfo, keys Key
 	var problems []string
 	logged := findDecisionLog(host.GetInfoLogs()[infoBefore:], host.GetWarnLogs()[warnBefore:])
 	if local != nil {
-		res.Decision, res.Status = DecisionDeny, int(local.StatusCode)
+		res.Decision, res.Status = policy.OutcomeDeny, int(local.StatusCode)
 		res.Reason = problemReason(local.Data)
 		if res.Reason == "" {
 			problems = append(problems, fmt.Sprintf("the %d response has no problem type", local.StatusCode))
@@ -244,27 +226,27 @@ func replayOne(host proxytest.HostEmulator, req Request, ci configInfo, keys Key
 				res.UpstreamIdentity[name] = v
 			}
 		}
-		res.Decision, res.Status, res.Reason = DecisionAllow, 200, string(policy.ReasonAllowed)
-		if logged != nil && logged.Decision == DecisionShadowDeny {
-			res.Decision, res.Status, res.Reason = DecisionShadowDeny, logged.Status, logged.Reason
+		res.Decision, res.Status, res.Reason = policy.OutcomeAllow, 200, string(policy.ReasonAllowed)
+		if logged != nil && logged.Decision == policy.OutcomeShadowDeny {
+			res.Decision, res.Status, res.Reason = policy.OutcomeShadowDeny, logged.Status, string(logged.Reason)
 		}
 	}
 
 	switch {
 	case logged != nil:
 		res.Route, res.Consumer, res.KeyID = logged.Route, logged.Consumer, logged.KeyID
-		if logged.Reason != res.Reason || logged.Status != res.Status {
+		if string(logged.Reason) != res.Reason || logged.Status != res.Status {
 			problems = append(problems, fmt.Sprintf("the filter logged %s %d but its response says %s %d",
 				logged.Reason, logged.Status, res.Reason, res.Status))
 		}
-		if res.Decision == DecisionAllow && !ci.shadow {
+		if res.Decision == policy.OutcomeAllow && !ci.shadow {
 			for _, h := range [][2]string{{ci.consumerHeader, logged.Consumer}, {ci.keyIDHeader, logged.KeyID}} {
 				if got, _ := header(upstream, h[0]); got != h[1] {
 					problems = append(problems, fmt.Sprintf("upstream %s is %q, the filter logged %q", h[0], got, h[1]))
 				}
 			}
 		}
-	case res.Reason != ReasonInternalError:
+	case res.Reason != string(policy.ReasonInternalError):
 		problems = append(problems, "the filter logged no decision")
 	}
 	return res, problems, nil
@@ -288,15 +270,16 @@ func requestHeaders(req Request) [][2]string {
 // outcomes seen.
 func (rep *Report) checkCounters(host proxytest.HostEmulator) {
 	for _, r := range policy.Reasons() {
-		n, err := host.GetCounterMetric("apiguard.decision." + string(r))
+		name := metricname.Decision(r)
+		n, err := host.GetCounterMetric(name)
 		if err != nil {
-			rep.Inconsistencies = append(rep.Inconsistencies, fmt.Sprintf("counter apiguard.decision.%s: %v", r, err))
+			rep.Inconsistencies = append(rep.Inconsistencies, fmt.Sprintf("counter %s: %v", name, err))
 			continue
 		}
 		rep.Counters[string(r)] = n
 		if n != uint64(rep.Counts[string(r)]) {
 			rep.Inconsistencies = append(rep.Inconsistencies, fmt.Sprintf(
-				"counter apiguard.decision.%s is %d, but %d responses had that reason", r, n, rep.Counts[string(r)]))
+				"counter %s is %d, but %d responses had that reason", name, n, rep.Counts[string(r)]))
 		}
 	}
 }
@@ -310,16 +293,15 @@ func setTime(host proxytest.HostEmulator, at time.Time) error {
 }
 
 // findDecisionLog returns the last decision log line among lines, or nil.
-func findDecisionLog(lines ...[]string) *decisionLog {
-	var found *decisionLog
+func findDecisionLog(lines ...[]string) *accesslog.Record {
+	var found *accesslog.Record
 	for _, ls := range lines {
 		for _, l := range ls {
 			if !strings.HasPrefix(l, "{") {
 				continue
 			}
-			var d decisionLog
-			if json.Unmarshal([]byte(l), &d) == nil && d.Decision != "" {
-				found = &d
+			if r, err := accesslog.Parse([]byte(l)); err == nil {
+				found = &r
 			}
 		}
 	}

@@ -141,18 +141,18 @@ func drive(t *testing.T, f *Fetcher, serve func(c *Call) (policy.HeaderList, Bod
 func outcomes(all []Actions) string {
 	var out []string
 	for _, a := range all {
-		if a.Outcome != "" {
-			out = append(out, a.Outcome+cause(a.Cause))
+		if a.Outcome != 0 {
+			out = append(out, a.Outcome.String()+cause(a.Cause))
 		}
 	}
 	return strings.Join(out, " ")
 }
 
-func cause(c string) string {
-	if c == "" {
+func cause(c policy.LoadCause) string {
+	if c == 0 {
 		return ""
 	}
-	return "/" + c
+	return "/" + c.String()
 }
 
 func swapped(all []Actions) *policy.Policy {
@@ -371,7 +371,7 @@ func TestStuckResetAndRefused(t *testing.T) {
 	if f.State() != Idle {
 		t.Fatalf("state %v after Reset", f.State())
 	}
-	if a := f.Response(t0, hs, b); a.Outcome != "" || a.Swap != nil {
+	if a := f.Response(t0, hs, b); a.Outcome != 0 || a.Swap != nil {
 		t.Errorf("an answer after Reset was used: %+v", a)
 	}
 	f.Tick(t0)
