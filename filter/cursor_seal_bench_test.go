@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/apiguard/apiguard/internal/cpphost"
-	"github.com/apiguard/apiguard/internal/vmtest"
+	"github.com/apiguard/apiguard/internal/testing/cpphost"
+	"github.com/apiguard/apiguard/internal/testing/vmtest"
 )
 
 // BenchmarkCursorSeal measures what sealing costs per request through the

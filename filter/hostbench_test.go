@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apiguard/apiguard/internal/cpphost"
-	"github.com/apiguard/apiguard/internal/vmtest"
+	"github.com/apiguard/apiguard/internal/testing/cpphost"
+	"github.com/apiguard/apiguard/internal/testing/vmtest"
 	"github.com/apiguard/apiguard/internal/wasmvm"
 	"github.com/apiguard/apiguard/policy"
 )

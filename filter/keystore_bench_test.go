@@ -20,9 +20,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apiguard/apiguard/internal/benchconfig"
-	"github.com/apiguard/apiguard/internal/cpphost"
-	"github.com/apiguard/apiguard/internal/vmtest"
+	"github.com/apiguard/apiguard/internal/testing/benchconfig"
+	"github.com/apiguard/apiguard/internal/testing/cpphost"
+	"github.com/apiguard/apiguard/internal/testing/vmtest"
 	"github.com/apiguard/apiguard/policy"
 	"github.com/apiguard/apiguard/policy/keysnap"
 )

@@ -1,7 +1,7 @@
 // Package abi knows which imports Envoy's proxy-wasm host can satisfy and
 // which exports it calls, and checks a compiled module against both. It is
 // the one place that list lives: its test checks build/apiguard.wasm
-// against it, and internal/cpphost registers, for a module, exactly the
+// against it, and internal/testing/cpphost registers, for a module, exactly the
 // functions Registered names (plus the WASI functions its Envoy139 profile
 // adds), with these signatures.
 package abi
@@ -90,7 +90,7 @@ var HostFunctions = map[string]sig{
 	// WASI preview 1 as cpp-host implements it (FOR_ALL_WASI_FUNCTIONS in
 	// include/proxy-wasm/exports.h at beb8a4e, registered under both
 	// wasi_snapshot_preview1 and wasi_unstable). cpp-host 94091cd (#533)
-	// registers more (internal/cpphost's Envoy139 profile); a module that
+	// registers more (internal/testing/cpphost's Envoy139 profile); a module that
 	// needs them would not load in Envoy 1.33 to 1.38, so Check refuses them.
 	"wasi_snapshot_preview1.args_get":            "(i32,i32)->i32",
 	"wasi_snapshot_preview1.args_sizes_get":      "(i32,i32)->i32",

@@ -18,8 +18,8 @@ import (
 	rlsvc "github.com/envoyproxy/go-control-plane/envoy/service/ratelimit/v3"
 
 	"github.com/apiguard/apiguard/internal/configcheck"
-	"github.com/apiguard/apiguard/internal/cpphost"
-	"github.com/apiguard/apiguard/internal/vmtest"
+	"github.com/apiguard/apiguard/internal/testing/cpphost"
+	"github.com/apiguard/apiguard/internal/testing/vmtest"
 )
 
 // envoyRateLimit is what envoy.yaml configures for global rate limiting,

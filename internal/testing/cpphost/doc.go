@@ -23,7 +23,7 @@
 //     profile does not register fails to load, as V8 fails to link it.
 //   - The env.proxy_* functions cpp-host registers for the module's ABI
 //     marker (WasmBase::registerCallbacks: proxy_get_log_level only for
-//     ABI 0.2.1), as internal/abi lists them with their signatures (a
+//     ABI 0.2.1), as internal/testing/abi lists them with their signatures (a
 //     module importing one with another signature fails to link), each
 //     modelled by the handler the table envFuncs names, with Envoy's semantics where apiguard depends on them
 //     (envoyproxy/envoy source/extensions/common/wasm/context.cc at

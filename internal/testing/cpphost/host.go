@@ -15,7 +15,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
 
-	abiPkg "github.com/apiguard/apiguard/internal/abi"
+	abiPkg "github.com/apiguard/apiguard/internal/testing/abi"
 )
 
 // proxy-wasm status codes (WasmResult in cpp-host's include/proxy-wasm/word.h).
@@ -209,7 +209,7 @@ func New(ctx context.Context, wasm []byte, opts Options) (*Host, error) {
 // registers it for a module of ABI marker abi that imports it with
 // signature sig, or why the import does not link: cpp-host does not
 // register the function, or registers it with another signature. The list
-// and the signatures are internal/abi's; the WASI functions cpp-host #533
+// and the signatures are internal/testing/abi's; the WASI functions cpp-host #533
 // added (Envoy139) are the profile's, and abi has no signature for them.
 func (h *Host) hostFunction(module, name, abi, sig string) (api.GoModuleFunc, string) {
 	full := module + "." + name
