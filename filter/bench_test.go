@@ -94,7 +94,7 @@ type emulated struct{ d *driver.Emulator }
 func startEmulated(b *testing.B, vm types.VMContext, config []byte) *emulated {
 	b.Helper()
 	d, err := driver.StartEmulator(vm, driver.Config{Configuration: config, Properties: map[string][]byte{
-		"source.address": []byte("192.0.2.7:41000"), "request.time": timeProperty(testNow)}})
+		"source.address": []byte("192.0.2.7:41000"), "request.time": driver.TimeProperty(testNow)}})
 	if err != nil {
 		b.Fatal(err)
 	}

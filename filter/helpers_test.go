@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"math/rand"
@@ -180,7 +179,7 @@ func startWith(t *testing.T, r vmtest.Runner, config []byte, want types.OnPlugin
 	t.Helper()
 	o := newStartOptions(opts)
 	c := driver.Config{Configuration: config, PluginName: o.pluginName, Env: o.env, Endpoints: o.endpoints,
-		Properties: map[string][]byte{"source.address": []byte(o.sourceAddress), "request.time": timeProperty(testNow)}}
+		Properties: map[string][]byte{"source.address": []byte(o.sourceAddress), "request.time": driver.TimeProperty(testNow)}}
 	if ks != nil {
 		c.Clusters = map[string]http.Handler{testKeyCluster: ks.handler}
 		c.CallTimeout = ks.timeout
@@ -247,12 +246,7 @@ func (e *env) setSourceAddress(addr string) {
 
 func (e *env) setTime(at time.Time) {
 	e.t.Helper()
-	e.setProperty([]string{"request", "time"}, timeProperty(at))
-}
-
-// timeProperty is the request.time property for at.
-func timeProperty(at time.Time) []byte {
-	return binary.LittleEndian.AppendUint64(nil, uint64(at.UnixNano()))
+	e.setProperty([]string{"request", "time"}, driver.TimeProperty(at))
 }
 
 // setProperty sets what proxy_get_property answers for path.

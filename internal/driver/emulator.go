@@ -47,6 +47,12 @@ func StartEmulator(vm types.VMContext, c Config) (*Emulator, error) {
 	}
 	host, reset := proxytest.NewHostEmulator(opt)
 	e := &Emulator{host: host, cfg: c, stop: sync.OnceFunc(reset)}
+	defer func() {
+		if r := recover(); r != nil {
+			e.stop() // a plugin that panics must not keep the emulator
+			panic(r)
+		}
+	}()
 	e.failed = host.StartPlugin() != types.OnPluginStartStatusOK
 	return e, nil
 }
@@ -256,10 +262,11 @@ func (e *Emulator) Restart(pluginName string) error {
 // Finish implements Env.
 func (e *Emulator) Finish() error { e.host.FinishVM(); return nil }
 
-// SetTime sets the request.time property, which the filter reads as the
-// time of the requests that follow.
-func SetTime(e Env, at time.Time) error {
-	return e.SetProperty("request.time", binary.LittleEndian.AppendUint64(nil, uint64(at.UnixNano())))
+// TimeProperty is the request.time property for at, as Envoy encodes it
+// (nanoseconds since the epoch, little-endian), which the filter reads as
+// the time of the request.
+func TimeProperty(at time.Time) []byte {
+	return binary.LittleEndian.AppendUint64(nil, uint64(at.UnixNano()))
 }
 
 // setConfiguration replaces the plugin configuration the SDK's emulator

@@ -69,10 +69,15 @@ func NewEnv(h *Host, c driver.Config) (*Env, error) {
 // Failed implements driver.Env.
 func (e *Env) Failed() bool { return e.VM.FailedOpen }
 
-// Close implements driver.Env.
+// Close implements driver.Env: it closes the VM and the loopback servers,
+// and leaves the host to its owner.
 func (e *Env) Close() {
 	for _, s := range e.servers {
 		s.Close()
+	}
+	e.servers = nil
+	if e.VM != nil {
+		e.VM.Close()
 	}
 }
 
