@@ -46,7 +46,12 @@ type Runner interface {
 func Run(t *testing.T, native func() types.VMContext, test func(t *testing.T, r Runner)) {
 	t.Helper()
 	for _, r := range Runners(native) {
-		t.Run(r.Name(), func(t *testing.T) { test(t, r) })
+		t.Run(r.Name(), func(t *testing.T) {
+			if er, ok := r.(*emulatorRunner); ok {
+				er.owner = t // its VM serves every Start of the test, subtests included
+			}
+			test(t, r)
+		})
 	}
 }
 
@@ -70,11 +75,13 @@ func Native(vm func() types.VMContext) Runner { return &emulatorRunner{name: "na
 func Wasm() Runner { return &emulatorRunner{name: "wasm"} }
 
 // emulatorRunner starts the plugin in the SDK's emulator, on one VM per
-// runner value (compiling the module takes over a second).
+// runner value (compiling the module takes over a second), released when
+// owner (the test Run gave it, else the first Start's) ends.
 type emulatorRunner struct {
 	name   string
 	native func() types.VMContext
 	vm     types.VMContext
+	owner  testing.TB
 }
 
 func (r *emulatorRunner) Name() string { return r.name }
@@ -91,10 +98,14 @@ func (r *emulatorRunner) Start(t testing.TB, c driver.Config) (driver.Env, error
 		return nil, err
 	}
 	if r.vm == nil {
+		owner := r.owner
+		if owner == nil {
+			owner = t
+		}
 		if r.native != nil {
 			r.vm = r.native()
 		} else {
-			r.vm = WasmVM(t)
+			r.vm = WasmVM(owner)
 		}
 	}
 	e, err := driver.StartEmulator(r.vm, c)
