@@ -232,3 +232,7 @@ func (e *Env) CanaryLogs() []string {
 
 // CanceledHTTPCalls implements driver.Canary.
 func (e *Env) CanceledHTTPCalls() []driver.Call { return calls(e.Host.CanceledHTTPCalls()) }
+
+// EnvOf is the driver.Env of a VM started with the host's own API
+// (StartVM, StartWorker).
+func EnvOf(vm *VM) *Env { return &Env{Host: vm.host, VM: vm} }
