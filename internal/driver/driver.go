@@ -82,7 +82,10 @@ type Result struct {
 	Local *Local
 	// Upstream are the request headers as forwarded (nil when answered).
 	Upstream [][2]string
-	// Response are the response headers after the filter.
+	// Response are the response headers after the filter: the upstream's,
+	// or, in a host that sends the filter's local reply back through it as
+	// Envoy does (cpphost), the local reply's; nil for a local reply in the
+	// SDK's emulator.
 	Response [][2]string
 	// Body is the response body as the client receives it (Request.Body).
 	Body []byte
