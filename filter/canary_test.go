@@ -26,6 +26,7 @@ func (e *env) canary() driver.Canary {
 
 func TestKeyStoreCanaryFetchIsCancelled(t *testing.T) {
 	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
+		skipUnless[driver.Canary](t, vm, "the configuration canary, which only cpphost models (not the SDK's emulator)")
 		k := newTestKeys(t)
 		srv := &keyServer{}
 		srv.set(testSnapshot(t, k, 1, testSigner, nil))
@@ -47,6 +48,7 @@ func TestKeyStoreCanaryFetchIsCancelled(t *testing.T) {
 // (docs/operations.md). Only cpphost models the canary.
 func TestCanaryCreatesTheBuckets(t *testing.T) {
 	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
+		skipUnless[driver.Canary](t, vm, "the configuration canary, which only cpphost models (not the SDK's emulator)")
 		e := start(t, vm, testConfig(t, newTestKeys(t), nil))
 		c := e.canary()
 		loaded := regexp.MustCompile(`configuration loaded \(mode \w+, (\d+) rate-limit buckets, (\d+) new,`)

@@ -223,6 +223,16 @@ func (e *env) restart(opts ...startOption) {
 	}
 }
 
+// skipUnless skips the test, before it starts a plugin, when r's host does
+// not offer T, one of driver's optional interfaces; why says what the test
+// needs.
+func skipUnless[T any](t *testing.T, r vmtest.Runner, why string) {
+	t.Helper()
+	if !vmtest.Offers[T](r) {
+		t.Skipf("%s: %s", r.Name(), why)
+	}
+}
+
 // worker starts a second worker VM of the plugin over the same shared
 // data, or skips the test where the host runs one (driver.Workers).
 func (e *env) worker() *env {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
+	"github.com/apiguard/apiguard/internal/driver"
 	"github.com/apiguard/apiguard/internal/testing/vmtest"
 	"github.com/apiguard/apiguard/policy"
 	"github.com/apiguard/apiguard/policy/keysnap"
@@ -381,6 +382,7 @@ func TestKeyStoreUnavailableUntilFirstSnapshot(t *testing.T) {
 // one plugin per process.
 func TestKeyStoreWorkersConverge(t *testing.T) {
 	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
+		skipUnless[driver.Workers](t, vm, "two worker VMs over one shared data: the SDK's emulator runs one VM per process, cpphost two")
 		k := newTestKeys(t)
 		srv := &keyServer{}
 		srv.set(testSnapshot(t, k, 1, testSigner, nil))

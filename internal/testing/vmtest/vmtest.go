@@ -38,6 +38,18 @@ type Runner interface {
 	Start(t testing.TB, c driver.Config) (driver.Env, error)
 	// Name is the runner's subtest name.
 	Name() string
+	// sample is a value of the driver.Env type Start returns (never
+	// started), for Offers.
+	sample() driver.Env
+}
+
+// Offers reports whether the driver.Envs r starts implement T, one of
+// driver's optional interfaces (driver.Workers, driver.Memory,
+// driver.Canary), without starting one: a test that needs T skips before
+// it starts a plugin.
+func Offers[T any](r Runner) bool {
+	_, ok := r.sample().(T)
+	return ok
 }
 
 // Run runs test as subtests "native", "wasm" and "cpphost/<profile>" for
@@ -86,6 +98,8 @@ type emulatorRunner struct {
 
 func (r *emulatorRunner) Name() string { return r.name }
 
+func (r *emulatorRunner) sample() driver.Env { return (*driver.Emulator)(nil) }
+
 func (r *emulatorRunner) Start(t testing.TB, c driver.Config) (driver.Env, error) {
 	t.Helper()
 	if r.native != nil {
@@ -125,6 +139,8 @@ func CppHost(profile *cpphost.Profile) Runner { return hostRunner{profile} }
 type hostRunner struct{ profile *cpphost.Profile }
 
 func (r hostRunner) Name() string { return "cpphost/" + r.profile.Name }
+
+func (r hostRunner) sample() driver.Env { return (*cpphost.Env)(nil) }
 
 func (r hostRunner) Start(t testing.TB, c driver.Config) (driver.Env, error) {
 	t.Helper()
