@@ -15,6 +15,7 @@ package vmtest
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"sync"
 	"testing"
@@ -119,7 +120,14 @@ func (r *emulatorRunner) Start(t testing.TB, c driver.Config) (driver.Env, error
 		if r.native != nil {
 			r.vm = r.native()
 		} else {
-			r.vm = WasmVM(owner)
+			// Plain skips (-short) or fails this test, never the owner from
+			// a subtest's goroutine; the VM is released when the owner ends.
+			vm, release, err := vms.Get(Plain(t))
+			if err != nil {
+				return nil, fmt.Errorf("loading %s in the emulator: %w", wasmvm.DefaultPath, err)
+			}
+			owner.Cleanup(release)
+			r.vm = vm
 		}
 	}
 	e, err := driver.StartEmulator(r.vm, c)
