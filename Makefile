@@ -53,7 +53,7 @@ FILTER_SRCS := $(shell $(WASMENV) $(GO) list -deps -f '$(SRCS_TEMPLATE)' ./filte
 
 .PHONY: all build cli oci manifests rules test check vet staticcheck fuzz bench e2e run clean overlay redis ratelimit-deps
 
-# The real components of the quota tests (internal/quotatest): the
+# The real components of the quota tests (internal/testing/quotatest): the
 # envoyproxy/ratelimit service, built from the Go module proxy at this
 # version into build/ratelimit/<version>/ (once: about 40 s with a cold
 # module cache), and Redis (redis, below).
@@ -232,7 +232,7 @@ check: vet staticcheck
 # so that every skip ends up in a "SKIP <package>: N tests (...): <reason>"
 # line at the end (tools/testsummary), after go test's usual ok/FAIL lines,
 # then one "tests: N passed, N failed, N skipped" line.
-# pipefail keeps go test's exit status. The quota suite (internal/quotatest)
+# pipefail keeps go test's exit status. The quota suite (internal/testing/quotatest)
 # needs Redis and the rate-limit service, which ratelimit-deps provides (their
 # paths go to the tests in REDIS_SERVER and RATELIMIT_BIN), and fails without
 # them.

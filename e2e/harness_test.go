@@ -17,7 +17,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +24,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/apiguard/apiguard/internal/configcheck"
+	"github.com/apiguard/apiguard/internal/testing/syncbuf"
 )
 
 // Repository files the suite reads, relative to this directory.
@@ -89,28 +89,10 @@ func startEcho(t *testing.T) int {
 	return srv.Listener.Addr().(*net.TCPAddr).Port
 }
 
-// syncBuffer collects Envoy's output from two pipes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // envoyProc is one running Envoy.
 type envoyProc struct {
 	cmd    *exec.Cmd
-	log    *syncBuffer
+	log    *syncbuf.Buffer
 	exited chan struct{} // closed when the process has exited
 	err    error         // its exit status, once exited is closed
 	admin  string        // host:port of the admin interface
@@ -167,7 +149,7 @@ func launch(t *testing.T, bin, config string, extra ...string) *envoyProc {
 		"--admin-address-path", filepath.Join(dir, "admin-address"),
 		"--log-level", "info",
 	}, extra...)
-	e := &envoyProc{log: &syncBuffer{}, exited: make(chan struct{})}
+	e := &envoyProc{log: &syncbuf.Buffer{}, exited: make(chan struct{})}
 	e.cmd = exec.Command(bin, args...)
 	e.cmd.Dir = dir
 	e.cmd.Stdout, e.cmd.Stderr = e.log, e.log

@@ -22,13 +22,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/proxytest"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
-	"github.com/apiguard/apiguard/internal/benchconfig"
-	"github.com/apiguard/apiguard/internal/cpphost"
+	"github.com/apiguard/apiguard/internal/testing/benchconfig"
+	"github.com/apiguard/apiguard/internal/testing/cpphost"
 	"github.com/apiguard/apiguard/internal/metricname"
-	"github.com/apiguard/apiguard/internal/vmtest"
+	"github.com/apiguard/apiguard/internal/testing/vmtest"
+	"github.com/apiguard/apiguard/internal/driver"
 	"github.com/apiguard/apiguard/internal/wasmvm"
 	"github.com/apiguard/apiguard/policy/keymat"
 )
@@ -90,39 +90,39 @@ func quietEmulator(b *testing.B) {
 }
 
 // emulated is one plugin started in the SDK's host emulator.
-type emulated struct {
-	host proxytest.HostEmulator
-	done func()
-}
+type emulated struct{ d *driver.Emulator }
 
 func startEmulated(b *testing.B, vm types.VMContext, config []byte) *emulated {
 	b.Helper()
-	opt := proxytest.NewEmulatorOption().WithVMContext(vm).WithPluginConfiguration(config).
-		WithProperty([]string{"source", "address"}, []byte("192.0.2.7:41000")).
-		WithProperty([]string{"request", "time"}, binary.LittleEndian.AppendUint64(nil, uint64(testNow.UnixNano())))
-	host, reset := proxytest.NewHostEmulator(opt)
-	if st := host.StartPlugin(); st != types.OnPluginStartStatusOK {
-		reset()
-		b.Fatalf("StartPlugin = %v; logs: %q", st, host.GetCriticalLogs())
+	d, err := driver.StartEmulator(vm, driver.Config{Configuration: config, Properties: map[string][]byte{
+		"source.address": []byte("192.0.2.7:41000"), "request.time": driver.TimeProperty(testNow)}})
+	if err != nil {
+		b.Fatal(err)
 	}
-	return &emulated{host: host, done: reset}
+	if d.Failed() {
+		d.Close()
+		b.Fatalf("plugin start failed; logs: %q", d.Logs(logCritical))
+	}
+	return &emulated{d: d}
 }
+
+// benchResponse is the upstream's answer to a forwarded request.
+var benchResponse = [][2]string{{":status", "200"}, {"content-type", "application/json"}}
 
 // request runs one request through the plugin as Envoy would: request
 // headers, then, when forwarded, response headers, then the end of the
 // stream. It returns the local response status (0: forwarded) and the
 // forwarded :path.
 func (e *emulated) request(headers [][2]string) (status int, path string) {
-	id := e.host.InitializeHttpContext()
-	e.host.CallOnRequestHeaders(id, headers, true)
-	if lr := e.host.GetSentLocalResponse(id); lr != nil {
-		status = int(lr.StatusCode)
-	} else {
-		path, _ = header(e.host.GetCurrentRequestHeaders(id), ":path")
-		e.host.CallOnResponseHeaders(id, [][2]string{{":status", "200"}, {"content-type", "application/json"}}, true)
+	r, err := e.d.Do(driver.Request{Headers: headers, Response: benchResponse})
+	if err != nil {
+		return -1, ""
 	}
-	e.host.CompleteHttpContext(id)
-	return status, path
+	if r.Local != nil {
+		return r.Local.Status, ""
+	}
+	path, _ = header(r.Upstream, ":path")
+	return 0, path
 }
 
 // BenchmarkWasmRequest measures one request through the compiled filter in
@@ -168,7 +168,7 @@ func BenchmarkWasmRequest(b *testing.B) {
 				}
 			})
 		}
-		e.done()
+		e.d.Close()
 		vm.Close()
 	}
 }

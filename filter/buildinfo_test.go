@@ -4,9 +4,9 @@ import (
 	"regexp"
 	"testing"
 
-	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
-
 	"github.com/apiguard/apiguard/internal/buildinfo"
+	"github.com/apiguard/apiguard/internal/driver"
+	"github.com/apiguard/apiguard/internal/testing/vmtest"
 )
 
 // buildLine is the start line naming the build (buildLogFormat).
@@ -17,7 +17,7 @@ var buildLine = regexp.MustCompile(`^apiguard: build version=(\S+) commit=(\S+)$
 // back to 0. The compiled module reports what the Makefile's -ldflags put in.
 func TestBuildAnnouncedAtStart(t *testing.T) {
 	cfg := testConfig(t, newTestKeys(t), nil)
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		e := start(t, vm, cfg)
 		var version string
 		for _, l := range e.logs(logInfo) {
@@ -34,8 +34,8 @@ func TestBuildAnnouncedAtStart(t *testing.T) {
 		// thread and is destroyed without proxy_on_done: its instance
 		// stays on the gauge (docs/operations.md, "Versions").
 		canaries := int64(0)
-		if e.cpp != nil {
-			canaries = int64(e.cpp.Canaries())
+		if c, ok := e.d.(driver.Canary); ok {
+			canaries = int64(c.Canaries())
 		}
 		if n := e.gauge(name); n != 1+canaries {
 			t.Fatalf("gauge %s = %d, want 1 after start (+%d for the configuration canary)", name, n, canaries)

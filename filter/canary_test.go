@@ -4,26 +4,34 @@ import (
 	"regexp"
 	"testing"
 
-	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
-
-	"github.com/apiguard/apiguard/internal/vmtest"
+	"github.com/apiguard/apiguard/internal/driver"
+	"github.com/apiguard/apiguard/internal/testing/vmtest"
 )
 
 // TestKeyStoreCanaryFetchIsCancelled: Envoy's configuration canary
-// (internal/cpphost canary.go) runs proxy_on_configure, which starts the
+// (internal/testing/cpphost canary.go) runs proxy_on_configure, which starts the
 // key store's first fetch; Envoy cancels that call with the canary, so the
 // worker's own fetch is the one that loads the snapshot, and the worker
 // serves. Only cpphost models the canary.
+// canary returns the host's configuration canary, or skips the test where
+// the host has none (driver.Canary).
+func (e *env) canary() driver.Canary {
+	e.t.Helper()
+	c, ok := e.d.(driver.Canary)
+	if !ok {
+		e.t.Skip("this host (the SDK's emulator) has no configuration canary; cpphost models it")
+	}
+	return c
+}
+
 func TestKeyStoreCanaryFetchIsCancelled(t *testing.T) {
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
-		if _, ok := vm.(*vmtest.HostVM); !ok {
-			t.Skip("the SDK's emulator has no configuration canary")
-		}
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
+		skipUnless[driver.Canary](t, vm, "the configuration canary, which only cpphost models (not the SDK's emulator)")
 		k := newTestKeys(t)
 		srv := &keyServer{}
 		srv.set(testSnapshot(t, k, 1, testSigner, nil))
 		e := startKeyStore(t, vm, k, srv)
-		canceled := e.cpp.CanceledHTTPCalls()
+		canceled := e.canary().CanceledHTTPCalls()
 		if len(canceled) != 1 || canceled[0].Cluster != testKeyCluster {
 			t.Fatalf("canary's calls %+v, want the one fetch to %s, cancelled", canceled, testKeyCluster)
 		}
@@ -39,15 +47,14 @@ func TestKeyStoreCanaryFetchIsCancelled(t *testing.T) {
 // in the vm_id's shared data, so the worker finds them all and says "0 new"
 // (docs/operations.md). Only cpphost models the canary.
 func TestCanaryCreatesTheBuckets(t *testing.T) {
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
-		if _, ok := vm.(*vmtest.HostVM); !ok {
-			t.Skip("the SDK's emulator has no configuration canary")
-		}
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
+		skipUnless[driver.Canary](t, vm, "the configuration canary, which only cpphost models (not the SDK's emulator)")
 		e := start(t, vm, testConfig(t, newTestKeys(t), nil))
+		c := e.canary()
 		loaded := regexp.MustCompile(`configuration loaded \(mode \w+, (\d+) rate-limit buckets, (\d+) new,`)
 		var canary, worker []string
-		for _, l := range e.cpp.CanaryLogs() {
-			if m := loaded.FindStringSubmatch(l.Msg); m != nil {
+		for _, l := range c.CanaryLogs() {
+			if m := loaded.FindStringSubmatch(l); m != nil {
 				canary = m
 			}
 		}

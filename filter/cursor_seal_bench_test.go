@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/apiguard/apiguard/internal/cpphost"
-	"github.com/apiguard/apiguard/internal/vmtest"
+	"github.com/apiguard/apiguard/internal/driver"
+	"github.com/apiguard/apiguard/internal/testing/vmtest"
 )
 
 // BenchmarkCursorSeal measures what sealing costs per request through the
@@ -29,12 +29,10 @@ func BenchmarkCursorSeal(b *testing.B) {
 	response := [][2]string{{":status", "200"}, {"content-type", "application/json"}, {"content-length", strconv.Itoa(len(body))},
 		{"link", `<https://api.example.com/v1/orders?limit=20&cursor=eyJpZCI6MTAyMzR9>; rel="next"`}}
 	wasm := vmtest.Plain(b)
-	vms := map[bool]*cpphost.VM{}
-	_, vms[true] = hostVM(b, wasm, sealedCfg)
-	_, vms[false] = hostVM(b, wasm, plainCfg)
-	page := func(vm *cpphost.VM) cpphost.BodyResult {
-		r, err := vm.ExchangeBody([][2]string{{":method", "GET"}, {":path", "/v1/orders"}, {":authority", "api.example.com"}, {"x-api-key", k.billing}},
-			response, [][]byte{body})
+	vms := map[bool]driver.Env{true: hostVM(b, wasm, sealedCfg), false: hostVM(b, wasm, plainCfg)}
+	page := func(vm driver.Env) driver.Result {
+		r, err := vm.Do(driver.Request{Headers: [][2]string{{":method", "GET"}, {":path", "/v1/orders"}, {":authority", "api.example.com"}, {"x-api-key", k.billing}},
+			Response: response, Body: [][]byte{body}})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -53,7 +51,7 @@ func BenchmarkCursorSeal(b *testing.B) {
 		return [][2]string{{":method", "GET"}, {":path", "/v1/orders?cursor=" + url.QueryEscape(cursor[seal])}, {":authority", "api.example.com"}, {"x-api-key", k.billing}}
 	}
 	for _, seal := range []bool{true, false} {
-		if r, err := vms[seal].Request(next(seal)); err != nil || r.Local != nil || upstreamPath(r) != "/v1/orders?cursor=eyJpZCI6MTAyMzR9&limit=20" {
+		if r, err := vms[seal].Do(driver.Request{Headers: next(seal)}); err != nil || r.Local != nil || upstreamPath(r) != "/v1/orders?cursor=eyJpZCI6MTAyMzR9&limit=20" {
 			b.Fatalf("next page (sealed %v): %v %+v", seal, err, r)
 		}
 	}
@@ -66,7 +64,7 @@ func BenchmarkCursorSeal(b *testing.B) {
 				for b.Loop() {
 					if op == "response" {
 						page(vm)
-					} else if _, err := vm.Request(next(seal)); err != nil {
+					} else if _, err := vm.Do(driver.Request{Headers: next(seal)}); err != nil {
 						b.Fatal(err)
 					}
 				}

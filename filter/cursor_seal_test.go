@@ -13,7 +13,7 @@ import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
 	"github.com/apiguard/apiguard/internal/metricname"
-	"github.com/apiguard/apiguard/internal/vmtest"
+	"github.com/apiguard/apiguard/internal/testing/vmtest"
 	"github.com/apiguard/apiguard/policy"
 )
 
@@ -89,7 +89,7 @@ func wantBadCursor(t *testing.T, o outcome, what string) {
 func pathOf(hs [][2]string) string { p, _ := header(hs, ":path"); return p }
 
 func TestCursorSealRoundTrip(t *testing.T) {
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		k := newTestKeys(t)
 		e := start(t, vm, sealedConfig(t, k, nil))
 		o := e.doWithBody("/v1/orders", [][2]string{{"x-api-key", k.billing}}, jsonResponse(pageBody), []byte(pageBody))
@@ -140,7 +140,7 @@ func TestCursorSealRoundTrip(t *testing.T) {
 }
 
 func TestCursorSealRefusesForgeries(t *testing.T) {
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		k := newTestKeys(t)
 		e := start(t, vm, sealedConfig(t, k, nil))
 		tok := sealedPage(t, e, k.billing)
@@ -170,7 +170,7 @@ func TestCursorSealRefusesForgeries(t *testing.T) {
 }
 
 func TestCursorSealKeyRotation(t *testing.T) {
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		k := newTestKeys(t)
 		old := start(t, vm, sealedConfig(t, k, nil))
 		tok := sealedPage(t, old, k.billing)
@@ -193,7 +193,7 @@ func TestCursorSealKeyRotation(t *testing.T) {
 // client its cursors: 502 problem when the headers tell, the body replaced
 // by the problem when only the body does; counted and logged.
 func TestCursorSealFailures(t *testing.T) {
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		k := newTestKeys(t)
 		e := start(t, vm, sealedConfig(t, k, func(s map[string]any) { s["max_body"] = 200 }))
 		problem := `{"type":"https://apiguard.dev/problems/cursor_seal_failed","title":"Cursor seal failed","status":502,"detail":"the API's response could not be passed on safely"}`
@@ -257,7 +257,7 @@ func TestCursorSealFailures(t *testing.T) {
 // TestCursorSealShadowMode: shadow mode changes nothing upstream or
 // downstream, cursors included: they pass unsealed both ways.
 func TestCursorSealShadowMode(t *testing.T) {
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		k := newTestKeys(t)
 		cfg := sealedConfig(t, k, nil)
 		cfg = []byte(strings.Replace(string(cfg), `{`, `{"mode":"shadow",`, 1))
@@ -278,10 +278,7 @@ func TestCursorSealShadowMode(t *testing.T) {
 // TestCursorSealKeyFromEnvironment: key_env and previous_key_env come from
 // the VM's environment; a missing variable fails the start with its path.
 func TestCursorSealKeyFromEnvironment(t *testing.T) {
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
-		if _, ok := vm.(*vmContext); !ok && !isHostVM(vm) {
-			t.Skip("the SDK's emulator gives the module no environment (wazero ModuleConfig without WithEnv in proxytest)")
-		}
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		k := newTestKeys(t)
 		cfg := sealedConfig(t, k, func(s map[string]any) {
 			delete(s, "key")
@@ -308,8 +305,6 @@ func TestCursorSealKeyFromEnvironment(t *testing.T) {
 	})
 }
 
-func isHostVM(vm types.VMContext) bool { _, ok := vm.(*vmtest.HostVM); return ok }
-
 func mustHex(t *testing.T, s string) []byte {
 	t.Helper()
 	b, err := hex.DecodeString(s)
@@ -322,7 +317,7 @@ func mustHex(t *testing.T, s string) []byte {
 // TestCursorSealWithKeyStore: with consumers from a key snapshot, cursors
 // are bound to the consumer the key resolves to, across snapshot swaps.
 func TestCursorSealWithKeyStore(t *testing.T) {
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		k := newTestKeys(t)
 		cfg := keyStoreConfig(t, k)
 		var doc map[string]any

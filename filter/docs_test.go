@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/apiguard/apiguard/internal/mdcheck"
+	"github.com/apiguard/apiguard/internal/testing/mdcheck"
 )
 
 // metricsDoc is the page whose Metrics section documents every metric.

@@ -9,12 +9,13 @@ import (
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
+	"github.com/apiguard/apiguard/internal/testing/vmtest"
 	"github.com/apiguard/apiguard/policy"
 )
 
 func TestValidKeyForwardsIdentityNotCredential(t *testing.T) {
 	k := newTestKeys(t)
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		e := start(t, vm, testConfig(t, k, nil))
 		o := e.do("/v1/orders/42",
 			[2]string{"x-api-key", k.billing},
@@ -51,7 +52,7 @@ func TestValidKeyForwardsIdentityNotCredential(t *testing.T) {
 // header other than the client's.
 func TestPublicRouteSetsNoIdentity(t *testing.T) {
 	k := newTestKeys(t)
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		e := start(t, vm, testConfig(t, k, nil))
 		o := e.do("/healthz", [2]string{"x-apiguard-consumer", "admin"}, [2]string{"x-trace", "t1"})
 		if o.local != nil {
@@ -69,7 +70,7 @@ func TestPublicRouteSetsNoIdentity(t *testing.T) {
 
 func TestAuthorizationSchemeCredential(t *testing.T) {
 	k := newTestKeys(t)
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		e := start(t, vm, testConfig(t, k, nil))
 		o := e.do("/v1/orders/7", [2]string{"authorization", "ApiKey " + k.billing})
 		if o.local != nil {
@@ -86,7 +87,7 @@ func TestAuthorizationSchemeCredential(t *testing.T) {
 
 func TestQueryCredentialRemovedFromPath(t *testing.T) {
 	k := newTestKeys(t)
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		e := start(t, vm, testConfig(t, k, nil))
 		o := e.do("/v1/orders?status=open&api_key=" + k.billing + "&limit=5")
 		if o.local != nil {
@@ -150,7 +151,7 @@ func TestDenials(t *testing.T) {
 	}
 	// One VM per runner serves every case; each case gets a fresh host
 	// emulator and plugin context.
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
 				e := start(t, vm, testConfig(t, k, nil))
@@ -220,7 +221,7 @@ func allLogs(e *env) []string {
 
 func TestKeyValidityFollowsRequestTime(t *testing.T) {
 	k := newTestKeys(t)
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		e := start(t, vm, testConfig(t, k, nil))
 		e.setTime(time.Date(2025, 12, 31, 23, 59, 59, 0, time.UTC))
 		if o := e.do("/v1/orders/1", [2]string{"x-api-key", k.billingExpired}); o.local != nil {
@@ -238,7 +239,7 @@ func TestPaginationClampAndDefault(t *testing.T) {
 	clamp := func(cfg map[string]any) {
 		cfg["pagination"].(map[string]any)["standard"].(map[string]any)["on_violation"] = "clamp"
 	}
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		e := start(t, vm, testConfig(t, k, clamp))
 		for _, tc := range []struct{ path, want string }{
 			{"/v1/orders?limit=1000&offset=3", "/v1/orders?limit=100&offset=3"},
@@ -267,7 +268,7 @@ func TestPaginationClampAndDefault(t *testing.T) {
 func TestShadowModeNeverBlocks(t *testing.T) {
 	k := newTestKeys(t)
 	shadow := func(cfg map[string]any) { cfg["mode"] = "shadow" }
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		e := start(t, vm, testConfig(t, k, shadow))
 		o := e.do("/v1/orders?api_key="+k.unknown, [2]string{"x-apiguard-consumer", "spoofed"},
 			[2]string{"x_apiguard_key_id", "spoofed"}, [2]string{"x-apiguard_scopes", "everything"})
@@ -301,7 +302,7 @@ func TestShadowModeNeverBlocks(t *testing.T) {
 func TestShadowModeSetsIdentityOnly(t *testing.T) {
 	k := newTestKeys(t)
 	shadow := func(cfg map[string]any) { cfg["mode"] = "shadow" }
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		e := start(t, vm, testConfig(t, k, shadow))
 		o := e.do("/v1/orders?api_key="+k.billing+"&x=1", [2]string{"x_apiguard_consumer", "admin"},
 			[2]string{"x-apiguard-consumer", "admin"})
@@ -330,7 +331,7 @@ func TestShadowModeSetsIdentityOnly(t *testing.T) {
 // one name must not see a spoofed identity under the other spelling.
 func TestUnderscoreIdentityHeadersRemoved(t *testing.T) {
 	k := newTestKeys(t)
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		e := start(t, vm, testConfig(t, k, nil))
 		for _, path := range []string{"/v1/orders/1", "/healthz"} {
 			o := e.do(path, [2]string{"x-api-key", k.billing}, [2]string{"x_apiguard_consumer", "admin"},
@@ -354,7 +355,7 @@ func TestUnderscoreIdentityHeadersRemoved(t *testing.T) {
 // under every spelling, in enforce and shadow mode.
 func TestCredentialUnderAnotherSpellingRemoved(t *testing.T) {
 	k := newTestKeys(t)
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		var e *env
 		for _, mode := range []string{"enforce", "shadow"} {
 			config := testConfig(t, k, func(cfg map[string]any) { cfg["mode"] = mode })
@@ -401,7 +402,7 @@ func TestMostSpecificRouteWinsInFilter(t *testing.T) {
 		cfg["routes"] = append(cfg["routes"].([]any),
 			map[string]any{"name": "create-order", "methods": []any{"POST"}, "path": "/v1/orders", "scopes": []any{"orders:write"}})
 	}
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		e := start(t, vm, testConfig(t, k, routes))
 		if o := e.do("/v1/orders", [2]string{":method", "POST"}, [2]string{"x-api-key", k.reader}); o.local == nil || o.local.StatusCode != 403 {
 			t.Errorf("POST /v1/orders with files:read only was not refused: %+v", o.local)
@@ -425,14 +426,14 @@ func TestDenialLogNamesFoundKey(t *testing.T) {
 		{"not_yet_valid", k.billingFuture, "billing-2027"},
 		{"unknown", k.unknown, ""},
 	}
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		for _, tc := range cases {
 			t.Run(tc.reason, func(t *testing.T) { denialLogNamesFoundKey(t, vm, k, tc.reason, tc.key, tc.keyID) })
 		}
 	})
 }
 
-func denialLogNamesFoundKey(t *testing.T, vm types.VMContext, k testKeys, reason, key, keyID string) {
+func denialLogNamesFoundKey(t *testing.T, vm vmtest.Runner, k testKeys, reason, key, keyID string) {
 	e := start(t, vm, testConfig(t, k, nil))
 	e.do("/v1/orders", [2]string{"x-api-key", key})
 	logs := e.warnLogs()
@@ -459,7 +460,7 @@ func denialLogNamesFoundKey(t *testing.T, vm types.VMContext, k testKeys, reason
 
 func TestRateLimitBurstRetryAfterAndRefill(t *testing.T) {
 	k := newTestKeys(t)
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		e := start(t, vm, testConfig(t, k, nil))
 		// anonymous: 1 request per second, burst 2, keyed by client IP.
 		for i := range 2 {
@@ -534,7 +535,7 @@ func TestBadConfigFailsStartWithPath(t *testing.T) {
 			c["pagination"].(map[string]any)["standard"].(map[string]any)["max_limit"] = 5
 		}), `pagination.standard`},
 	}
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
 				e := startWithStatus(t, vm, tc.config, types.OnPluginStartStatusFailed)
@@ -561,7 +562,7 @@ func TestConfigWarningsLoggedAtStart(t *testing.T) {
 	cfg := testConfig(t, k, func(c map[string]any) {
 		c["routes"].([]any)[0].(map[string]any)["scopes"] = []any{"orders:read", "orders:admin"}
 	})
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		e := start(t, vm, cfg)
 		var warnings []string
 		for _, l := range e.logs(logWarn) {
@@ -585,7 +586,7 @@ func TestConfigWarningsLoggedAtStart(t *testing.T) {
 // share one anonymous bucket, apart from the buckets of real client IPs.
 func TestAnonymousBucketWithoutAnIPAddress(t *testing.T) {
 	k := newTestKeys(t)
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		e := start(t, vm, testConfig(t, k, nil), withSourceAddress("envoy://internal_client_address/"))
 		// anonymous: burst 2.
 		for i := range 2 {

@@ -6,49 +6,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
 	"github.com/apiguard/apiguard/internal/metricname"
+	"github.com/apiguard/apiguard/internal/testing/vmtest"
 	"github.com/apiguard/apiguard/policy"
 )
-
-// stateAbsent stands, in the SDK's emulator, for a filter state the
-// request did not set: the emulator keeps properties in one map for the
-// whole host (proxytest.go, ProxySetProperty) and cannot delete one, where
-// Envoy starts every stream with an empty filter state.
-const stateAbsent = "\x00absent"
-
-// clearState marks the filter state absent before a request in the SDK's
-// emulator.
-func (e *env) clearState() {
-	e.t.Helper()
-	if err := e.host.SetProperty([]string{policy.StateKey}, []byte(stateAbsent)); err != nil {
-		e.t.Fatal(err)
-	}
-}
-
-// emulatorState reads the filter state the request left in the SDK's
-// emulator through the property path the plugin set.
-func (e *env) emulatorState() map[string]string {
-	e.t.Helper()
-	v, err := e.host.GetProperty([]string{policy.StateKey})
-	if err != nil {
-		e.t.Fatalf("reading property %s: %v", policy.StateKey, err)
-	}
-	if string(v) == stateAbsent {
-		return map[string]string{}
-	}
-	return map[string]string{policy.FilterStatePrefix + policy.StateKey: string(v)}
-}
-
-// hostState is cpphost's filter state of a request as strings.
-func hostState(fs map[string][]byte) map[string]string {
-	out := map[string]string{}
-	for k, v := range fs {
-		out[k] = string(v)
-	}
-	return out
-}
 
 // record returns the fields of apiguard's record in the request's filter
 // state (wasm.apiguard, as an access log reads it), numbers in decimal, and
@@ -125,7 +87,7 @@ func wantState(t *testing.T, what string, o outcome, want map[string]string) {
 // log lines and metrics; fields without a value are not set; the key never
 // is.
 func TestFilterState(t *testing.T) {
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		k := newTestKeys(t)
 		e := start(t, vm, quotaTestConfig(t, k, nil))
 		two := [2]string{"authorization", "ApiKey " + k.billing}
@@ -206,7 +168,7 @@ func noKeyIn(t *testing.T, what string, state map[string]string, k testKeys) {
 // forwarded and recorded as shadow_deny with its reason; an allowed one as
 // allow, with its quota though shadow mode sets no quota header.
 func TestFilterStateShadow(t *testing.T) {
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		k := newTestKeys(t)
 		e := start(t, vm, quotaTestConfig(t, k, func(c map[string]any) { c["mode"] = "shadow" }))
 		o := e.do("/v1/orders/42", [2]string{"x-api-key", k.unknown})
@@ -230,7 +192,7 @@ func TestFilterStateShadow(t *testing.T) {
 // key id of a logged decision are the filter state's, word for word, so
 // that an access-log line and the filter's own log line of a request agree.
 func TestFilterStateMatchesLogLines(t *testing.T) {
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		k := newTestKeys(t)
 		for _, mode := range []string{"enforce", "shadow"} {
 			t.Run(mode, func(t *testing.T) {
@@ -269,7 +231,7 @@ func TestFilterStateMatchesLogLines(t *testing.T) {
 // first snapshot is recorded as denied for key_store_unavailable, and the
 // consumer and key id of an allowed request come from the snapshot.
 func TestFilterStateKeyStore(t *testing.T) {
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		k := newTestKeys(t)
 		srv := &keyServer{}
 		srv.set(testSnapshot(t, k, 1, testSigner, nil))

@@ -1,20 +1,20 @@
 package main
 
 import (
-	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"math/rand"
+	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/proxytest"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
-	"github.com/apiguard/apiguard/internal/cpphost"
-	"github.com/apiguard/apiguard/internal/vmtest"
+	"github.com/apiguard/apiguard/internal/testing/vmtest"
 	"github.com/apiguard/apiguard/policy/keymat"
+	"github.com/apiguard/apiguard/internal/driver"
 )
 
 // testNow is the emulated request time of every test unless it sets another.
@@ -97,40 +97,21 @@ func testConfig(t testing.TB, k testKeys, edit func(map[string]any)) []byte {
 	return b
 }
 
-// env is one started plugin, in proxytest's host emulator (native and
-// SDK-emulator runners) or in cpphost (the cpp-host-modelled runner).
+// env is one started plugin in one runner's host (vmtest.Runner).
 type env struct {
 	t *testing.T
-	// host is the emulator; nil in the cpphost runner.
-	host proxytest.HostEmulator
-	// vm is the plugin's VM in the cpphost runner; nil otherwise.
-	vm *cpphost.VM
-	// cpp is vm's host and config the plugin configuration, for restart.
-	cpp    *cpphost.Host
-	config []byte
-
-	// The key store of the test (keystore_helpers_test.go).
-	keyStore *testKeyStore
-
-	// stop releases the SDK's emulator, which serves one plugin at a time
-	// in a process, so that a test can start another; nil in cpphost.
-	stop func()
+	d driver.Env
 }
 
-// close ends the plugin's emulator before the test ends, to start another
-// (the SDK's emulator runs one at a time); cpphost needs nothing.
-func (e *env) close() {
-	if e.stop != nil {
-		e.stop()
-	}
-}
+// close ends the plugin's host before the test ends, to start another
+// (the SDK's emulator runs one at a time).
+func (e *env) close() { e.d.Close() }
 
-// start runs the plugin on vm with config and fails the test if it does
-// not start.
-func start(t *testing.T, vm types.VMContext, config []byte, opts ...startOption) *env {
+// start runs the plugin in r with config and fails the test if it does not
+// start.
+func start(t *testing.T, r vmtest.Runner, config []byte, opts ...startOption) *env {
 	t.Helper()
-	e := startWithStatus(t, vm, config, types.OnPluginStartStatusOK, opts...)
-	return e
+	return startWithStatus(t, r, config, types.OnPluginStartStatusOK, opts...)
 }
 
 // testSourceAddress is the client of every request unless a test sets
@@ -141,24 +122,25 @@ const testSourceAddress = "192.0.2.7:41000"
 // starts; every runner sets them the way Envoy encodes them.
 type startOptions struct {
 	// pluginName is the plugin_name property (Envoy: the filter's
-	// config.name; Istio: <namespace>.<name> of the WasmPlugin); nil
-	// leaves it unset in the SDK's emulator and "apiguard" in cpphost.
-	pluginName *string
+	// config.name; Istio: <namespace>.<name> of the WasmPlugin); "" leaves
+	// it unset in the SDK's emulator and "apiguard" in cpphost.
+	pluginName string
 	// sourceAddress is the source.address property, testSourceAddress
 	// unless set.
 	sourceAddress string
-	// env is the VM's environment (Envoy: vm_config.environment_variables):
-	// the test process's natively, cpphost's Options.Env in cpphost. The
-	// SDK's emulator instantiates the module with no environment, so a
-	// test with env skips the wasm runner.
+	// env is the VM's environment (Envoy: vm_config.environment_variables).
+	// The SDK's emulator instantiates the module with no environment, so a
+	// test with env skips the wasm runner (driver.ErrUnsupported).
 	env map[string]string
+	// endpoints map clusters to real endpoints (driver.Config.Endpoints).
+	endpoints map[string]string
 }
 
 type startOption func(*startOptions)
 
 // withPluginName sets the plugin_name property.
 func withPluginName(name string) startOption {
-	return func(o *startOptions) { o.pluginName = &name }
+	return func(o *startOptions) { o.pluginName = name }
 }
 
 // withEnv sets the VM's environment variables.
@@ -172,6 +154,11 @@ func withSourceAddress(addr string) startOption {
 	return func(o *startOptions) { o.sourceAddress = addr }
 }
 
+// withEndpoint has the host connect to addr for cluster, for real.
+func withEndpoint(cluster, addr string) startOption {
+	return func(o *startOptions) { o.endpoints = map[string]string{cluster: addr} }
+}
+
 func newStartOptions(opts []startOption) startOptions {
 	o := startOptions{sourceAddress: testSourceAddress}
 	for _, opt := range opts {
@@ -180,122 +167,85 @@ func newStartOptions(opts []startOption) startOptions {
 	return o
 }
 
-func startWithStatus(t *testing.T, vm types.VMContext, config []byte, want types.OnPluginStartStatus, opts ...startOption) *env {
+func startWithStatus(t *testing.T, r vmtest.Runner, config []byte, want types.OnPluginStartStatus, opts ...startOption) *env {
 	t.Helper()
-	return startWith(t, vm, config, want, nil, opts...)
+	return startWith(t, r, config, want, nil, opts...)
 }
 
 // startWith is startWithStatus with a key store answering the plugin's
-// HTTP calls (nil for none): in cpphost a loopback server mapped to
-// testKeyCluster, in the emulator runners the handler in-process.
-func startWith(t *testing.T, vm types.VMContext, config []byte, want types.OnPluginStartStatus, ks *testKeyStore, opts ...startOption) *env {
+// HTTP calls to testKeyCluster (nil for none). A start option the runner
+// cannot honour skips the test, saying why.
+func startWith(t *testing.T, r vmtest.Runner, config []byte, want types.OnPluginStartStatus, ks *testKeyStore, opts ...startOption) *env {
 	t.Helper()
 	o := newStartOptions(opts)
-	if hv, ok := vm.(*vmtest.HostVM); ok {
-		copts := cpphost.Options{Env: o.env}
-		if ks != nil {
-			copts.Clusters = map[string]string{testKeyCluster: ks.listen(t)}
-		}
-		e := startInHost(t, hv, config, want, o, copts)
-		e.keyStore = ks
-		return e
+	c := driver.Config{Configuration: config, PluginName: o.pluginName, Env: o.env, Endpoints: o.endpoints,
+		Properties: map[string][]byte{"source.address": []byte(o.sourceAddress), "request.time": driver.TimeProperty(testNow)}}
+	if ks != nil {
+		c.Clusters = map[string]http.Handler{testKeyCluster: ks.handler}
+		c.CallTimeout = ks.timeout
 	}
-	if len(o.env) > 0 {
-		if _, native := vm.(*vmContext); !native {
-			t.Skip("the SDK's emulator (proxytest.NewWasmVMContext) instantiates the module without environment " +
-				"variables; the native and cpphost runners pass them")
-		}
-		for k, v := range o.env {
-			t.Setenv(k, v)
-		}
+	d, err := r.Start(t, c)
+	if errors.Is(err, driver.ErrUnsupported) {
+		t.Skipf("%s: %v", r.Name(), err)
 	}
-	opt := proxytest.NewEmulatorOption().WithVMContext(vm).WithPluginConfiguration(config).
-		WithProperty([]string{"source", "address"}, []byte(o.sourceAddress))
-	if o.pluginName != nil {
-		opt = opt.WithProperty([]string{"plugin_name"}, []byte(*o.pluginName))
-	}
-	host, reset := proxytest.NewHostEmulator(opt)
-	e := &env{t: t, host: host, keyStore: ks}
-	e.stop = sync.OnceFunc(reset)
-	t.Cleanup(e.stop)
-	e.setTime(testNow)
-	if got := host.StartPlugin(); got != want {
-		t.Fatalf("StartPlugin = %v, want %v; logs: %q", got, want, host.GetCriticalLogs())
-	}
-	return e
-}
-
-// startInHost starts the plugin in cpphost as an Envoy worker does, and
-// fails the test on any trap or restricted call then or later.
-func startInHost(t *testing.T, hv *vmtest.HostVM, config []byte, want types.OnPluginStartStatus, o startOptions, copts cpphost.Options) *env {
-	t.Helper()
-	h := vmtest.NewHost(t, hv.Profile, copts)
-	e := &env{t: t, cpp: h, config: config}
-	vm, err := h.StartWorker(cpphost.Plugin{Name: o.name(), Configuration: config})
 	if err != nil {
-		t.Fatalf("starting the plugin in cpphost %s: %v", hv.Profile.Name, err)
+		t.Fatalf("starting the plugin (%s): %v", r.Name(), err)
 	}
-	vm.Properties["source.address"] = []byte(o.sourceAddress)
-	e.vm = vm
-	e.setTime(testNow)
+	e := &env{t: t, d: d}
 	got := types.OnPluginStartStatusOK
-	if vm.FailedOpen {
+	if d.Failed() {
 		got = types.OnPluginStartStatusFailed
 	}
 	if got != want {
-		t.Fatalf("plugin start = %v, want %v; logs: %q", got, want, vm.LogsAt(logCritical))
+		t.Fatalf("plugin start = %v, want %v; logs: %q", got, want, d.Logs(logCritical))
 	}
 	return e
-}
-
-// name is the plugin name cpphost gives the plugin.
-func (o startOptions) name() string {
-	if o.pluginName != nil {
-		return *o.pluginName
-	}
-	return "apiguard"
 }
 
 // restart starts the plugin again in the same host, with opts applied on
 // top of the properties it has: over the same shared data, as a second
-// apiguard filter of the same VM id in the same proxy would see it. In the
-// SDK's emulator the plugin context is configured again; in cpphost a new
-// worker VM of the same vm_id takes over the requests.
+// apiguard filter of the same VM id in the same proxy would see it
+// (driver.Env.Restart).
 func (e *env) restart(opts ...startOption) {
 	e.t.Helper()
 	var o startOptions
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if e.vm != nil {
-		if o.pluginName == nil {
-			name := string(e.vm.Properties["plugin_name"])
-			o.pluginName = &name
-		}
-		vm, err := e.cpp.StartWorker(cpphost.Plugin{Name: *o.pluginName, Configuration: e.config})
-		if err != nil {
-			e.t.Fatalf("restarting the plugin in cpphost: %v", err)
-		}
-		if vm.FailedOpen {
-			e.t.Fatalf("restarting the plugin in cpphost: start failed; logs: %q", vm.LogsAt(logCritical))
-		}
-		for k, v := range e.vm.Properties {
-			if !strings.HasPrefix(k, "plugin_") {
-				vm.Properties[k] = v
-			}
-		}
-		e.vm = vm
-	} else {
-		if o.pluginName != nil {
-			e.setProperty([]string{"plugin_name"}, []byte(*o.pluginName))
-		}
-		if got := e.host.StartPlugin(); got != types.OnPluginStartStatusOK {
-			e.t.Fatalf("StartPlugin = %v; logs: %q", got, e.host.GetCriticalLogs())
-		}
+	if err := e.d.Restart(o.pluginName); err != nil {
+		e.t.Fatalf("restarting the plugin: %v", err)
+	}
+	if e.d.Failed() {
+		e.t.Fatalf("restarting the plugin: start failed; logs: %q", e.d.Logs(logCritical))
 	}
 	if o.sourceAddress != "" {
 		e.setSourceAddress(o.sourceAddress)
 	}
+}
+
+// skipUnless skips the test, before it starts a plugin, when r's host does
+// not offer T, one of driver's optional interfaces; why says what the test
+// needs.
+func skipUnless[T any](t *testing.T, r vmtest.Runner, why string) {
+	t.Helper()
+	if !vmtest.Offers[T](r) {
+		t.Skipf("%s: %s", r.Name(), why)
+	}
+}
+
+// worker starts a second worker VM of the plugin over the same shared
+// data, or skips the test where the host runs one (driver.Workers).
+func (e *env) worker() *env {
+	e.t.Helper()
+	w, ok := e.d.(driver.Workers)
+	if !ok {
+		e.t.Skip("this host runs one VM per process (the SDK's emulator); cpphost runs two")
+	}
+	d, err := w.StartWorker()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return &env{t: e.t, d: d}
 }
 
 // setSourceAddress changes source.address for the requests that follow.
@@ -306,18 +256,13 @@ func (e *env) setSourceAddress(addr string) {
 
 func (e *env) setTime(at time.Time) {
 	e.t.Helper()
-	b := binary.LittleEndian.AppendUint64(nil, uint64(at.UnixNano()))
-	e.setProperty([]string{"request", "time"}, b)
+	e.setProperty([]string{"request", "time"}, driver.TimeProperty(at))
 }
 
 // setProperty sets what proxy_get_property answers for path.
 func (e *env) setProperty(path []string, value []byte) {
 	e.t.Helper()
-	if e.vm != nil {
-		e.vm.Properties[strings.Join(path, ".")] = value
-		return
-	}
-	if err := e.host.SetProperty(path, value); err != nil {
+	if err := e.d.SetProperty(strings.Join(path, "."), value); err != nil {
 		e.t.Fatal(err)
 	}
 }
@@ -334,9 +279,9 @@ type outcome struct {
 	state map[string]string
 }
 
-// do sends a request with the given headers (method GET unless set).
-func (e *env) do(path string, headers ...[2]string) outcome {
-	e.t.Helper()
+// requestHeaders are a GET of path with the given headers (a :method among
+// them replaces GET).
+func requestHeaders(path string, headers [][2]string) [][2]string {
 	hs := [][2]string{{":method", "GET"}, {":path", path}, {":authority", "api.example.com"}}
 	for _, h := range headers {
 		if h[0] == ":method" {
@@ -345,20 +290,25 @@ func (e *env) do(path string, headers ...[2]string) outcome {
 		}
 		hs = append(hs, h)
 	}
-	if e.vm != nil {
-		return e.doInHost(hs)
+	return hs
+}
+
+// do sends a request with the given headers (method GET unless set).
+func (e *env) do(path string, headers ...[2]string) outcome {
+	e.t.Helper()
+	r, err := e.d.Do(driver.Request{Headers: requestHeaders(path, headers)})
+	if err != nil {
+		e.t.Fatalf("request %s: %v", path, err)
 	}
-	e.clearState()
-	id := e.host.InitializeHttpContext()
-	o := outcome{action: e.host.CallOnRequestHeaders(id, hs, false)}
-	o.local = e.host.GetSentLocalResponse(id)
-	if o.local == nil {
-		o.upstream = e.host.GetCurrentRequestHeaders(id)
-		e.host.CallOnResponseHeaders(id, [][2]string{{":status", "200"}}, false)
-		o.response = e.host.GetCurrentResponseHeaders(id)
+	return outcomeOf(r)
+}
+
+func outcomeOf(r driver.Result) outcome {
+	o := outcome{action: r.Action, upstream: r.Upstream, response: r.Response, state: r.State}
+	if r.Local != nil {
+		o.local = &proxytest.LocalHttpResponse{StatusCode: uint32(r.Local.Status), StatusCodeDetail: r.Local.Details,
+			Data: r.Local.Body, Headers: r.Local.Headers}
 	}
-	e.host.CompleteHttpContext(id)
-	o.state = e.emulatorState()
 	return o
 }
 
@@ -378,106 +328,54 @@ func (e *env) doWithBody(path string, headers [][2]string, response [][2]string,
 	e.t.Helper()
 	hs := [][2]string{{":method", "GET"}, {":path", path}, {":authority", "api.example.com"}}
 	hs = append(hs, headers...)
-	if e.vm != nil {
-		r, err := e.vm.ExchangeBody(hs, response, chunks)
-		if err != nil {
-			e.t.Fatalf("cpphost: %v", err)
-		}
-		o := bodyOutcome{outcome: outcome{action: types.Action(r.Action), upstream: r.Upstream, response: r.Response}, body: r.Body}
-		if r.Local != nil {
-			o.local = &proxytest.LocalHttpResponse{StatusCode: uint32(r.Local.Status), StatusCodeDetail: r.Local.Details,
-				Data: r.Local.Body, Headers: r.Local.Headers}
-		}
-		return o
-	}
-	id := e.host.InitializeHttpContext()
-	o := bodyOutcome{outcome: outcome{action: e.host.CallOnRequestHeaders(id, hs, false)}}
-	o.local = e.host.GetSentLocalResponse(id)
-	if o.local == nil {
-		o.upstream = e.host.GetCurrentRequestHeaders(id)
-		if a := e.host.CallOnResponseHeaders(id, response, false); a != types.ActionContinue {
-			e.t.Errorf("response headers paused (%v): Envoy would withhold the body", a)
-		}
-		for i, c := range chunks {
-			last := i == len(chunks)-1
-			a := e.host.CallOnResponseBody(id, c, last)
-			if a == types.ActionContinue {
-				o.body = append(o.body, e.host.GetCurrentResponseBody(id)...)
-			} else if last {
-				e.t.Errorf("response body still buffered at the end of the stream")
-			}
-		}
-		o.response = e.host.GetCurrentResponseHeaders(id)
-	}
-	e.host.CompleteHttpContext(id)
-	return o
-}
-
-func (e *env) doInHost(hs [][2]string) outcome {
-	e.t.Helper()
-	r, err := e.vm.Request(hs)
+	r, err := e.d.Do(driver.Request{Headers: hs, Response: response, Body: chunks})
 	if err != nil {
-		e.t.Fatalf("cpphost: %v", err)
+		e.t.Fatalf("request %s: %v", path, err)
 	}
-	o := outcome{action: types.Action(r.Action), upstream: r.Upstream, response: r.Response, state: hostState(r.FilterState)}
-	if r.Local != nil {
-		o.local = &proxytest.LocalHttpResponse{StatusCode: uint32(r.Local.Status), StatusCodeDetail: r.Local.Details,
-			Data: r.Local.Body, Headers: r.Local.Headers}
+	if r.Local == nil && r.HeadersAction != types.ActionContinue {
+		e.t.Errorf("response headers paused (%v): Envoy would withhold the body", r.HeadersAction)
 	}
-	return o
+	if r.Buffered {
+		e.t.Errorf("response body still buffered at the end of the stream")
+	}
+	return bodyOutcome{outcome: outcomeOf(r), body: r.Body}
 }
 
 // proxy-wasm log levels.
 const (
-	logTrace = iota
-	logDebug
-	logInfo
-	logWarn
-	logError
-	logCritical
+	logTrace    = driver.LogTrace
+	logDebug    = driver.LogDebug
+	logInfo     = driver.LogInfo
+	logWarn     = driver.LogWarn
+	logError    = driver.LogError
+	logCritical = driver.LogCritical
 )
 
 // logs returns what the plugin logged at level (proxy_log; in cpphost also
 // the module's stdout at info and stderr at error, as Envoy logs them).
-func (e *env) logs(level int) []string {
-	if e.vm != nil {
-		return e.vm.LogsAt(level)
-	}
-	return []func() []string{e.host.GetTraceLogs, e.host.GetDebugLogs, e.host.GetInfoLogs,
-		e.host.GetWarnLogs, e.host.GetErrorLogs, e.host.GetCriticalLogs}[level]()
-}
+func (e *env) logs(level int) []string { return e.d.Logs(level) }
 
 // gauge returns the value of a gauge metric.
 func (e *env) gauge(name string) int64 {
 	e.t.Helper()
-	if e.vm != nil {
-		return e.vm.Gauge(name)
-	}
-	n, err := e.host.GetGaugeMetric(name)
+	n, err := e.d.Gauge(name)
 	if err != nil {
 		e.t.Fatalf("gauge %s: %v", name, err)
 	}
-	return int64(n)
+	return n
 }
 
 // finishVM ends the plugin as Envoy does when its configuration is removed.
 func (e *env) finishVM() {
 	e.t.Helper()
-	if e.vm != nil {
-		if err := e.vm.Done(); err != nil {
-			e.t.Fatal(err)
-		}
-		return
+	if err := e.d.Finish(); err != nil {
+		e.t.Fatal(err)
 	}
-	e.host.FinishVM()
 }
 
 func (e *env) counter(name string) uint64 {
 	e.t.Helper()
-	if e.vm != nil {
-		return e.vm.Counter(name)
-	}
-	n, err := e.host.GetCounterMetric(name)
+	n, err := e.d.Counter(name)
 	if err != nil {
 		e.t.Fatalf("counter %s: %v", name, err)
 	}
@@ -508,6 +406,6 @@ func headerCount(hs [][2]string, name string) int {
 }
 
 // vmTest runs test natively and against the compiled module.
-func vmTest(t *testing.T, test func(t *testing.T, vm types.VMContext)) {
+func vmTest(t *testing.T, test func(t *testing.T, vm vmtest.Runner)) {
 	vmtest.Run(t, newVMContext, test)
 }

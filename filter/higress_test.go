@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+
+	"github.com/apiguard/apiguard/internal/testing/vmtest"
 )
 
 // TestHigressRulesStartWithAWarning: the configuration Higress delivers for
@@ -20,7 +22,7 @@ func TestHigressRulesStartWithAWarning(t *testing.T) {
 			map[string]any{"_match_domain_": []any{"api.example.com"}},
 		}
 	})
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		e := start(t, vm, cfg)
 		var warnings []string
 		for _, l := range e.logs(logWarn) {

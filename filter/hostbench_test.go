@@ -2,14 +2,14 @@ package main
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"testing"
 	"time"
 
-	"github.com/apiguard/apiguard/internal/cpphost"
+	"github.com/apiguard/apiguard/internal/testing/cpphost"
 	"github.com/apiguard/apiguard/internal/metricname"
-	"github.com/apiguard/apiguard/internal/vmtest"
+	"github.com/apiguard/apiguard/internal/testing/vmtest"
+	"github.com/apiguard/apiguard/internal/driver"
 	"github.com/apiguard/apiguard/internal/wasmvm"
 	"github.com/apiguard/apiguard/policy"
 )
@@ -25,8 +25,9 @@ func fixtureModule(b *testing.B, name string) []byte {
 }
 
 // hostVM starts wasm with config in cpphost under the envoy-1.33 profile
-// (the benchmark host) as one worker with the test's request properties.
-func hostVM(b *testing.B, wasm, config []byte) (*cpphost.Host, *cpphost.VM) {
+// (the benchmark host) as one worker with the test's request properties:
+// a driver.Env whose VM a benchmark may also read.
+func hostVM(b *testing.B, wasm, config []byte) *cpphost.Env {
 	b.Helper()
 	h, err := cpphost.New(context.Background(), wasm, cpphost.Options{Profile: cpphost.Envoy133})
 	if err != nil {
@@ -38,13 +39,15 @@ func hostVM(b *testing.B, wasm, config []byte) (*cpphost.Host, *cpphost.VM) {
 		}
 		h.Close()
 	})
-	vm, err := h.StartVM(cpphost.Plugin{Name: "apiguard", Configuration: config})
+	e, err := cpphost.NewEnv(h, driver.Config{Configuration: config, Properties: map[string][]byte{
+		"source.address": []byte(testSourceAddress), "request.time": driver.TimeProperty(testNow)}})
 	if err != nil {
 		b.Fatal(err)
 	}
-	vm.Properties["source.address"] = []byte(testSourceAddress)
-	vm.Properties["request.time"] = binary.LittleEndian.AppendUint64(nil, uint64(testNow.UnixNano()))
-	return h, vm
+	if e.Failed() {
+		b.Fatalf("the plugin refused the configuration; logs: %q", e.Logs(logCritical))
+	}
+	return e
 }
 
 // BenchmarkHostRequest measures one request through the compiled filter in
@@ -63,10 +66,10 @@ func BenchmarkHostRequest(b *testing.B) {
 	cfg, k := benchRequestConfig(b)
 	cases := benchCases(k)
 	allocs := hostAllocs(b, cfg, cases)
-	vms := map[string]*cpphost.VM{}
-	_, vms["floor"] = hostVM(b, fixtureModule(b, "floor.wasm"), cfg)
-	_, vms["nofilterstate"] = hostVM(b, fixtureModule(b, "apiguard-nofilterstate.wasm"), cfg)
-	_, vms["apiguard"] = hostVM(b, vmtest.Plain(b), cfg)
+	vms := map[string]driver.Env{}
+	vms["floor"] = hostVM(b, fixtureModule(b, "floor.wasm"), cfg)
+	vms["nofilterstate"] = hostVM(b, fixtureModule(b, "apiguard-nofilterstate.wasm"), cfg)
+	vms["apiguard"] = hostVM(b, vmtest.Plain(b), cfg)
 	// Each case runs the floor and then apiguard, back to back, so that the
 	// ratio compares two measurements taken under the same load.
 	for _, c := range cases {
@@ -84,7 +87,7 @@ func BenchmarkHostRequest(b *testing.B) {
 					}
 				}
 				for b.Loop() {
-					if _, err := vm.Request(c.headers); err != nil {
+					if _, err := vm.Do(driver.Request{Headers: c.headers}); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -115,16 +118,16 @@ func BenchmarkHostRequest(b *testing.B) {
 // hostFilterStateCost.
 const filterStateBlock = 10
 
-func hostFilterStateCost(b *testing.B, vms map[string]*cpphost.VM, c benchCase) {
+func hostFilterStateCost(b *testing.B, vms map[string]driver.Env, c benchCase) {
 	without := vms["nofilterstate"]
 	// The comparison measures what it says: the same answer, with and
 	// without filter state.
 	rw, r := mustRequest(b, without, c), mustRequest(b, vms["apiguard"], c)
-	if len(rw.FilterState) != 0 || len(r.FilterState) == 0 || status(rw) != status(r) || upstreamPath(rw) != upstreamPath(r) {
-		b.Fatalf("without filter state: %d %q %q; with: %d %q %q", status(rw), upstreamPath(rw), rw.FilterState,
-			status(r), upstreamPath(r), r.FilterState)
+	if len(rw.State) != 0 || len(r.State) == 0 || status(rw) != status(r) || upstreamPath(rw) != upstreamPath(r) {
+		b.Fatalf("without filter state: %d %q %q; with: %d %q %q", status(rw), upstreamPath(rw), rw.State,
+			status(r), upstreamPath(r), r.State)
 	}
-	vmsOf := []*cpphost.VM{vms["floor"], without, vms["apiguard"]}
+	vmsOf := []driver.Env{vms["floor"], without, vms["apiguard"]}
 	// The two filters swap places every iteration, so that neither always
 	// runs right after the other (the host's garbage and caches are left
 	// by the one before).
@@ -137,7 +140,7 @@ func hostFilterStateCost(b *testing.B, vms map[string]*cpphost.VM, c benchCase) 
 			vm := vmsOf[i]
 			start := time.Now()
 			for range filterStateBlock {
-				if _, err := vm.Request(c.headers); err != nil {
+				if _, err := vm.Do(driver.Request{Headers: c.headers}); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -158,9 +161,9 @@ func hostFilterStateCost(b *testing.B, vms map[string]*cpphost.VM, c benchCase) 
 // benchmark build of the filter, over 200 requests after 50 of warm-up.
 func hostAllocs(b *testing.B, cfg []byte, cases []benchCase) map[string]float64 {
 	b.Helper()
-	_, vm := hostVM(b, fixtureModule(b, "apiguard-debug.wasm"), cfg)
+	vm := hostVM(b, fixtureModule(b, "apiguard-debug.wasm"), cfg)
 	mallocs := func() uint64 {
-		n, err := vm.Call("apiguard_debug_mallocs")
+		n, err := vm.VM.Call("apiguard_debug_mallocs")
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -181,23 +184,23 @@ func hostAllocs(b *testing.B, cfg []byte, cases []benchCase) map[string]float64 
 	return out
 }
 
-func mustRequest(b *testing.B, vm *cpphost.VM, c benchCase) cpphost.Result {
+func mustRequest(b *testing.B, vm driver.Env, c benchCase) driver.Result {
 	b.Helper()
-	r, err := vm.Request(c.headers)
+	r, err := vm.Do(driver.Request{Headers: c.headers})
 	if err != nil {
 		b.Fatal(err)
 	}
 	return r
 }
 
-func status(r cpphost.Result) int {
+func status(r driver.Result) int {
 	if r.Local != nil {
 		return r.Local.Status
 	}
 	return 0
 }
 
-func upstreamPath(r cpphost.Result) string {
+func upstreamPath(r driver.Result) string {
 	p, _ := header(r.Upstream, ":path")
 	return p
 }
@@ -226,13 +229,13 @@ func BenchmarkHostIdentityToken(b *testing.B) {
 	run := func(name string, config []byte) float64 {
 		var ns float64
 		b.Run(name, func(b *testing.B) {
-			_, vm := hostVM(b, vmtest.Plain(b), config)
+			vm := hostVM(b, vmtest.Plain(b), config)
 			r := mustRequest(b, vm, allowed)
 			if _, hasToken := header(r.Upstream, "authorization"); status(r) != 0 || hasToken != (name != "token=none") {
 				b.Fatalf("%s: status %d, token upstream %v", name, status(r), hasToken)
 			}
 			for b.Loop() {
-				if _, err := vm.Request(allowed.headers); err != nil {
+				if _, err := vm.Do(driver.Request{Headers: allowed.headers}); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -246,16 +249,18 @@ func BenchmarkHostIdentityToken(b *testing.B) {
 		reused := run("token="+alg+"/reused", withToken(alg))
 		var minted float64
 		b.Run("token="+alg+"/minted", func(b *testing.B) {
-			_, vm := hostVM(b, vmtest.Plain(b), withToken(alg))
+			vm := hostVM(b, vmtest.Plain(b), withToken(alg))
 			at := testNow
 			for b.Loop() {
 				at = at.Add(5 * time.Minute)
-				vm.Properties["request.time"] = binary.LittleEndian.AppendUint64(nil, uint64(at.UnixNano()))
-				if _, err := vm.Request(allowed.headers); err != nil {
+				if err := vm.SetProperty("request.time", driver.TimeProperty(at)); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := vm.Do(driver.Request{Headers: allowed.headers}); err != nil {
 					b.Fatal(err)
 				}
 			}
-			if n := vm.Counter(metricname.TokensMinted); n < uint64(b.N) {
+			if n, _ := vm.Counter(metricname.TokensMinted); n < uint64(b.N) {
 				b.Fatalf("%d tokens minted in %d requests", n, b.N)
 			}
 			minted = float64(b.Elapsed().Nanoseconds()) / float64(b.N)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/apiguard/apiguard/internal/identitykey"
 	"github.com/apiguard/apiguard/internal/metricname"
+	"github.com/apiguard/apiguard/internal/testing/vmtest"
 	"github.com/apiguard/apiguard/policy"
 )
 
@@ -158,7 +159,7 @@ func noToken(t *testing.T, o outcome, what string) {
 func TestIdentityToken(t *testing.T) {
 	for _, alg := range []string{policy.AlgEdDSA, policy.AlgES256} {
 		t.Run(alg, func(t *testing.T) {
-			vmTest(t, func(t *testing.T, vm types.VMContext) {
+			vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 				k := newTestKeys(t)
 				e := start(t, vm, tokenTestConfig(t, k, tokenSection(alg, nil), nil))
 				o := e.do("/v1/orders", [2]string{"x-api-key", k.billing})
@@ -198,7 +199,7 @@ func TestIdentityToken(t *testing.T) {
 // in any spelling and repeated, never reaches the upstream: replaced on an
 // allowed request, removed on a public route, gone with a denial.
 func TestIdentityTokenSpoofed(t *testing.T) {
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		k := newTestKeys(t)
 		section := tokenSection(policy.AlgEdDSA, func(s map[string]any) { s["header"] = "X-Apiguard-Identity" })
 		e := start(t, vm, tokenTestConfig(t, k, section, nil))
@@ -254,7 +255,7 @@ func TestIdentityTokenSpoofed(t *testing.T) {
 // a client's Bearer header (another scheme than the key source's ApiKey)
 // is replaced, and a public route forwards none.
 func TestIdentityTokenAuthorizationSpoofed(t *testing.T) {
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		k := newTestKeys(t)
 		e := start(t, vm, tokenTestConfig(t, k, tokenSection(policy.AlgEdDSA, nil), nil))
 		o := e.do("/v1/orders", [2]string{"x-api-key", k.billing}, [2]string{"Authorization", "Bearer forged.x.y"})
@@ -281,7 +282,7 @@ func TestIdentityTokenAuthorizationSpoofed(t *testing.T) {
 // TestIdentityTokenReuse: a token is reused until 80 % of its lifetime has
 // passed, then minted again; another consumer, key or quota gets its own.
 func TestIdentityTokenReuse(t *testing.T) {
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		k := newTestKeys(t)
 		section := tokenSection(policy.AlgES256, func(s map[string]any) { s["lifetime"] = "100s" })
 		e := start(t, vm, tokenTestConfig(t, k, section, func(cfg map[string]any) {
@@ -336,7 +337,7 @@ func TestIdentityTokenReuse(t *testing.T) {
 // TestIdentityTokenShadow: in shadow mode the token is set on allow, never
 // on a would-deny, and client copies go in both cases.
 func TestIdentityTokenShadow(t *testing.T) {
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		k := newTestKeys(t)
 		e := start(t, vm, tokenTestConfig(t, k, tokenSection(policy.AlgEdDSA, nil), func(cfg map[string]any) {
 			cfg["mode"] = "shadow"
@@ -372,7 +373,7 @@ func TestIdentityTokenShadow(t *testing.T) {
 // TestIdentityTokenConfigPush: a new plugin context (a configuration push)
 // mints again for a consumer the old one had a token for.
 func TestIdentityTokenConfigPush(t *testing.T) {
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		k := newTestKeys(t)
 		e := start(t, vm, tokenTestConfig(t, k, tokenSection(policy.AlgEdDSA, nil), nil))
 		o := e.do("/v1/orders", [2]string{"x-api-key", k.billing})
@@ -396,7 +397,7 @@ func TestIdentityTokenConfigPush(t *testing.T) {
 // (the native runner's process environment, cpphost's vm_config
 // environment_variables).
 func TestIdentityTokenKeyFromEnv(t *testing.T) {
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		k := newTestKeys(t)
 		section := tokenSection(policy.AlgES256, func(s map[string]any) {
 			delete(s, "signing_key")
@@ -417,7 +418,7 @@ func TestIdentityTokenKeyFromEnv(t *testing.T) {
 // TestIdentityTokenBadKey: a missing or malformed key fails plugin start
 // with its JSON path, and never shows the value; an inline key warns.
 func TestIdentityTokenBadKey(t *testing.T) {
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		k := newTestKeys(t)
 		for _, c := range []struct {
 			section map[string]any
@@ -457,7 +458,7 @@ func TestIdentityTokenBadKey(t *testing.T) {
 // TestIdentityTokenKeyStore: a consumer of a key snapshot gets a token
 // with the snapshot's scopes.
 func TestIdentityTokenKeyStore(t *testing.T) {
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		k := newTestKeys(t)
 		srv := &keyServer{}
 		srv.set(testSnapshot(t, k, 1, testSigner, func(consumers []any) {
@@ -493,7 +494,7 @@ func TestIdentityTokenSigningFailure(t *testing.T) {
 	for _, mode := range []string{"enforce", "shadow"} {
 		t.Run(mode, func(t *testing.T) {
 			k := newTestKeys(t)
-			e := start(t, newVMContext(), tokenTestConfig(t, k, tokenSection(policy.AlgEdDSA, nil), func(cfg map[string]any) {
+			e := start(t, vmtest.Native(newVMContext), tokenTestConfig(t, k, tokenSection(policy.AlgEdDSA, nil), func(cfg map[string]any) {
 				cfg["mode"] = mode
 				cfg["key_sources"] = []any{map[string]any{"header": "x-api-key"}}
 			}))

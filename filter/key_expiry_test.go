@@ -11,6 +11,7 @@ import (
 
 	"github.com/apiguard/apiguard/policy/keymat"
 	"github.com/apiguard/apiguard/internal/metricname"
+	"github.com/apiguard/apiguard/internal/testing/vmtest"
 )
 
 // wasmEpoch is where the wasm runners' clocks start (wazero's fake clock,
@@ -22,7 +23,7 @@ var wasmEpoch = time.Date(2022, 1, 1, 0, 0, 0, 0, time.UTC)
 // are valid and expire within expiry_warning, computed on a tick (not at
 // start, not in a request).
 func TestKeysExpiringGauge(t *testing.T) {
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		saved := wallClock
 		wallClock = func() time.Time { return wasmEpoch }
 		t.Cleanup(func() { wallClock = saved })
@@ -66,7 +67,7 @@ func TestKeysExpiringGauge(t *testing.T) {
 // TestKeyPolicyRefusesInlineKeys: a key breaking max_lifetime fails the
 // plugin start with its path.
 func TestKeyPolicyRefusesInlineKeys(t *testing.T) {
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		k := newTestKeys(t)
 		cfg := testConfig(t, k, func(c map[string]any) {
 			c["key_policy"] = map[string]any{"max_lifetime": "90d"}
@@ -90,7 +91,7 @@ func TestKeyPolicyRefusesInlineKeys(t *testing.T) {
 // TestKeysExpiringGaugeWithKeyStore: with a key store, the gauge counts
 // the snapshot's keys, recomputed on the tick after a snapshot swap.
 func TestKeysExpiringGaugeWithKeyStore(t *testing.T) {
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		saved := wallClock
 		wallClock = func() time.Time { return wasmEpoch }
 		t.Cleanup(func() { wallClock = saved })

@@ -20,12 +20,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apiguard/apiguard/internal/benchconfig"
-	"github.com/apiguard/apiguard/internal/cpphost"
+	"github.com/apiguard/apiguard/internal/testing/benchconfig"
+	"github.com/apiguard/apiguard/internal/testing/cpphost"
 	"github.com/apiguard/apiguard/internal/metricname"
-	"github.com/apiguard/apiguard/internal/vmtest"
+	"github.com/apiguard/apiguard/internal/testing/vmtest"
 	"github.com/apiguard/apiguard/policy/keymat"
 	"github.com/apiguard/apiguard/policy/keyfetch"
+	"github.com/apiguard/apiguard/internal/driver"
 	"github.com/apiguard/apiguard/policy/keysnap"
 )
 
@@ -190,9 +191,9 @@ func meanRequestTimes(b *testing.B, vm, other *cpphost.VM, keys []string, n int)
 	b.Helper()
 	path := benchconfig.Path(1000)
 	var took [2]time.Duration
-	vms := []*cpphost.VM{vm, other}
-	if other == nil {
-		vms = vms[:1]
+	vms := []driver.Env{cpphost.EnvOf(vm)}
+	if other != nil {
+		vms = append(vms, cpphost.EnvOf(other))
 	}
 	// The first half warms up (and lets a collection the load started end).
 	for i := -n; i < n; i++ {
@@ -202,7 +203,7 @@ func meanRequestTimes(b *testing.B, vm, other *cpphost.VM, keys []string, n int)
 		hs := [][2]string{{":method", "GET"}, {":path", path}, {":authority", "api.example.com"}, {"x-api-key", keys[(i+n)%len(keys)]}}
 		for j, v := range vms {
 			t := time.Now()
-			r, err := v.Request(hs)
+			r, err := v.Do(driver.Request{Headers: hs})
 			took[j] += time.Since(t)
 			if err != nil {
 				b.Fatal(err)
@@ -294,8 +295,8 @@ func BenchmarkKeyStoreLoad(b *testing.B) {
 				}
 				push += time.Since(begin)
 				memPush = max(memPush, vm.MemorySize())
-				if r, err := vm.Request([][2]string{{":method", "GET"}, {":path", benchconfig.Path(1000)},
-					{":authority", "api.example.com"}, {"x-api-key", keys[0]}}); err != nil || r.Local != nil {
+				if r, err := cpphost.EnvOf(vm).Do(driver.Request{Headers: [][2]string{{":method", "GET"}, {":path", benchconfig.Path(1000)},
+					{":authority", "api.example.com"}, {"x-api-key", keys[0]}}}); err != nil || r.Local != nil {
 					b.Fatalf("request right after a push: %v %+v", err, r.Local)
 				}
 				if _, err := vm.DeliverHTTPCalls(30 * time.Second); err != nil { // the background revalidation

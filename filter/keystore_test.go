@@ -17,9 +17,9 @@ import (
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
-	"github.com/apiguard/apiguard/internal/cpphost"
 	"github.com/apiguard/apiguard/internal/metricname"
-	"github.com/apiguard/apiguard/internal/vmtest"
+	"github.com/apiguard/apiguard/internal/testing/vmtest"
+	"github.com/apiguard/apiguard/internal/driver"
 	"github.com/apiguard/apiguard/policy"
 	"github.com/apiguard/apiguard/policy/keymat"
 	"github.com/apiguard/apiguard/policy/keyfetch"
@@ -157,12 +157,12 @@ func (s *keyServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(snap))
 }
 
-func startKeyStore(t *testing.T, vm types.VMContext, k testKeys, srv *keyServer) *env {
+func startKeyStore(t *testing.T, vm vmtest.Runner, k testKeys, srv *keyServer) *env {
 	t.Helper()
 	return startKeyStoreWith(t, vm, keyStoreConfig(t, k), srv)
 }
 
-func startKeyStoreWith(t *testing.T, vm types.VMContext, config []byte, srv *keyServer) *env {
+func startKeyStoreWith(t *testing.T, vm vmtest.Runner, config []byte, srv *keyServer) *env {
 	t.Helper()
 	return startWith(t, vm, config, types.OnPluginStartStatusOK,
 		&testKeyStore{handler: srv, timeout: 300 * time.Millisecond})
@@ -183,7 +183,7 @@ func wantStatus(t *testing.T, o outcome, status int, what string) {
 // key and serves public routes; the first snapshot is fetched with the
 // configured cluster, authority and path, and later fetches revalidate it.
 func TestKeyStoreFetch(t *testing.T) {
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		k := newTestKeys(t)
 		srv := &keyServer{}
 		srv.set(testSnapshot(t, k, 1, testSigner, nil))
@@ -274,7 +274,7 @@ func TestKeyStoreFetch(t *testing.T) {
 // logged once however often it repeats; no log line holds a key or its
 // hash.
 func TestKeyStoreKeepsLastGood(t *testing.T) {
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		k := newTestKeys(t)
 		srv := &keyServer{}
 		good := testSnapshot(t, k, 5, testSigner, nil)
@@ -357,7 +357,7 @@ func TestKeyStoreKeepsLastGood(t *testing.T) {
 // Failures before the first snapshot keep answering 503; a later good
 // snapshot is loaded.
 func TestKeyStoreUnavailableUntilFirstSnapshot(t *testing.T) {
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		k := newTestKeys(t)
 		srv := &keyServer{}
 		srv.set(testSnapshot(t, k, 1, otherSigner, nil))
@@ -384,20 +384,14 @@ func TestKeyStoreUnavailableUntilFirstSnapshot(t *testing.T) {
 // within one refresh. Only cpphost runs two VMs: the SDK's emulator holds
 // one plugin per process.
 func TestKeyStoreWorkersConverge(t *testing.T) {
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
-		if _, ok := vm.(*vmtest.HostVM); !ok {
-			t.Skip("the SDK emulator runs one VM per process; cpphost runs two")
-		}
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
+		skipUnless[driver.Workers](t, vm, "two worker VMs over one shared data: the SDK's emulator runs one VM per process, cpphost two")
 		k := newTestKeys(t)
 		srv := &keyServer{}
 		srv.set(testSnapshot(t, k, 1, testSigner, nil))
 		e1 := startKeyStore(t, vm, k, srv)
-		vm2, err := e1.cpp.StartWorker(cpphost.Plugin{Name: "apiguard", Configuration: keyStoreConfig(t, k)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		vm2.Properties["source.address"] = []byte(testSourceAddress)
-		e2 := &env{t: t, vm: vm2, cpp: e1.cpp, keyStore: e1.keyStore}
+		e2 := e1.worker()
+		e2.setSourceAddress(testSourceAddress)
 		e2.setTime(testNow)
 		for _, e := range []*env{e1, e2} {
 			e.deliverAll()
@@ -423,7 +417,7 @@ func TestKeyStoreWorkersConverge(t *testing.T) {
 // With chunk_size, the snapshot is fetched in ranges, one per tick; a
 // snapshot replaced between two ranges comes whole (If-Range), never mixed.
 func TestKeyStoreRanges(t *testing.T) {
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		k := newTestKeys(t)
 		more := func(gen int) func(cs []any) {
 			return func(cs []any) {
@@ -488,7 +482,7 @@ func TestKeyStoreRanges(t *testing.T) {
 // Until a first snapshot loads, the store is asked every second (and 503s
 // say so); then every refresh.
 func TestKeyStoreRetriesFastUntilFirstSnapshot(t *testing.T) {
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		k := newTestKeys(t)
 		srv := &keyServer{}
 		srv.set(testSnapshot(t, k, 1, testSigner, nil))
@@ -521,11 +515,7 @@ func TestKeyStoreRetriesFastUntilFirstSnapshot(t *testing.T) {
 // a failed fetch. Only cpphost makes real connections; the emulator runners
 // see failed calls in TestKeyStoreKeepsLastGood.
 func TestKeyStoreConnectionRefused(t *testing.T) {
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
-		hv, ok := vm.(*vmtest.HostVM)
-		if !ok {
-			t.Skip("only cpphost makes real connections")
-		}
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
@@ -533,8 +523,7 @@ func TestKeyStoreConnectionRefused(t *testing.T) {
 		addr := l.Addr().String()
 		l.Close()
 		k := newTestKeys(t)
-		e := startInHost(t, hv, keyStoreConfig(t, k), types.OnPluginStartStatusOK, newStartOptions(nil),
-			cpphost.Options{Clusters: map[string]string{testKeyCluster: addr}})
+		e := start(t, vm, keyStoreConfig(t, k), withEndpoint(testKeyCluster, addr))
 		e.deliverAll()
 		wantStatus(t, e.do("/v1/orders", [2]string{"x-api-key", k.billing}), 503, "store refusing connections")
 		if n := e.counter(metricname.KeyStoreFetch(keyfetch.Failed)); n != 1 {

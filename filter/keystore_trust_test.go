@@ -10,11 +10,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
-	"github.com/apiguard/apiguard/internal/cpphost"
 	"github.com/apiguard/apiguard/internal/metricname"
-	"github.com/apiguard/apiguard/internal/vmtest"
+	"github.com/apiguard/apiguard/internal/testing/vmtest"
+	"github.com/apiguard/apiguard/internal/driver"
 	"github.com/apiguard/apiguard/policy"
 	"github.com/apiguard/apiguard/policy/keyfetch"
 	"github.com/apiguard/apiguard/policy/keymat"
@@ -70,7 +69,7 @@ func resign(snap []byte, signer ed25519.PrivateKey, fn func(h []byte)) []byte {
 // Content-Range contradicts, stops the fetch at once: no further range is
 // asked for and nothing is allocated for the size the answer claims.
 func TestKeyStoreVerifiesBeforeAllocating(t *testing.T) {
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		k := newTestKeys(t)
 		good := bigSnapshot(t, k, 1, 60, nil)
 		huge := uint64(256 << 20)
@@ -109,8 +108,9 @@ func TestKeyStoreVerifiesBeforeAllocating(t *testing.T) {
 					ks["max_size"] = 1 << 20
 				}), srv)
 				var before uint32
-				if e.vm != nil {
-					before = e.vm.MemorySize()
+				mem, hasMemory := e.d.(driver.Memory)
+				if hasMemory {
+					before = mem.MemorySize()
 				}
 				if n := e.deliverAll(); n != 1 {
 					t.Errorf("%d HTTP calls answered, want 1: the fetch goes on after a bad first range", n)
@@ -118,8 +118,8 @@ func TestKeyStoreVerifiesBeforeAllocating(t *testing.T) {
 				if n := e.counter(metricname.KeyStoreReject(tc.cause)); n != 1 {
 					t.Errorf("%s rejections %d, want 1", tc.cause, n)
 				}
-				if e.vm != nil {
-					if grew := e.vm.MemorySize() - before; grew > 4<<20 {
+				if hasMemory {
+					if grew := mem.MemorySize() - before; grew > 4<<20 {
 						t.Errorf("linear memory grew by %d bytes for a rejected first range", grew)
 					}
 				}
@@ -135,7 +135,7 @@ func TestKeyStoreVerifiesBeforeAllocating(t *testing.T) {
 // corrupt snapshot; a store that keeps changing is given up on after
 // MaxRestarts until the next refresh.
 func TestKeyStoreRestartsOnAnotherValidator(t *testing.T) {
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		k := newTestKeys(t)
 		srv := &keyServer{}
 		srv.set(bigSnapshot(t, k, 1, 60, nil))
@@ -199,7 +199,7 @@ func TestKeyStoreRestartsOnAnotherValidator(t *testing.T) {
 // A 304 to a request that sent no If-None-Match is a failure: there is no
 // snapshot it could mean.
 func TestKeyStoreNotModifiedWithoutSnapshot(t *testing.T) {
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		k := newTestKeys(t)
 		srv := &keyServer{}
 		srv.set(testSnapshot(t, k, 1, testSigner, nil))
@@ -222,7 +222,7 @@ func TestKeyStoreNotModifiedWithoutSnapshot(t *testing.T) {
 // A snapshot is bound to its audience: a snapshot built for staging is
 // refused by a key store whose audience is prod, and the other way round.
 func TestKeyStoreAudience(t *testing.T) {
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		k := newTestKeys(t)
 		srv := &keyServer{}
 		srv.set(encodeSnapshot(t, k, 1, "staging", nil))
@@ -240,7 +240,7 @@ func TestKeyStoreAudience(t *testing.T) {
 
 // Key ids are unique in a snapshot as in a configuration.
 func TestKeyStoreRefusesDuplicateKeyIDs(t *testing.T) {
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		k := newTestKeys(t)
 		snap, err := keysnap.Encode(&keysnap.Snapshot{Generation: 1, Created: testNow,
 			Consumers: []keysnap.Consumer{{ID: "billing", Scopes: []string{"orders:read"}}, {ID: "reader"}},
@@ -278,7 +278,7 @@ const keyfetchMaxRestarts = keyfetch.MaxRestarts
 // checks it against its own configuration, and revalidates it in the
 // background.
 func TestKeyStoreConfigPushNoOutage(t *testing.T) {
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		k := newTestKeys(t)
 		srv := &keyServer{}
 		srv.set(bigSnapshot(t, k, 1, 60, nil))
@@ -316,7 +316,7 @@ func TestKeyStoreConfigPushNoOutage(t *testing.T) {
 // by every plugin of the proxy, even one in a new VM that has no snapshot
 // yet (it keeps answering 503 rather than serve the older keys).
 func TestKeyStoreNeverGoesBack(t *testing.T) {
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		k := newTestKeys(t)
 		revoke := func(cs []any) { cs[0].(map[string]any)["keys"].([]any)[0].(map[string]any)["revoked"] = true }
 		srv := &keyServer{}
@@ -334,15 +334,11 @@ func TestKeyStoreNeverGoesBack(t *testing.T) {
 			t.Errorf("older_generation %d, want 1", n)
 		}
 
-		if _, ok := vm.(*vmtest.HostVM); ok {
+		if _, ok := e.d.(driver.Workers); ok {
 			// A reloaded VM (FAIL_RELOAD) or a new worker of the same plugin:
 			// shared data outlives the VM.
-			vm2, err := e.cpp.StartWorker(cpphost.Plugin{Name: "apiguard", Configuration: keyStoreConfig(t, k)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			vm2.Properties["source.address"] = []byte(testSourceAddress)
-			e2 := &env{t: t, vm: vm2, cpp: e.cpp, keyStore: e.keyStore}
+			e2 := e.worker()
+			e2.setSourceAddress(testSourceAddress)
 			e2.setTime(testNow)
 			e2.deliverAll()
 			wantStatus(t, e2.do("/v1/orders", [2]string{"x-api-key", k.billing}), 503, "new VM offered generation 3")
@@ -359,7 +355,7 @@ func TestKeyStoreNeverGoesBack(t *testing.T) {
 // applies, shadow mode forwards no quota; client-supplied quota and
 // identity headers never pass, under any spelling.
 func TestKeyStoreConsumersWithQuotasAndLimits(t *testing.T) {
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		k := newTestKeys(t)
 		plans := func(cs []any) {
 			cs[0].(map[string]any)["quota"] = "gold-daily"

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/apiguard/apiguard/internal/mdcheck"
+	"github.com/apiguard/apiguard/internal/testing/mdcheck"
 	"github.com/apiguard/apiguard/internal/metricname"
 )
 

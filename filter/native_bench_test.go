@@ -30,6 +30,6 @@ func BenchmarkNativeRequest(b *testing.B) {
 				}
 			})
 		}
-		e.done()
+		e.d.Close()
 	}
 }

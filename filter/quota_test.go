@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+
+	"github.com/apiguard/apiguard/internal/testing/vmtest"
 )
 
 // quotaTestConfig gives billing the plan gold-daily, reader the default
@@ -28,7 +30,7 @@ func quotaTestConfig(t *testing.T, k testKeys, edit func(map[string]any)) []byte
 // headers the global rate-limit filter counts by, and never the key; a
 // client cannot choose them.
 func TestQuotaHeaders(t *testing.T) {
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		k := newTestKeys(t)
 		e := start(t, vm, quotaTestConfig(t, k, nil))
 		cases := []struct {
@@ -81,7 +83,7 @@ func TestQuotaHeaders(t *testing.T) {
 }
 
 func TestQuotaDefaultQuotaAndCustomHeader(t *testing.T) {
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		k := newTestKeys(t)
 		e := start(t, vm, quotaTestConfig(t, k, func(c map[string]any) {
 			c["forward"] = map[string]any{"quota_header": "x-plan"}
@@ -103,7 +105,7 @@ func TestQuotaDefaultQuotaAndCustomHeader(t *testing.T) {
 // TestQuotaDeniedRequestsSetNothing: a denial is a local reply, so the
 // global rate-limit filter after apiguard never sees (nor counts) it.
 func TestQuotaDeniedRequestsSetNothing(t *testing.T) {
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		k := newTestKeys(t)
 		e := start(t, vm, quotaTestConfig(t, k, nil))
 		for _, hs := range [][][2]string{
@@ -122,7 +124,7 @@ func TestQuotaDeniedRequestsSetNothing(t *testing.T) {
 // client-supplied quota header so that nothing is counted on a client's
 // word.
 func TestQuotaShadowMode(t *testing.T) {
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		k := newTestKeys(t)
 		e := start(t, vm, quotaTestConfig(t, k, func(c map[string]any) { c["mode"] = "shadow" }))
 		for _, key := range []string{k.billing, k.unknown} {

@@ -8,9 +8,9 @@ import (
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
-	"github.com/apiguard/apiguard/internal/cpphost"
+	"github.com/apiguard/apiguard/internal/testing/cpphost"
 	"github.com/apiguard/apiguard/internal/metricname"
-	"github.com/apiguard/apiguard/internal/vmtest"
+	"github.com/apiguard/apiguard/internal/testing/vmtest"
 	"github.com/apiguard/apiguard/policy"
 )
 
@@ -125,7 +125,7 @@ func (s *memStore) Set(key string, v []byte, cas uint32) (bool, error) {
 func TestTwoVMsShareOneBucketNative(t *testing.T) {
 	k := newTestKeys(t)
 	cfg := sharedConfig(t, k)
-	start(t, newVMContext(), cfg) // registers the emulator the metrics live in
+	start(t, vmtest.Native(newVMContext), cfg) // registers the emulator the metrics live in
 	pol, err := policy.Compile(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -176,7 +176,7 @@ func TestTwoVMsShareOneBucketNative(t *testing.T) {
 func TestCASExhaustionFailsClosed(t *testing.T) {
 	k := newTestKeys(t)
 	cfg := sharedConfig(t, k)
-	e := start(t, newVMContext(), cfg)
+	e := start(t, vmtest.Native(newVMContext), cfg)
 	lim := &policy.Limit{Name: "gold", Requests: 1000, Per: 1e9, Burst: 1000}
 	st := &memStore{values: map[string][]byte{}, cas: map[string]uint32{}}
 	st.Set("b", []byte{}, 0)
@@ -200,7 +200,7 @@ func TestCASExhaustionFailsClosed(t *testing.T) {
 // "") keep separate buckets when their plugin_name differs, and a plugin
 // started again under the same name finds its own.
 func TestBucketsArePerPluginName(t *testing.T) {
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		k := newTestKeys(t)
 		key := [2]string{"x-api-key", k.billing}
 		e := start(t, vm, sharedConfig(t, k), withPluginName("team-a.apiguard"))

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+	"github.com/apiguard/apiguard/internal/testing/vmtest"
 )
 
 // TestKeyNeverLeaks plants the key in every source the filter reads, on
@@ -13,7 +13,7 @@ import (
 func TestKeyNeverLeaks(t *testing.T) {
 	k := newTestKeys(t)
 	logAllowed := func(c map[string]any) { c["log_allowed"] = true }
-	vmTest(t, func(t *testing.T, vm types.VMContext) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		e := start(t, vm, testConfig(t, k, logAllowed))
 		requests := []struct {
 			name    string

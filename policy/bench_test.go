@@ -5,7 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/apiguard/apiguard/internal/benchconfig"
+	"github.com/apiguard/apiguard/internal/testing/benchconfig"
 
 	"github.com/apiguard/apiguard/policy/keymat"
 )

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # scripts/redis.sh DIR VERSION: put Redis VERSION's server at DIR/bin/redis-server
-# for the quota tests (internal/quotatest), without installing anything.
+# for the quota tests (internal/testing/quotatest), without installing anything.
 #
 # It downloads Debian's redis-tools package (which holds the server binary;
 # the redis-server package adds only the service, its configuration and the

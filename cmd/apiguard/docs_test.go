@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/apiguard/apiguard/internal/mdcheck"
+	"github.com/apiguard/apiguard/internal/testing/mdcheck"
 )
 
 // cliDoc is the page that documents every command and flag.

@@ -1,20 +1,20 @@
 package replay
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/netip"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/proxytest"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
 	"github.com/apiguard/apiguard/internal/accesslog"
 	"github.com/apiguard/apiguard/internal/metricname"
+	"github.com/apiguard/apiguard/internal/driver"
 	"github.com/apiguard/apiguard/policy"
 )
 
@@ -114,9 +114,6 @@ func Run(vm types.VMContext, reqs []Request, opts Options) (rep *Report, err err
 	if ci.keyStoreCluster != "" && opts.KeySnapshot == nil {
 		return nil, ErrNoKeySnapshot
 	}
-	opt := proxytest.NewEmulatorOption().WithVMContext(vm).WithPluginConfiguration(withLogAllowed(opts.Config))
-	host, reset := proxytest.NewHostEmulator(opt)
-	defer reset()
 	line := 0
 	defer func() {
 		if r := recover(); r != nil {
@@ -132,18 +129,25 @@ func Run(vm types.VMContext, reqs []Request, opts Options) (rep *Report, err err
 	if len(reqs) > 0 {
 		start = reqs[0].At
 	}
-	if err := setTime(host, start); err != nil {
+	c := driver.Config{Configuration: withLogAllowed(opts.Config),
+		Properties: map[string][]byte{"request.time": driver.TimeProperty(start)}}
+	if ci.keyStoreCluster != "" {
+		c.Clusters = map[string]http.Handler{ci.keyStoreCluster: newSnapshotStore(opts.KeySnapshot)}
+	}
+	host, err := driver.StartEmulator(vm, c)
+	if err != nil {
 		return nil, err
 	}
-	if st := host.StartPlugin(); st != types.OnPluginStartStatusOK {
+	defer host.Close()
+	if host.Failed() {
 		msg := "the filter refused the configuration"
-		if logs := host.GetCriticalLogs(); len(logs) > 0 {
+		if logs := host.Logs(driver.LogCritical); len(logs) > 0 {
 			msg += ":\n  " + strings.Join(logs, "\n  ")
 		}
 		return nil, errors.New(msg)
 	}
 	if ci.keyStoreCluster != "" {
-		if err := loadKeySnapshot(host, ci.keyStoreCluster, opts.KeySnapshot); err != nil {
+		if err := loadKeySnapshot(host, opts.KeySnapshot); err != nil {
 			return nil, err
 		}
 	}
@@ -171,26 +175,22 @@ func Run(vm types.VMContext, reqs []Request, opts Options) (rep *Report, err err
 
 // replayOne sends one request and reads its outcome, with any
 // inconsistencies found on the way.
-func replayOne(host proxytest.HostEmulator, req Request, ci configInfo, keys Keys) (Result, []string, error) {
+func replayOne(host driver.Env, req Request, ci configInfo, keys Keys) (Result, []string, error) {
 	if err := setTime(host, req.At); err != nil {
 		return Result{}, nil, err
 	}
 	src := netip.AddrPortFrom(req.ClientIP, clientPort).String()
-	if err := host.SetProperty([]string{"source", "address"}, []byte(src)); err != nil {
+	if err := host.SetProperty("source.address", []byte(src)); err != nil {
 		return Result{}, nil, fmt.Errorf("setting source.address: %w", err)
 	}
 	headers := requestHeaders(req)
-	infoBefore, warnBefore := len(host.GetInfoLogs()), len(host.GetWarnLogs())
+	infoBefore, warnBefore := len(host.Logs(driver.LogInfo)), len(host.Logs(driver.LogWarn))
 
-	id := host.InitializeHttpContext()
-	action := host.CallOnRequestHeaders(id, headers, false)
-	local := host.GetSentLocalResponse(id)
-	var upstream [][2]string
-	if local == nil {
-		upstream = host.GetCurrentRequestHeaders(id)
-		host.CallOnResponseHeaders(id, [][2]string{{":status", "200"}}, false)
+	out, err := host.Do(driver.Request{Headers: headers})
+	if err != nil {
+		return Result{}, nil, err
 	}
-	host.CompleteHttpContext(id)
+	action, local, upstream := out.Action, out.Local, out.Upstream
 
 	res := Result{
 		Line:     req.Line,
@@ -201,16 +201,16 @@ func replayOne(host proxytest.HostEmulator, req Request, ci configInfo, keys Key
 		ClientIP: req.ClientIP.String(),
 	}
 	var problems []string
-	logged := findDecisionLog(host.GetInfoLogs()[infoBefore:], host.GetWarnLogs()[warnBefore:])
+	logged := findDecisionLog(host.Logs(driver.LogInfo)[infoBefore:], host.Logs(driver.LogWarn)[warnBefore:])
 	if local != nil {
-		res.Decision, res.Status = policy.OutcomeDeny, int(local.StatusCode)
-		res.Reason = problemReason(local.Data)
+		res.Decision, res.Status = policy.OutcomeDeny, local.Status
+		res.Reason = problemReason(local.Body)
 		if res.Reason == "" {
-			problems = append(problems, fmt.Sprintf("the %d response has no problem type", local.StatusCode))
+			problems = append(problems, fmt.Sprintf("the %d response has no problem type", local.Status))
 		}
 		res.RetryAfter, _ = header(local.Headers, "retry-after")
 		if action != types.ActionPause {
-			problems = append(problems, fmt.Sprintf("the filter answered %d but returned action %v", local.StatusCode, action))
+			problems = append(problems, fmt.Sprintf("the filter answered %d but returned action %v", local.Status, action))
 		}
 	} else {
 		if action != types.ActionContinue {
@@ -268,10 +268,10 @@ func requestHeaders(req Request) [][2]string {
 
 // checkCounters compares the filter's per-reason counters with the
 // outcomes seen.
-func (rep *Report) checkCounters(host proxytest.HostEmulator) {
+func (rep *Report) checkCounters(host driver.Env) {
 	for _, r := range policy.Reasons() {
 		name := metricname.Decision(r)
-		n, err := host.GetCounterMetric(name)
+		n, err := host.Counter(name)
 		if err != nil {
 			rep.Inconsistencies = append(rep.Inconsistencies, fmt.Sprintf("counter %s: %v", name, err))
 			continue
@@ -284,9 +284,8 @@ func (rep *Report) checkCounters(host proxytest.HostEmulator) {
 	}
 }
 
-func setTime(host proxytest.HostEmulator, at time.Time) error {
-	b := binary.LittleEndian.AppendUint64(nil, uint64(at.UnixNano()))
-	if err := host.SetProperty([]string{"request", "time"}, b); err != nil {
+func setTime(host driver.Env, at time.Time) error {
+	if err := host.SetProperty("request.time", driver.TimeProperty(at)); err != nil {
 		return fmt.Errorf("setting request.time: %w", err)
 	}
 	return nil

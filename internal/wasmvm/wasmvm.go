@@ -2,7 +2,7 @@
 // VM to run it in: it locates build/apiguard.wasm and tells when it is stale,
 // prepares it for the proxy-wasm Go SDK's wazero emulator (EmulatorVM,
 // Pool), for tests, benchmarks and the replay command. The host modelled on
-// Envoy's cpp-host is internal/cpphost; internal/vmtest runs behaviour tests
+// Envoy's cpp-host is internal/testing/cpphost; internal/testing/vmtest runs behaviour tests
 // in both.
 package wasmvm
 

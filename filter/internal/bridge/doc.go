@@ -1,7 +1,11 @@
 // Package bridge lets the proxy-wasm Go SDK (github.com/tetratelabs/proxy-wasm-go-sdk
-// v0.24.0) run in a module built by upstream Go rather than TinyGo:
+// v0.24.0) run in a module built by upstream Go rather than TinyGo. make build
+// links the filter with
 //
-//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o build/apiguard.wasm ./filter
+//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -overlay build/overlay/overlay.json ./filter
+//
+// (the overlay is tools/pollpatch's runtime patch) and shrinks the result
+// with binaryen's wasm-opt into build/apiguard.wasm.
 //
 // # Why it exists
 //

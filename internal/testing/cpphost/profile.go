@@ -4,7 +4,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/apiguard/apiguard/internal/abi"
+	"github.com/apiguard/apiguard/internal/testing/abi"
 )
 
 // A Profile is what one range of Envoy releases embeds of proxy-wasm-cpp-host:
@@ -68,10 +68,10 @@ func wasiBoth(extra []string, names ...string) map[string]bool {
 
 // wasiBefore533 is every WASI function cpp-host registers before PR #533
 // (FOR_ALL_WASI_FUNCTIONS in include/proxy-wasm/exports.h at beb8a4e):
-// internal/abi's list.
+// internal/testing/abi's list.
 var wasiBefore533 = abiWASI()
 
-// abiWASI returns the names of internal/abi's WASI functions.
+// abiWASI returns the names of internal/testing/abi's WASI functions.
 func abiWASI() []string {
 	var names []string
 	for full := range abi.HostFunctions {

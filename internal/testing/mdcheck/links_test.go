@@ -9,7 +9,7 @@ import (
 )
 
 // repoRoot is the repository, relative to this package.
-const repoRoot = "../.."
+const repoRoot = "../../.."
 
 // pendingDocs are pages another change writes (the deployment guides): a
 // link to one of them is allowed to dangle until it lands. Remove each

@@ -23,7 +23,7 @@
 //     profile does not register fails to load, as V8 fails to link it.
 //   - The env.proxy_* functions cpp-host registers for the module's ABI
 //     marker (WasmBase::registerCallbacks: proxy_get_log_level only for
-//     ABI 0.2.1), as internal/abi lists them with their signatures (a
+//     ABI 0.2.1), as internal/testing/abi lists them with their signatures (a
 //     module importing one with another signature fails to link), each
 //     modelled by the handler the table envFuncs names, with Envoy's semantics where apiguard depends on them
 //     (envoyproxy/envoy source/extensions/common/wasm/context.cc at
@@ -53,6 +53,15 @@
 //
 // Also modelled from Envoy: the configuration canary (canary.go) and local
 // replies going through proxy_on_response_headers (localReplyHeaders).
+//
+// Env (driver.go) is the host as an internal/driver.Env, the interface the
+// filter's tests and the SDK's emulator share; it adds what only this host
+// does (driver.Workers, driver.Memory, driver.Canary). The files follow the
+// concerns: host.go the host and its linking, vm.go a VM's life and
+// callbacks, stream.go an HTTP stream, body.go response bodies, memory.go
+// values across linear memory, hostcalls.go and wasi.go the host functions,
+// httpcall.go HTTP calls, push.go configuration pushes, profile.go the
+// profiles.
 //
 // It is a test and benchmark tool, not a proxy: response bodies only
 // (VM.ExchangeBody, body.go), no request bodies, trailers, gRPC or timers

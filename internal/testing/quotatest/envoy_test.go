@@ -18,8 +18,9 @@ import (
 	rlsvc "github.com/envoyproxy/go-control-plane/envoy/service/ratelimit/v3"
 
 	"github.com/apiguard/apiguard/internal/configcheck"
-	"github.com/apiguard/apiguard/internal/cpphost"
-	"github.com/apiguard/apiguard/internal/vmtest"
+	"github.com/apiguard/apiguard/internal/driver"
+	"github.com/apiguard/apiguard/internal/testing/cpphost"
+	"github.com/apiguard/apiguard/internal/testing/vmtest"
 )
 
 // envoyRateLimit is what envoy.yaml configures for global rate limiting,
@@ -145,7 +146,7 @@ func closeHosts() {
 // rate-limit service.
 type envoy struct {
 	t      testing.TB
-	vm     *cpphost.VM
+	d      driver.Env
 	client rlsvc.RateLimitServiceClient
 	rl     envoyRateLimit
 }
@@ -173,14 +174,18 @@ func newEnvoys(t testing.TB, n int, config []byte, grpcAddr string) []*envoy {
 	var out []*envoy
 	for _, h := range list {
 		h.ClearSharedData()
-		vm, err := h.NewVM(config)
+		d, err := cpphost.NewEnv(h, driver.Config{Configuration: config, Properties: map[string][]byte{
+			"request.time":   binary.LittleEndian.AppendUint64(nil, uint64(time.Now().UnixNano())),
+			"source.address": []byte("192.0.2.7:41000"),
+		}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { vm.Close() })
-		vm.Properties["request.time"] = binary.LittleEndian.AppendUint64(nil, uint64(time.Now().UnixNano()))
-		vm.Properties["source.address"] = []byte("192.0.2.7:41000")
-		out = append(out, &envoy{t: t, vm: vm, client: dial(t, grpcAddr), rl: rl})
+		t.Cleanup(d.Close)
+		if d.Failed() {
+			t.Fatalf("apiguard refused the configuration: %q", d.Logs(driver.LogCritical))
+		}
+		out = append(out, &envoy{t: t, d: d, client: dial(t, grpcAddr), rl: rl})
 	}
 	return out
 }
@@ -208,7 +213,7 @@ const checkTimeout = 5 * time.Second
 func (e *envoy) do(path string, headers ...[2]string) outcome {
 	e.t.Helper()
 	hs := append([][2]string{{":method", "GET"}, {":path", path}, {":authority", "api.example.com"}, {":scheme", "http"}}, headers...)
-	r, err := e.vm.Request(hs)
+	r, err := e.d.Do(driver.Request{Headers: hs})
 	if err != nil {
 		e.t.Fatal(err)
 	}

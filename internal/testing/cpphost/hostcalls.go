@@ -26,7 +26,7 @@ func (h *Host) bind(fn hostFunc) api.GoModuleFunc {
 }
 
 // unmodelled is a host function cpp-host registers (WasmBase::registerCallbacks
-// in src/wasm.cc; internal/abi holds the list) that this model does not
+// in src/wasm.cc; internal/testing/abi holds the list) that this model does not
 // implement: it answers Unimplemented and is recorded as a violation, so
 // that a test notices a call whose Envoy behaviour is not modelled.
 func unmodelled(name string) hostFunc {
@@ -40,9 +40,9 @@ func unmodelled(name string) hostFunc {
 
 // envFuncs is the model of every env.* host function it implements, by
 // name, built once. Which functions cpp-host registers for a module, and
-// with which signature, comes from internal/abi (abi.Registered); one that
+// with which signature, comes from internal/testing/abi (abi.Registered); one that
 // is registered but missing here answers Unimplemented (unmodelled).
-// TestEnvFuncsAreRegistered checks this table against internal/abi.
+// TestEnvFuncsAreRegistered checks this table against internal/testing/abi.
 var envFuncs = map[string]hostFunc{
 	"proxy_http_call":                    (*Host).httpCall,
 	"proxy_set_property":                 (*Host).setProperty,

@@ -4,16 +4,16 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/apiguard/apiguard/internal/abi"
+	"github.com/apiguard/apiguard/internal/testing/abi"
 )
 
 // TestEnvFuncsAreRegistered: every env function the model implements is
-// one internal/abi lists (so cpp-host registers it), and every function
-// internal/abi lists that apiguard's SDK can import is modelled.
+// one internal/testing/abi lists (so cpp-host registers it), and every function
+// internal/testing/abi lists that apiguard's SDK can import is modelled.
 func TestEnvFuncsAreRegistered(t *testing.T) {
 	for name := range envFuncs {
 		if _, ok := abi.HostFunctions["env."+name]; !ok {
-			t.Errorf("envFuncs models env.%s, which internal/abi does not list", name)
+			t.Errorf("envFuncs models env.%s, which internal/testing/abi does not list", name)
 		}
 	}
 	// Registered but deliberately unmodelled: a call answers Unimplemented
@@ -33,7 +33,7 @@ func TestEnvFuncsAreRegistered(t *testing.T) {
 			continue
 		}
 		if envFuncs[name] == nil && !unmodelledOK[name] {
-			t.Errorf("internal/abi lists %s, which the model neither implements nor lists as unmodelled", full)
+			t.Errorf("internal/testing/abi lists %s, which the model neither implements nor lists as unmodelled", full)
 		}
 		if envFuncs[name] != nil && unmodelledOK[name] {
 			t.Errorf("%s is modelled: drop it from unmodelledOK", full)
@@ -43,7 +43,7 @@ func TestEnvFuncsAreRegistered(t *testing.T) {
 
 // TestWASIFuncsCoverProfiles: every WASI function a profile registers has
 // its model, and every model belongs to a registered function; the
-// Envoy133 profile registers exactly internal/abi's WASI list.
+// Envoy133 profile registers exactly internal/testing/abi's WASI list.
 func TestWASIFuncsCoverProfiles(t *testing.T) {
 	used := map[string]bool{}
 	for _, p := range Profiles() {
@@ -62,13 +62,13 @@ func TestWASIFuncsCoverProfiles(t *testing.T) {
 	}
 	for full := range abi.HostFunctions {
 		if strings.HasPrefix(full, "wasi_snapshot_preview1.") && !Envoy133.wasi[full] {
-			t.Errorf("internal/abi lists %s, which Envoy133 does not register", full)
+			t.Errorf("internal/testing/abi lists %s, which Envoy133 does not register", full)
 		}
 	}
 	for full := range Envoy133.wasi {
 		_, name, _ := strings.Cut(full, ".")
 		if _, ok := abi.HostFunctions["wasi_snapshot_preview1."+name]; !ok {
-			t.Errorf("Envoy133 registers %s, which internal/abi does not list", full)
+			t.Errorf("Envoy133 registers %s, which internal/testing/abi does not list", full)
 		}
 	}
 }

@@ -1,9 +1,19 @@
-// Package abi knows which imports Envoy's proxy-wasm host can satisfy and
-// which exports it calls, and checks a compiled module against both. It is
-// the one place that list lives: its test checks build/apiguard.wasm
-// against it, and internal/cpphost registers, for a module, exactly the
-// functions Registered names (plus the WASI functions its Envoy139 profile
-// adds), with these signatures.
+// Package abi lists what Envoy's proxy-wasm host (proxy-wasm-cpp-host)
+// provides to a module and calls in it: the host functions with their
+// signatures (HostFunctions; some only for one ABI version, Registered), the
+// exports Envoy needs (RequiredExports, ForbiddenExports) and the ABI
+// version markers (Version). Check holds a compiled module against the
+// list; the package's test does so for build/apiguard.wasm.
+//
+// It is the one place the list lives. internal/testing/cpphost derives
+// from it what it registers for a module: every env function Registered
+// names for the module's ABI marker (modelled, or answering Unimplemented),
+// with these signatures, and under its envoy-1.33 profile exactly the WASI
+// functions listed here. Its envoy-1.39 profile adds the WASI functions
+// cpp-host PR #533 registers (cpphost's profile.go): a module that needed
+// them would not load in Envoy 1.33 to 1.38, so Check refuses them.
+//
+// Test-only: nothing that ships imports it.
 package abi
 
 import (
@@ -90,7 +100,7 @@ var HostFunctions = map[string]sig{
 	// WASI preview 1 as cpp-host implements it (FOR_ALL_WASI_FUNCTIONS in
 	// include/proxy-wasm/exports.h at beb8a4e, registered under both
 	// wasi_snapshot_preview1 and wasi_unstable). cpp-host 94091cd (#533)
-	// registers more (internal/cpphost's Envoy139 profile); a module that
+	// registers more (internal/testing/cpphost's Envoy139 profile); a module that
 	// needs them would not load in Envoy 1.33 to 1.38, so Check refuses them.
 	"wasi_snapshot_preview1.args_get":            "(i32,i32)->i32",
 	"wasi_snapshot_preview1.args_sizes_get":      "(i32,i32)->i32",
@@ -145,8 +155,15 @@ func Registered(fn, abi string) (signature string, ok bool) {
 // abiVersion returns the module's ABI marker as cpp-host reads it, newest
 // first, or "" when it has none.
 func abiVersion(exports map[string]sig) string {
+	return Version(func(name string) bool { _, ok := exports[name]; return ok })
+}
+
+// Version returns the ABI marker of a module whose exports exported
+// reports ("0_2_1", "0_2_0" or "0_1_0", the newest it exports, as cpp-host's
+// BytecodeUtil::getAbiVersion reads it), or "" when it has none.
+func Version(exported func(name string) bool) string {
 	for _, v := range []string{"0_2_1", "0_2_0", "0_1_0"} {
-		if _, ok := exports["proxy_abi_version_"+v]; ok {
+		if exported("proxy_abi_version_" + v) {
 			return v
 		}
 	}

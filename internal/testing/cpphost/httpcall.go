@@ -66,7 +66,30 @@ func (h *Host) httpCall(_ context.Context, m api.Module, s []uint64) {
 		s[0] = statusBadArgument
 		return
 	}
-	var method, path, authority string
+	method, path, authority := pseudoHeaders(headers)
+	if method == "" || path == "" || authority == "" {
+		s[0] = statusBadArgument
+		return
+	}
+	vm.nextToken++
+	c := &callout{token: vm.nextToken, root: vm.cur, done: make(chan struct{}),
+		call: HTTPCall{Cluster: cluster, Headers: headers, Body: body, Timeout: time.Duration(timeout) * time.Millisecond}}
+	vm.callouts = append(vm.callouts, c)
+	if !vm.canary { // a canary's call is cancelled with it before it is sent (canary.go)
+		h.mu.Lock()
+		h.calls = append(h.calls, c.call)
+		h.mu.Unlock()
+		go c.send(addr)
+	}
+	if !m.Memory().WriteUint32Le(uint32(s[9]), c.token) {
+		s[0] = statusInvalidMemoryAccess
+		return
+	}
+	s[0] = statusOK
+}
+
+// pseudoHeaders returns the :method, :path and :authority of headers.
+func pseudoHeaders(headers [][2]string) (method, path, authority string) {
 	for _, p := range headers {
 		switch p[0] {
 		case ":method":
@@ -77,71 +100,52 @@ func (h *Host) httpCall(_ context.Context, m api.Module, s []uint64) {
 			authority = p[1]
 		}
 	}
-	if method == "" || path == "" || authority == "" {
-		s[0] = statusBadArgument
+	return method, path, authority
+}
+
+// send makes the call to addr over plain HTTP/1.1 and closes c.done; c.resp
+// stays nil when it fails (a reset, a timeout, a truncated body), as Envoy
+// reports a failure.
+func (c *callout) send(addr string) {
+	defer close(c.done)
+	ctx := context.Background()
+	if c.call.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.call.Timeout)
+		defer cancel()
+	}
+	method, path, authority := pseudoHeaders(c.call.Headers)
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+addr+path, bytes.NewReader(c.call.Body))
+	if err != nil {
 		return
 	}
-	vm.nextToken++
-	c := &callout{token: vm.nextToken, root: vm.cur, done: make(chan struct{}),
-		call: HTTPCall{Cluster: cluster, Headers: headers, Body: body, Timeout: time.Duration(timeout) * time.Millisecond}}
-	vm.callouts = append(vm.callouts, c)
-	if vm.canary {
-		// Cancelled with the canary before it is sent (canary.go).
-		if !m.Memory().WriteUint32Le(uint32(s[9]), c.token) {
-			s[0] = statusInvalidMemoryAccess
-			return
+	req.Host = authority
+	for _, p := range c.call.Headers {
+		if !strings.HasPrefix(p[0], ":") {
+			req.Header.Add(p[0], p[1])
 		}
-		s[0] = statusOK
+	}
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
 		return
 	}
-	h.mu.Lock()
-	h.calls = append(h.calls, c.call)
-	h.mu.Unlock()
-	go func() {
-		defer close(c.done)
-		ctx := context.Background()
-		if timeout > 0 {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, c.call.Timeout)
-			defer cancel()
-		}
-		req, err := http.NewRequestWithContext(ctx, method, "http://"+addr+path, bytes.NewReader(body))
-		if err != nil {
-			return
-		}
-		req.Host = authority
-		for _, p := range headers {
-			if !strings.HasPrefix(p[0], ":") {
-				req.Header.Add(p[0], p[1])
-			}
-		}
-		resp, err := http.DefaultTransport.RoundTrip(req)
-		if err != nil {
-			return
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		if err != nil {
-			return // a reset or truncated body is a failed call in Envoy too
-		}
-		r := &calloutResponse{headers: [][2]string{{":status", fmt.Sprint(resp.StatusCode)}}, body: b}
-		for k, vs := range resp.Header {
-			for _, v := range vs {
-				r.headers = append(r.headers, [2]string{strings.ToLower(k), v})
-			}
-		}
-		for k, vs := range resp.Trailer {
-			for _, v := range vs {
-				r.trailers = append(r.trailers, [2]string{strings.ToLower(k), v})
-			}
-		}
-		c.resp = r
-	}()
-	if !m.Memory().WriteUint32Le(uint32(s[9]), c.token) {
-		s[0] = statusInvalidMemoryAccess
-		return
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return // a reset or truncated body is a failed call in Envoy too
 	}
-	s[0] = statusOK
+	r := &calloutResponse{headers: [][2]string{{":status", fmt.Sprint(resp.StatusCode)}}, body: b}
+	for k, vs := range resp.Header {
+		for _, v := range vs {
+			r.headers = append(r.headers, [2]string{strings.ToLower(k), v})
+		}
+	}
+	for k, vs := range resp.Trailer {
+		for _, v := range vs {
+			r.trailers = append(r.trailers, [2]string{strings.ToLower(k), v})
+		}
+	}
+	c.resp = r
 }
 
 // HTTPCalls returns every HTTP call the host's VMs made, in order.

@@ -5,7 +5,7 @@
 //
 // Its tests start both on free loopback ports, load the configuration that
 // apiguard ratelimit-config writes, run requests through the compiled filter
-// (build/apiguard.wasm, in internal/cpphost: one host per Envoy), build the
+// (build/apiguard.wasm, in internal/testing/cpphost: one host per Envoy), build the
 // descriptors exactly as the request_headers actions in envoy.yaml make
 // Envoy build them from the upstream headers, and ask the service over its
 // gRPC API (envoy.service.ratelimit.v3), as Envoy's ratelimit filter does.
