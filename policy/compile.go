@@ -79,6 +79,9 @@ type Policy struct {
 	limitKeyOff  []int
 
 	identity *IdentityToken // identity_token.go, nil for none
+
+	// cache remembers recently verified keys (keycache.go).
+	cache *keyCache
 }
 
 // Warnings lists what in the configuration is valid but probably not
@@ -164,6 +167,7 @@ func (ps *parser) build(c *config, seed uint64) *Policy {
 		limits:       c.limits,
 		defaultLimit: -1,
 		anonBuckets:  uint64(c.anonBuckets),
+		cache:        newKeyCache(),
 	}
 	p.anonSeed = seed
 
