@@ -278,7 +278,7 @@ bench: build build/fixtures/passthrough.wasm build/fixtures/floor.wasm build/fix
 	$(GO) test -run='^$$' -bench='^Benchmark(WasmRequest|HostRequest|HostIdentityToken|ModuleSize|CursorSeal)$$' -benchmem -benchtime=$(WASMREQS)x -count=$(BENCHCOUNT) ./filter | tee -a build/bench.txt
 	$(GO) test -run='^$$' -bench='^BenchmarkHostAttribution$$' -benchtime=$(ATTRBLOCKS)x -count=$(STARTRUNS) ./filter | tee -a build/bench.txt
 	$(GO) test -run='^$$' -bench='^BenchmarkRateLimitContention$$' -benchtime=$(WASMREQS)x -count=$(STARTRUNS) ./filter | tee -a build/bench.txt
-	$(GO) test -run='^$$' -bench='^BenchmarkPluginStart$$' -benchtime=1x -count=$(STARTRUNS) ./filter | tee -a build/bench.txt
+	$(GO) test -run='^$$' -bench='^BenchmarkPluginStart(Phases)?$$' -benchtime=1x -count=$(STARTRUNS) ./filter | tee -a build/bench.txt
 	$(GO) test -run='^$$' -bench='^BenchmarkSteadyTraffic$$' -benchtime=$(STEADYREQS)x -count=1 ./filter | tee -a build/bench.txt
 	$(GO) test -run='^$$' -bench='^BenchmarkKeyStoreLoad$$' -benchtime=1x -count=$(STARTRUNS) ./filter | tee -a build/bench.txt
 	$(GO) run ./tools/benchreport -o build/bench.md -json build/bench.json -docs docs/performance.md build/bench.txt

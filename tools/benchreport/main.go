@@ -303,6 +303,14 @@ func report(r results, cpu string) string {
 			check(ms10k <= 250), fmtNum(ms10k), check(ms <= 2000), fmtNum(ms), check(mem <= 64), fmtNum(mem))
 	}
 
+	// 3b. Plugin start by phase.
+	if t := startPhases(r); t != "" {
+		for _, k := range []string{"10000", "100000"} {
+			use("PluginStartPhases/keys=" + k)
+		}
+		b.WriteString(t)
+	}
+
 	// Steady traffic.
 	if r.runs(use("SteadyTraffic/keys=10000"))+r.runs(use("SteadyTraffic/keys=100000")) > 0 {
 		b.WriteString("\n## Steady traffic (one VM, real clocks, cpphost)\n\nOne denial per request, as many requests as the benchmark ran; the longest request is the one that finishes a garbage collection.\n\n| keys | memory after start MiB | memory after the run MiB | collections | p99.9 µs | longest ms |\n|---:|---:|---:|---:|---:|---:|\n")

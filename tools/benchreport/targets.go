@@ -46,3 +46,49 @@ func targets(h Headline) string {
 	}
 	return b.String()
 }
+
+// startPhaseNames are BenchmarkPluginStartPhases's steps, in order.
+var startPhaseNames = []struct{ unit, what string }{
+	{"read", "read the configuration"},
+	{"check", "check the JSON document"},
+	{"parse", "parse into the config structures"},
+	{"gc", "collections (between parse and build, before serving)"},
+	{"build", "build consumers, key index, routes"},
+	{"buckets", "prepare the rate-limit buckets (shared data)"},
+	{"rest", "the rest (collections while a step allocates, runtime, glue)"},
+}
+
+// startPhases renders the plugin start by phase, or "" when the run has
+// none.
+func startPhases(r results) string {
+	var keys []string
+	for _, k := range []string{"10000", "100000"} {
+		if r.runs("PluginStartPhases/keys="+k) > 0 {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("\n## Plugin start by phase (profiling build, cpphost, wazero listeners)\n\n| phase | " + strings.Join(keys, " keys ms | ") + " keys ms |\n|---|" + strings.Repeat("---:|", len(keys)) + "\n")
+	row := func(label, unit string) {
+		b.WriteString("| " + label + " |")
+		for _, k := range keys {
+			n := "PluginStartPhases/keys=" + k
+			v, _ := r.get(n, unit)
+			total, _ := r.get(n, "start-ms")
+			if unit == "start-ms" || total == 0 {
+				b.WriteString(" " + fmtNum(v) + " |")
+				continue
+			}
+			fmt.Fprintf(&b, " %s (%.0f %%) |", fmtNum(v), 100*v/total)
+		}
+		b.WriteString("\n")
+	}
+	row("**proxy_on_configure**", "start-ms")
+	for _, p := range startPhaseNames {
+		row(p.what, p.unit+"-ms")
+	}
+	return b.String()
+}
