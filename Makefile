@@ -182,6 +182,15 @@ build/fixtures/apiguard-nofilterstate.wasm: $(FILTER_SRCS) $(PATCHSRC) | overlay
 	$(WASMENV) $(GO) build $(WASMFLAGS) -tags apiguard_nofilterstate -overlay $(OVERLAY) -o build/fixtures/apiguard-nofilterstate.linked.wasm ./filter
 	$(WASMOPT) $(WASMOPTFLAGS) build/fixtures/apiguard-nofilterstate.linked.wasm -o $@
 
+# The filter with its function names (no -s; wasm-opt -g keeps them through
+# the same optimization as the module's), for BenchmarkHostAttribution's
+# wazero function listeners, which name each function (never shipped).
+build/fixtures/apiguard-profile.wasm: $(FILTER_SRCS) $(PATCHSRC) | overlay $(WASMOPT)
+	@mkdir -p $(dir $@)
+	$(WASMENV) $(GO) build -buildmode=c-shared -trimpath -ldflags='-w' -overlay $(OVERLAY) -o build/fixtures/apiguard-profile.linked.wasm ./filter
+	@WASMOPT='$(WASMOPT)' WASMOPTFLAGS='$(WASMOPTFLAGS) -g' KEY='$(BINARYEN_VERSION) $(WASMOPTFLAGS) -g' \
+		./scripts/wasm-opt-cached.sh build/fixtures/apiguard-profile.linked.wasm $@ build/wasm-opt-cache
+
 $(RATELIMIT_BIN):
 	@mkdir -p $(dir $@)
 	GOBIN=$(abspath $(dir $@)) $(GO) install github.com/envoyproxy/ratelimit/src/service_cmd@$(RATELIMIT_VERSION)
@@ -252,22 +261,27 @@ fuzz:
 # module's (filter/bench_test.go, filter/hostbench_test.go) with fixed
 # iteration counts, since each op runs wasm in wazero. All output goes to
 # build/bench.txt (benchstat input); tools/benchreport summarises it in
-# build/bench.md and writes the headline figures to build/bench.json.
+# build/bench.md, writes the headline figures to build/bench.json and the
+# attribution table (where a request's time goes) into docs/performance.md.
 WASMREQS  ?= 3000
 STARTRUNS ?= 3
+# Blocks of ten requests per VM and case in a BenchmarkHostAttribution run
+# (the attribution table of docs/performance.md).
+ATTRBLOCKS ?= 200
 # Requests per BenchmarkSteadyTraffic run (memory and GC under traffic).
 STEADYREQS ?= 30000
 bench: SHELL := /bin/bash
 bench: .SHELLFLAGS := -o pipefail -c
-bench: build build/fixtures/passthrough.wasm build/fixtures/floor.wasm build/fixtures/apiguard-debug.wasm build/fixtures/apiguard-nofilterstate.wasm
+bench: build build/fixtures/passthrough.wasm build/fixtures/floor.wasm build/fixtures/apiguard-debug.wasm build/fixtures/apiguard-nofilterstate.wasm build/fixtures/apiguard-profile.wasm
 	@mkdir -p build
 	$(GO) test -run='^$$' -bench=. -benchmem -count=$(BENCHCOUNT) $$($(GO) list ./... | grep -v '/filter$$') | tee build/bench.txt
 	$(GO) test -run='^$$' -bench='^Benchmark(WasmRequest|HostRequest|HostIdentityToken|ModuleSize|CursorSeal)$$' -benchmem -benchtime=$(WASMREQS)x -count=$(BENCHCOUNT) ./filter | tee -a build/bench.txt
+	$(GO) test -run='^$$' -bench='^BenchmarkHostAttribution$$' -benchtime=$(ATTRBLOCKS)x -count=$(STARTRUNS) ./filter | tee -a build/bench.txt
 	$(GO) test -run='^$$' -bench='^BenchmarkRateLimitContention$$' -benchtime=$(WASMREQS)x -count=$(STARTRUNS) ./filter | tee -a build/bench.txt
-	$(GO) test -run='^$$' -bench='^BenchmarkPluginStart$$' -benchtime=1x -count=$(STARTRUNS) ./filter | tee -a build/bench.txt
+	$(GO) test -run='^$$' -bench='^BenchmarkPluginStart(Phases)?$$' -benchtime=1x -count=$(STARTRUNS) ./filter | tee -a build/bench.txt
 	$(GO) test -run='^$$' -bench='^BenchmarkSteadyTraffic$$' -benchtime=$(STEADYREQS)x -count=1 ./filter | tee -a build/bench.txt
 	$(GO) test -run='^$$' -bench='^BenchmarkKeyStoreLoad$$' -benchtime=1x -count=$(STARTRUNS) ./filter | tee -a build/bench.txt
-	$(GO) run ./tools/benchreport -o build/bench.md -json build/bench.json build/bench.txt
+	$(GO) run ./tools/benchreport -o build/bench.md -json build/bench.json -docs docs/performance.md build/bench.txt
 
 e2e: build
 	$(GO) test -count=1 -v ./e2e

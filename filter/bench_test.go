@@ -24,11 +24,11 @@ import (
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
+	"github.com/apiguard/apiguard/internal/driver"
+	"github.com/apiguard/apiguard/internal/metricname"
 	"github.com/apiguard/apiguard/internal/testing/benchconfig"
 	"github.com/apiguard/apiguard/internal/testing/cpphost"
-	"github.com/apiguard/apiguard/internal/metricname"
 	"github.com/apiguard/apiguard/internal/testing/vmtest"
-	"github.com/apiguard/apiguard/internal/driver"
 	"github.com/apiguard/apiguard/internal/wasmvm"
 	"github.com/apiguard/apiguard/policy/keymat"
 )

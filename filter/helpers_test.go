@@ -12,9 +12,9 @@ import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/proxytest"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
+	"github.com/apiguard/apiguard/internal/driver"
 	"github.com/apiguard/apiguard/internal/testing/vmtest"
 	"github.com/apiguard/apiguard/policy/keymat"
-	"github.com/apiguard/apiguard/internal/driver"
 )
 
 // testNow is the emulated request time of every test unless it sets another.

@@ -6,10 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apiguard/apiguard/internal/testing/cpphost"
-	"github.com/apiguard/apiguard/internal/metricname"
-	"github.com/apiguard/apiguard/internal/testing/vmtest"
 	"github.com/apiguard/apiguard/internal/driver"
+	"github.com/apiguard/apiguard/internal/metricname"
+	"github.com/apiguard/apiguard/internal/testing/cpphost"
+	"github.com/apiguard/apiguard/internal/testing/vmtest"
 	"github.com/apiguard/apiguard/internal/wasmvm"
 	"github.com/apiguard/apiguard/policy"
 )

@@ -9,9 +9,9 @@ import (
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
-	"github.com/apiguard/apiguard/policy/keymat"
 	"github.com/apiguard/apiguard/internal/metricname"
 	"github.com/apiguard/apiguard/internal/testing/vmtest"
+	"github.com/apiguard/apiguard/policy/keymat"
 )
 
 // wasmEpoch is where the wasm runners' clocks start (wazero's fake clock,

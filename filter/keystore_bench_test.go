@@ -20,13 +20,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apiguard/apiguard/internal/driver"
+	"github.com/apiguard/apiguard/internal/metricname"
 	"github.com/apiguard/apiguard/internal/testing/benchconfig"
 	"github.com/apiguard/apiguard/internal/testing/cpphost"
-	"github.com/apiguard/apiguard/internal/metricname"
 	"github.com/apiguard/apiguard/internal/testing/vmtest"
-	"github.com/apiguard/apiguard/policy/keymat"
 	"github.com/apiguard/apiguard/policy/keyfetch"
-	"github.com/apiguard/apiguard/internal/driver"
+	"github.com/apiguard/apiguard/policy/keymat"
 	"github.com/apiguard/apiguard/policy/keysnap"
 )
 

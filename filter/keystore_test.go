@@ -17,12 +17,12 @@ import (
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
+	"github.com/apiguard/apiguard/internal/driver"
 	"github.com/apiguard/apiguard/internal/metricname"
 	"github.com/apiguard/apiguard/internal/testing/vmtest"
-	"github.com/apiguard/apiguard/internal/driver"
 	"github.com/apiguard/apiguard/policy"
-	"github.com/apiguard/apiguard/policy/keymat"
 	"github.com/apiguard/apiguard/policy/keyfetch"
+	"github.com/apiguard/apiguard/policy/keymat"
 	"github.com/apiguard/apiguard/policy/keysnap"
 )
 

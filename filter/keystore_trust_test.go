@@ -10,10 +10,9 @@ import (
 	"strings"
 	"testing"
 
-
+	"github.com/apiguard/apiguard/internal/driver"
 	"github.com/apiguard/apiguard/internal/metricname"
 	"github.com/apiguard/apiguard/internal/testing/vmtest"
-	"github.com/apiguard/apiguard/internal/driver"
 	"github.com/apiguard/apiguard/policy"
 	"github.com/apiguard/apiguard/policy/keyfetch"
 	"github.com/apiguard/apiguard/policy/keymat"

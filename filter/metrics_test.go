@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/apiguard/apiguard/internal/testing/mdcheck"
 	"github.com/apiguard/apiguard/internal/metricname"
+	"github.com/apiguard/apiguard/internal/testing/mdcheck"
 )
 
 // TestMetricNamesComeFromTheTable: no file of the filter spells a metric

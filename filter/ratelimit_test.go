@@ -8,8 +8,8 @@ import (
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
-	"github.com/apiguard/apiguard/internal/testing/cpphost"
 	"github.com/apiguard/apiguard/internal/metricname"
+	"github.com/apiguard/apiguard/internal/testing/cpphost"
 	"github.com/apiguard/apiguard/internal/testing/vmtest"
 	"github.com/apiguard/apiguard/policy"
 )

@@ -75,6 +75,9 @@ type Policy struct {
 	limitKeyOff  []int
 
 	identity *IdentityToken // identity_token.go, nil for none
+
+	// cache remembers recently verified keys (keycache.go).
+	cache *keyCache
 }
 
 // Warnings lists what in the configuration is valid but probably not
@@ -164,6 +167,7 @@ func (ps *parser) build(c *config, seed uint64) *Policy {
 		keyStore:     c.keyStore,
 		keyPolicy:    c.keyPolicy,
 		defaultLimit: -1,
+		cache:        newKeyCache(),
 	}
 	limits := ps.newLimitResolver(c)
 	p.defaultLimit = limits.resolve(c.defaultPath, c.defaultLimit)

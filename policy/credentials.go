@@ -117,12 +117,17 @@ func (p *Policy) lookup(key string, now time.Time, found *keyEntry) (*keyEntry, 
 	if key == "" || len(key) > keymat.MaxLen || !isVisibleASCII(key) {
 		return nil, ReasonMalformed, detailMalformed
 	}
-	if p.format != nil && keymat.Check(p.format.prefix, key, p.format.checksum) != nil {
-		return nil, ReasonMalformed, detailMalformed
+	// A key found before under this policy has passed the format check
+	// and has a known sum (keycache.go).
+	sum, cached := p.cache.sum(p, key)
+	if !cached {
+		if p.format != nil && keymat.Check(p.format.prefix, key, p.format.checksum) != nil {
+			return nil, ReasonMalformed, detailMalformed
+		}
+		var buf [keymat.MaxLen]byte
+		n := copy(buf[:], key)
+		sum = sha256.Sum256(buf[:n])
 	}
-	var buf [keymat.MaxLen]byte
-	n := copy(buf[:], key)
-	sum := sha256.Sum256(buf[:n])
 	var e *keyEntry
 	if p.snap != nil {
 		if e = p.snap.find(&sum, found); e == nil {
@@ -134,6 +139,9 @@ func (p *Policy) lookup(key string, now time.Time, found *keyEntry) (*keyEntry, 
 			return nil, ReasonUnknown, detailUnknown
 		}
 		e = &p.entries[i]
+	}
+	if !cached {
+		p.cache.put(p, key, &sum)
 	}
 	switch t := unixNano(now); {
 	case e.revoked:

@@ -13,8 +13,8 @@ import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
 	"github.com/apiguard/apiguard/internal/accesslog"
-	"github.com/apiguard/apiguard/internal/metricname"
 	"github.com/apiguard/apiguard/internal/driver"
+	"github.com/apiguard/apiguard/internal/metricname"
 	"github.com/apiguard/apiguard/policy"
 )
 

@@ -28,9 +28,10 @@ import (
 func main() {
 	out := flag.String("o", "", "write the markdown here instead of stdout")
 	jsonOut := flag.String("json", "", "also write the headline figures here as JSON")
+	docs := flag.String("docs", "", "also write the attribution table into this page, between its markers (docs/performance.md)")
 	flag.Parse()
 	if flag.NArg() != 1 {
-		fmt.Fprintln(os.Stderr, "usage: benchreport [-o bench.md] bench.txt")
+		fmt.Fprintln(os.Stderr, "usage: benchreport [-o bench.md] [-json bench.json] [-docs docs/performance.md] bench.txt")
 		os.Exit(2)
 	}
 	f, err := os.Open(flag.Arg(0))
@@ -45,6 +46,12 @@ func main() {
 		os.Exit(1)
 	}
 	md := report(res, cpu)
+	if *docs != "" {
+		if err := writeAttribution(*docs, attribution(res), cpu, time.Now().UTC().Format(time.DateOnly)); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
 	if *jsonOut != "" {
 		b, err := json.MarshalIndent(headline(res), "", "  ")
 		if err == nil {
@@ -182,9 +189,12 @@ func report(r results, cpu string) string {
 	w.decide()
 	w.wasmRequest()
 	w.hostRequest()
+	w.targets()
+	w.attribution()
 	w.cursorSeal()
 	w.identityToken()
 	w.pluginStart()
+	w.startPhases()
 	w.steadyTraffic()
 	w.keyStore()
 	w.contention()
@@ -262,6 +272,29 @@ func (w *reportWriter) hostRequest() {
 		fmt.Fprintf(w.b, "\nTargets: allowed ≤ 1.5× floor %s (%s×) and ≤ 40 µs %s (%s µs); every denial ≤ 1.5× floor %s (worst %s×); ≤ 4 allocations per allowed request %s (%s).\n",
 			check(h.AllowedRatio <= 1.5), fmtNum(h.AllowedRatio), check(h.AllowedUs <= 40), fmtNum(h.AllowedUs),
 			check(h.DeniedRatioMax <= 1.5), fmtNum(h.DeniedRatioMax), check(h.AllocsAllowed <= 4), fmtNum(h.AllocsAllowed))
+	}
+}
+
+// targets writes the figures of issue #25 against its targets.
+func (w *reportWriter) targets() { w.b.WriteString(targets(headline(w.r))) }
+
+// attribution writes where a request's time goes inside the .wasm.
+func (w *reportWriter) attribution() {
+	if t := attribution(w.r); t != "" {
+		for _, c := range hostCases {
+			w.use(attributionBench + c)
+		}
+		w.b.WriteString("\n## Where a request's time goes inside the .wasm (BenchmarkHostAttribution)\n\n" + t)
+	}
+}
+
+// startPhases writes the plugin start by phase.
+func (w *reportWriter) startPhases() {
+	if t := startPhases(w.r); t != "" {
+		for _, k := range []string{"10000", "100000"} {
+			w.use("PluginStartPhases/keys=" + k)
+		}
+		w.b.WriteString(t)
 	}
 }
 
@@ -432,6 +465,13 @@ type Headline struct {
 	FloorUs        float64 `json:"floor_us"`
 	AllowedRatio   float64 `json:"allowed_ratio"`
 	DeniedRatioMax float64 `json:"denied_ratio_max"`
+	// Each denial's ratio to the floor and the clamped request's, the
+	// floor measured back to back with it in the same run.
+	DeniedRatio401 float64 `json:"denied_ratio_401"`
+	DeniedRatio403 float64 `json:"denied_ratio_403"`
+	DeniedRatio400 float64 `json:"denied_ratio_400"`
+	DeniedRatio429 float64 `json:"denied_ratio_429"`
+	ClampRatio     float64 `json:"clamp_ratio"`
 	AllocsAllowed  float64 `json:"allocs_allowed"`
 	// The allowed request's ratio to the floor with and without filter
 	// state, interleaved (make bench's comparison).
@@ -458,6 +498,11 @@ type Headline struct {
 	TokenReusedUs float64 `json:"identity_token_reused_us"`
 	SignEdDSAUs   float64 `json:"identity_token_sign_eddsa_us"`
 	SignES256Us   float64 `json:"identity_token_sign_es256_us"`
+	// Attribution holds, per case of BenchmarkHostAttribution, its µs per
+	// request by group (the benchmark's slugs, "host:<function>" for a
+	// host call) and the plain build's and the floor's µs ("us/req",
+	// "floor-us").
+	Attribution map[string]map[string]float64 `json:"attribution,omitempty"`
 }
 
 func headline(r results) Headline {
@@ -487,6 +532,25 @@ func headline(r results) Headline {
 	if h.KSMemMiB1M > 0 {
 		h.KSReloadMemRatio = h.KSReloadMemMiB1M / h.KSMemMiB1M
 	}
+	for _, c := range hostCases {
+		name := attributionBench + c
+		if r.runs(name) == 0 {
+			continue
+		}
+		if h.Attribution == nil {
+			h.Attribution = map[string]map[string]float64{}
+		}
+		m := map[string]float64{}
+		for unit := range r.by[name] {
+			if g, ok := strings.CutSuffix(unit, "-us"); ok && !strings.HasSuffix(g, "-added") || unit == "us/req" {
+				m[unit], _ = r.get(name, unit)
+			}
+		}
+		h.Attribution[c] = m
+	}
+	ratio := func(c string) float64 { return v("HostRequest/plugin=apiguard/case="+c, "x-floor") }
+	h.DeniedRatio401, h.DeniedRatio403, h.DeniedRatio400, h.DeniedRatio429 = ratio("401"), ratio("403"), ratio("400"), ratio("429")
+	h.ClampRatio = ratio("clamp")
 	for _, c := range hostCases[1:] {
 		if c != "clamp" {
 			h.DeniedRatioMax = max(h.DeniedRatioMax, v("HostRequest/plugin=apiguard/case="+c, "x-floor"))

@@ -64,6 +64,11 @@ type Options struct {
 	// memory (wazero's default does, which makes a callback that grows a
 	// large memory far slower than in Envoy). Unix only.
 	ReserveMemory bool
+	// Listeners, when set, is notified of the calls of the functions it
+	// chooses, guest and host (wazero's experimental function listeners):
+	// the benchmarks' profiling mode (internal/wasmprof). Listeners make
+	// calls slower; never set it where time is measured otherwise.
+	Listeners experimental.FunctionListenerFactory
 }
 
 type entry struct {
@@ -145,6 +150,9 @@ func New(ctx context.Context, wasm []byte, opts Options) (*Host, error) {
 	}
 	if opts.ReserveMemory {
 		ctx = experimental.WithMemoryAllocator(ctx, memoryAllocator())
+	}
+	if opts.Listeners != nil {
+		ctx = experimental.WithFunctionListenerFactory(ctx, opts.Listeners)
 	}
 	h := &Host{
 		ctx:     ctx,
