@@ -78,7 +78,7 @@ func (b *Buffer) Room() (room []byte, free int) {
 	}
 	s := b.segs[i]
 	end := min(SegmentSize, b.total-i<<SegmentShift)
-	return s[len(s):len(s)], end - len(s)
+	return s[len(s):], end - len(s)
 }
 
 // Wrote records that k bytes were written into the slice Room returned.
