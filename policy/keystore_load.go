@@ -2,7 +2,6 @@ package policy
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"sort"
 	"strconv"
@@ -34,99 +33,6 @@ func loadError(err error) *LoadError {
 		cause = CauseBadSignature
 	}
 	return &LoadError{Cause: cause, Msg: err.Error()}
-}
-
-// snapIndex finds the keys of a loaded snapshot. It is a view of the
-// snapshot's bytes (which must never change) plus two small tables:
-// buckets[b] is the first record whose digest starts with the 16 bits b,
-// idBase[i] the offset of the id of record idGroup*i in the id section.
-type snapIndex struct {
-	buf *keysnap.Buffer
-	// Where the sections start in buf, the consumer section's length and
-	// the number of keys.
-	cons, recs, ids, wins int
-	consLen, keys         int
-	buckets               []uint32
-	idBase                []uint32
-}
-
-func newSnapIndex(buf *keysnap.Buffer, h *keysnap.Header) *snapIndex {
-	s := &snapIndex{buf: buf, consLen: int(h.ConsumerBytes), keys: int(h.Keys)}
-	s.cons, s.recs, s.ids, s.wins, _ = h.Offsets()
-	return s
-}
-
-// record returns key record m.
-func (s *snapIndex) record(m int) []byte {
-	return s.buf.At(s.recs + m*keysnap.RecordSize)[:keysnap.RecordSize]
-}
-
-// window returns validity window i (0-based).
-func (s *snapIndex) window(i int) (notBefore, notAfter int64) {
-	return keysnap.Window(s.buf.At(s.wins+i*keysnap.WindowSize), 0)
-}
-
-// id returns the key id at [start, end) of the id section, a view.
-func (s *snapIndex) id(start, end uint32) string {
-	return view(s.buf.At(s.ids + int(start))[:end-start])
-}
-
-// idStart returns where the id of record m starts in the id section.
-func (s *snapIndex) idStart(m int) uint32 {
-	start := s.idBase[m/idGroup]
-	for j := m - m%idGroup; j < m; j++ {
-		start += uint32(s.record(j)[36]) + 1
-	}
-	return start
-}
-
-// sameConsumers reports whether s and o have byte for byte the same
-// consumer section.
-func (s *snapIndex) sameConsumers(o *snapIndex) bool {
-	return s.consLen == o.consLen && s.buf.Equal(s.cons, o.buf, o.cons, s.consLen)
-}
-
-// idGroup is how many key records share an entry of snapIndex.idBase: a
-// lookup adds the id lengths of at most idGroup-1 records before its own.
-const idGroup = 4
-
-// find returns the entry of the key with digest sum, decoded into out, or
-// nil. It does not allocate. Digests are compared by their first eight
-// bytes as a number first: for random digests that settles every step of
-// the search but the last, and Go's wasm code compares bytes one by one.
-func (s *snapIndex) find(sum *[32]byte, out *keyEntry) *keyEntry {
-	b := int(sum[0])<<8 | int(sum[1])
-	lo, hi := int(s.buckets[b]), int(s.buckets[b+1])
-	want := binary.BigEndian.Uint64(sum[:8])
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		rec := s.record(m)[:32]
-		c := 0
-		switch got := binary.BigEndian.Uint64(rec); {
-		case got < want:
-			c = -1
-		case got > want:
-			c = 1
-		default:
-			c = bytes.Compare(rec[8:], sum[8:])
-		}
-		switch {
-		case c < 0:
-			lo = m + 1
-		case c > 0:
-			hi = m
-		default:
-			_, cons, flags, idLen, window := keysnap.Record(rec[:keysnap.RecordSize:keysnap.RecordSize], 0)
-			start := s.idStart(m)
-			*out = keyEntry{notBefore: noLowerBound, notAfter: noUpperBound, idStart: start,
-				idEnd: start + uint32(idLen), consumer: int32(cons), revoked: flags&keysnap.FlagRevoked != 0}
-			if window != 0 {
-				out.notBefore, out.notAfter = s.window(int(window - 1))
-			}
-			return out
-		}
-	}
-	return nil
 }
 
 // Loader turns a snapshot into a Policy in steps, so that a filter can
@@ -203,41 +109,6 @@ const (
 	keyUnit      = 4096
 )
 
-// CheckHeader checks a snapshot's header from prefix, which holds at least
-// the header (keysnap.MaxHeaderSize bytes, or the whole snapshot when it is
-// shorter) and may hold more: the format, the signature against the
-// key_store's public key, the audience, and that the size the signed header
-// announces fits key_store.max_size. A filter calls it on the first range
-// of a fetch, before it allocates room for the rest: nothing the store
-// sends sizes memory before the signature holds. The error is a
-// *LoadError.
-func (p *Policy) CheckHeader(prefix []byte) (keysnap.Header, error) {
-	ks := p.keyStore
-	if ks == nil {
-		return keysnap.Header{}, errors.New("policy: the configuration has no key_store")
-	}
-	h, err := keysnap.ParseHeaderPrefix(prefix)
-	if err != nil {
-		return h, loadError(err)
-	}
-	if ks.PublicKey != nil {
-		if err := keysnap.VerifySignature(prefix, &h, ks.PublicKey); err != nil {
-			return h, loadError(err)
-		}
-	} else if !ks.AllowUnsigned {
-		return h, &LoadError{Cause: CauseUnsigned, Msg: "no public key configured"}
-	}
-	if h.Audience != ks.Audience {
-		return h, &LoadError{Cause: CauseWrongAudience, Msg: "the snapshot is for audience " + quote(h.Audience) +
-			", the key_store's audience is " + quote(ks.Audience)}
-	}
-	if h.Total() > uint64(ks.MaxSize) {
-		return h, &LoadError{Cause: CauseTooLarge, Msg: "the snapshot has " + strconv.FormatUint(h.Total(), 10) +
-			" bytes, more than key_store.max_size (" + strconv.FormatInt(ks.MaxSize, 10) + ")"}
-	}
-	return h, nil
-}
-
 // NewLoader checks the snapshot data as CheckHeader does and that it has
 // the length its header announces, and returns a Loader of it. It fails
 // with a *LoadError; the body is checked by Step.
@@ -245,16 +116,14 @@ func (p *Policy) NewLoader(data []byte) (*Loader, error) {
 	return p.NewBufferLoader(keysnap.BufferOf(data), nil)
 }
 
-// NewLoaderAfter is NewLoader for a snapshot that replaces the one prev
+// NewBufferLoader is NewLoader for a snapshot in buf that replaces the one prev
 // (a policy an earlier Loader of p made, or nil) was loaded from: when the
 // two have byte for byte the same consumers, the new policy shares prev's
 // compiled consumers instead of building them again. This halves what a
 // reload of a large key set holds in memory at the swap when only keys
 // changed, and skips the consumer stage. Compiled consumers hold no view of
-// their snapshot, so sharing them keeps no older snapshot alive.
-//
-// The snapshot is in buf, a sealed keysnap.Buffer that the policy made
-// keeps.
+// their snapshot, so sharing them keeps no older snapshot alive. buf is a
+// sealed keysnap.Buffer, which the policy made keeps.
 func (p *Policy) NewBufferLoader(buf *keysnap.Buffer, prev *Policy) (*Loader, error) {
 	l, err := p.newLoader(buf)
 	if err == nil && prev != nil && prev.base == p && prev.snap != nil && prev.snapVersion == l.hdr.Version &&
@@ -286,41 +155,6 @@ func (p *Policy) newLoader(buf *keysnap.Buffer) (*Loader, error) {
 	l.hasher = keysnap.NewBufferHasher(buf, &h)
 	l.stats.Verify = time.Since(began)
 	return l, nil
-}
-
-// Verified is a snapshot that a Loader verified and indexed: its bytes, its
-// header and the index of its keys, which depend on the snapshot alone.
-// Any configuration with the same key store can bind it (Rebind) without
-// fetching, hashing or indexing it again. It is immutable.
-type Verified struct {
-	hdr   keysnap.Header
-	index *snapIndex
-}
-
-// Header returns the verified snapshot's header.
-func (v *Verified) Header() keysnap.Header { return v.hdr }
-
-// Rebind returns a Loader that binds the verified snapshot v to p: it
-// checks the header against p's key store (the audience and max_size may
-// differ from those v was loaded with) and then only builds the consumers,
-// against p's rate limits, quotas and route scopes. Run it to the end with
-// Step as any Loader.
-func (p *Policy) Rebind(v *Verified) (*Loader, error) {
-	if _, err := p.CheckHeader(headerOf(v.index.buf)); err != nil {
-		return nil, err
-	}
-	l := &Loader{base: p, hdr: v.hdr, ix: v.index, indexed: true}
-	l.startConsumers()
-	return l, nil
-}
-
-// Verified returns the verified snapshot once the load succeeded, for
-// Rebind.
-func (l *Loader) Verified() *Verified {
-	if l.out == nil {
-		return nil
-	}
-	return &Verified{hdr: l.hdr, index: l.out.snap}
 }
 
 // Header returns the snapshot's header.
