@@ -294,4 +294,3 @@ func (w *reportWriter) others() {
 
 // hostCases are the request shapes of BenchmarkHostRequest.
 var hostCases = []string{"allowed", "401", "403", "429", "400", "clamp"}
-
