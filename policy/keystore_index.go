@@ -51,12 +51,6 @@ func (s *snapIndex) idStart(m int) uint32 {
 	return start
 }
 
-// sameConsumers reports whether s and o have byte for byte the same
-// consumer section.
-func (s *snapIndex) sameConsumers(o *snapIndex) bool {
-	return s.consLen == o.consLen && s.buf.Equal(s.cons, o.buf, o.cons, s.consLen)
-}
-
 // idGroup is how many key records share an entry of snapIndex.idBase: a
 // lookup adds the id lengths of at most idGroup-1 records before its own.
 const idGroup = 4

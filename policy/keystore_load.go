@@ -72,8 +72,10 @@ type Loader struct {
 	// same verified snapshot (Policy.Rebind): only the consumers are built.
 	indexed bool
 	// prev is the policy whose consumers this snapshot repeats
-	// (NewLoaderAfter): they are shared, not built.
-	prev *Policy
+	// (NewBufferLoader): they are shared, not built. cmpOff is how much of
+	// the two consumer sections was found equal so far.
+	prev   *Policy
+	cmpOff int
 
 	err *LoadError
 	out *Policy
@@ -104,9 +106,9 @@ const (
 
 // Work per unit of Step, between clock reads.
 const (
-	hashUnit     = 128 << 10
-	consumerUnit = 128
-	keyUnit      = 4096
+	hashUnit     = 64 << 10
+	consumerUnit = 64
+	keyUnit      = 1024
 )
 
 // NewLoader checks the snapshot data as CheckHeader does and that it has
@@ -123,11 +125,12 @@ func (p *Policy) NewLoader(data []byte) (*Loader, error) {
 // reload of a large key set holds in memory at the swap when only keys
 // changed, and skips the consumer stage. Compiled consumers hold no view of
 // their snapshot, so sharing them keeps no older snapshot alive. buf is a
-// sealed keysnap.Buffer, which the policy made keeps.
+// sealed keysnap.Buffer, which the policy made keeps. The two consumer
+// sections are compared in steps, with the hashing.
 func (p *Policy) NewBufferLoader(buf *keysnap.Buffer, prev *Policy) (*Loader, error) {
 	l, err := p.newLoader(buf)
 	if err == nil && prev != nil && prev.base == p && prev.snap != nil && prev.snapVersion == l.hdr.Version &&
-		prev.snap.sameConsumers(l.ix) {
+		prev.snap.consLen == l.ix.consLen {
 		l.prev = prev
 	}
 	return l, err
@@ -203,6 +206,16 @@ func view(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 func (l *Loader) unit() {
 	switch l.stage {
 	case stageHash:
+		if l.prev != nil && l.cmpOff < l.ix.consLen {
+			n := min(hashUnit, l.ix.consLen-l.cmpOff)
+			ps := l.prev.snap
+			if l.ix.buf.Equal(l.ix.cons+l.cmpOff, ps.buf, ps.cons+l.cmpOff, n) {
+				l.cmpOff += n
+			} else {
+				l.prev = nil // other consumers: they are built
+			}
+			return
+		}
 		done, err := l.hasher.Step(hashUnit)
 		if err != nil {
 			l.err = loadError(err)

@@ -334,3 +334,53 @@ func TestSnapshotConsumersUseDefaultQuota(t *testing.T) {
 		t.Fatal("no example key was allowed: the test checks nothing")
 	}
 }
+
+// TestNextSnapshotSharesRepeatedConsumers: a snapshot whose consumer
+// section repeats the one in use byte for byte shares its compiled
+// consumers (compared in steps with the hashing); one consumer more or a
+// changed one, and they are built anew.
+func TestNextSnapshotSharesRepeatedConsumers(t *testing.T) {
+	store := mustCompile(t, `{"key_store": {"cluster": "k", "path": "/k", "allow_unsigned": true},
+		"routes": [{"name": "r", "path": "/r"}]}`)
+	build := func(gen uint64, cons []string, nKeys int) []byte {
+		s := &keysnap.Snapshot{Generation: gen}
+		for _, c := range cons {
+			s.Consumers = append(s.Consumers, keysnap.Consumer{ID: c})
+		}
+		for i := 0; i < nKeys; i++ {
+			k := keysnap.Key{ID: "k" + strconv.Itoa(i), Consumer: i % len(cons), NotBefore: keysnap.NoLowerBound, NotAfter: keysnap.NoUpperBound}
+			copy(k.Digest[:], sha256Sum("key-"+strconv.Itoa(i)))
+			s.Keys = append(s.Keys, k)
+		}
+		data, err := keysnap.Encode(s, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return data
+	}
+	load := func(data []byte, prev *Policy) *Policy {
+		l, err := store.NewBufferLoader(keysnap.BufferOf(data), prev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for !l.Step(time.Hour) {
+		}
+		if l.Err() != nil {
+			t.Fatal(l.Err())
+		}
+		return l.Policy()
+	}
+	many := make([]string, 30000) // a consumer section of several hash units
+	for i := range many {
+		many[i] = "consumer-" + strconv.Itoa(i)
+	}
+	first := load(build(1, many, 100), nil)
+	if next := load(build(2, many, 200), first); !next.SharesConsumers(first) {
+		t.Fatal("the same consumers were built again")
+	}
+	changed := append([]string(nil), many...)
+	changed[len(changed)-1] = "consumer-x"
+	if next := load(build(3, changed, 200), first); next.SharesConsumers(first) {
+		t.Fatal("a changed last consumer shared the old consumers")
+	}
+}
