@@ -11,7 +11,7 @@ import (
 	"github.com/tetratelabs/wazero"
 
 	"github.com/apiguard/apiguard/internal/testing/cpphost"
-	"github.com/apiguard/apiguard/internal/wasmprof"
+	"github.com/apiguard/apiguard/internal/testing/wasmprof"
 )
 
 // Go's wasm linker writes function names mangled: "/" and "." of the
@@ -114,7 +114,7 @@ const attributionBlock = 10
 // the filter (build/fixtures/apiguard-profile.wasm: the filter with its
 // function names, optimized like the module) as is, and the same build in
 // one host per pass with wazero function listeners on the pass's functions
-// (internal/wasmprof). A listened call leaves the compiled code and comes
+// (internal/testing/wasmprof). A listened call leaves the compiled code and comes
 // back, twice: the calibration pass, with a listener on every function,
 // gives that cost per call (its time over the plain build's, per listened
 // call), and a group's time is its inclusive time less half that per call

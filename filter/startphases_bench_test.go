@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/apiguard/apiguard/internal/testing/cpphost"
-	"github.com/apiguard/apiguard/internal/wasmprof"
+	"github.com/apiguard/apiguard/internal/testing/wasmprof"
 )
 
 // startPhases are the steps of a plugin start (proxy_on_configure) that

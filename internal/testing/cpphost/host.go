@@ -66,7 +66,7 @@ type Options struct {
 	ReserveMemory bool
 	// Listeners, when set, is notified of the calls of the functions it
 	// chooses, guest and host (wazero's experimental function listeners):
-	// the benchmarks' profiling mode (internal/wasmprof). Listeners make
+	// the benchmarks' profiling mode (internal/testing/wasmprof). Listeners make
 	// calls slower; never set it where time is measured otherwise.
 	Listeners experimental.FunctionListenerFactory
 }
