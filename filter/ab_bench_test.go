@@ -3,7 +3,6 @@ package main
 import (
 	"os"
 	"testing"
-	"time"
 
 	"github.com/apiguard/apiguard/internal/testing/cpphost"
 )
@@ -34,24 +33,8 @@ func BenchmarkHostAB(b *testing.B) {
 	vmB := hostVM(b, read(pathB), cfg).VM
 	for _, c := range benchCases(k) {
 		b.Run("case="+c.name, func(b *testing.B) {
-			for _, vm := range []*cpphost.VM{vmA, vmB} {
-				r := mustRequest(b, cpphost.EnvOf(vm), c)
-				if c.name == "429" {
-					r = mustRequest(b, cpphost.EnvOf(vm), c)
-				}
-				if got := status(r); got != c.status || c.path != "" && upstreamPath(r) != c.path {
-					b.Fatalf("got status %d path %q, want %d %q", got, upstreamPath(r), c.status, c.path)
-				}
-			}
-			run := func(vm *cpphost.VM) float64 {
-				start := time.Now()
-				for range attributionBlock {
-					if _, err := vm.Request(c.headers); err != nil {
-						b.Fatal(err)
-					}
-				}
-				return float64(time.Since(start).Nanoseconds()) / 1000 / attributionBlock
-			}
+			checkCase(b, c, vmA, vmB)
+			run := func(vm *cpphost.VM) float64 { return blockMicros(b, vm, c.headers) }
 			var f, a, bb []float64
 			n := 0
 			for b.Loop() {

@@ -163,24 +163,8 @@ func BenchmarkHostAttribution(b *testing.B) {
 			for _, p := range passes {
 				vms = append(vms, p.vm)
 			}
-			for _, vm := range vms {
-				r := mustRequest(b, cpphost.EnvOf(vm), c)
-				if c.name == "429" {
-					r = mustRequest(b, cpphost.EnvOf(vm), c)
-				}
-				if got := status(r); got != c.status || c.path != "" && upstreamPath(r) != c.path {
-					b.Fatalf("got status %d path %q, want %d %q", got, upstreamPath(r), c.status, c.path)
-				}
-			}
-			run := func(vm *cpphost.VM) float64 {
-				start := time.Now()
-				for range attributionBlock {
-					if _, err := vm.Request(c.headers); err != nil {
-						b.Fatal(err)
-					}
-				}
-				return float64(time.Since(start).Nanoseconds()) / 1000 / attributionBlock
-			}
+			checkCase(b, c, vms...)
+			run := func(vm *cpphost.VM) float64 { return blockMicros(b, vm, c.headers) }
 			// Per block, per request: the floor's, the plain build's and
 			// each pass's µs, the pass's listened calls, and each group's
 			// inclusive µs and calls. Every figure is the median over the
@@ -258,4 +242,31 @@ func median(vs []float64) float64 {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// checkCase fails the benchmark unless each VM answers case c as it should
+// (a 429 on its second request).
+func checkCase(b *testing.B, c benchCase, vms ...*cpphost.VM) {
+	b.Helper()
+	for _, vm := range vms {
+		r := mustRequest(b, cpphost.EnvOf(vm), c)
+		if c.name == "429" {
+			r = mustRequest(b, cpphost.EnvOf(vm), c)
+		}
+		if got := status(r); got != c.status || c.path != "" && upstreamPath(r) != c.path {
+			b.Fatalf("got status %d path %q, want %d %q", got, upstreamPath(r), c.status, c.path)
+		}
+	}
+}
+
+// blockMicros sends attributionBlock requests with headers to vm and
+// returns the mean time of one, in µs.
+func blockMicros(b *testing.B, vm *cpphost.VM, headers [][2]string) float64 {
+	start := time.Now()
+	for range attributionBlock {
+		if _, err := vm.Request(headers); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return float64(time.Since(start).Nanoseconds()) / 1000 / attributionBlock
 }
