@@ -67,7 +67,7 @@ func newKeyStore(p *pluginContext, base *policy.Policy, prefix string) *keyStore
 	}
 	sum := sha256.Sum256([]byte(k.identity))
 	floor := &sharedFloor{key: prefix + "keystore/" + hex.EncodeToString(sum[:8]), errors: p.metrics.storeErrors}
-	k.f = keyfetch.New(base, floor, bridge.ReadRoom)
+	k.f = keyfetch.New(base, floor)
 	k.f.SetPreparer(func(pol *policy.Policy, from int, deadline time.Time) int {
 		return p.limiter.prepareConsumers(pol, from, deadline)
 	})

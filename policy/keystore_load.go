@@ -45,7 +45,7 @@ func loadError(err error) *LoadError {
 type Loader struct {
 	base *Policy
 	hdr  keysnap.Header
-	// ix is the index being made, or the index of an earlier load (index).
+	// ix is the index being made, or that of an earlier load (indexed).
 	ix *snapIndex
 
 	stage  int

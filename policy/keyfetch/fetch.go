@@ -190,8 +190,7 @@ func (f *Fetcher) appendRange(a *Actions, now time.Time, body Body) {
 var newBuffer = keysnap.NewBuffer
 
 // fill appends body to buf, a segment at a time: the host writes straight
-// into the segment where it can (where the segment has the fetcher's room
-// beyond the data), else the data is copied.
+// into the segment where it can, else the data is copied.
 func (f *Fetcher) fill(buf *keysnap.Buffer, body Body) error {
 	n := body.Size()
 	if n > buf.Total()-buf.Len() {

@@ -25,7 +25,7 @@ func FuzzFirstRange(f *testing.F) {
 			return
 		}
 		fl := &memFloor{}
-		fetcher := New(p, fl, 0)
+		fetcher := New(p, fl)
 		fetcher.Start(t0, nil)
 		made := 0
 		newBuffer = func(total int) *keysnap.Buffer {

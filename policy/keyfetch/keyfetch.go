@@ -91,8 +91,9 @@ type Body interface {
 	// Read returns n bytes from offset.
 	Read(offset, n int) ([]byte, error)
 	// ReadInto returns the n bytes from offset, written into dst's free
-	// capacity when the host can write there (dst must have n plus the
-	// fetcher's room free), else somewhere of their own.
+	// capacity when the host can write there (a keysnap.Buffer's room has
+	// a byte more than the data, what the filter's bridge needs), else
+	// somewhere of their own.
 	ReadInto(dst []byte, offset, n int) ([]byte, error)
 }
 
@@ -148,7 +149,6 @@ type Fetcher struct {
 	cfg   *policy.KeyStoreConfig
 	base  *policy.Policy
 	floor Floor
-	room  int
 
 	state  State
 	period time.Duration // the tick period set
@@ -191,10 +191,9 @@ func (f *Fetcher) SetPreparer(fn Preparer) { f.prepare = fn }
 func (f *Fetcher) Preparing() bool { return f.prepPolicy != nil }
 
 // New returns the fetcher of base's key store. floor is shared with the
-// other plugins of the proxy; room is the free capacity Body.ReadInto needs
-// beyond the data.
-func New(base *policy.Policy, floor Floor, room int) *Fetcher {
-	return &Fetcher{cfg: base.KeyStore(), base: base, floor: floor, room: room}
+// other plugins of the proxy.
+func New(base *policy.Policy, floor Floor) *Fetcher {
+	return &Fetcher{cfg: base.KeyStore(), base: base, floor: floor}
 }
 
 // State returns the current state.

@@ -261,7 +261,7 @@ func TestTransitions(t *testing.T) {
 			if tc.floor != 0 {
 				fl.Raise(tc.floor, [32]byte{1})
 			}
-			f := New(base(t, tc.chunk, tc.edit), fl, 0)
+			f := New(base(t, tc.chunk, tc.edit), fl)
 			calls := 0
 			serve := func(c *Call) (policy.HeaderList, Body) { calls++; return tc.serve(c) }
 			all := drive(t, f, serve, f.Start(t0, nil))
@@ -300,7 +300,7 @@ func dropIfRange(hs [][2]string) [][2]string {
 // ranges, loads or bucket preparation go on.
 func TestRefreshes(t *testing.T) {
 	g5, g6 := snap(t, 5, 3000, signer, ""), snap(t, 6, 3000, signer, "")
-	f := New(base(t, 4096, nil), &memFloor{}, 0)
+	f := New(base(t, 4096, nil), &memFloor{})
 	prepared := 0
 	f.SetPreparer(func(p *policy.Policy, from int, _ time.Time) int { prepared++; return from + 1 })
 	a := f.Start(t0, nil)
@@ -354,7 +354,7 @@ func TestRefreshes(t *testing.T) {
 // progress and the answer that comes later; a call the host refuses fails.
 func TestStuckResetAndRefused(t *testing.T) {
 	g := snap(t, 5, 3000, signer, "")
-	f := New(base(t, 4096, nil), &memFloor{}, 0)
+	f := New(base(t, 4096, nil), &memFloor{})
 	a := f.Start(t0, nil)
 	if f.Tick(t0.Add(time.Second)).Call != nil {
 		t.Error("a new call while the first is within its timeout")
@@ -385,7 +385,7 @@ func TestStuckResetAndRefused(t *testing.T) {
 func TestStartFromVerified(t *testing.T) {
 	g := snap(t, 5, 100, signer, "")
 	fl := &memFloor{}
-	first := New(base(t, 0, nil), fl, 0)
+	first := New(base(t, 0, nil), fl)
 	all := drive(t, first, whole(g, `"a"`), first.Start(t0, nil))
 	v := all[len(all)-1].Verified
 	for _, a := range all {
@@ -396,18 +396,18 @@ func TestStartFromVerified(t *testing.T) {
 	if v == nil {
 		t.Fatal("no verified snapshot")
 	}
-	second := New(base(t, 0, nil), fl, 0)
+	second := New(base(t, 0, nil), fl)
 	a := second.Start(t0, v)
 	if a.Swap == nil || !second.Loaded() || a.Call == nil {
 		t.Fatalf("start from a verified snapshot: swap %v, loaded %v, call %v", a.Swap != nil, second.Loaded(), a.Call != nil)
 	}
 	fl.Raise(7, [32]byte{})
-	third := New(base(t, 0, nil), fl, 0)
+	third := New(base(t, 0, nil), fl)
 	if a := third.Start(t0, v); a.Swap != nil || third.Loaded() {
 		t.Error("a snapshot older than the floor was bound")
 	}
 	// Another audience: the binding is refused by the header check.
-	fourth := New(base(t, 0, func(ks map[string]any) { ks["audience"] = "prod" }), &memFloor{}, 0)
+	fourth := New(base(t, 0, func(ks map[string]any) { ks["audience"] = "prod" }), &memFloor{})
 	if a := fourth.Start(t0, v); a.Swap != nil {
 		t.Error("a snapshot of another audience was bound")
 	}

@@ -330,10 +330,6 @@ type Hasher struct {
 	want [32]byte
 }
 
-// NewHasher returns a Hasher of the body of data (whose header h was
-// parsed by ParseHeader).
-func NewHasher(data []byte, h *Header) *Hasher { return NewBufferHasher(BufferOf(data), h) }
-
 // NewBufferHasher returns a Hasher of the body of the sealed buf (whose
 // header h was parsed from its first bytes).
 func NewBufferHasher(buf *Buffer, h *Header) *Hasher {
