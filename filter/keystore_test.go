@@ -534,3 +534,59 @@ func TestKeyStoreConnectionRefused(t *testing.T) {
 		}
 	})
 }
+
+// A snapshot of several keysnap.Buffer segments, fetched whole and in
+// ranges that end inside segments, is written into place range by range
+// and serves every key, whichever segment its record, id or window lies in.
+func TestKeyStoreSegmentedSnapshot(t *testing.T) {
+	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
+		k := newTestKeys(t)
+		const extra = 16000
+		raws := make([]string, extra+1)
+		for i := range raws {
+			raws[i] = testKey(t, int64(50_000+i))
+		}
+		raw := func(i int) string { return raws[i] }
+		snap := testSnapshot(t, k, 1, testSigner, func(cs []any) {
+			r := cs[1].(map[string]any)
+			for i := 0; i < extra; i++ {
+				key := map[string]any{"id": "extra-" + strconv.Itoa(i), "sha256": keymat.Hash(raw(i))}
+				if i%3 == 0 { // a validity window per key: the window section spans segment edges too
+					key["not_after"] = time.Date(2030, 1, 1, 0, 0, i, 0, time.UTC).Format(time.RFC3339)
+				}
+				r["keys"] = append(r["keys"].([]any), key)
+			}
+		})
+		if len(snap) < 3*keysnap.SegmentSize {
+			t.Fatalf("snapshot of %d bytes: fewer than three segments", len(snap))
+		}
+		for _, chunk := range []int{100_000, 0} { // one plugin at a time: the SDK's emulator is one per process
+			t.Run("chunk_size="+strconv.Itoa(chunk), func(t *testing.T) {
+				srv := &keyServer{}
+				srv.set(snap)
+				cfg := testConfig(t, k, func(cfg map[string]any) {
+					delete(cfg, "consumers")
+					ks := map[string]any{"cluster": testKeyCluster, "path": "/keys.snap", "refresh": "1s", "timeout": "300ms",
+						"public_key": base64.StdEncoding.EncodeToString(testSigner.Public().(ed25519.PublicKey))}
+					if chunk > 0 {
+						ks["chunk_size"] = chunk
+					}
+					cfg["key_store"] = ks
+				})
+				e := startKeyStoreWith(t, vm, cfg, srv)
+				calls := e.deliverAll()
+				if want := (len(snap) + chunk - 1) / max(chunk, 1); chunk > 0 && calls != want {
+					t.Fatalf("%d HTTP calls for %d bytes in %d-byte ranges, want %d", calls, len(snap), chunk, want)
+				}
+				if g := e.gauge(metricname.KeyStoreGeneration); g != 1 {
+					t.Fatalf("chunk %d: generation %d; logs %q", chunk, g, e.logs(logWarn))
+				}
+				wantStatus(t, e.do("/v1/orders", [2]string{"x-api-key", k.billing}), 200, "the consumer's own key")
+				for _, i := range []int{0, 1, extra / 3, extra / 2, extra - 2, extra - 1} {
+					wantStatus(t, e.do("/v1/files/a", [2]string{"x-api-key", raw(i)}), 200, "extra key "+strconv.Itoa(i))
+				}
+				wantStatus(t, e.do("/v1/files/a", [2]string{"x-api-key", raw(extra)}), 401, "a key not in the snapshot")
+			})
+		}
+	})
+}
