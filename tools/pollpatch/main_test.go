@@ -53,7 +53,7 @@ func TestRunWritesOverlay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"netpoll_wasip1.go", "os_wasip1.go"} {
+	for _, f := range []string{"netpoll_wasip1.go", "os_wasip1.go", "mgcmark.go", "mgcscavenge.go"} {
 		if !bytes.Contains(data, []byte(f)) {
 			t.Errorf("overlay does not replace %s:\n%s", f, data)
 		}
@@ -161,4 +161,36 @@ func toolchainRoot(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return root
+}
+
+// TestCollectorPatchesCurrentToolchain applies the collector's two patches
+// to this toolchain's runtime: each constant is found once and changed, and
+// nothing else in the file is.
+func TestCollectorPatchesCurrentToolchain(t *testing.T) {
+	for _, c := range []struct {
+		file, from, to string
+		patch          func([]byte) ([]byte, error)
+	}{
+		{"mgcmark.go", drainCheckAnchor, "\tdrainCheckThreshold = 2000\n", PatchDrainCheck},
+		{"mgcscavenge.go", scavWorkAnchor, "\tminScavWorkTime = 50e3\n", PatchScavenger},
+	} {
+		src, err := os.ReadFile(filepath.Join(toolchainRoot(t), "src", "runtime", c.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		patched, err := c.patch(src)
+		if err != nil {
+			t.Fatalf("%s: %v", c.file, err)
+		}
+		if bytes.Contains(patched, []byte(c.from)) || !bytes.Contains(patched, []byte(c.to)) {
+			t.Errorf("%s: %q not replaced by %q", c.file, c.from, c.to)
+		}
+		i := bytes.Index(src, []byte(c.from))
+		if !bytes.Equal(patched[:i], src[:i]) || !bytes.HasSuffix(patched, src[i+len(c.from):]) {
+			t.Errorf("%s: the patch changed more than the constant", c.file)
+		}
+		if _, err := c.patch([]byte("package runtime\n")); err == nil {
+			t.Errorf("%s: want an error for a runtime without the constant", c.file)
+		}
+	}
 }

@@ -24,8 +24,9 @@ func TestPollOneoffENOSYS(t *testing.T) {
 	}{
 		{"timer-stock.wasm", "arm_timer", true},
 		// Without the fixture's timer the GC scavenger's own sleep
-		// initialises the poller: the stock runtime dies all the same,
-		// after about 2,000 requests here, as it would in Envoy 1.33-1.38.
+		// initialises the poller: the stock runtime dies all the same, as
+		// it would in Envoy 1.33-1.38, here soon after the fixture's first
+		// 16 MB spike (request 500), which gives the scavenger work.
 		{"timer-stock.wasm", "", true},
 		{"timer-patched.wasm", "", false},
 		{"timer-patched.wasm", "arm_timer", false},
