@@ -1,8 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"os"
+	"runtime"
+	"runtime/debug"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/apiguard/apiguard/internal/testing/cpphost"
 )
@@ -58,5 +63,60 @@ func BenchmarkHostAB(b *testing.B) {
 			b.ReportMetric(am/fm, "a-x-floor")
 			b.ReportMetric(bm/fm, "b-x-floor")
 		})
+	}
+}
+
+// BenchmarkSteadyTrafficAB serves BenchmarkSteadyTraffic's traffic to two
+// builds of the filter (APIGUARD_AB_A, APIGUARD_AB_B), each in its own VM
+// with 100k keys and real clocks, alternating a request of each: the
+// longest request, p99.9 and completed collections of each build, from
+// one run under the same load. It skips without the two variables.
+func BenchmarkSteadyTrafficAB(b *testing.B) {
+	pathA, pathB := os.Getenv("APIGUARD_AB_A"), os.Getenv("APIGUARD_AB_B")
+	if pathA == "" || pathB == "" {
+		b.Skip("set APIGUARD_AB_A and APIGUARD_AB_B to the two .wasm files to compare")
+	}
+	type side struct {
+		name  string
+		vm    *cpphost.VM
+		trace *bytes.Buffer
+		took  []time.Duration
+		cpu   []time.Duration
+		c0    int
+	}
+	var sides []*side
+	for _, p := range []struct{ name, path string }{{"a", pathA}, {"b", pathB}} {
+		wasm, err := os.ReadFile(p.path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		vm, trace := startTracedModule(b, wasm, 100_000, true)
+		sides = append(sides, &side{name: p.name, vm: vm, trace: trace, c0: cycles(trace.Bytes())})
+	}
+	// The thread's CPU time tells the module's own work from the time the
+	// machine's other load took the thread away.
+	// The benchmark's own collections would run on that thread too.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	for b.Loop() {
+		for _, s := range sides {
+			begin, cpu := time.Now(), threadCPU()
+			if _, err := s.vm.Request(steadyRequest); err != nil {
+				b.Fatal(err)
+			}
+			s.cpu = append(s.cpu, threadCPU()-cpu)
+			s.took = append(s.took, time.Since(begin))
+			s.vm.Logs = s.vm.Logs[:0]
+		}
+	}
+	for _, s := range sides {
+		slices.Sort(s.took)
+		slices.Sort(s.cpu)
+		b.ReportMetric(float64(s.cpu[len(s.cpu)*999/1000].Microseconds()), s.name+"-cpu-p999-us")
+		b.ReportMetric(float64(s.cpu[len(s.cpu)-1].Microseconds())/1e3, s.name+"-cpu-max-ms")
+		b.ReportMetric(float64(cycles(s.trace.Bytes())-s.c0), s.name+"-gc-cycles")
+		b.ReportMetric(float64(s.took[len(s.took)*999/1000].Microseconds()), s.name+"-p999-us")
+		b.ReportMetric(float64(s.took[len(s.took)-1].Microseconds())/1e3, s.name+"-max-ms")
 	}
 }

@@ -45,8 +45,14 @@ func TestGarbageCollectionKeepsUp(t *testing.T) {
 // the host's clocks when realClock is set. The host closes at cleanup.
 func startTraced(tb testing.TB, nKeys int, realClock bool) (vm *cpphost.VM, trace *bytes.Buffer) {
 	tb.Helper()
+	return startTracedModule(tb, vmtest.Plain(tb), nKeys, realClock)
+}
+
+// startTracedModule is startTraced with the module wasm.
+func startTracedModule(tb testing.TB, wasm []byte, nKeys int, realClock bool) (vm *cpphost.VM, trace *bytes.Buffer) {
+	tb.Helper()
 	trace = new(bytes.Buffer)
-	h, err := cpphost.New(context.Background(), vmtest.Plain(tb), cpphost.Options{
+	h, err := cpphost.New(context.Background(), wasm, cpphost.Options{
 		RealClock: realClock,
 		Output:    trace,
 		Env:       map[string]string{"GODEBUG": "gctrace=1"},

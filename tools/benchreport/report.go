@@ -202,17 +202,18 @@ func (w *reportWriter) pluginStart() {
 func (w *reportWriter) steadyTraffic() {
 	r := w.r
 	if r.runs(w.use("SteadyTraffic/keys=10000"))+r.runs(w.use("SteadyTraffic/keys=100000")) > 0 {
-		w.b.WriteString("\n## Steady traffic (one VM, real clocks, cpphost)\n\nOne denial per request, as many requests as the benchmark ran; the longest request is the one that finishes a garbage collection.\n\n| keys | memory after start MiB | memory after the run MiB | collections | p99.9 µs | longest ms |\n|---:|---:|---:|---:|---:|---:|\n")
+		w.b.WriteString("\n## Steady traffic (one VM, real clocks, cpphost)\n\nOne denial per request, as many requests as the benchmark ran; the longest requests are those in which the collector works. Each request is timed by the CPU time of the VM's thread (the module's own work) and by the wall clock (which adds whatever else the machine ran).\n\n| keys | memory after start MiB | memory after the run MiB | collections | p99.9 µs (CPU) | longest ms (CPU) | p99.9 µs (wall) | longest ms (wall) |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, keys := range []string{"10000", "100000"} {
 			n := "SteadyTraffic/keys=" + keys
 			if r.runs(n) == 0 {
 				continue
 			}
-			fmt.Fprintf(w.b, "| %s | %s | %s | %s | %s | %s |\n", keys, r.cell(n, "mem-start-MiB"), r.cell(n, "mem-end-MiB"), r.cell(n, "gc-cycles"), r.cell(n, "p999-us"), r.cell(n, "max-ms"))
+			fmt.Fprintf(w.b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", keys, r.cell(n, "mem-start-MiB"), r.cell(n, "mem-end-MiB"), r.cell(n, "gc-cycles"),
+				r.cell(n, "cpu-p999-us"), r.cell(n, "cpu-max-ms"), r.cell(n, "p999-us"), r.cell(n, "max-ms"))
 		}
 		if h := headline(r); h.LongestMs100k > 0 {
-			fmt.Fprintf(w.b, "\nTargets at 100k keys: longest request ≤ 2 ms %s (%s ms), p99.9 ≤ 0.5 ms %s (%s ms).\n",
-				check(h.LongestMs100k <= 2), fmtNum(h.LongestMs100k), check(h.P999Ms100k <= 0.5), fmtNum(h.P999Ms100k))
+			fmt.Fprintf(w.b, "\nTargets at 100k keys (CPU): longest request ≤ 1 ms %s (%s ms), p99.9 ≤ 0.15 ms %s (%s ms).\n",
+				check(h.LongestMs100k <= 1), fmtNum(h.LongestMs100k), check(h.P999Ms100k <= 0.15), fmtNum(h.P999Ms100k))
 		}
 	}
 }
