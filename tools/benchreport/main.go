@@ -177,7 +177,7 @@ type Headline struct {
 	AllowedRatio   float64 `json:"allowed_ratio"`
 	DeniedRatioMax float64 `json:"denied_ratio_max"`
 	// Each denial's ratio to the floor and the clamped request's, the
-	// floor measured back to back with it in the same run.
+	// floor interleaved with it in blocks of ten requests (medians).
 	DeniedRatio401 float64 `json:"denied_ratio_401"`
 	DeniedRatio403 float64 `json:"denied_ratio_403"`
 	DeniedRatio400 float64 `json:"denied_ratio_400"`

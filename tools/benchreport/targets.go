@@ -35,7 +35,7 @@ var targets25 = []target{
 // names in build/bench.json; figures the run did not measure show "–".
 func targets(h Headline) string {
 	var b strings.Builder
-	b.WriteString("\n## Targets of the performance issue (#25)\n\nEach ratio is taken within one run (the floor back to back with the filter); the names are the keys of build/bench.json.\n\n| figure | bench.json | measured | target |\n|---|---|---:|---|\n")
+	b.WriteString("\n## Targets of the performance issue (#25)\n\nEach ratio is taken within one run (the floor and the filter interleaved in blocks of ten requests, medians); the names are the keys of build/bench.json.\n\n| figure | bench.json | measured | target |\n|---|---|---:|---|\n")
 	for _, t := range targets25 {
 		v := t.value(h)
 		if v == 0 {
