@@ -8,6 +8,7 @@
 package main
 
 import (
+	"runtime"
 	"time"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
@@ -80,14 +81,12 @@ func (*http) OnHttpRequestHeaders(int, bool) types.Action {
 	// scavenger, with nothing to do, never sleeps.
 	requests++
 	if requests%500 == 0 {
-		spike = make([]byte, 16<<20)
-		spike = nil
+		spike := make([]byte, 16<<20)
+		spike[len(spike)-1] = 1
+		runtime.KeepAlive(spike)
 	}
 	return types.ActionContinue
 }
 
-// requests counts the requests; spike holds the periodic 16 MB.
-var (
-	requests int
-	spike    []byte
-)
+// requests counts the requests.
+var requests int
