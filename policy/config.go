@@ -35,9 +35,11 @@ type parser struct {
 	// warnings are judged against (see CompileWithSnapshot).
 	snapConsumers []consumer
 	snapSets      []*scopeSet // the scope sets snapConsumers index
-	// key and consumer are parseKey's and parseConsumer's scratch.
+	// key and consumer are parseKey's and parseConsumer's scratch, keyBuf
+	// fastKeys'.
 	key      keyParse
 	consumer consumerConf
+	keyBuf   []keyConf
 	// index is the structure of the document checkDocument last accepted,
 	// for forEach; nil when it could not be indexed.
 	index *docIndex

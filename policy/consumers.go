@@ -42,6 +42,10 @@ var consumerFields = schema[consumerConf]{docPath: "consumers[].", docPage: "con
 	{name: "quota", read: readName(func(c *consumerConf) (*string, *jsonPath) { return &c.quota, &c.quotaPath }),
 		doc: "the quota of the consumer"},
 	{name: "keys", read: func(ps *parser, p jsonPath, v gjson.Result, c *consumerConf) bool {
+		var ok bool
+		if c.keys, ok = ps.fastKeys(v); ok {
+			return true
+		}
 		c.keys = make([]keyConf, 0, ps.count(v))
 		ps.array(p, v, func(i int, p jsonPath, v gjson.Result) {
 			c.keys = append(c.keys, ps.parseKey(p, v))
@@ -74,6 +78,9 @@ func readConsumers(ps *parser, p jsonPath, v gjson.Result, c *config) bool {
 
 // parseConsumer reads one element of consumers.
 func (ps *parser) parseConsumer(path jsonPath, v gjson.Result) consumerConf {
+	if c, ok := ps.fastConsumer(path, v); ok {
+		return c
+	}
 	// The parser's scratch, as for keys (parseKey): one consumer escaping
 	// per consumer would be a large key store's worth of garbage.
 	c := &ps.consumer

@@ -1,5 +1,7 @@
 package policy
 
+import "github.com/tidwall/gjson"
+
 // The fast path of an inline key, the common shape of the many objects of
 // a large configuration: an object of keyFields' members, each a plain
 // value (strings without escapes, not_before and not_after of the form
@@ -8,7 +10,8 @@ package policy
 // that the switch and keyFields name the same fields), and gives up on
 // anything else: parseKey then reads the key through keyFields, which
 // reports what is wrong with the messages and paths users see
-// (FuzzFastKeyAgreesWithReadObject checks that both read every key alike).
+// (TestFastKeyAgreesWithGeneric and TestCompileFastAgreesWithGeneric, and
+// their fuzzers, check that both read every key alike).
 
 // Bits of the members fastKey has read.
 const (
@@ -26,59 +29,104 @@ var fastKeyNames = []string{"id", "sha256", "revoked", "not_before", "not_after"
 // whether it could: false when raw is not of the common shape or not a
 // valid key, which only parseKey's generic reading reports on.
 func (ps *parser) fastKey(raw string) (keyConf, bool) {
-	var k keyConf
+	k, end, ok := ps.fastKeyAt(raw, 0)
+	return k, ok && skipSpaceString(raw, end) == len(raw)
+}
+
+// fastKeys reads the array of keys v, each by fastKeyAt, into a slice of
+// its own; ok is false when v is not such an array of at least one key,
+// or one of its keys is not of the common shape.
+func (ps *parser) fastKeys(v gjson.Result) (keys []keyConf, ok bool) {
+	if ps.generic || v.Type != gjson.JSON {
+		return nil, false
+	}
+	keys, end, ok := ps.fastKeysAt(v.Raw, 0)
+	return keys, ok && end == len(v.Raw)
+}
+
+// fastKeysAt is fastKeys of the array at offset i of s; end is the offset
+// past it.
+func (ps *parser) fastKeysAt(s string, i int) (keys []keyConf, end int, ok bool) {
+	if at(s, i) != '[' {
+		return nil, i, false
+	}
+	buf := ps.keyBuf[:0]
+	i = skipSpaceString(s, i+1)
+	for at(s, i) == '{' {
+		var k keyConf
+		if k, i, ok = ps.fastKeyAt(s, i); !ok {
+			return nil, i, false
+		}
+		buf = append(buf, k)
+		switch i = skipSpaceString(s, i); at(s, i) {
+		case ',':
+			i = skipSpaceString(s, i+1)
+		case ']':
+			ps.keyBuf = buf
+			return append([]keyConf(nil), buf...), i + 1, true
+		default:
+			return nil, i, false
+		}
+	}
+	return nil, i, false
+}
+
+// fastKeyAt reads the key object at offset i of s, see fastKey: the key and
+// the offset past it.
+func (ps *parser) fastKeyAt(s string, i int) (k keyConf, end int, ok bool) {
 	var nb, na int64
 	seen := 0
-	i := skipSpaceString(raw, 1)
-	if at(raw, 0) != '{' || at(raw, i) == '}' {
-		return k, false
+	if at(s, i) != '{' {
+		return k, i, false
+	}
+	if i = skipSpaceString(s, i+1); at(s, i) == '}' {
+		return k, i, false
 	}
 	for {
-		name, j, ok := plainString(raw, i)
-		if !ok {
-			return k, false
+		var name string
+		if name, i, ok = plainString(s, i); !ok {
+			return k, i, false
 		}
-		if i = skipSpaceString(raw, j); at(raw, i) != ':' {
-			return k, false
+		if i = skipSpaceString(s, i); at(s, i) != ':' {
+			return k, i, false
 		}
-		i = skipSpaceString(raw, i+1)
+		i = skipSpaceString(s, i+1)
 		var bit int
 		switch name {
 		case "id":
 			bit = fastKeyID
-			k.id, i, ok = plainID(raw, i)
+			k.id, i, ok = plainID(s, i)
 			k.idOK = ok
 		case "sha256":
 			bit = fastKeySum
-			i, ok = plainSum(&k.sum, raw, i)
+			i, ok = plainSum(&k.sum, s, i)
 			k.sumOK = ok
 		case "revoked":
 			bit = fastKeyRevoked
-			k.revoked, i, ok = plainBool(raw, i)
+			k.revoked, i, ok = plainBool(s, i)
 		case "not_before":
 			bit = fastKeyNotBefore
-			nb, i, ok = plainTime(raw, i)
+			nb, i, ok = plainTime(s, i)
 		case "not_after":
 			bit = fastKeyNotAfter
-			na, i, ok = plainTime(raw, i)
+			na, i, ok = plainTime(s, i)
 		}
 		if !ok || bit == 0 || seen&bit != 0 {
-			return k, false
+			return k, i, false
 		}
 		seen |= bit
-		switch i = skipSpaceString(raw, i); at(raw, i) {
-		case ',':
-			i = skipSpaceString(raw, i+1)
+		if i = skipSpaceString(s, i); at(s, i) == ',' {
+			i = skipSpaceString(s, i+1)
 			continue
-		case '}':
-		default:
-			return k, false
+		}
+		if at(s, i) != '}' {
+			return k, i, false
 		}
 		break
 	}
 	if seen&(fastKeyID|fastKeySum) != fastKeyID|fastKeySum ||
 		seen&(fastKeyNotBefore|fastKeyNotAfter) == fastKeyNotBefore|fastKeyNotAfter && na <= nb {
-		return k, false
+		return k, i, false
 	}
 	k.id = ps.keep(k.id)
 	k.notBefore, k.notAfter = noLowerBound, noUpperBound
@@ -88,7 +136,7 @@ func (ps *parser) fastKey(raw string) (keyConf, bool) {
 	if seen&fastKeyNotAfter != 0 {
 		k.notAfter = na * 1e9
 	}
-	return k, true
+	return k, i + 1, true
 }
 
 // at returns s[i], or 0 past the end of s.

@@ -142,6 +142,21 @@ func configSamples() []string {
 		out = append(out, `{"consumers": [{"id": "c", "keys": [`+k+`]}, {"id": "d", "keys": [{"id": "k2", "sha256": "`+
 			strings.Repeat("0", 64)+`"}]}]}`)
 	}
+	good := func(id string) string {
+		return `{"id": "` + id + `", "sha256": "` + strings.Repeat(id[len(id)-1:], 64) + `"}`
+	}
+	for _, keys := range []string{
+		` [ ` + good("k1") + ` , ` + good("k2") + "\n]\t",
+		`[` + good("k1") + `,1]`, `[` + good("k1") + `, null, ` + good("k2") + `]`, `[` + good("k1") + `, []]`,
+		`[` + good("k1") + `, ` + keySamples[17] + `]`, `[` + good("k1") + `, ` + good("k1") + `]`,
+		`[` + good("k1") + `, ` + keySamples[11] + `, ` + good("k2") + `]`, `[]`, `[ ]`, `["` + good("k1") + `"]`,
+	} {
+		out = append(out, `{"consumers": [{"id": "c", "keys": `+keys+`}]}`)
+	}
+	for _, c := range consumerSamples {
+		out = append(out, `{"rate_limits": {"gold": {"requests": 1, "per": "1s"}}, "consumers": [`+c+`, {"id": "d", "rate_limit": "none", "keys": [`+
+			good("k9")+`]}]}`)
+	}
 	return append(out,
 		`{"consumers": [{"id": "c", "keys": [{"id": "k", "sha256": "`+sumA+`"}, {"id": "k", "sha256": "`+sumA+`"}]}]}`,
 		`{"consumers": [{"id": "c", "keys": []}, {"id": "c", "keys": {}}, {"id": "e", "keys": [1, null, []]}]}`,
@@ -170,4 +185,55 @@ func FuzzCompileFastAgreesWithGeneric(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, config []byte) { compareCompile(t, config) })
+}
+
+// TestFastConsumerKnowsConsumerFields: fastConsumer reads exactly
+// consumerFields' members, and reads a consumer with each of them as the
+// generic reading does.
+func TestFastConsumerKnowsConsumerFields(t *testing.T) {
+	names := consumerFields.names()
+	slices.Sort(names)
+	fast := slices.Clone(fastConsumerNames)
+	slices.Sort(fast)
+	if !slices.Equal(names, fast) {
+		t.Fatalf("consumerFields name %v, fastConsumer reads %v", names, fast)
+	}
+	values := map[string]string{"scopes": `["a", "b"]`, "rate_limit": `"gold"`, "quota": `"q"`, "keys": `[` + keySamples[0] + `]`}
+	for _, f := range consumerFields.fields {
+		raw := `{"id": "c"}`
+		if !f.required {
+			raw = `{"id": "c", "` + f.name + `": ` + values[f.name] + `}`
+		}
+		path := jsonPath{}.member("consumers").elem(3)
+		fast, ok := (&parser{}).fastConsumer(path, gjson.Parse(raw))
+		if !ok {
+			t.Errorf("fastConsumer does not read %s", raw)
+		}
+		ps := &parser{generic: true}
+		if want := ps.parseConsumer(path, gjson.Parse(raw)); len(ps.errs) > 0 || !reflect.DeepEqual(fast, want) {
+			t.Errorf("%s: fastConsumer read %+v, the generic reading %+v %v", raw, fast, want, ps.errs)
+		}
+	}
+}
+
+// consumerSamples are consumers of the common shape and around it.
+var consumerSamples = []string{
+	`{"id": "c", "scopes": ["a", "b:c"], "rate_limit": "gold", "quota": "q", "keys": [` + keySamples[0] + `]}`,
+	`{ "keys" : [` + keySamples[1] + `] , "id" : "c" , "scopes" : [ ] }`,
+	`{"id": "c", "scopes": ["a", "a"], "keys": [` + keySamples[0] + `]}`,
+	`{"id": "c", "scopes": ["a b"], "keys": [` + keySamples[0] + `]}`,
+	`{"id": "c", "scopes": ["\u0061"], "keys": [` + keySamples[0] + `]}`,
+	`{"id": "c", "scopes": "a", "keys": [` + keySamples[0] + `]}`,
+	`{"id": "c", "scopes": [1], "keys": [` + keySamples[0] + `]}`,
+	`{"id": "c", "rate_limit": "", "quota": "", "keys": [` + keySamples[0] + `]}`,
+	`{"id": "c", "rate_limit": 5, "keys": [` + keySamples[0] + `]}`,
+	`{"id": "c", "rate_limit": "g\"x", "keys": [` + keySamples[0] + `]}`,
+	`{"id": "c", "id": "d", "keys": [` + keySamples[0] + `]}`,
+	`{"id": "c", "keys": [` + keySamples[0] + `], "keys": [` + keySamples[0] + `]}`,
+	`{"id": "c", "key": [` + keySamples[0] + `]}`,
+	`{"id": "c b", "keys": [` + keySamples[0] + `]}`,
+	`{"id": "c\u0041", "keys": [` + keySamples[0] + `]}`,
+	`{"scopes": [], "keys": [` + keySamples[0] + `]}`,
+	`{"id": "c", "keys": [` + keySamples[0] + `, ` + keySamples[3] + `, ` + keySamples[17] + `]}`,
+	`{"id": "c", "keys": {}}`, `{"id": "c", "keys": []}`, `{"id": "c"}`, `{}`, `[]`, `"c"`,
 }
