@@ -34,7 +34,7 @@ func BenchmarkPluginStartAB(b *testing.B) {
 		return h
 	}
 	hA, hB := host(pathA), host(pathB)
-	for _, n := range []int{10_000, 100_000} {
+	for _, n := range []int{100, 10_000, 100_000} {
 		cfg := startConfig(b, n)
 		b.Run(fmt.Sprintf("keys=%d", n), func(b *testing.B) {
 			start := func(h *cpphost.Host) float64 {

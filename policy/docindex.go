@@ -3,6 +3,7 @@ package policy
 import (
 	"encoding/binary"
 	"math"
+	"math/bits"
 	"sort"
 	"strconv"
 	"strings"
@@ -157,7 +158,11 @@ func skipString(data []byte, i int) (int, bool) {
 	for i < len(data) {
 		// Eight bytes at a time up to a quote, a backslash or a
 		// control character: most of a large document is in strings.
-		for i+8 <= len(data) && !stringSpecial(binary.LittleEndian.Uint64(data[i:])) {
+		for i+8 <= len(data) {
+			if m := stringSpecial(binary.LittleEndian.Uint64(data[i:])); m != 0 {
+				i += bits.TrailingZeros64(m) >> 3 // the first such byte
+				break
+			}
 			i += 8
 		}
 		if i >= len(data) {
@@ -193,12 +198,15 @@ func skipString(data []byte, i int) (int, bool) {
 	return i, false
 }
 
-// stringSpecial reports whether one of the eight bytes of x is a quote, a
-// backslash or a control character (below 0x20).
-func stringSpecial(x uint64) bool {
+// stringSpecial returns the high bit of each of the eight bytes of x (in
+// little-endian order) that is a quote, a backslash or a control character
+// (below 0x20), exactly up to the first such byte, or 0 when there is
+// none. (A byte v - 1 or v - 0x20 that wraps around sets the high bit;
+// the borrow it takes from the next byte can only mark bytes after it.)
+func stringSpecial(x uint64) uint64 {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	quote, backslash := x^(ones*'"'), x^(ones*'\\')
-	return ((quote-ones)&^quote|(backslash-ones)&^backslash|(x-ones*' ')&^x)&highs != 0
+	return ((quote-ones)&^quote | (backslash-ones)&^backslash | (x-ones*' ')&^x) & highs
 }
 
 // skipLiteral returns the offset past word at i, and whether it is there.

@@ -3,6 +3,7 @@ package policy
 import (
 	"bytes"
 	"encoding/binary"
+	"math/bits"
 	"reflect"
 	"strings"
 	"testing"
@@ -95,24 +96,33 @@ func compareEach(t *testing.T, ps *parser, v gjson.Result) {
 	}
 }
 
-// TestStringSpecial: the eight-byte test finds exactly the words with a
-// quote, a backslash or a control character.
+// TestStringSpecial: the eight-byte test finds the first quote, backslash
+// or control character of a word, and only words that have one.
 func TestStringSpecial(t *testing.T) {
-	plain := []byte("abcdefgh")
+	special := func(b byte) bool { return b == '"' || b == '\\' || b < ' ' }
+	check := func(w []byte) {
+		first := -1
+		for i := len(w) - 1; i >= 0; i-- {
+			if special(w[i]) {
+				first = i
+			}
+		}
+		m := stringSpecial(binary.LittleEndian.Uint64(w))
+		if got := bits.TrailingZeros64(m) >> 3; m == 0 && first >= 0 || m != 0 && got != first {
+			t.Fatalf("%q: mask %x, want the first special byte at %d", w, m, first)
+		}
+	}
 	for pos := range 8 {
 		for b := range 256 {
-			w := bytes.Clone(plain)
-			w[pos] = byte(b)
-			want := b == '"' || b == '\\' || b < ' '
-			if got := stringSpecial(binary.LittleEndian.Uint64(w)); got != want {
-				t.Fatalf("%q: %v, want %v", w, got, want)
+			for _, fill := range []byte{'a', 0xff, 0x80, 0x20, 0x21, 0x7f, 0x00, '"'} {
+				w := bytes.Repeat([]byte{fill}, 8)
+				w[pos] = byte(b)
+				check(w)
 			}
 		}
 	}
-	for _, w := range []string{"\xff\xff\xff\xff\xff\xff\xff\xff", "\x80\x7f\x20\x21\xfe\x5b\x5d\x23", "\x00\xff\xff\xff\xff\xff\xff\xff", "\xff\xff\xff\xff\xff\xff\xff\\"} {
-		want := strings.ContainsAny(w, "\"\\") || strings.IndexFunc(w, func(r rune) bool { return r < ' ' }) >= 0
-		if got := stringSpecial(binary.LittleEndian.Uint64([]byte(w))); got != want {
-			t.Fatalf("%q: %v, want %v", w, got, want)
-		}
+	for _, w := range []string{"\xff\xff\xff\xff\xff\xff\xff\xff", "\x80\x7f\x20\x21\xfe\x5b\x5d\x23", "\x00\xff\xff\xff\xff\xff\xff\xff",
+		"\xff\xff\xff\xff\xff\xff\xff\\\\", "ab\x1f\"\\\x00cd", "\x20\x20\x20\x20\x20\x20\x20\x1f"} {
+		check([]byte(w))
 	}
 }
