@@ -41,8 +41,9 @@ type span struct {
 // indexDocument checks that data is one JSON value, nested at most
 // maxDepth levels deep, accepting exactly what gjson.Valid accepts
 // (TestIndexDocumentAgreesWithGJSON), and returns its index. ok is false
-// for anything else, including a document too large to index: the caller
-// then runs the checks that say what is wrong.
+// for anything else, including a document too large or too dense to index
+// (see maxSpans): the caller then runs the checks, which say what is
+// wrong, if anything, and parses without the index.
 func indexDocument(data []byte) (ix *docIndex, ok bool) {
 	if len(data) == 0 || uint64(len(data)) >= math.MaxUint32 {
 		return nil, false
@@ -83,6 +84,9 @@ func indexDocument(data []byte) (ix *docIndex, ok bool) {
 				stack[depth] = len(ix.spans)
 				depth++
 				if len(ix.spans) == cap(ix.spans) {
+					if len(ix.spans) >= maxSpans(len(data)) {
+						return nil, false
+					}
 					// Doubling: append's growth by a quarter would copy
 					// a large document's index many times over.
 					ix.spans = append(make([]span, 0, 2*cap(ix.spans)), ix.spans...)
@@ -137,6 +141,12 @@ func indexDocument(data []byte) (ix *docIndex, ok bool) {
 		}
 	}
 }
+
+// maxSpans bounds the arrays and objects indexDocument indexes in a
+// document of n bytes: at 12 bytes each, the index takes at most about 1.5
+// times the document's size (a configuration's objects are tens of bytes
+// or more; a document of little else than "[]," is left to gjson).
+func maxSpans(n int) int { return n/8 + 64 }
 
 // skipSpace returns the offset of the first byte at or after i that is
 // not JSON whitespace.
