@@ -62,16 +62,10 @@ func indexDocument(data []byte) (ix *docIndex, ok bool) {
 	for {
 		switch state {
 		case key:
-			if i >= len(data) || data[i] != '"' {
+			if i, ok = skipName(data, i); !ok {
 				return nil, false
 			}
-			if i, ok = skipString(data, i+1); !ok {
-				return nil, false
-			}
-			if i = skipSpace(data, i); i >= len(data) || data[i] != ':' {
-				return nil, false
-			}
-			i, state = skipSpace(data, i+1), value
+			state = value
 		case value:
 			if i >= len(data) {
 				return nil, false
@@ -83,15 +77,9 @@ func indexDocument(data []byte) (ix *docIndex, ok bool) {
 				}
 				stack[depth] = len(ix.spans)
 				depth++
-				if len(ix.spans) == cap(ix.spans) {
-					if len(ix.spans) >= maxSpans(len(data)) {
-						return nil, false
-					}
-					// Doubling: append's growth by a quarter would copy
-					// a large document's index many times over.
-					ix.spans = append(make([]span, 0, 2*cap(ix.spans)), ix.spans...)
+				if !ix.open(i, len(data)) {
+					return nil, false
 				}
-				ix.spans = append(ix.spans, span{start: uint32(i)})
 				i, state = skipSpace(data, i+1), value
 				if c == '{' {
 					state = key
@@ -102,14 +90,8 @@ func indexDocument(data []byte) (ix *docIndex, ok bool) {
 				continue
 			case '"':
 				i, ok = skipString(data, i+1)
-			case 't':
-				i, ok = skipLiteral(data, i, "true")
-			case 'f':
-				i, ok = skipLiteral(data, i, "false")
-			case 'n':
-				i, ok = skipLiteral(data, i, "null")
 			default:
-				i, ok = skipNumber(data, i)
+				i, ok = skipScalar(data, i)
 			}
 			if !ok {
 				return nil, false
@@ -140,6 +122,48 @@ func indexDocument(data []byte) (ix *docIndex, ok bool) {
 			}
 		}
 	}
+}
+
+// open records the array or object at offset i of a document of n bytes;
+// false when the index would grow past maxSpans.
+func (ix *docIndex) open(i, n int) bool {
+	if len(ix.spans) == cap(ix.spans) {
+		if len(ix.spans) >= maxSpans(n) {
+			return false
+		}
+		// Doubling: append's growth by a quarter would copy a large
+		// document's index many times over.
+		ix.spans = append(make([]span, 0, 2*cap(ix.spans)), ix.spans...)
+	}
+	ix.spans = append(ix.spans, span{start: uint32(i)})
+	return true
+}
+
+// skipName returns the offset of the value of the object member whose
+// name is at i, and whether the name and the colon are there.
+func skipName(data []byte, i int) (int, bool) {
+	if i >= len(data) || data[i] != '"' {
+		return i, false
+	}
+	i, ok := skipString(data, i+1)
+	if i = skipSpace(data, i); !ok || i >= len(data) || data[i] != ':' {
+		return i, false
+	}
+	return skipSpace(data, i+1), true
+}
+
+// skipScalar returns the offset past the literal or number at i, and
+// whether there is one.
+func skipScalar(data []byte, i int) (int, bool) {
+	switch data[i] {
+	case 't':
+		return skipLiteral(data, i, "true")
+	case 'f':
+		return skipLiteral(data, i, "false")
+	case 'n':
+		return skipLiteral(data, i, "null")
+	}
+	return skipNumber(data, i)
 }
 
 // maxSpans bounds the arrays and objects indexDocument indexes in a
