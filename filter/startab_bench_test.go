@@ -14,7 +14,8 @@ import (
 // builds of the filter: APIGUARD_AB_A and APIGUARD_AB_B name the two .wasm
 // files, whose starts alternate (A and B swap places every round) so that
 // both see the same load of a shared machine. Reported: the medians of
-// a-ms and b-ms, and b/a. Without the two variables it skips: it is for
+// a-ms and b-ms, b/a, and the largest linear memory after a start of each
+// (a-MiB, b-MiB). Without the two variables it skips: it is for
 // prototyping a cut, not part of make bench.
 func BenchmarkPluginStartAB(b *testing.B) {
 	pathA, pathB := os.Getenv("APIGUARD_AB_A"), os.Getenv("APIGUARD_AB_B")
@@ -37,6 +38,7 @@ func BenchmarkPluginStartAB(b *testing.B) {
 	for _, n := range []int{100, 10_000, 100_000} {
 		cfg := startConfig(b, n)
 		b.Run(fmt.Sprintf("keys=%d", n), func(b *testing.B) {
+			mem := map[*cpphost.Host]uint32{}
 			start := func(h *cpphost.Host) float64 {
 				h.ClearSharedData()
 				vm, err := h.NewVM(cfg)
@@ -44,6 +46,7 @@ func BenchmarkPluginStartAB(b *testing.B) {
 					b.Fatal(err)
 				}
 				ms := float64(vm.ConfigureTime.Microseconds()) / 1e3
+				mem[h] = max(mem[h], vm.MemorySize())
 				if err := vm.Close(); err != nil {
 					b.Fatal(err)
 				}
@@ -64,6 +67,8 @@ func BenchmarkPluginStartAB(b *testing.B) {
 			b.ReportMetric(am, "a-ms")
 			b.ReportMetric(bm, "b-ms")
 			b.ReportMetric(bm/am, "b/a")
+			b.ReportMetric(float64(mem[hA])/mib, "a-MiB")
+			b.ReportMetric(float64(mem[hB])/mib, "b-MiB")
 		})
 	}
 }
