@@ -29,7 +29,8 @@ var startPhases = []attributionGroup{
 // empty shared-data store) into its steps, measured in the profiling build
 // of the filter with wazero listeners on the functions of startPhases:
 // read (the configuration from the host), check (the JSON document's
-// syntax), parse (into the config structures), gc (the collections: one
+// syntax, in one pass that also indexes its arrays and objects for the
+// parse), parse (into the config structures), gc (the collections: one
 // between parse and build, one before serving), build (consumers, the key
 // index, routes) and buckets (one shared-data get, and a set for a missing
 // bucket, per rate-limit bucket: a bucket per consumer with its own limit).

@@ -135,6 +135,7 @@ func compile(config []byte, ps parser) (*Policy, error) {
 	seed := configSeed(config)
 	collect := len(config) >= collectAbove
 	c := ps.parseConfig(root)
+	ps.index = nil // a view of the text, which the collection frees
 	// The parsed configuration shares no memory with the text (see
 	// parser.keep and fieldNames), and the text is not used below, so a
 	// collection here frees the text and the parser's garbage before build

@@ -35,9 +35,17 @@ type parser struct {
 	// warnings are judged against (see CompileWithSnapshot).
 	snapConsumers []consumer
 	snapSets      []*scopeSet // the scope sets snapConsumers index
-	// key and consumer are parseKey's and parseConsumer's scratch.
+	// key and consumer are parseKey's and parseConsumer's scratch, keyBuf
+	// fastKeys'.
 	key      keyParse
 	consumer consumerConf
+	keyBuf   []keyConf
+	// index is the structure of the document checkDocument last accepted,
+	// for forEach; nil when it could not be indexed.
+	index *docIndex
+	// generic turns off the index and the fast path of keys (fastKey):
+	// the tests compare the two ways of reading a configuration.
+	generic bool
 }
 
 // add records an error at path, except that a field "is required" where
@@ -212,7 +220,7 @@ func (ps *parser) object(path jsonPath, v gjson.Result, known string, fn func(na
 	path = path.reserve(1)
 	var seenBuf [16]string
 	seen := seenBuf[:0]
-	v.ForEach(func(k, val gjson.Result) bool {
+	ps.forEach(v, func(k, val gjson.Result) bool {
 		name := k.String()
 		// Paths are stored in the parsed configuration: their names must not
 		// be substrings of the text, so that the text can be freed while the
@@ -260,7 +268,7 @@ func (ps *parser) array(path jsonPath, v gjson.Result, fn func(i int, path jsonP
 	}
 	path = path.reserve(2) // the element and a member of it
 	i := 0
-	v.ForEach(func(_, val gjson.Result) bool {
+	ps.forEach(v, func(_, val gjson.Result) bool {
 		fn(i, path.elem(i), val)
 		i++
 		return true
@@ -361,7 +369,17 @@ func (ps *parser) strList(path jsonPath, v gjson.Result, check func(path jsonPat
 
 // checkDocument reports whether data is a usable JSON document: not empty,
 // syntactically valid, not nested deeper than maxDepth.
+//
+// A document that is usable is indexed (ps.index) in the same pass.
 func (ps *parser) checkDocument(data []byte) bool {
+	if !ps.generic {
+		var ok bool
+		if ps.index, ok = indexDocument(data); ok {
+			return true
+		}
+		ps.index = nil
+	}
+	// Say what is wrong, as before there was an index.
 	if len(bytes.TrimSpace(data)) == 0 {
 		ps.add(jsonPath{}, "configuration is empty")
 		return false

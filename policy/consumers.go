@@ -42,11 +42,11 @@ var consumerFields = schema[consumerConf]{docPath: "consumers[].", docPage: "con
 	{name: "quota", read: readName(func(c *consumerConf) (*string, *jsonPath) { return &c.quota, &c.quotaPath }),
 		doc: "the quota of the consumer"},
 	{name: "keys", read: func(ps *parser, p jsonPath, v gjson.Result, c *consumerConf) bool {
-		if v.IsArray() {
-			n := 0
-			v.ForEach(func(_, _ gjson.Result) bool { n++; return true })
-			c.keys = make([]keyConf, 0, n)
+		var ok bool
+		if c.keys, ok = ps.fastKeys(v); ok {
+			return true
 		}
+		c.keys = make([]keyConf, 0, ps.count(v))
 		ps.array(p, v, func(i int, p jsonPath, v gjson.Result) {
 			c.keys = append(c.keys, ps.parseKey(p, v))
 		})
@@ -69,6 +69,7 @@ func readName[T any](at func(*T) (*string, *jsonPath)) func(ps *parser, p jsonPa
 
 func readConsumers(ps *parser, p jsonPath, v gjson.Result, c *config) bool {
 	c.consumersPath = p
+	c.consumers = make([]consumerConf, 0, ps.count(v))
 	ps.array(p, v, func(i int, p jsonPath, v gjson.Result) {
 		c.consumers = append(c.consumers, ps.parseConsumer(p, v))
 	})
@@ -77,6 +78,9 @@ func readConsumers(ps *parser, p jsonPath, v gjson.Result, c *config) bool {
 
 // parseConsumer reads one element of consumers.
 func (ps *parser) parseConsumer(path jsonPath, v gjson.Result) consumerConf {
+	if c, ok := ps.fastConsumer(path, v); ok {
+		return c
+	}
 	// The parser's scratch, as for keys (parseKey): one consumer escaping
 	// per consumer would be a large key store's worth of garbage.
 	c := &ps.consumer

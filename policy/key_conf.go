@@ -58,6 +58,11 @@ var keyFields = schema[keyParse]{docPath: "consumers[].keys[].", docPage: "confi
 
 // parseKey reads one element of consumers[i].keys.
 func (ps *parser) parseKey(path jsonPath, v gjson.Result) keyConf {
+	if !ps.generic && v.Type == gjson.JSON {
+		if k, ok := ps.fastKey(v.Raw); ok {
+			return k
+		}
+	}
 	// The parser's scratch keyParse, not a new one per key: the read
 	// functions would make each escape, a 100k-key configuration's worth.
 	kp := &ps.key
@@ -94,26 +99,28 @@ func decodeSum(sum *[32]byte, s string) bool {
 	if len(s) != 2*len(sum) {
 		return false
 	}
+	bad := byte(0)
 	for i := range sum {
-		hi, lo := lowerHexValue(s[2*i]), lowerHexValue(s[2*i+1])
-		if hi < 0 || lo < 0 {
-			return false
-		}
-		sum[i] = byte(hi<<4 | lo)
+		hi, lo := lowerHex[s[2*i]], lowerHex[s[2*i+1]]
+		bad |= hi | lo
+		sum[i] = hi<<4 | lo&15
 	}
-	return true
+	return bad&0x80 == 0
 }
 
-// lowerHexValue returns the value of a lowercase hex digit, or -1.
-func lowerHexValue(c byte) int {
-	switch {
-	case '0' <= c && c <= '9':
-		return int(c - '0')
-	case 'a' <= c && c <= 'f':
-		return int(c - 'a' + 10)
+// lowerHex maps a lowercase hex digit to its value, any other byte to 0xff.
+var lowerHex = func() (t [256]byte) {
+	for c := range t {
+		t[c] = 0xff
 	}
-	return -1
-}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = byte(c - '0')
+	}
+	for c := 'a'; c <= 'f'; c++ {
+		t[c] = byte(c - 'a' + 10)
+	}
+	return t
+}()
 
 // timestamp reads an RFC 3339 time; the zero time means absent or invalid.
 func (ps *parser) timestamp(path jsonPath, v gjson.Result) time.Time {
@@ -139,33 +146,72 @@ func (ps *parser) timestamp(path jsonPath, v gjson.Result) time.Time {
 // time.Parse then reads. It accepts exactly what time.Parse accepts of that
 // form (TestParseUTCSecondsAgreesWithTimeParse).
 func parseUTCSeconds(s string) (time.Time, bool) {
-	if len(s) != 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[19] != 'Z' {
+	secs, ok := utcSeconds(s)
+	if !ok {
 		return time.Time{}, false
 	}
-	num := func(i, n int) (int, bool) {
-		v := 0
-		for _, c := range []byte(s[i : i+n]) {
-			if c < '0' || c > '9' {
-				return 0, false
-			}
-			v = v*10 + int(c-'0')
-		}
-		return v, true
-	}
-	year, ok1 := num(0, 4)
-	month, ok2 := num(5, 2)
-	day, ok3 := num(8, 2)
-	hour, ok4 := num(11, 2)
-	minute, ok5 := num(14, 2)
-	second, ok6 := num(17, 2)
-	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || month < 1 || month > 12 || day < 1 ||
-		day > daysIn(time.Month(month), year) || hour > 23 || minute > 59 || second > 59 {
-		return time.Time{}, false
-	}
-	return time.Date(year, time.Month(month), day, hour, minute, second, 0, time.UTC), true
+	return time.Unix(secs, 0).UTC(), true
 }
 
-// daysIn returns the number of days of month in year.
-func daysIn(month time.Month, year int) int {
-	return time.Date(year, month+1, 0, 0, 0, 0, 0, time.UTC).Day()
+// utcSeconds returns the Unix seconds of s of the form
+// "YYYY-MM-DDTHH:MM:SSZ", by arithmetic: ok is false when s is not of that
+// form or not a valid date and time.
+func utcSeconds(s string) (int64, bool) {
+	if len(s) != 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[19] != 'Z' {
+		return 0, false
+	}
+	year, ok1 := decimal(s[0:4])
+	month, ok2 := decimal(s[5:7])
+	day, ok3 := decimal(s[8:10])
+	hour, ok4 := decimal(s[11:13])
+	minute, ok5 := decimal(s[14:16])
+	second, ok6 := decimal(s[17:19])
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || month < 1 || month > 12 || day < 1 ||
+		day > daysIn(month, year) || hour > 23 || minute > 59 || second > 59 {
+		return 0, false
+	}
+	return daysSinceEpoch(year, month, day)*86400 + int64(hour*3600+minute*60+second), true
+}
+
+// decimal returns the value of the decimal digits s.
+func decimal(s string) (int, bool) {
+	v := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + int(c-'0')
+	}
+	return v, true
+}
+
+// daysIn returns the number of days of month (1 to 12) in year.
+func daysIn(month, year int) int {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
+
+// daysSinceEpoch returns the days from 1970-01-01 to the given date of the
+// proleptic Gregorian calendar (year >= 0), counting years from March so
+// that the leap day ends a year.
+func daysSinceEpoch(year, month, day int) int64 {
+	if month <= 2 {
+		year--
+	}
+	era := (year + 400) / 400 // shifted so that year -1 divides correctly
+	era--
+	yoe := year - era*400  // [0, 399]
+	mp := (month + 9) % 12 // March is 0
+	doy := (153*mp+2)/5 + day - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return int64(era)*146097 + int64(doe) - 719468
 }
