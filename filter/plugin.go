@@ -228,7 +228,7 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) (action types.Action) {
 		sendInternalError()
 		return types.ActionPause
 	}
-	headers, err := proxywasm.GetHttpRequestHeaders()
+	headers, err := readRequestHeaders()
 	if err != nil {
 		p.metrics.internalErrors.Increment(1)
 		proxywasm.LogErrorf("apiguard: reading request headers: %v", err)
@@ -236,7 +236,7 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) (action types.Action) {
 		return types.ActionPause
 	}
 	var j judged
-	h.judge(&j, policy.HeaderList(headers))
+	h.judge(&j, headers)
 	if p.policy.Shadow() {
 		return h.applyShadow(&j)
 	}

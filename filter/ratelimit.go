@@ -49,7 +49,7 @@ func (s *hostStore) key(k string) string {
 }
 
 func (s *hostStore) Get(key string) ([]byte, uint32, bool, error) {
-	v, cas, err := proxywasm.GetSharedData(s.key(key))
+	v, cas, err := getSharedData(s.key(key))
 	if errors.Is(err, types.ErrorStatusNotFound) {
 		return nil, 0, false, nil
 	}

@@ -38,3 +38,48 @@ func SetProperty(path, value []byte) uint32 {
 	}
 	return imSetProperty(&path[0], int32(len(path)), v, int32(len(value)))
 }
+
+// HeaderMapPairs reads the header map mapType (proxy-wasm MapType) as the
+// host serializes it, without the SDK's out-parameters, which escape to
+// the heap on every call (two allocations). The pairs are a view of memory
+// handed out by the allocator, as Property's value. An empty answer is
+// status 1 (not found), as the SDK reports it.
+func HeaderMapPairs(mapType uint32) (pairs []byte, status uint32) {
+	reserve(largestPairs)
+	st := imGetHeaderMapPairs(mapType, &outAddr, &outSize)
+	largestPairs = max(largestPairs, int(outSize))
+	var p *byte
+	var n int
+	if st = returned(st, &p, &n); st != statusOK {
+		return nil, st
+	}
+	if p == nil {
+		return nil, 1 // NotFound
+	}
+	return unsafe.Slice(p, n), statusOK
+}
+
+// outCas receives proxy_get_shared_data's CAS token (see outAddr).
+var outCas uint32
+
+// SharedData reads the shared-data value at key and its CAS token, without
+// the SDK's out-parameters, which escape to the heap on every call. The
+// value is a view of memory handed out by the allocator, as Property's.
+func SharedData(key []byte) (value []byte, cas uint32, status uint32) {
+	var k *byte
+	if len(key) > 0 {
+		k = &key[0]
+	}
+	reserve(0)
+	st := imGetSharedData(k, int32(len(key)), &outAddr, &outSize, &outCas)
+	cas, outCas = outCas, 0
+	var p *byte
+	var n int
+	if st = returned(st, &p, &n); st != statusOK {
+		return nil, 0, st
+	}
+	if n == 0 {
+		return nil, cas, statusOK
+	}
+	return unsafe.Slice(p, n), cas, statusOK
+}

@@ -1,0 +1,20 @@
+//go:build !wasip1 || tinygo
+
+package main
+
+import (
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
+
+	"github.com/apiguard/apiguard/policy"
+)
+
+// readRequestHeaders returns the request headers through the SDK (the native
+// test runner).
+func readRequestHeaders() (policy.HeaderList, error) {
+	h, err := proxywasm.GetHttpRequestHeaders()
+	return policy.HeaderList(h), err
+}
+
+// getSharedData reads the shared-data value at key and its CAS token
+// through the SDK.
+func getSharedData(key string) ([]byte, uint32, error) { return proxywasm.GetSharedData(key) }
