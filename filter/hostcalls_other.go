@@ -18,3 +18,13 @@ func readRequestHeaders() (policy.HeaderList, error) {
 // getSharedData reads the shared-data value at key and its CAS token
 // through the SDK.
 func getSharedData(key string) ([]byte, uint32, error) { return proxywasm.GetSharedData(key) }
+
+// sendLocal answers the request with status, the serialized header map
+// headers (appendHeaderMap) and body, through the SDK.
+func sendLocal(status uint32, headers, body []byte) error {
+	pairs, ok := decodePairs(nil, headers)
+	if !ok {
+		return errMalformedPairs
+	}
+	return proxywasm.SendHttpResponse(status, pairs, body, -1)
+}

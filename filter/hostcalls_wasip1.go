@@ -3,7 +3,6 @@
 package main
 
 import (
-	"encoding/binary"
 	"errors"
 	"strconv"
 	"unsafe"
@@ -30,10 +29,6 @@ var headerPairs policy.HeaderList
 // maxKeptPairs bounds the header slice kept between requests.
 const maxKeptPairs = 256
 
-// errMalformedPairs is the error of a header map the host serialized
-// wrongly.
-var errMalformedPairs = errors.New("malformed header map from the host")
-
 // readRequestHeaders returns the request headers. The result is valid until
 // the next call.
 func readRequestHeaders() (policy.HeaderList, error) {
@@ -50,34 +45,6 @@ func readRequestHeaders() (policy.HeaderList, error) {
 	}
 	headerPairs = h
 	return h, nil
-}
-
-// decodePairs appends the pairs of a serialized header map (a count, the
-// sizes of each name and value, then each name and value followed by a NUL
-// byte) to h as views of b. ok is false when b is not such a map.
-func decodePairs(h policy.HeaderList, b []byte) (_ policy.HeaderList, ok bool) {
-	if len(b) < 4 {
-		return h, false
-	}
-	n := int(binary.LittleEndian.Uint32(b))
-	sizes, data := 4, 4+8*n
-	if n > len(b)/8 || data > len(b) {
-		return h, false
-	}
-	for range n {
-		ks := int(binary.LittleEndian.Uint32(b[sizes:]))
-		vs := int(binary.LittleEndian.Uint32(b[sizes+4:]))
-		sizes += 8
-		if data+ks+1+vs > len(b) { // sizes are below 2^32: no overflow
-			return h, false
-		}
-		k := unsafe.String(unsafe.SliceData(b[data:]), ks)
-		data += ks + 1
-		v := unsafe.String(unsafe.SliceData(b[data:]), vs)
-		data += vs + 1
-		h = append(h, [2]string{k, v})
-	}
-	return h, true
 }
 
 // getSharedData reads the shared-data value at key (a view of key's
@@ -108,4 +75,13 @@ func statusError(st uint32) error {
 		return types.ErrorUnimplemented
 	}
 	return errors.New("unknown status code: " + strconv.Itoa(int(st)))
+}
+
+// sendLocal answers the request with status, the serialized header map
+// headers (appendHeaderMap) and body.
+func sendLocal(status uint32, headers, body []byte) error {
+	if st := bridge.SendLocalResponse(status, headers, body); st != 0 {
+		return statusError(st)
+	}
+	return nil
 }

@@ -296,7 +296,7 @@ func (h *httpContext) enforce(j *judged) types.Action {
 	p := h.plugin
 	if !j.d.Allow {
 		j.log(policy.OutcomeDeny)
-		sendDenial(j.d)
+		sendDenial(&j.d)
 		return types.ActionPause
 	}
 	applyAllow(j.d, j.headers)

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"encoding/binary"
 	"strconv"
+	"unsafe"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
 
@@ -11,20 +13,118 @@ import (
 
 const problemContentType = "application/problem+json"
 
+// denialHeaders are the headers of every denial, before the decision's own.
+var denialHeaders = [...][2]string{{"content-type", problemContentType}, {"cache-control", "no-store"}}
+
 // sendDenial answers the request locally with the decision's status and an
 // RFC 9457 problem document. The decision never carries the presented key,
 // so neither does the body.
-func sendDenial(d policy.Decision) {
-	headers := make([][2]string, 0, 2+len(d.Problem.ResponseHeaders))
-	headers = append(headers,
-		[2]string{"content-type", problemContentType},
-		[2]string{"cache-control", "no-store"})
-	headers = append(headers, d.Problem.ResponseHeaders...)
-	body := appendProblem(make([]byte, 0, 64+len(d.Problem.Type)+len(d.Problem.Title)+len(d.Problem.Detail)),
-		d.Problem.Type, d.Problem.Title, d.Status, d.Problem.Detail)
-	if err := proxywasm.SendHttpResponse(uint32(d.Status), headers, body, -1); err != nil {
+//
+// The reply (its serialized headers and its body) is the same for every
+// denial with the same status, problem fields and headers, which most
+// denials share (a 401's detail and WWW-Authenticate are constants, a 403's
+// repeat per route and consumer): replyFor keeps the recent ones, so that a
+// repeated denial neither formats nor allocates.
+func sendDenial(d *policy.Decision) {
+	r := replyFor(d)
+	if err := sendLocal(uint32(d.Status), r.headers, r.body); err != nil {
 		proxywasm.LogErrorf("apiguard: sending %d: %v", d.Status, err)
 	}
+}
+
+// reply is a denial's serialized headers and body, and what they were
+// built from, all in one buffer of its own (the strings are views of it,
+// so that a reply keeps no request's or policy's memory alive). It is never
+// written again once built: the SDK's emulator keeps views of what a local
+// response was given.
+type reply struct {
+	status             int
+	reason             policy.Reason
+	typ, title, detail string
+	headers, body      []byte
+}
+
+// replies holds the replies of recent denials, by replySlot.
+var replies [16]*reply
+
+// replyFor returns the reply of the denial d, from replies or built anew.
+func replyFor(d *policy.Decision) *reply {
+	pr := &d.Problem
+	slot := &replies[replySlot(d)]
+	if r := *slot; r != nil && r.status == d.Status && r.reason == d.Reason && r.detail == pr.Detail &&
+		r.typ == pr.Type && r.title == pr.Title && mapHolds(r.headers, len(denialHeaders), pr.ResponseHeaders) {
+		return r
+	}
+	r := buildReply(d)
+	*slot = r
+	return r
+}
+
+// replySlot picks the slot of a denial from its cheap-to-read parts.
+func replySlot(d *policy.Decision) int {
+	h := uint(d.Status) ^ uint(len(d.Reason))<<3 ^ uint(len(d.Problem.Detail))<<5 ^ uint(len(d.Problem.ResponseHeaders))<<9
+	for _, kv := range d.Problem.ResponseHeaders {
+		h ^= uint(len(kv[1]))
+	}
+	return int(h % uint(len(replies)))
+}
+
+// buildReply serializes the reply of d into one new buffer, sized once.
+func buildReply(d *policy.Decision) *reply {
+	pr := &d.Problem
+	hsize := headerMapSize(denialHeaders[:]) + headerMapSize(pr.ResponseHeaders) - 4
+	keys := len(d.Reason) + len(pr.Type) + len(pr.Title) + len(pr.Detail)
+	b := make([]byte, 0, hsize+64+2*keys)
+	b = appendHeaderMap(b, denialHeaders[:], pr.ResponseHeaders)
+	n := len(b)
+	b = appendProblem(b, pr.Type, pr.Title, d.Status, pr.Detail)
+	m := len(b)
+	r := &reply{status: d.Status, headers: b[:n:n], body: b[n:m:m]}
+	var reason string
+	b, reason = appendView(b, string(d.Reason))
+	r.reason = policy.Reason(reason)
+	b, r.typ = appendView(b, pr.Type)
+	b, r.title = appendView(b, pr.Title)
+	_, r.detail = appendView(b, pr.Detail)
+	return r
+}
+
+// appendView appends s to b and returns it as a view of b's memory (b is
+// sized to have room, so that the reply stays one buffer).
+func appendView(b []byte, s string) ([]byte, string) {
+	n := len(b)
+	b = append(b, s...)
+	return b, unsafe.String(unsafe.SliceData(b[n:]), len(s))
+}
+
+// headerMapSize is the size of pairs serialized as a proxy-wasm header map.
+func headerMapSize(pairs [][2]string) int {
+	n := 4
+	for _, kv := range pairs {
+		n += len(kv[0]) + len(kv[1]) + 10
+	}
+	return n
+}
+
+// appendHeaderMap appends the pairs of a and then b serialized as a
+// proxy-wasm header map: their count, the size of each name and value,
+// then each name and value followed by a NUL byte (the SDK's
+// SerializeMap).
+func appendHeaderMap(out []byte, a, b [][2]string) []byte {
+	out = binary.LittleEndian.AppendUint32(out, uint32(len(a)+len(b)))
+	for _, pairs := range [2][][2]string{a, b} {
+		for _, kv := range pairs {
+			out = binary.LittleEndian.AppendUint32(out, uint32(len(kv[0])))
+			out = binary.LittleEndian.AppendUint32(out, uint32(len(kv[1])))
+		}
+	}
+	for _, pairs := range [2][][2]string{a, b} {
+		for _, kv := range pairs {
+			out = append(append(out, kv[0]...), 0)
+			out = append(append(out, kv[1]...), 0)
+		}
+	}
+	return out
 }
 
 // sendInternalError fails a request closed when the filter cannot decide.

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/apiguard/apiguard/policy"
 )
 
 // TestAppendJSONString: the output is valid JSON that decodes to the input
@@ -32,6 +34,66 @@ func TestAppendJSONString(t *testing.T) {
 			if strings.Contains(out, raw) {
 				t.Errorf("%q: output %s holds %q unescaped", tc.in, out, raw)
 			}
+		}
+	}
+}
+
+// TestHeaderMapRoundTrip: appendHeaderMap writes what decodePairs and the
+// SDK read back, and mapHolds tells the pairs after the first ones.
+func TestHeaderMapRoundTrip(t *testing.T) {
+	a := [][2]string{{"content-type", "x"}, {"cache-control", ""}}
+	b := [][2]string{{"www-authenticate", `ApiKey realm="apiguard"`}, {"retry-after", "7"}}
+	m := appendHeaderMap(nil, a, b)
+	if len(m) != headerMapSize(a)+headerMapSize(b)-4 {
+		t.Errorf("size %d, headerMapSize says %d", len(m), headerMapSize(a)+headerMapSize(b)-4)
+	}
+	got, ok := decodePairs(nil, m)
+	if want := append(append([][2]string{}, a...), b...); !ok || len(got) != len(want) {
+		t.Fatalf("decoded %q, %v; want %q", got, ok, want)
+	} else {
+		for i := range want {
+			if got[i] != want[i] {
+				t.Errorf("pair %d: %q, want %q", i, got[i], want[i])
+			}
+		}
+	}
+	if !mapHolds(m, 2, b) || mapHolds(m, 2, b[:1]) || mapHolds(m, 1, b) ||
+		mapHolds(m, 2, [][2]string{b[0], {"retry-after", "8"}}) {
+		t.Error("mapHolds does not tell the pairs apart")
+	}
+	for _, bad := range [][]byte{nil, {1, 0, 0}, m[:len(m)-3], {9, 0, 0, 0}} {
+		if _, ok := decodePairs(nil, bad); ok {
+			t.Errorf("decodePairs(%q) accepted", bad)
+		}
+	}
+}
+
+// TestReplyReused: a denial like a recent one gets its reply again, and
+// every reply is the headers and problem document of its own decision.
+func TestReplyReused(t *testing.T) {
+	scope := func(detail string) *policy.Decision {
+		return &policy.Decision{Status: 403, Reason: policy.ReasonInsufficientScope, Problem: policy.Problem{
+			Type: policy.ProblemTypeBase + "insufficient_scope", Title: "Insufficient scope", Detail: detail,
+			ResponseHeaders: [][2]string{{"www-authenticate", "ApiKey " + detail}}}}
+	}
+	d1, d2 := scope(strings.Clone("missing scopes: a")), scope(strings.Clone("missing scopes: a"))
+	r1, r2 := replyFor(d1), replyFor(d2)
+	if r1 != r2 {
+		t.Error("an equal denial built its reply again")
+	}
+	d3 := scope("missing scopes: b")
+	r3 := replyFor(d3)
+	if r3 == r1 {
+		t.Error("a different denial got another's reply")
+	}
+	for _, c := range []struct {
+		d *policy.Decision
+		r *reply
+	}{{d1, r1}, {d3, r3}} {
+		wantBody := appendProblem(nil, c.d.Problem.Type, c.d.Problem.Title, c.d.Status, c.d.Problem.Detail)
+		wantHeaders := appendHeaderMap(nil, denialHeaders[:], c.d.Problem.ResponseHeaders)
+		if string(c.r.body) != string(wantBody) || string(c.r.headers) != string(wantHeaders) {
+			t.Errorf("reply %q %q, want %q %q", c.r.body, c.r.headers, wantBody, wantHeaders)
 		}
 	}
 }

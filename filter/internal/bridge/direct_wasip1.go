@@ -83,3 +83,18 @@ func SharedData(key []byte) (value []byte, cas uint32, status uint32) {
 	}
 	return unsafe.Slice(p, n), cas, statusOK
 }
+
+// SendLocalResponse answers the request with status, headers already
+// serialized as a header map and body, without the SDK's serialization
+// of the headers on every call. Envoy copies both; the SDK's emulator keeps
+// views of them, so the caller must not change them afterwards.
+func SendLocalResponse(status uint32, headers, body []byte) uint32 {
+	var h, b *byte
+	if len(headers) > 0 {
+		h = &headers[0]
+	}
+	if len(body) > 0 {
+		b = &body[0]
+	}
+	return imSendLocalResponse(status, nil, 0, b, int32(len(body)), h, int32(len(headers)), -1)
+}
