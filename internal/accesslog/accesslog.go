@@ -63,7 +63,7 @@ func (r *Record) AppendJSON(b []byte) []byte {
 		path = path[:i]
 	}
 	b = append(b, `{"time":"`...)
-	b = r.Time.UTC().AppendFormat(b, time.RFC3339Nano) // digits, letters and punctuation only
+	b = appendTime(b, r.Time) // digits, letters and punctuation only
 	b = append(b, `","decision":"`...)
 	b = append(b, r.Decision.String()...) // a word of [a-z_]
 	b = append(b, '"')
