@@ -280,7 +280,7 @@ func (h *httpContext) judge(j *judged, headers policy.HeaderList) {
 		res, ok := p.limiter.take(rl.BucketKey, rl.Limit, j.now)
 		h.tokens = counted(res, ok)
 		if !ok || !res.Allowed {
-			j.d = policy.RateLimited(j.d, res)
+			j.d = policy.RateLimitedWith(j.d, res, p.rateLimitPolicy(rl.BucketKey, rl.Limit, rl.PartitionKey))
 		} else {
 			h.limit, h.limitRes, h.partition, h.bucket = rl.Limit, res, rl.PartitionKey, rl.BucketKey
 		}

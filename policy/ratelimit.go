@@ -258,11 +258,23 @@ func appendPK(b []byte, pk string) []byte {
 // at least 1), RateLimit-Policy and RateLimit response headers. Route,
 // consumer, key and bucket fields are kept; upstream changes are dropped.
 func RateLimited(d Decision, res TakeResult) Decision {
+	var policyHeader string
+	if l := d.RateLimit.Limit; l != nil {
+		policyHeader = l.PolicyHeader(d.RateLimit.PartitionKey)
+	}
+	return RateLimitedWith(d, res, policyHeader)
+}
+
+// RateLimitedWith is RateLimited given the RateLimit-Policy value of d's
+// limit and partition (Limit.PolicyHeader), which depends on neither the
+// time nor the bucket's state, so that a caller may keep it per bucket.
+// The retry time, the detail and the RateLimit value share one string:
+// with the headers' slice, two allocations.
+func RateLimitedWith(d Decision, res TakeResult, policyHeader string) Decision {
 	retry := ceilSeconds(res.RetryAfter)
 	if retry < 1 {
 		retry = 1
 	}
-	retryS := strconv.FormatInt(retry, 10) // small values are not allocated
 	out := Decision{
 		Status: statusOf(ReasonRateLimited),
 		Reason: ReasonRateLimited,
@@ -275,15 +287,29 @@ func RateLimited(d Decision, res TakeResult) Decision {
 		RateLimit: d.RateLimit,
 	}
 	l := d.RateLimit.Limit
+	var buf [2 * headerBuf]byte
+	b := strconv.AppendInt(buf[:0], retry, 10)
+	digits := len(b)
 	if l == nil {
-		out.Problem.Detail = "the rate limit was exceeded; retry in " + retryS + " s"
+		b = append(b, "the rate limit was exceeded; retry in "...)
+	} else {
+		b = append(append(append(b, "rate limit "...), l.quotedName()...), " exceeded; retry in "...)
+	}
+	b = append(append(b, b[:digits]...), " s"...)
+	detailEnd := len(b)
+	if l != nil {
+		b = l.AppendHeader(b, res, d.RateLimit.PartitionKey)
+	}
+	all := string(b)
+	retryS := all[:digits]
+	out.Problem.Detail = all[digits:detailEnd]
+	if l == nil {
 		out.Problem.ResponseHeaders = [][2]string{{"retry-after", retryS}}
 		return out
 	}
-	out.Problem.Detail = "rate limit " + l.quotedName() + " exceeded; retry in " + retryS + " s"
 	out.Problem.ResponseHeaders = [][2]string{{"retry-after", retryS},
-		{"ratelimit-policy", l.PolicyHeader(d.RateLimit.PartitionKey)},
-		{"ratelimit", l.Header(res, d.RateLimit.PartitionKey)}}
+		{"ratelimit-policy", policyHeader},
+		{"ratelimit", all[detailEnd:]}}
 	return out
 }
 
