@@ -67,20 +67,20 @@ var attributionPasses = []attributionPass{
 	}},
 	// Within OnHttpRequestHeaders.
 	{name: "l3", groups: []attributionGroup{
-		{"headers", []string{sdkFn + "proxywasm.getMap$"}},
+		{"headers", []string{"main.readRequestHeaders$"}},
 		{"properties", []string{"main.requestTime$", "main.clientIP$"}},
 		{"decide", []string{policyFn + "__Policy_.Decide$"}},
 		{"bucket", []string{"main.limiter.take$"}},
-		{"ratelimited", []string{policyFn + "RateLimited$"}},
+		{"ratelimited", []string{policyFn + "RateLimitedWith$"}},
 		{"filterstate", []string{"main.publishDecision$"}},
 		{"identity", []string{"main.applyAllow$", "main.applyQuota$", "main.__pluginContext_.setIdentityToken$"}},
 		{"denial-log", []string{"main.logDecision$"}},
 		{"denial-reply", []string{"main.sendDenial$"}},
 	}},
-	// Within Decide, GetHttpRequestHeaders and sendDenial.
+	// Within Decide, readRequestHeaders and sendDenial.
 	{name: "l4", groups: []attributionGroup{
-		{"decode", []string{mapFn + "DeserializeMap$"}},
-		{"encode", []string{mapFn + "SerializeMap$"}},
+		{"decode", []string{"main.decodePairs$"}},
+		{"encode", []string{"main.buildReply$"}},
 		{"key-extract", []string{policyFn + "__Policy_.findCredentials$"}},
 		{"key-lookup", []string{policyFn + "__Policy_.lookup$"}},
 		{"route", []string{policyFn + "__router_.match$", policyFn + "normalizePath$"}},
