@@ -73,7 +73,7 @@ func (p *pluginContext) bindCursorKeys(pol *policy.Policy) error {
 }
 
 // startSeal remembers an allowed decision whose response is to be sealed.
-func (h *httpContext) startSeal(d policy.Decision, now time.Time) {
+func (h *httpContext) startSeal(d *policy.Decision, now time.Time) {
 	if d.CursorSeal == nil || h.plugin.seals == nil {
 		return
 	}

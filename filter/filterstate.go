@@ -58,7 +58,7 @@ var stateWarned bool
 
 // publishDecision sets the filter state of a request judged d, with the
 // bucket's remaining tokens t.
-func publishDecision(d policy.Decision, shadow bool, t tokens) {
+func publishDecision(d *policy.Decision, shadow bool, t tokens) {
 	if !filterStateOn {
 		return
 	}
@@ -66,7 +66,7 @@ func publishDecision(d policy.Decision, shadow bool, t tokens) {
 	if d.Allow && d.RateLimit.Quota != nil {
 		quota = d.RateLimit.Quota.Name
 	}
-	b := append(recordBuf[:0], recordPrefix(policy.OutcomeOf(d, shadow).String(), string(d.Reason), d.Route,
+	b := append(recordBuf[:0], recordPrefix(decisionOutcome(d, shadow).String(), string(d.Reason), d.Route,
 		d.Identity.Consumer, d.Identity.KeyID, quota)...)
 	if t.known {
 		b = append(b, `,"`+policy.FieldRateLimitRemaining+`":`...)
@@ -74,6 +74,17 @@ func publishDecision(d policy.Decision, shadow bool, t tokens) {
 	}
 	recordBuf = append(b, '}')
 	setState(recordBuf)
+}
+
+// decisionOutcome is policy.OutcomeOf without copying the decision.
+func decisionOutcome(d *policy.Decision, shadow bool) policy.Outcome {
+	switch {
+	case d.Allow:
+		return policy.OutcomeAllow
+	case shadow:
+		return policy.OutcomeShadowDeny
+	}
+	return policy.OutcomeDeny
 }
 
 // recordEntry is one record prefix (everything but the remaining tokens

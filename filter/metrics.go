@@ -11,7 +11,7 @@ import (
 // proxy-wasm metrics are defined per VM and aggregated by the host, so every
 // VM defines the same names.
 type metrics struct {
-	decisions       map[policy.Reason]proxywasm.MetricCounter
+	decisions       []proxywasm.MetricCounter // by policy.ReasonIndex
 	shadowWouldDeny proxywasm.MetricCounter
 	configErrors    proxywasm.MetricCounter
 	casRetries      proxywasm.MetricCounter
@@ -24,7 +24,6 @@ type metrics struct {
 
 func newMetrics() *metrics {
 	m := &metrics{
-		decisions:       make(map[policy.Reason]proxywasm.MetricCounter),
 		shadowWouldDeny: proxywasm.DefineCounterMetric(metricname.ShadowWouldDeny),
 		configErrors:    proxywasm.DefineCounterMetric(metricname.ConfigErrors),
 		casRetries:      proxywasm.DefineCounterMetric(metricname.CASRetries),
@@ -35,13 +34,13 @@ func newMetrics() *metrics {
 		tokenFailures:   proxywasm.DefineCounterMetric(metricname.TokenFailures),
 	}
 	for _, r := range policy.Reasons() {
-		m.decisions[r] = proxywasm.DefineCounterMetric(metricname.Decision(r))
+		m.decisions = append(m.decisions, proxywasm.DefineCounterMetric(metricname.Decision(r)))
 	}
 	return m
 }
 
 func (m *metrics) decision(r policy.Reason) {
-	if c, ok := m.decisions[r]; ok {
-		c.Increment(1)
+	if i := policy.ReasonIndex(r); i >= 0 && i < len(m.decisions) {
+		m.decisions[i].Increment(1)
 	}
 }

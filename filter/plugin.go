@@ -35,13 +35,13 @@ type pluginContext struct {
 	policy  *policy.Policy
 	metrics *metrics
 	limiter limiter
-	// rateLimitPolicies caches the RateLimit-Policy value of each bucket
-	// (it depends only on the limit and the partition), so that a response
-	// formats only the RateLimit field; header is where that is formatted.
-	rateLimitPolicies map[string]string
-	header            []byte
-	build             proxywasm.MetricGauge // this build's gauge, counted once at start
-	counted           bool                  // build holds this instance
+	// fields keeps the constant parts of recent buckets' RateLimit fields
+	// (ratelimit_fields.go); header is where a RateLimit value is
+	// formatted.
+	fields  bucketFieldsCache
+	header  []byte
+	build   proxywasm.MetricGauge // this build's gauge, counted once at start
+	counted bool                  // build holds this instance
 	// keyStore is set when the keys come from a key store (keystore.go);
 	// policy is then swapped for one with a snapshot's keys.
 	keyStore *keyStore
@@ -56,9 +56,6 @@ type pluginContext struct {
 	tokens    *tokenCache
 	untrusted []string
 }
-
-// maxCachedPolicies bounds rateLimitPolicies; when full it starts over.
-const maxCachedPolicies = 4096
 
 // OnPluginStart compiles the configuration. Any error fails the start, so
 // Envoy refuses the filter (fail closed); each problem is logged on its own
@@ -176,19 +173,6 @@ func logConfigError(m *metrics, err error) {
 	}
 }
 
-// rateLimitPolicy returns the RateLimit-Policy value of bucket.
-func (p *pluginContext) rateLimitPolicy(bucket string, l *policy.Limit, partition string) string {
-	if v, ok := p.rateLimitPolicies[bucket]; ok {
-		return v
-	}
-	if p.rateLimitPolicies == nil || len(p.rateLimitPolicies) >= maxCachedPolicies {
-		p.rateLimitPolicies = make(map[string]string, 64)
-	}
-	v := l.PolicyHeader(partition)
-	p.rateLimitPolicies[bucket] = v
-	return v
-}
-
 func (p *pluginContext) NewHttpContext(uint32) types.HttpContext {
 	return &httpContext{plugin: p}
 }
@@ -280,13 +264,13 @@ func (h *httpContext) judge(j *judged, headers policy.HeaderList) {
 		res, ok := p.limiter.take(rl.BucketKey, rl.Limit, j.now)
 		h.tokens = counted(res, ok)
 		if !ok || !res.Allowed {
-			j.d = policy.RateLimitedWith(j.d, res, p.rateLimitPolicy(rl.BucketKey, rl.Limit, rl.PartitionKey))
+			j.d = policy.RateLimitedWith(j.d, res, p.fields.of(rl.BucketKey, rl.Limit, rl.PartitionKey).policy)
 		} else {
 			h.limit, h.limitRes, h.partition, h.bucket = rl.Limit, res, rl.PartitionKey, rl.BucketKey
 		}
 	}
 	p.metrics.decision(j.d.Reason)
-	publishDecision(j.d, p.policy.Shadow(), h.tokens)
+	publishDecision(&j.d, p.policy.Shadow(), h.tokens)
 }
 
 // enforce applies a decision in enforce mode: a denial is answered here; an
@@ -299,12 +283,12 @@ func (h *httpContext) enforce(j *judged) types.Action {
 		sendDenial(&j.d)
 		return types.ActionPause
 	}
-	applyAllow(j.d, j.headers)
+	applyAllow(&j.d, j.headers)
 	if !p.setIdentityToken(&j.d, j.now) {
 		sendInternalError()
 		return types.ActionPause
 	}
-	if err := applyQuota(j.d, p.policy.QuotaHeader(), j.headers); err != nil {
+	if err := applyQuota(&j.d, p.policy.QuotaHeader(), j.headers); err != nil {
 		// Without its quota header the request would not be counted
 		// against the quota: fail it closed.
 		p.metrics.internalErrors.Increment(1)
@@ -315,7 +299,7 @@ func (h *httpContext) enforce(j *judged) types.Action {
 	if p.policy.LogAllowed() {
 		j.log(policy.OutcomeAllow)
 	}
-	h.startSeal(j.d, j.now)
+	h.startSeal(&j.d, j.now)
 	return types.ActionContinue
 }
 
@@ -324,7 +308,7 @@ func (h *httpContext) enforce(j *judged) types.Action {
 // path is replaced when the credential parameter was removed or pagination
 // was clamped or defaulted. Headers the request does not carry are not
 // removed: each removal is a host call.
-func applyAllow(d policy.Decision, request policy.HeaderList) {
+func applyAllow(d *policy.Decision, request policy.HeaderList) {
 	removeHeaders(d.Upstream.RemoveHeaders, request)
 	setIdentity(d)
 	if d.Upstream.NewPath != "" {
@@ -353,7 +337,7 @@ func (h *httpContext) applyShadow(j *judged) types.Action {
 	h.limit = nil
 	removeHeaders(p.untrusted, j.headers)
 	if j.d.Allow {
-		setIdentity(j.d)
+		setIdentity(&j.d)
 		if !p.setIdentityToken(&j.d, j.now) {
 			sendInternalError()
 			return types.ActionPause
@@ -384,8 +368,9 @@ func removeHeaders(names []string, request policy.HeaderList) {
 }
 
 // setIdentity sets the identity headers of an allowed decision.
-func setIdentity(d policy.Decision) {
-	for _, kv := range d.Upstream.SetHeaders {
+func setIdentity(d *policy.Decision) {
+	for i := range d.Upstream.SetHeaders {
+		kv := &d.Upstream.SetHeaders[i]
 		if kv[0] == "" {
 			continue // no consumer identified (a public route)
 		}
@@ -399,7 +384,7 @@ func setIdentity(d policy.Decision) {
 // rate-limit filter (its rate_limits actions read it with the consumer
 // header), after removing any client-supplied one under every spelling.
 // An error means the header could not be set.
-func applyQuota(d policy.Decision, name string, request policy.HeaderList) error {
+func applyQuota(d *policy.Decision, name string, request policy.HeaderList) error {
 	removeQuotaHeader(name, request)
 	if d.RateLimit.Quota == nil {
 		return nil
@@ -421,8 +406,9 @@ func (h *httpContext) OnHttpResponseHeaders(_ int, endOfStream bool) types.Actio
 	}
 	if h.limit != nil {
 		p := h.plugin
-		_ = proxywasm.ReplaceHttpResponseHeader("ratelimit-policy", p.rateLimitPolicy(h.bucket, h.limit, h.partition))
-		p.header = h.limit.AppendHeader(p.header[:0], h.limitRes, h.partition)
+		f := p.fields.of(h.bucket, h.limit, h.partition)
+		_ = proxywasm.ReplaceHttpResponseHeader("ratelimit-policy", f.policy)
+		p.header = policy.AppendHeaderParts(p.header[:0], f.prefix, f.suffix, h.limitRes)
 		_ = proxywasm.ReplaceHttpResponseHeader("ratelimit", hostCopied(p.header))
 	}
 	return types.ActionContinue

@@ -206,12 +206,34 @@ func (l *Limit) Header(res TakeResult, partitionKey string) string {
 
 // AppendHeader appends Header's value to b.
 func (l *Limit) AppendHeader(b []byte, res TakeResult, partitionKey string) []byte {
-	b = appendSFString(b, l.name())
-	b = append(b, ";r="...)
+	b = append(appendSFString(b, l.name()), ";r="...)
+	return appendPK(appendCounts(b, res), partitionKey)
+}
+
+// HeaderParts returns what the RateLimit field of the bucket of
+// partitionKey under l holds before its remaining tokens (`"<name>";r=`)
+// and after its reset time (`;pk=:<base64>:`), which depend on neither
+// the time nor the bucket's state, so that a caller may keep them per
+// bucket for AppendHeaderParts.
+func (l *Limit) HeaderParts(partitionKey string) (prefix, suffix string) {
+	var buf [headerBuf]byte
+	b := append(appendSFString(buf[:0], l.name()), ";r="...)
+	n := len(b)
+	all := string(appendPK(b, partitionKey))
+	return all[:n], all[n:]
+}
+
+// AppendHeaderParts appends the RateLimit field value of res from the
+// parts HeaderParts returned: AppendHeader's value.
+func AppendHeaderParts(b []byte, prefix, suffix string, res TakeResult) []byte {
+	return append(appendCounts(append(b, prefix...), res), suffix...)
+}
+
+// appendCounts appends `<remaining>;t=<seconds until full>`.
+func appendCounts(b []byte, res TakeResult) []byte {
 	b = strconv.AppendInt(b, max(res.Remaining, 0), 10)
 	b = append(b, ";t="...)
-	b = strconv.AppendInt(b, ceilSeconds(max(res.Reset, 0)), 10)
-	return appendPK(b, partitionKey)
+	return strconv.AppendInt(b, ceilSeconds(max(res.Reset, 0)), 10)
 }
 
 // headerBuf fits the RateLimit fields of any policy name up to 64

@@ -73,6 +73,43 @@ func Reasons() []Reason {
 	return rs
 }
 
+// ReasonIndex returns the position of r in Reasons, or -1 for a reason
+// Reasons does not list: a switch, so that a caller indexing per-reason
+// data (the filter's decision counters) hashes no string.
+func ReasonIndex(r Reason) int {
+	switch r {
+	case ReasonAllowed:
+		return 0
+	case ReasonMissing:
+		return 1
+	case ReasonMalformed:
+		return 2
+	case ReasonUnknown:
+		return 3
+	case ReasonRevoked:
+		return 4
+	case ReasonExpired:
+		return 5
+	case ReasonNotYetValid:
+		return 6
+	case ReasonInvalidRequest:
+		return 7
+	case ReasonInsufficientScope:
+		return 8
+	case ReasonNoRoute:
+		return 9
+	case ReasonBadPath:
+		return 10
+	case ReasonBadPagination:
+		return 11
+	case ReasonRateLimited:
+		return 12
+	case ReasonKeyStoreUnavailable:
+		return 13
+	}
+	return -1
+}
+
 // ProblemTypeBase prefixes the reason in a problem's "type" URI.
 const ProblemTypeBase = "https://apiguard.dev/problems/"
 

@@ -42,3 +42,18 @@ func TestEveryReasonConstantIsInTheTable(t *testing.T) {
 		t.Errorf("reasons.go declares %d Reason constants, reasonTable has %d rows", n, len(reasonTable))
 	}
 }
+
+// TestReasonIndex: ReasonIndex gives each reason its position in Reasons,
+// and -1 to anything else.
+func TestReasonIndex(t *testing.T) {
+	for i, r := range Reasons() {
+		if got := ReasonIndex(r); got != i {
+			t.Errorf("ReasonIndex(%q) = %d, want %d", r, got, i)
+		}
+	}
+	for _, r := range []Reason{"", ReasonInternalError, "Allowed"} {
+		if got := ReasonIndex(r); got != -1 {
+			t.Errorf("ReasonIndex(%q) = %d, want -1", r, got)
+		}
+	}
+}
