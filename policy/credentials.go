@@ -77,7 +77,7 @@ func (p *Policy) otherSpellings(h HeaderList) uint {
 	for _, kv := range h {
 		for i := range p.sources {
 			s := &p.sources[i]
-			if s.query != "" || kv[0] == s.header || !SameHeaderName(kv[0], s.header) {
+			if s.query != "" || len(kv[0]) != len(s.header) || kv[0] == s.header || !SameHeaderName(kv[0], s.header) {
 				continue
 			}
 			if s.scheme != "" {
@@ -155,32 +155,35 @@ func (p *Policy) lookup(key string, now time.Time, found *keyEntry) (*keyEntry, 
 }
 
 // authenticate checks the request's single credential and stores its key
-// entry in cred; denied reports a 400 or 401 denial.
-func (p *Policy) authenticate(r Request, cred *credentials) (d Decision, denied bool) {
+// entry in cred; denied reports a 400 or 401 denial, written into
+// *denial (an accepted key returns no Decision to copy).
+func (p *Policy) authenticate(r Request, cred *credentials, denial *Decision) (denied bool) {
 	switch {
 	case cred.count == 0:
-		return unauthorized(ReasonMissing, detailMissing, false), true
+		*denial = unauthorized(ReasonMissing, detailMissing, false)
+		return true
 	case cred.count > 1:
-		d := deny(ReasonInvalidRequest, detailInvalidRequest)
-		d.Identity.KeyPresented = true
-		return d, true
+		*denial = deny(ReasonInvalidRequest, detailInvalidRequest)
+		denial.Identity.KeyPresented = true
+		return true
 	}
 	key := cred.value
 	if cred.fromQuery {
 		var ok bool
 		if key, ok = decodeComponent(key); !ok {
-			return unauthorized(ReasonMalformed, detailMalformed, true), true
+			*denial = unauthorized(ReasonMalformed, detailMalformed, true)
+			return true
 		}
 	}
 	var found keyEntry
 	e, reason, detail := p.lookup(key, r.Now, &found)
 	if reason != ReasonAllowed {
-		d := unauthorized(reason, detail, true)
+		*denial = unauthorized(reason, detail, true)
 		if e != nil { // revoked, expired, not yet valid: say whose key it is
-			d.Identity.Consumer, d.Identity.KeyID = p.consumerID(&p.consumers[e.consumer]), p.keyID(e)
+			denial.Identity.Consumer, denial.Identity.KeyID = p.consumerID(&p.consumers[e.consumer]), p.keyID(e)
 		}
-		return d, true
+		return true
 	}
 	cred.entry = *e
-	return Decision{}, false
+	return false
 }

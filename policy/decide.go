@@ -159,11 +159,12 @@ func (p *Policy) Decide(r Request) Decision {
 		return p.allowPublic(r, rt, norm, rawPath, query, hasQuery, &cred)
 	}
 
-	if d, denied := p.authenticate(r, &cred); denied {
+	var denial Decision
+	if p.authenticate(r, &cred, &denial) {
 		if rt != nil {
-			d.Route = rt.name // for logs; the response never names routes
+			denial.Route = rt.name // for logs; the response never names routes
 		}
-		return d
+		return denial
 	}
 	e := &cred.entry
 	c := &p.consumers[e.consumer]
