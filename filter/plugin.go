@@ -264,7 +264,7 @@ func (h *httpContext) judge(j *judged, headers policy.HeaderList) {
 		res, ok := p.limiter.take(rl.BucketKey, rl.Limit, j.now)
 		h.tokens = counted(res, ok)
 		if !ok || !res.Allowed {
-			j.d = policy.RateLimitedWith(j.d, res, p.fields.of(rl.BucketKey, rl.Limit, rl.PartitionKey).policy)
+			j.d = policy.RateLimitedWith(j.d, res, &p.fields.of(rl.BucketKey, rl.Limit, rl.PartitionKey).Fields)
 		} else {
 			h.limit, h.limitRes, h.partition, h.bucket = rl.Limit, res, rl.PartitionKey, rl.BucketKey
 		}
@@ -409,8 +409,8 @@ func (h *httpContext) OnHttpResponseHeaders(_ int, endOfStream bool) types.Actio
 	if h.limit != nil {
 		p := h.plugin
 		f := p.fields.of(h.bucket, h.limit, h.partition)
-		_ = proxywasm.ReplaceHttpResponseHeader("ratelimit-policy", f.policy)
-		p.header = policy.AppendHeaderParts(p.header[:0], f.prefix, f.suffix, h.limitRes)
+		_ = proxywasm.ReplaceHttpResponseHeader("ratelimit-policy", f.Policy)
+		p.header = f.AppendHeader(p.header[:0], h.limitRes)
 		_ = proxywasm.ReplaceHttpResponseHeader("ratelimit", hostCopied(p.header))
 	}
 	return types.ActionContinue

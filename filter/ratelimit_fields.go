@@ -8,13 +8,12 @@ import (
 )
 
 // bucketFields are the parts of a bucket's RateLimit-Policy and RateLimit
-// fields that depend only on its limit and partition: the whole policy
-// value, and what the RateLimit value holds around its counts
-// (policy.Limit.HeaderParts).
+// fields that depend only on its limit and partition (policy.Fields), with
+// the bucket they are of.
 type bucketFields struct {
-	bucket, partition      string
-	limit                  *policy.Limit
-	policy, prefix, suffix string
+	bucket, partition string
+	limit             *policy.Limit
+	policy.Fields
 }
 
 // bucketFieldsCache keeps the fields of recent buckets, found by where
@@ -32,8 +31,7 @@ func (c *bucketFieldsCache) of(bucket string, l *policy.Limit, partition string)
 	// Copies: the keys may be views of a key snapshot, which the cache
 	// must not keep alive after a reload.
 	f := &bucketFields{bucket: strings.Clone(bucket), partition: strings.Clone(partition), limit: l,
-		policy: l.PolicyHeader(partition)}
-	f.prefix, f.suffix = l.HeaderParts(partition)
+		Fields: l.Fields(partition)}
 	c[i] = f
 	return f
 }

@@ -210,23 +210,29 @@ func (l *Limit) AppendHeader(b []byte, res TakeResult, partitionKey string) []by
 	return appendPK(appendCounts(b, res), partitionKey)
 }
 
-// HeaderParts returns what the RateLimit field of the bucket of
-// partitionKey under l holds before its remaining tokens (`"<name>";r=`)
-// and after its reset time (`;pk=:<base64>:`), which depend on neither
-// the time nor the bucket's state, so that a caller may keep them per
-// bucket for AppendHeaderParts.
-func (l *Limit) HeaderParts(partitionKey string) (prefix, suffix string) {
+// Fields are the parts of a bucket's RateLimit-Policy and RateLimit
+// fields that depend on neither the time nor the bucket's state, only on
+// its limit and partition key, so that a caller may keep them per bucket:
+// the whole RateLimit-Policy value (PolicyHeader), and what the RateLimit
+// value holds before its remaining tokens (`"<name>";r=`) and after its
+// reset time (`;pk=:<base64>:`).
+type Fields struct {
+	Policy, Prefix, Suffix string
+}
+
+// Fields returns the fields of the bucket of partitionKey under l.
+func (l *Limit) Fields(partitionKey string) Fields {
 	var buf [headerBuf]byte
 	b := append(appendSFString(buf[:0], l.name()), ";r="...)
 	n := len(b)
 	all := string(appendPK(b, partitionKey))
-	return all[:n], all[n:]
+	return Fields{Policy: l.PolicyHeader(partitionKey), Prefix: all[:n], Suffix: all[n:]}
 }
 
-// AppendHeaderParts appends the RateLimit field value of res from the
-// parts HeaderParts returned: AppendHeader's value.
-func AppendHeaderParts(b []byte, prefix, suffix string, res TakeResult) []byte {
-	return append(appendCounts(append(b, prefix...), res), suffix...)
+// AppendHeader appends the RateLimit field value of res from f:
+// Limit.AppendHeader's value.
+func (f *Fields) AppendHeader(b []byte, res TakeResult) []byte {
+	return append(appendCounts(append(b, f.Prefix...), res), f.Suffix...)
 }
 
 // appendCounts appends `<remaining>;t=<seconds until full>`.
@@ -280,19 +286,18 @@ func appendPK(b []byte, pk string) []byte {
 // at least 1), RateLimit-Policy and RateLimit response headers. Route,
 // consumer, key and bucket fields are kept; upstream changes are dropped.
 func RateLimited(d Decision, res TakeResult) Decision {
-	var policyHeader string
+	var f Fields
 	if l := d.RateLimit.Limit; l != nil {
-		policyHeader = l.PolicyHeader(d.RateLimit.PartitionKey)
+		f = l.Fields(d.RateLimit.PartitionKey)
 	}
-	return RateLimitedWith(d, res, policyHeader)
+	return RateLimitedWith(d, res, &f)
 }
 
-// RateLimitedWith is RateLimited given the RateLimit-Policy value of d's
-// limit and partition (Limit.PolicyHeader), which depends on neither the
-// time nor the bucket's state, so that a caller may keep it per bucket.
-// The retry time, the detail and the RateLimit value share one string:
-// with the headers' slice, two allocations.
-func RateLimitedWith(d Decision, res TakeResult, policyHeader string) Decision {
+// RateLimitedWith is RateLimited given the Fields of d's limit and
+// partition, which a caller may keep per bucket. The retry time, the
+// detail and the RateLimit value share one string: with the headers'
+// slice, two allocations.
+func RateLimitedWith(d Decision, res TakeResult, f *Fields) Decision {
 	retry := ceilSeconds(res.RetryAfter)
 	if retry < 1 {
 		retry = 1
@@ -320,7 +325,7 @@ func RateLimitedWith(d Decision, res TakeResult, policyHeader string) Decision {
 	b = append(append(b, b[:digits]...), " s"...)
 	detailEnd := len(b)
 	if l != nil {
-		b = l.AppendHeader(b, res, d.RateLimit.PartitionKey)
+		b = f.AppendHeader(b, res)
 	}
 	all := string(b)
 	retryS := all[:digits]
@@ -330,7 +335,7 @@ func RateLimitedWith(d Decision, res TakeResult, policyHeader string) Decision {
 		return out
 	}
 	out.Problem.ResponseHeaders = [][2]string{{"retry-after", retryS},
-		{"ratelimit-policy", policyHeader},
+		{"ratelimit-policy", f.Policy},
 		{"ratelimit", all[detailEnd:]}}
 	return out
 }

@@ -166,14 +166,17 @@ func TestRateLimitHeadersAllocateOnce(t *testing.T) {
 	}
 }
 
-// TestHeaderParts: the RateLimit value from HeaderParts' parts is
-// AppendHeader's.
-func TestHeaderParts(t *testing.T) {
+// TestFields: the RateLimit-Policy and RateLimit values from Fields are
+// PolicyHeader's and Header's.
+func TestFields(t *testing.T) {
 	for _, l := range []*Limit{{Name: "gold", Requests: 10, Per: time.Second, Burst: 20}, {Name: `q"\x`, Requests: 1, Per: time.Hour}} {
 		for _, pk := range []string{"", "0123456789abcdef"} {
+			f := l.Fields(pk)
+			if f.Policy != l.PolicyHeader(pk) {
+				t.Errorf("%q %q: policy %s, want %s", l.Name, pk, f.Policy, l.PolicyHeader(pk))
+			}
 			for _, res := range []TakeResult{{}, {Remaining: 7, Reset: 1500 * time.Millisecond}, {Remaining: -1, Reset: -time.Second}} {
-				pre, suf := l.HeaderParts(pk)
-				if got, want := string(AppendHeaderParts(nil, pre, suf, res)), l.Header(res, pk); got != want {
+				if got, want := string(f.AppendHeader(nil, res)), l.Header(res, pk); got != want {
 					t.Errorf("%q %q %+v: %s, want %s", l.Name, pk, res, got, want)
 				}
 			}
