@@ -1,0 +1,90 @@
+package policy
+
+import "strconv"
+
+// The 429 decision: RateLimited turns an allowed decision denied by its
+// bucket into the denial, with the RateLimit fields of the bucket.
+
+// Fields are the parts of a bucket's RateLimit-Policy and RateLimit
+// fields that depend on neither the time nor the bucket's state, only on
+// its limit and partition key, so that a caller may keep them per bucket:
+// the whole RateLimit-Policy value (PolicyHeader), and what the RateLimit
+// value holds before its remaining tokens (`"<name>";r=`) and after its
+// reset time (`;pk=:<base64>:`).
+type Fields struct {
+	Policy, Prefix, Suffix string
+}
+
+// Fields returns the fields of the bucket of partitionKey under l.
+func (l *Limit) Fields(partitionKey string) Fields {
+	var buf [headerBuf]byte
+	b := append(appendSFString(buf[:0], l.name()), ";r="...)
+	n := len(b)
+	all := string(appendPK(b, partitionKey))
+	return Fields{Policy: l.PolicyHeader(partitionKey), Prefix: all[:n], Suffix: all[n:]}
+}
+
+// AppendHeader appends the RateLimit field value of res from f:
+// Limit.AppendHeader's value.
+func (f *Fields) AppendHeader(b []byte, res TakeResult) []byte {
+	return append(appendCounts(append(b, f.Prefix...), res), f.Suffix...)
+}
+
+// RateLimited turns the allowed decision d into the 429 denial for it:
+// reason rate_limited, problem fields, and the Retry-After (whole seconds,
+// at least 1), RateLimit-Policy and RateLimit response headers. Route,
+// consumer, key and bucket fields are kept; upstream changes are dropped.
+func RateLimited(d Decision, res TakeResult) Decision {
+	var f Fields
+	if l := d.RateLimit.Limit; l != nil {
+		f = l.Fields(d.RateLimit.PartitionKey)
+	}
+	return RateLimitedWith(d, res, &f)
+}
+
+// RateLimitedWith is RateLimited given the Fields of d's limit and
+// partition, which a caller may keep per bucket. The retry time, the
+// detail and the RateLimit value share one string: with the headers'
+// slice, two allocations.
+func RateLimitedWith(d Decision, res TakeResult, f *Fields) Decision {
+	retry := ceilSeconds(res.RetryAfter)
+	if retry < 1 {
+		retry = 1
+	}
+	out := Decision{
+		Status: statusOf(ReasonRateLimited),
+		Reason: ReasonRateLimited,
+		Problem: Problem{
+			Type:  problemType(ReasonRateLimited),
+			Title: titleOf(ReasonRateLimited),
+		},
+		Route:     d.Route,
+		Identity:  d.Identity,
+		RateLimit: d.RateLimit,
+	}
+	l := d.RateLimit.Limit
+	var buf [2 * headerBuf]byte
+	b := strconv.AppendInt(buf[:0], retry, 10)
+	digits := len(b)
+	if l == nil {
+		b = append(b, "the rate limit was exceeded; retry in "...)
+	} else {
+		b = append(append(append(b, "rate limit "...), l.quotedName()...), " exceeded; retry in "...)
+	}
+	b = append(append(b, b[:digits]...), " s"...)
+	detailEnd := len(b)
+	if l != nil {
+		b = f.AppendHeader(b, res)
+	}
+	all := string(b)
+	retryS := all[:digits]
+	out.Problem.Detail = all[digits:detailEnd]
+	if l == nil {
+		out.Problem.ResponseHeaders = [][2]string{{"retry-after", retryS}}
+		return out
+	}
+	out.Problem.ResponseHeaders = [][2]string{{"retry-after", retryS},
+		{"ratelimit-policy", f.Policy},
+		{"ratelimit", all[detailEnd:]}}
+	return out
+}
