@@ -12,15 +12,11 @@ import (
 	"github.com/apiguard/apiguard/internal/testing/cpphost"
 )
 
-// BenchmarkHostAB compares two builds of the filter request by request:
-// APIGUARD_AB_A and APIGUARD_AB_B name the two .wasm files (say the module
-// before and after a change), which run with the floor in cpphost
-// (envoy-1.33), interleaved in blocks of attributionBlock requests, every
-// request shape of BenchmarkHostRequest. Reported per request, medians over
-// the blocks: a-us, b-us, floor-us, b/a and each build's ratio to the
-// floor. Without the two variables it skips: it is for prototyping a cut,
-// not part of make bench.
-func BenchmarkHostAB(b *testing.B) {
+// abModules returns the two builds of the filter an A/B benchmark compares,
+// read from the files APIGUARD_AB_A and APIGUARD_AB_B name; without both
+// variables it skips the benchmark: A/B benchmarks are for prototyping a
+// cut, not part of make bench.
+func abModules(b *testing.B) (a, bb []byte) {
 	pathA, pathB := os.Getenv("APIGUARD_AB_A"), os.Getenv("APIGUARD_AB_B")
 	if pathA == "" || pathB == "" {
 		b.Skip("set APIGUARD_AB_A and APIGUARD_AB_B to the two .wasm files to compare")
@@ -32,10 +28,23 @@ func BenchmarkHostAB(b *testing.B) {
 		}
 		return wasm
 	}
+	return read(pathA), read(pathB)
+}
+
+// BenchmarkHostAB compares two builds of the filter request by request:
+// APIGUARD_AB_A and APIGUARD_AB_B name the two .wasm files (say the module
+// before and after a change), which run with the floor in cpphost
+// (envoy-1.33), interleaved in blocks of attributionBlock requests, every
+// request shape of BenchmarkHostRequest. Reported per request, medians over
+// the blocks: a-us, b-us, floor-us, b/a and each build's ratio to the
+// floor. Without the two variables it skips: it is for prototyping a cut,
+// not part of make bench.
+func BenchmarkHostAB(b *testing.B) {
+	wasmA, wasmB := abModules(b)
 	cfg, k := benchRequestConfig(b)
 	floor := hostVM(b, fixtureModule(b, "floor.wasm"), cfg).VM
-	vmA := hostVM(b, read(pathA), cfg).VM
-	vmB := hostVM(b, read(pathB), cfg).VM
+	vmA := hostVM(b, wasmA, cfg).VM
+	vmB := hostVM(b, wasmB, cfg).VM
 	for _, c := range benchCases(k) {
 		b.Run("case="+c.name, func(b *testing.B) {
 			checkCase(b, c, vmA, vmB)
@@ -72,10 +81,7 @@ func BenchmarkHostAB(b *testing.B) {
 // longest request, p99.9 and completed collections of each build, from
 // one run under the same load. It skips without the two variables.
 func BenchmarkSteadyTrafficAB(b *testing.B) {
-	pathA, pathB := os.Getenv("APIGUARD_AB_A"), os.Getenv("APIGUARD_AB_B")
-	if pathA == "" || pathB == "" {
-		b.Skip("set APIGUARD_AB_A and APIGUARD_AB_B to the two .wasm files to compare")
-	}
+	wasmA, wasmB := abModules(b)
 	type side struct {
 		name  string
 		vm    *cpphost.VM
@@ -85,12 +91,11 @@ func BenchmarkSteadyTrafficAB(b *testing.B) {
 		c0    int
 	}
 	var sides []*side
-	for _, p := range []struct{ name, path string }{{"a", pathA}, {"b", pathB}} {
-		wasm, err := os.ReadFile(p.path)
-		if err != nil {
-			b.Fatal(err)
-		}
-		vm, trace := startTracedModule(b, wasm, 100_000, true)
+	for _, p := range []struct {
+		name string
+		wasm []byte
+	}{{"a", wasmA}, {"b", wasmB}} {
+		vm, trace := startTracedModule(b, p.wasm, 100_000, true)
 		sides = append(sides, &side{name: p.name, vm: vm, trace: trace, c0: cycles(trace.Bytes())})
 	}
 	// The thread's CPU time tells the module's own work from the time the

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"testing"
 
 	"github.com/apiguard/apiguard/internal/testing/cpphost"
@@ -18,15 +17,8 @@ import (
 // (a-MiB, b-MiB). Without the two variables it skips: it is for
 // prototyping a cut, not part of make bench.
 func BenchmarkPluginStartAB(b *testing.B) {
-	pathA, pathB := os.Getenv("APIGUARD_AB_A"), os.Getenv("APIGUARD_AB_B")
-	if pathA == "" || pathB == "" {
-		b.Skip("set APIGUARD_AB_A and APIGUARD_AB_B to the two .wasm files to compare")
-	}
-	host := func(p string) *cpphost.Host {
-		wasm, err := os.ReadFile(p)
-		if err != nil {
-			b.Fatal(err)
-		}
+	wasmA, wasmB := abModules(b)
+	host := func(wasm []byte) *cpphost.Host {
 		h, err := cpphost.New(context.Background(), wasm, cpphost.Options{Profile: cpphost.Envoy133})
 		if err != nil {
 			b.Fatal(err)
@@ -34,7 +26,7 @@ func BenchmarkPluginStartAB(b *testing.B) {
 		b.Cleanup(func() { h.Close() })
 		return h
 	}
-	hA, hB := host(pathA), host(pathB)
+	hA, hB := host(wasmA), host(wasmB)
 	for _, n := range []int{100, 10_000, 100_000} {
 		cfg := startConfig(b, n)
 		b.Run(fmt.Sprintf("keys=%d", n), func(b *testing.B) {
