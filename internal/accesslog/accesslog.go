@@ -58,12 +58,14 @@ func (r *Record) Size() int {
 // AppendJSON appends the line (without a newline) to b. It allocates
 // nothing when b has room for it (Size).
 func (r *Record) AppendJSON(b []byte) []byte {
-	path := r.Path
-	if i := strings.IndexByte(path, '?'); i >= 0 {
-		path = path[:i]
-	}
 	b = append(b, `{"time":"`...)
 	b = appendTime(b, r.Time) // digits, letters and punctuation only
+	return appendTail(appendHead(b, r), r)
+}
+
+// appendHead appends the fields of r from decision to method, after the
+// time's text (which it closes).
+func appendHead(b []byte, r *Record) []byte {
 	b = append(b, `","decision":"`...)
 	b = append(b, r.Decision.String()...) // a word of [a-z_]
 	b = append(b, '"')
@@ -71,7 +73,15 @@ func (r *Record) AppendJSON(b []byte) []byte {
 	b = append(b, `,"status":`...)
 	b = strconv.AppendInt(b, int64(r.Status), 10)
 	b = appendField(b, `,"route":`, r.Route)
-	b = appendField(b, `,"method":`, r.Method)
+	return appendField(b, `,"method":`, r.Method)
+}
+
+// appendTail appends the fields of r from path on, and closes the object.
+func appendTail(b []byte, r *Record) []byte {
+	path := r.Path
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		path = path[:i]
+	}
 	b = appendField(b, `,"path":`, path)
 	b = appendField(b, `,"consumer":`, r.Consumer)
 	b = appendField(b, `,"key_id":`, r.KeyID)
