@@ -3,6 +3,7 @@ package policy
 import (
 	"net/netip"
 	"strings"
+	"unsafe"
 )
 
 // Decision is the answer for one request. Its fields are grouped by
@@ -304,11 +305,14 @@ func (p *Policy) rewrite(norm, rawPath, query string, hasQuery bool, prof *profi
 		}
 		return norm, ""
 	}
-	q := rewriteQuery(query, p.queryParams, p.hide, prof, pr)
-	if q == "" {
+	// The new path in one allocation: norm, "?", then the query, unless it
+	// comes out empty. Nothing writes b after it becomes the string.
+	b := make([]byte, 0, len(norm)+len(query)+24)
+	b = append(append(b, norm...), '?')
+	if b = appendQuery(b, query, p.queryParams, p.hide, prof, pr); len(b) == len(norm)+1 {
 		return norm, ""
 	}
-	return norm + "?" + q, ""
+	return unsafe.String(unsafe.SliceData(b), len(b)), ""
 }
 
 // slot maps a client address to one of the anonymous buckets. IPv4 (also

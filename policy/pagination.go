@@ -240,11 +240,11 @@ func paramKind(key string, credParams []string, prof *profile) int {
 	return paramNone
 }
 
-// rewriteQuery returns query without the credential parameters (when
-// dropCred), with clamped pagination values replaced and the default limit
-// appended, keeping every other pair intact and in order.
-func rewriteQuery(query string, credParams []string, dropCred bool, prof *profile, pr *pageResult) string {
-	b := make([]byte, 0, len(query)+16)
+// appendQuery appends to b the query without the credential parameters
+// (when dropCred), with clamped pagination values replaced and the default
+// limit appended, keeping every other pair intact and in order.
+func appendQuery(b []byte, query string, credParams []string, dropCred bool, prof *profile, pr *pageResult) []byte {
+	start := len(b)
 	sep := byte('&') // the separator before the current pair, kept as sent
 	for q, more := query, query != ""; more; {
 		var pair, key string
@@ -259,7 +259,7 @@ func rewriteQuery(query string, credParams []string, dropCred bool, prof *profil
 			sep = next
 			continue
 		}
-		if len(b) > 0 {
+		if len(b) > start {
 			b = append(b, sep)
 		}
 		sep = next
@@ -278,12 +278,12 @@ func rewriteQuery(query string, credParams []string, dropCred bool, prof *profil
 		b = append(b, pair...)
 	}
 	if pr != nil && pr.addDefault {
-		if len(b) > 0 {
+		if len(b) > start {
 			b = append(b, '&')
 		}
 		b = append(b, prof.defaultPair...)
 	}
-	return string(b)
+	return b
 }
 
 // Limits of the pagination fields.
