@@ -226,18 +226,26 @@ func queryEscape(s string) string {
 // spelling keyNames accepts counts as the parameter.
 func paramKind(key string, credParams []string, prof *profile) int {
 	for _, name := range credParams {
-		if keyNames(key, name) {
+		if mayName(key, name) && keyNames(key, name) {
 			return paramCredential
 		}
 	}
 	if prof != nil {
 		for kind := paramLimit; kind < numParamKinds; kind++ {
-			if name := prof.names[kind]; name != "" && keyNames(key, name) {
+			if name := prof.names[kind]; name != "" && mayName(key, name) && keyNames(key, name) {
 				return kind
 			}
 		}
 	}
 	return paramNone
+}
+
+// mayName is false when the raw query key cannot be a spelling of name
+// (keyNames): its first byte can spell name's only as itself, an escape or
+// '+'. It rules most keys out at the cost of a comparison, where keyNames
+// is a call, which costs in the filter's module.
+func mayName(raw, name string) bool {
+	return name == "" || raw != "" && (raw[0] == name[0] || raw[0] == '%' || raw[0] == '+')
 }
 
 // appendQuery appends to b the query without the credential parameters

@@ -105,6 +105,28 @@ func TestKeyNames(t *testing.T) {
 	}
 }
 
+// TestMayNameRulesOutOnlyWhatKeyNamesRefuses: mayName, the first-byte
+// test before keyNames, is true whenever keyNames is, for every spelling
+// of every name (an escaped first byte, a space spelled '+', brackets).
+func TestMayNameRulesOutOnlyWhatKeyNamesRefuses(t *testing.T) {
+	raws := []string{"limit", "%6Cimit", "%6cimit[]", "+x", "%20x", " x", "limit%5B%5D", "x", "", "[]", "%", "+", "Limit"}
+	names := []string{"limit", " x", "x", "%", "+", "["}
+	ruledOut := 0
+	for _, raw := range raws {
+		for _, name := range names {
+			if keyNames(raw, name) && !mayName(raw, name) {
+				t.Errorf("mayName(%q, %q) rules out a key keyNames accepts", raw, name)
+			}
+			if !mayName(raw, name) {
+				ruledOut++
+			}
+		}
+	}
+	if ruledOut == 0 {
+		t.Error("mayName ruled nothing out")
+	}
+}
+
 func TestQueryHelpers(t *testing.T) {
 	if !componentEquals("a%62+c", "ab c") || componentEquals("ab", "abc") || componentEquals("abc", "ab") || !componentEquals("%zz", "%zz") {
 		t.Error("componentEquals")
