@@ -1,25 +1,20 @@
 package accesslog
 
 import (
-	"time"
 	"unsafe"
 
 	"github.com/apiguard/apiguard/policy"
 )
 
 // Encoder writes Records exactly as Record.AppendJSON does, keeping what
-// repeats from line to line: the time to the second, and the run of fields
-// from "decision" to "method", which is the same for every denial of one
-// route for one reason. In the filter's module each field written costs
-// more than the lookups that replace it. An Encoder is not safe for
-// concurrent use; its zero value is ready.
+// repeats from line to line: the run of fields from "decision" to
+// "method", which is the same for every denial of one route for one
+// reason. In the filter's module each field written costs more than the
+// comparisons that replace it. (Keeping the time's text per second too
+// measured within the noise.) An Encoder is not safe for concurrent use;
+// its zero value is ready.
 type Encoder struct {
 	heads [16]*head
-	// second is the Unix second whose text (RFC 3339 to the seconds, UTC)
-	// secondText holds; haveSecond says secondText is set.
-	second     int64
-	secondText [19]byte
-	haveSecond bool
 }
 
 // head is the text of a line's fields from decision to method, and what
@@ -38,7 +33,7 @@ type head struct {
 // of the line was written before.
 func (e *Encoder) AppendJSON(b []byte, r *Record) []byte {
 	b = append(b, `{"time":"`...)
-	b = e.appendTime(b, r.Time)
+	b = appendTime(b, r.Time)
 	b = append(b, e.headOf(r).text...)
 	return appendTail(b, r)
 }
@@ -75,18 +70,4 @@ func appendView(b []byte, s string) ([]byte, string) {
 	n := len(b)
 	b = append(b, s...)
 	return b, unsafe.String(unsafe.SliceData(b[n:]), len(s))
-}
-
-// appendTime appends t as appendTime does, the part to the second from
-// the last line's when it is the same second.
-func (e *Encoder) appendTime(b []byte, t time.Time) []byte {
-	if sec := t.Unix(); !e.haveSecond || sec != e.second {
-		u := t.UTC()
-		if year := u.Year(); year < 0 || year > 9999 {
-			return appendTime(b, t)
-		}
-		appendSeconds(e.secondText[:0], u)
-		e.second, e.haveSecond = sec, true
-	}
-	return appendFraction(append(b, e.secondText[:]...), t.Nanosecond())
 }

@@ -9,26 +9,15 @@ import "time"
 // write in four digits, go through it.
 func appendTime(b []byte, t time.Time) []byte {
 	t = t.UTC()
-	if year := t.Year(); year < 0 || year > 9999 {
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
 		return t.AppendFormat(b, time.RFC3339Nano)
 	}
-	return appendFraction(appendSeconds(b, t), t.Nanosecond())
-}
-
-// appendSeconds appends t's date and time to the second, as RFC 3339
-// writes them (19 bytes), for t in UTC with a year from 0 to 9999.
-func appendSeconds(b []byte, t time.Time) []byte {
-	year, month, day := t.Date()
 	hour, minute, sec := t.Clock()
-	return append(b, digit(year/1000), digit(year/100), digit(year/10), digit(year), '-',
+	b = append(b, digit(year/1000), digit(year/100), digit(year/10), digit(year), '-',
 		digit(int(month)/10), digit(int(month)), '-', digit(day/10), digit(day), 'T',
 		digit(hour/10), digit(hour), ':', digit(minute/10), digit(minute), ':', digit(sec/10), digit(sec))
-}
-
-// appendFraction appends the fraction of a second ns nanoseconds make,
-// without trailing zeros and none when zero, then "Z".
-func appendFraction(b []byte, ns int) []byte {
-	if ns != 0 {
+	if ns := t.Nanosecond(); ns != 0 {
 		var frac [10]byte
 		frac[0] = '.'
 		for i := 9; i >= 1; i-- {
