@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/binary"
 	"strconv"
-	"unsafe"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
 
@@ -81,20 +80,12 @@ func buildReply(d *policy.Decision) *reply {
 	m := len(b)
 	r := &reply{status: d.Status, headers: b[:n:n], body: b[n:m:m]}
 	var reason string
-	b, reason = appendView(b, string(d.Reason))
+	b, reason = accesslog.AppendView(b, string(d.Reason))
 	r.reason = policy.Reason(reason)
-	b, r.typ = appendView(b, pr.Type)
-	b, r.title = appendView(b, pr.Title)
-	_, r.detail = appendView(b, pr.Detail)
+	b, r.typ = accesslog.AppendView(b, pr.Type)
+	b, r.title = accesslog.AppendView(b, pr.Title)
+	_, r.detail = accesslog.AppendView(b, pr.Detail)
 	return r
-}
-
-// appendView appends s to b and returns it as a view of b's memory (b is
-// sized to have room, so that the reply stays one buffer).
-func appendView(b []byte, s string) ([]byte, string) {
-	n := len(b)
-	b = append(b, s...)
-	return b, unsafe.String(unsafe.SliceData(b[n:]), len(s))
 }
 
 // headerMapSize is the size of pairs serialized as a proxy-wasm header map.

@@ -58,15 +58,17 @@ func newHead(r *Record) *head {
 	t = appendHead(t, r)
 	h := &head{decision: r.Decision, status: r.Status, text: t[:len(t):len(t)]}
 	var reason string
-	t, reason = appendView(t, string(r.Reason))
+	t, reason = AppendView(t, string(r.Reason))
 	h.reason = policy.Reason(reason)
-	t, h.route = appendView(t, r.Route)
-	_, h.method = appendView(t, r.Method)
+	t, h.route = AppendView(t, r.Route)
+	_, h.method = AppendView(t, r.Method)
 	return h
 }
 
-// appendView appends s to b and returns it as a view of b's memory.
-func appendView(b []byte, s string) ([]byte, string) {
+// AppendView appends s to b and returns it as a view of b's memory, for a
+// value kept beside text in one buffer that is never written again (b is
+// sized to have room, so that the buffer stays one).
+func AppendView(b []byte, s string) ([]byte, string) {
 	n := len(b)
 	b = append(b, s...)
 	return b, unsafe.String(unsafe.SliceData(b[n:]), len(s))
