@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http/httptest"
 	"os"
 	"strconv"
@@ -100,6 +101,9 @@ func BenchmarkKeyStoreLoadAB(b *testing.B) {
 // VM logged.
 func loggedLoad(vm *cpphost.VM) (verify, index time.Duration) {
 	for _, line := range vm.LogsAt(logInfo) {
+		if os.Getenv("KSDEBUG") != "" {
+			fmt.Println(line)
+		}
 		if m := loadedLine.FindStringSubmatch(line); m != nil {
 			return durationOf(m[1], m[2]), durationOf(m[3], m[4])
 		}
