@@ -3,6 +3,7 @@ package policy
 import (
 	"bytes"
 	"errors"
+	"math/bits"
 	"sort"
 	"strconv"
 	"time"
@@ -65,9 +66,13 @@ type Loader struct {
 
 	ki, wi int
 	idOff  uint32
-	// ids is an open-addressing set of key record indices + 1 (0: empty),
-	// hashed by key id, to refuse a key id used twice.
-	ids []uint32
+	// ids is an open-addressing set of the key records, hashed by key id,
+	// to refuse a key id used twice. An entry is 0 when empty, else the
+	// record's index + 1 in its low idBits bits and, above them, as many
+	// bits of the id's hash as are left (its tag): a probe reads another
+	// record's id only when their tags match.
+	ids    []uint32
+	idBits uint
 	// indexed is set when the keys were indexed by an earlier load of the
 	// same verified snapshot (Policy.Rebind): only the consumers are built.
 	indexed bool
@@ -364,6 +369,7 @@ func (l *Loader) windows() {
 	l.ix.idBase = make([]uint32, (int(l.hdr.Keys)+idGroup-1)/idGroup)
 	// Load factor 0.8 at most: 5 bytes per key while the keys are checked.
 	l.ids = make([]uint32, int(l.hdr.Keys)+int(l.hdr.Keys)/4+16)
+	l.idBits = uint(bits.Len32(l.hdr.Keys)) // Keys <= keysnap.MaxKeys: at least 5 bits of tag
 	l.stage = stageKeys
 	if l.hdr.Keys == 0 {
 		l.finishKeys()
@@ -417,18 +423,21 @@ func (l *Loader) uniqueID(i int, id string) bool {
 	// The mixed hash's top 32 bits scaled to [0, n): no power-of-two size
 	// needed (FNV-1a alone leaves its top bits clustered for ids that
 	// differ only at the end).
+	// The tag is the top bits of the low half, which the multiplication
+	// mixed from all of the low half.
 	h := fnv1a(0, id)
 	h = (h ^ h>>32) * 0x9e3779b97f4a7c15
+	tag := uint32(h) >> l.idBits << l.idBits
 	for slot := (h >> 32) * n >> 32; ; slot++ {
 		if slot == n {
 			slot = 0
 		}
 		e := l.ids[slot]
 		if e == 0 {
-			l.ids[slot] = uint32(i) + 1
+			l.ids[slot] = tag | (uint32(i) + 1)
 			return true
 		}
-		if l.recordID(int(e-1)) == id {
+		if e^tag < 1<<l.idBits && l.recordID(int(e^tag)-1) == id {
 			return false
 		}
 	}

@@ -384,3 +384,38 @@ func TestNextSnapshotSharesRepeatedConsumers(t *testing.T) {
 		t.Fatal("a changed last consumer shared the old consumers")
 	}
 }
+
+// TestSnapshotDuplicateKeyID: a snapshot in which two keys share an id is
+// refused, wherever the two stand in the digest order, and one without is
+// loaded.
+func TestSnapshotDuplicateKeyID(t *testing.T) {
+	store := mustCompile(t, `{"key_store": {"cluster": "k", "path": "/k", "allow_unsigned": true},
+		"routes": [{"name": "r", "path": "/r"}]}`)
+	const n = 5000
+	snap := func(dup, of int) []byte {
+		s := &keysnap.Snapshot{Generation: 1, Consumers: []keysnap.Consumer{{ID: "c"}}}
+		for i := 0; i < n; i++ {
+			k := keysnap.Key{ID: "key-" + strconv.Itoa(i), NotBefore: keysnap.NoLowerBound, NotAfter: keysnap.NoUpperBound}
+			copy(k.Digest[:], sha256Sum(strconv.Itoa(i)))
+			s.Keys = append(s.Keys, k)
+		}
+		if dup >= 0 {
+			s.Keys[dup].ID = s.Keys[of].ID
+		}
+		data, err := keysnap.Encode(s, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return data
+	}
+	if _, err := store.LoadSnapshot(snap(-1, 0)); err != nil {
+		t.Fatalf("no duplicate: %v", err)
+	}
+	for _, c := range [][2]int{{1, 0}, {0, 1}, {n - 1, 0}, {17, 4321}, {4321, 17}, {n - 2, n - 1}} {
+		_, err := store.LoadSnapshot(snap(c[0], c[1]))
+		var le *LoadError
+		if !errors.As(err, &le) || le.Cause != CauseInvalid || !strings.Contains(le.Msg, "is used by two keys") {
+			t.Errorf("key %d with the id of key %d: %v", c[0], c[1], err)
+		}
+	}
+}
