@@ -292,14 +292,15 @@ func (l *Loader) nextConsumer() {
 		l.fail(CauseCorrupt, "consumer "+strconv.Itoa(ci)+": "+err.Error())
 		return
 	}
-	where := "consumer " + strconv.Itoa(ci)
 	if !isIdentifier(cc.ID) {
-		l.fail(CauseInvalid, where+": id must be 1 to 256 visible ASCII characters")
+		l.fail(CauseInvalid, "consumer "+strconv.Itoa(ci)+": id must be 1 to 256 visible ASCII characters")
 		return
 	}
-	where = "consumer " + quote(cc.ID)
+	// Errors name the consumer by its id (built only then: the quoting
+	// would cost more than the checks).
+	where := func() string { return "consumer " + quote(cc.ID) }
 	if prev, dup := l.seen[cc.ID]; dup {
-		l.fail(CauseInvalid, where+": duplicate consumer id (also consumer "+strconv.Itoa(prev)+")")
+		l.fail(CauseInvalid, where()+": duplicate consumer id (also consumer "+strconv.Itoa(prev)+")")
 		return
 	}
 	l.seen[cc.ID] = ci
@@ -307,7 +308,7 @@ func (l *Loader) nextConsumer() {
 	if cc.RateLimit != "" {
 		i, ok := l.limitIndex[cc.RateLimit]
 		if !ok {
-			l.fail(CauseConfigMismatch, where+": unknown rate limit policy "+quote(cc.RateLimit)+" (not in the configuration's rate_limits)")
+			l.fail(CauseConfigMismatch, where()+": unknown rate limit policy "+quote(cc.RateLimit)+" (not in the configuration's rate_limits)")
 			return
 		}
 		limit = i
@@ -315,7 +316,7 @@ func (l *Loader) nextConsumer() {
 	if cc.Quota != "" {
 		i, ok := l.quotaIndex[cc.Quota]
 		if !ok {
-			l.fail(CauseConfigMismatch, where+": unknown quota "+quote(cc.Quota)+" (not in the configuration's quotas)")
+			l.fail(CauseConfigMismatch, where()+": unknown quota "+quote(cc.Quota)+" (not in the configuration's quotas)")
 			return
 		}
 		quota = i
@@ -324,11 +325,11 @@ func (l *Loader) nextConsumer() {
 	sort.Strings(scopes)
 	for i, s := range scopes {
 		if !isScope(s) {
-			l.fail(CauseInvalid, where+": scope "+quote(s)+" is not a scope token")
+			l.fail(CauseInvalid, where()+": scope "+quote(s)+" is not a scope token")
 			return
 		}
 		if i > 0 && scopes[i-1] == s {
-			l.fail(CauseInvalid, where+": duplicate scope "+quote(s))
+			l.fail(CauseInvalid, where()+": duplicate scope "+quote(s))
 			return
 		}
 	}
