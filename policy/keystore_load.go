@@ -133,7 +133,14 @@ func (p *Policy) NewLoader(data []byte) (*Loader, error) {
 // sealed keysnap.Buffer, which the policy made keeps. The two consumer
 // sections are compared in steps, with the hashing.
 func (p *Policy) NewBufferLoader(buf *keysnap.Buffer, prev *Policy) (*Loader, error) {
-	l, err := p.newLoader(buf)
+	return p.NewCheckedLoader(buf, prev, nil)
+}
+
+// NewCheckedLoader is NewBufferLoader for a snapshot whose first bytes
+// p.CheckFirst accepted (checked, which may be nil): when buf starts with
+// the bytes checked, the header is not checked again.
+func (p *Policy) NewCheckedLoader(buf *keysnap.Buffer, prev *Policy, checked *Checked) (*Loader, error) {
+	l, err := p.newLoader(buf, checked)
 	if err == nil && prev != nil && prev.base == p && prev.snap != nil && prev.snapVersion == l.hdr.Version &&
 		prev.snap.consLen == l.ix.consLen {
 		l.prev = prev
@@ -150,11 +157,14 @@ func headerOf(buf *keysnap.Buffer) []byte {
 	return buf.Slice(0, min(buf.Total(), keysnap.MaxHeaderSize))
 }
 
-func (p *Policy) newLoader(buf *keysnap.Buffer) (*Loader, error) {
+func (p *Policy) newLoader(buf *keysnap.Buffer, checked *Checked) (*Loader, error) {
 	began := time.Now()
-	h, err := p.CheckHeader(headerOf(buf))
-	if err != nil {
-		return nil, err
+	h, ok := checked.of(p, buf)
+	if !ok {
+		var err error
+		if h, err = p.CheckHeader(headerOf(buf)); err != nil {
+			return nil, err
+		}
 	}
 	if err := h.CheckLen(buf.Total()); err != nil {
 		return nil, loadError(err)

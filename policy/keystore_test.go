@@ -419,3 +419,47 @@ func TestSnapshotDuplicateKeyID(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckedLoader: a loader given the header CheckFirst accepted trusts
+// it only for a snapshot that starts with the same bytes and for the
+// policy that checked it; any other snapshot's header is checked in full.
+func TestCheckedLoader(t *testing.T) {
+	_, store, snap, _ := storeExample(t)
+	_, other, _, _ := storeExampleWith(t, func(cfg map[string]any) {
+		_, pub2, _ := ed25519.GenerateKey(rand.New(rand.NewSource(9)))
+		cfg["key_store"].(map[string]any)["public_key"] = base64.StdEncoding.EncodeToString(pub2[32:])
+	})
+	checked, err := store.CheckFirst(snap[:keysnap.MaxHeaderSize])
+	if err != nil {
+		t.Fatal(err)
+	}
+	resigned := append([]byte(nil), snap...)
+	resigned[16]++ // generation, covered by the signature
+	load := func(p *Policy, data []byte) error {
+		l, err := p.NewCheckedLoader(keysnap.BufferOf(data), nil, checked)
+		if err != nil {
+			return err
+		}
+		for !l.Step(time.Hour) {
+		}
+		if l.Err() != nil {
+			return l.Err()
+		}
+		return nil
+	}
+	if err := load(store, snap); err != nil {
+		t.Fatalf("the checked snapshot: %v", err)
+	}
+	for name, tc := range map[string]struct {
+		p    *Policy
+		data []byte
+	}{
+		"other header bytes": {store, resigned},
+		"other policy":       {other, snap},
+	} {
+		var le *LoadError
+		if err := load(tc.p, tc.data); !errors.As(err, &le) || le.Cause != CauseBadSignature {
+			t.Errorf("%s: %v, want a bad signature", name, err)
+		}
+	}
+}
