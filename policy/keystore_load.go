@@ -3,7 +3,6 @@ package policy
 import (
 	"bytes"
 	"errors"
-	"math/bits"
 	"sort"
 	"strconv"
 	"time"
@@ -58,21 +57,17 @@ type Loader struct {
 	// np is the policy being made: the base's, with the snapshot's
 	// consumers (their text and scope sets) and keys.
 	np         *Policy
-	seen       map[string]int
-	limitIndex map[string]int
-	quotaIndex map[string]int
+	seen       idSet
+	limitIndex nameIndex
+	quotaIndex nameIndex
 	scopeIDs   map[string]int
 	builder    *consumerBuilder
 
 	ki, wi int
 	idOff  uint32
-	// ids is an open-addressing set of the key records, hashed by key id,
-	// to refuse a key id used twice. An entry is 0 when empty, else the
-	// record's index + 1 in its low idBits bits and, above them, as many
-	// bits of the id's hash as are left (its tag): a probe reads another
-	// record's id only when their tags match.
-	ids    []uint32
-	idBits uint
+	// ids is the set of key ids seen (records before ki), to refuse a key
+	// id used twice; seen that of consumer ids.
+	ids idSet
 	// indexed is set when the keys were indexed by an earlier load of the
 	// same verified snapshot (Policy.Rebind): only the consumers are built.
 	indexed bool
@@ -212,7 +207,7 @@ func (l *Loader) Policy() *Policy { return l.out }
 func (l *Loader) fail(cause LoadCause, msg string) {
 	l.err = &LoadError{Cause: cause, Msg: msg}
 	l.stage = stageDone
-	l.consumers, l.np, l.seen, l.builder, l.ids = nil, nil, nil, nil, nil
+	l.consumers, l.np, l.seen, l.builder, l.ids = nil, nil, idSet{}, nil, idSet{}
 }
 
 // view returns b as a string without copying: snapshot data never changes.
@@ -242,9 +237,7 @@ func (l *Loader) unit() {
 			l.startConsumers()
 		}
 	case stageConsumers:
-		for n := 0; n < consumerUnit && l.stage == stageConsumers; n++ {
-			l.nextConsumer()
-		}
+		l.consumerBatch()
 	case stageWindows:
 		l.windows()
 	case stageKeys:
@@ -268,14 +261,14 @@ func (l *Loader) startConsumers() {
 	// keep none of it.
 	l.cr = keysnap.NewConsumerReader(l.ix.buf.Slice(l.ix.cons, l.ix.consLen), l.hdr.Version, view)
 	l.consumers = make([]consumer, 0, n)
-	l.seen = make(map[string]int, n)
-	l.limitIndex = make(map[string]int, len(p.limits))
+	l.seen = newIDSet(n, func(i int) string { return l.np.consumerID(&l.consumers[i]) }) // n < keysnap.MaxConsumers
+	l.limitIndex = nameIndex{m: make(map[string]int, len(p.limits)), last: -1}
 	for i, lim := range p.limits {
-		l.limitIndex[lim.Name] = i
+		l.limitIndex.m[lim.Name] = i
 	}
-	l.quotaIndex = make(map[string]int, len(p.quotas))
+	l.quotaIndex = nameIndex{m: make(map[string]int, len(p.quotas)), last: -1}
 	for i, q := range p.quotas {
-		l.quotaIndex[q.Name] = i
+		l.quotaIndex.m[q.Name] = i
 	}
 	// The interned ids of the route scopes, as Compile assigned them: a
 	// consumer scope no route requires needs no bit.
@@ -295,6 +288,13 @@ func (l *Loader) startConsumers() {
 	}
 }
 
+// consumerBatch checks and builds up to consumerUnit consumers.
+func (l *Loader) consumerBatch() {
+	for n := 0; n < consumerUnit && l.stage == stageConsumers; n++ {
+		l.nextConsumer()
+	}
+}
+
 func (l *Loader) nextConsumer() {
 	ci := len(l.consumers)
 	cc := &l.cc
@@ -309,14 +309,15 @@ func (l *Loader) nextConsumer() {
 	// Errors name the consumer by its id (built only then: the quoting
 	// would cost more than the checks).
 	where := func() string { return "consumer " + quote(cc.ID) }
-	if prev, dup := l.seen[cc.ID]; dup {
+	// One map operation: a duplicate leaves the map's size unchanged (the
+	// earlier consumer is then looked for, to name it).
+	if prev, ok := l.seen.add(ci, cc.ID); !ok {
 		l.fail(CauseInvalid, where()+": duplicate consumer id (also consumer "+strconv.Itoa(prev)+")")
 		return
 	}
-	l.seen[cc.ID] = ci
 	limit, quota := -1, -1
 	if cc.RateLimit != "" {
-		i, ok := l.limitIndex[cc.RateLimit]
+		i, ok := l.limitIndex.get(cc.RateLimit)
 		if !ok {
 			l.fail(CauseConfigMismatch, where()+": unknown rate limit policy "+quote(cc.RateLimit)+" (not in the configuration's rate_limits)")
 			return
@@ -324,7 +325,7 @@ func (l *Loader) nextConsumer() {
 		limit = i
 	}
 	if cc.Quota != "" {
-		i, ok := l.quotaIndex[cc.Quota]
+		i, ok := l.quotaIndex.get(cc.Quota)
 		if !ok {
 			l.fail(CauseConfigMismatch, where()+": unknown quota "+quote(cc.Quota)+" (not in the configuration's quotas)")
 			return
@@ -354,7 +355,8 @@ func (l *Loader) nextConsumer() {
 }
 
 func (l *Loader) startKeys() {
-	l.seen, l.builder, l.cr = nil, nil, nil
+	l.seen, l.builder, l.cr = idSet{}, nil, nil
+	l.limitIndex, l.quotaIndex = nameIndex{}, nameIndex{}
 	if l.indexed { // by the load that verified the snapshot
 		l.finish()
 		return
@@ -379,8 +381,7 @@ func (l *Loader) windows() {
 	l.ix.buckets = make([]uint32, 1<<16+1)
 	l.ix.idBase = make([]uint32, (int(l.hdr.Keys)+idGroup-1)/idGroup)
 	// Load factor 0.8 at most: 5 bytes per key while the keys are checked.
-	l.ids = make([]uint32, int(l.hdr.Keys)+int(l.hdr.Keys)/4+16)
-	l.idBits = uint(bits.Len32(l.hdr.Keys)) // Keys <= keysnap.MaxKeys: at least 5 bits of tag
+	l.ids = newIDSet(int(l.hdr.Keys), l.recordID) // Keys <= keysnap.MaxKeys
 	l.stage = stageKeys
 	if l.hdr.Keys == 0 {
 		l.finishKeys()
@@ -413,7 +414,7 @@ func (l *Loader) keys() {
 			l.fail(CauseInvalid, "key record "+strconv.Itoa(i)+": key id must be visible ASCII")
 			return
 		}
-		if !l.uniqueID(i, id) {
+		if _, ok := l.ids.add(i, id); !ok {
 			l.fail(CauseInvalid, "key id "+quote(id)+" is used by two keys: key ids are unique")
 			return
 		}
@@ -426,34 +427,6 @@ func (l *Loader) keys() {
 	}
 }
 
-// uniqueID adds key record i, whose id is id, to the set of key ids, and
-// reports whether no earlier record has the same id. Records before i have
-// their ids located through idBase, which is filled up to i.
-func (l *Loader) uniqueID(i int, id string) bool {
-	n := uint64(len(l.ids))
-	// The mixed hash's top 32 bits scaled to [0, n): no power-of-two size
-	// needed (FNV-1a alone leaves its top bits clustered for ids that
-	// differ only at the end).
-	// The tag is the top bits of the low half, which the multiplication
-	// mixed from all of the low half.
-	h := fnv1a(0, id)
-	h = (h ^ h>>32) * 0x9e3779b97f4a7c15
-	tag := uint32(h) >> l.idBits << l.idBits
-	for slot := (h >> 32) * n >> 32; ; slot++ {
-		if slot == n {
-			slot = 0
-		}
-		e := l.ids[slot]
-		if e == 0 {
-			l.ids[slot] = tag | (uint32(i) + 1)
-			return true
-		}
-		if e^tag < 1<<l.idBits && l.recordID(int(e^tag)-1) == id {
-			return false
-		}
-	}
-}
-
 // recordID is the id of key record m, located as snapIndex.find does
 // (l.ix.idBase is filled up to m).
 func (l *Loader) recordID(m int) string {
@@ -462,7 +435,7 @@ func (l *Loader) recordID(m int) string {
 }
 
 func (l *Loader) finishKeys() {
-	l.ids = nil
+	l.ids = idSet{}
 	if l.idOff != l.hdr.IDBytes {
 		l.fail(CauseCorrupt, "key id section does not match the key records")
 		return

@@ -463,3 +463,35 @@ func TestCheckedLoader(t *testing.T) {
 		}
 	}
 }
+
+// TestSnapshotDuplicateConsumer: a snapshot that repeats a consumer id is
+// refused, naming both consumers.
+func TestSnapshotDuplicateConsumer(t *testing.T) {
+	store := mustCompile(t, `{"key_store": {"cluster": "k", "path": "/k", "allow_unsigned": true},
+		"routes": [{"name": "r", "path": "/r"}]}`)
+	s := &keysnap.Snapshot{Generation: 1, Consumers: []keysnap.Consumer{{ID: "a"}, {ID: "b"}, {ID: "c"}, {ID: "b"}}}
+	data, err := keysnap.Encode(s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = store.LoadSnapshot(data)
+	var le *LoadError
+	if !errors.As(err, &le) || le.Cause != CauseInvalid || le.Msg != `consumer "b": duplicate consumer id (also consumer 1)` {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// TestNameIndex: the last name found is remembered, and never stands for
+// another.
+func TestNameIndex(t *testing.T) {
+	x := nameIndex{m: map[string]int{"gold": 0, "silver": 1}, last: -1}
+	for _, c := range []struct {
+		name string
+		i    int
+		ok   bool
+	}{{"gold", 0, true}, {"gold", 0, true}, {"silver", 1, true}, {"bronze", 0, false}, {"silver", 1, true}, {"gold", 0, true}, {"", 0, false}} {
+		if i, ok := x.get(c.name); i != c.i || ok != c.ok {
+			t.Errorf("%q: %d %v, want %d %v", c.name, i, ok, c.i, c.ok)
+		}
+	}
+}
