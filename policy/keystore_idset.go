@@ -1,6 +1,9 @@
 package policy
 
-import "math/bits"
+import (
+	"math/bits"
+	"sort"
+)
 
 // idSet is an open-addressing set of the ids of numbered records (key
 // records, consumers), for refusing an id used twice while a snapshot
@@ -67,4 +70,19 @@ func (x *nameIndex) get(name string) (int, bool) {
 		x.lastName, x.last = name, i
 	}
 	return i, ok
+}
+
+// sortScopes sorts a consumer's scopes: by insertion when they are few,
+// as they mostly are, which in WebAssembly costs far less than sort's
+// generic code.
+func sortScopes(s []string) {
+	if len(s) > 12 {
+		sort.Strings(s)
+		return
+	}
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
 }

@@ -3,7 +3,6 @@ package policy
 import (
 	"bytes"
 	"errors"
-	"sort"
 	"strconv"
 	"time"
 	"unsafe"
@@ -333,7 +332,7 @@ func (l *Loader) nextConsumer() {
 		quota = i
 	}
 	scopes := cc.Scopes // the reader's scratch: the builder copies what it keeps
-	sort.Strings(scopes)
+	sortScopes(scopes)
 	for i, s := range scopes {
 		if !isScope(s) {
 			l.fail(CauseInvalid, where()+": scope "+quote(s)+" is not a scope token")

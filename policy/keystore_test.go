@@ -9,6 +9,8 @@ import (
 	"math/rand"
 	"os"
 	"reflect"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -492,6 +494,22 @@ func TestNameIndex(t *testing.T) {
 	}{{"gold", 0, true}, {"gold", 0, true}, {"silver", 1, true}, {"bronze", 0, false}, {"silver", 1, true}, {"gold", 0, true}, {"", 0, false}} {
 		if i, ok := x.get(c.name); i != c.i || ok != c.ok {
 			t.Errorf("%q: %d %v, want %d %v", c.name, i, ok, c.i, c.ok)
+		}
+	}
+}
+
+// TestSortScopes: sortScopes sorts as sort.Strings does, at every length.
+func TestSortScopes(t *testing.T) {
+	rng := rand.New(rand.NewSource(5))
+	for n := 0; n <= 20; n++ {
+		s := make([]string, n)
+		for i := range s {
+			s[i] = strconv.Itoa(rng.Intn(8)) + "s"
+		}
+		want := append([]string(nil), s...)
+		sort.Strings(want)
+		if sortScopes(s); !slices.Equal(s, want) {
+			t.Fatalf("%d: %q, want %q", n, s, want)
 		}
 	}
 }
