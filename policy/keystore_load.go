@@ -2,6 +2,7 @@ package policy
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"strconv"
 	"time"
@@ -391,24 +392,31 @@ func (l *Loader) windows() {
 func (l *Loader) keys() {
 	n := int(l.hdr.Keys)
 	end := min(n, l.ki+keyUnit)
+	ix, buckets := l.ix, l.ix.buckets
+	consumers, windows, idBytes := uint32(len(l.consumers)), l.hdr.Windows, uint64(l.hdr.IDBytes)
+	var prev []byte // the digest before
+	if l.ki > 0 {
+		prev = ix.record(l.ki - 1)[:32]
+	}
 	for i := l.ki; i < end; i++ {
-		digest, cons, flags, idLen, window := keysnap.Record(l.ix.record(i), 0)
-		if i > 0 && bytes.Compare(l.ix.record(i - 1)[:32], digest) >= 0 {
+		digest, cons, flags, idLen, window := keysnap.Record(ix.record(i), 0)
+		if prev != nil && !digestAfter(digest, prev) {
 			l.fail(CauseCorrupt, "key records are not in strictly ascending digest order (a duplicate key?) at record "+strconv.Itoa(i))
 			return
 		}
-		if int(cons) >= len(l.consumers) || flags&^keysnap.FlagRevoked != 0 || window > l.hdr.Windows {
+		prev = digest
+		if cons >= consumers || flags&^keysnap.FlagRevoked != 0 || window > windows {
 			l.fail(CauseCorrupt, "key record "+strconv.Itoa(i)+": consumer index, flags or window out of range")
 			return
 		}
-		if uint64(l.idOff)+uint64(idLen) > uint64(l.hdr.IDBytes) {
+		if uint64(l.idOff)+uint64(idLen) > idBytes {
 			l.fail(CauseCorrupt, "key ids overrun their section")
 			return
 		}
 		if i%idGroup == 0 {
-			l.ix.idBase[i/idGroup] = l.idOff
+			ix.idBase[i/idGroup] = l.idOff
 		}
-		id := l.ix.id(l.idOff, l.idOff+uint32(idLen))
+		id := ix.id(l.idOff, l.idOff+uint32(idLen))
 		if !isVisibleASCII(id) {
 			l.fail(CauseInvalid, "key record "+strconv.Itoa(i)+": key id must be visible ASCII")
 			return
@@ -418,12 +426,23 @@ func (l *Loader) keys() {
 			return
 		}
 		l.idOff += uint32(idLen)
-		l.ix.buckets[(int(digest[0])<<8|int(digest[1]))+1]++
+		buckets[(int(digest[0])<<8|int(digest[1]))+1]++
 	}
 	l.ki = end
 	if l.ki == n {
 		l.finishKeys()
 	}
+}
+
+// digestAfter reports whether digest d sorts after digest prev: by their
+// first eight bytes as a number, which settles it for all but keys that
+// share them (bytes.Compare is a call, and compares byte by byte in wasm).
+func digestAfter(d, prev []byte) bool {
+	a, b := binary.BigEndian.Uint64(d), binary.BigEndian.Uint64(prev)
+	if a != b {
+		return a > b
+	}
+	return bytes.Compare(d[8:32], prev[8:32]) > 0
 }
 
 // recordID is the id of key record m, located as snapIndex.find does

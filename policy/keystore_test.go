@@ -513,3 +513,58 @@ func TestSortScopes(t *testing.T) {
 		}
 	}
 }
+
+// TestSnapshotKeyOrder: key records out of digest order, or with a digest
+// twice, are refused, whichever of the digest's bytes first differ.
+func TestSnapshotKeyOrder(t *testing.T) {
+	store := mustCompile(t, `{"key_store": {"cluster": "k", "path": "/k", "allow_unsigned": true},
+		"routes": [{"name": "r", "path": "/r"}]}`)
+	s := &keysnap.Snapshot{Generation: 1, Consumers: []keysnap.Consumer{{ID: "c"}}}
+	for i := 0; i < 6; i++ {
+		k := keysnap.Key{ID: "k" + strconv.Itoa(i), NotBefore: keysnap.NoLowerBound, NotAfter: keysnap.NoUpperBound}
+		k.Digest[0], k.Digest[9] = 1, byte(i) // the first 8 bytes are equal for keys 0 to 5...
+		s.Keys = append(s.Keys, k)
+	}
+	s.Keys[5].Digest[3] = 2 // ...but key 5's
+	good, err := keysnap.Encode(s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.LoadSnapshot(good); err != nil {
+		t.Fatal(err)
+	}
+	h, _ := keysnap.ParseHeader(good)
+	_, recs, _, _, _ := h.Offsets()
+	rec := func(data []byte, i int) []byte { return data[recs+i*keysnap.RecordSize:][:32] }
+	for name, edit := range map[string]func(d []byte){
+		"swapped in the last bytes": func(d []byte) { rec(d, 2)[9], rec(d, 3)[9] = rec(d, 3)[9], rec(d, 2)[9] },
+		"swapped in the first 8":    func(d []byte) { rec(d, 4)[3], rec(d, 5)[3] = 2, 0 },
+		"a digest twice":            func(d []byte) { copy(rec(d, 4), rec(d, 3)) },
+	} {
+		data := append([]byte(nil), good...)
+		edit(data)
+		sum := sha256.Sum256(data[h.Size:])
+		copy(data[64:96], sum[:]) // the body's digest (unsigned)
+		_, err := store.LoadSnapshot(data)
+		var le *LoadError
+		if !errors.As(err, &le) || le.Cause != CauseCorrupt || !strings.Contains(le.Msg, "strictly ascending digest order") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+func TestDigestAfter(t *testing.T) {
+	d := func(b0, b20 byte) []byte {
+		x := make([]byte, 32)
+		x[0], x[20] = b0, b20
+		return x
+	}
+	for _, c := range []struct {
+		a, b []byte
+		want bool
+	}{{d(2, 0), d(1, 9), true}, {d(1, 9), d(2, 0), false}, {d(1, 2), d(1, 1), true}, {d(1, 1), d(1, 2), false}, {d(1, 1), d(1, 1), false}} {
+		if got := digestAfter(c.a, c.b); got != c.want {
+			t.Errorf("%x after %x: %v", c.a, c.b, got)
+		}
+	}
+}
