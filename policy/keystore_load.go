@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"strconv"
@@ -394,17 +393,20 @@ func (l *Loader) keys() {
 	end := min(n, l.ki+keyUnit)
 	ix, buckets := l.ix, l.ix.buckets
 	consumers, windows, idBytes := uint32(len(l.consumers)), l.hdr.Windows, uint64(l.hdr.IDBytes)
-	var prev []byte // the digest before
+	var prev []byte // the digest before, and its first 8 bytes
+	var prevHi uint64
 	if l.ki > 0 {
 		prev = ix.record(l.ki - 1)[:32]
+		prevHi = binary.BigEndian.Uint64(prev)
 	}
 	for i := l.ki; i < end; i++ {
 		digest, cons, flags, idLen, window := keysnap.Record(ix.record(i), 0)
-		if prev != nil && !digestAfter(digest, prev) {
+		hi := binary.BigEndian.Uint64(digest)
+		if prev != nil && !digestAfter(hi, prevHi, digest, prev) {
 			l.fail(CauseCorrupt, "key records are not in strictly ascending digest order (a duplicate key?) at record "+strconv.Itoa(i))
 			return
 		}
-		prev = digest
+		prev, prevHi = digest, hi
 		if cons >= consumers || flags&^keysnap.FlagRevoked != 0 || window > windows {
 			l.fail(CauseCorrupt, "key record "+strconv.Itoa(i)+": consumer index, flags or window out of range")
 			return
@@ -417,11 +419,12 @@ func (l *Loader) keys() {
 			ix.idBase[i/idGroup] = l.idOff
 		}
 		id := ix.id(l.idOff, l.idOff+uint32(idLen))
-		if !isVisibleASCII(id) {
+		h, visible := visibleHash(id)
+		if !visible {
 			l.fail(CauseInvalid, "key record "+strconv.Itoa(i)+": key id must be visible ASCII")
 			return
 		}
-		if _, ok := l.ids.add(i, id); !ok {
+		if _, ok := l.ids.addHashed(i, id, h); !ok {
 			l.fail(CauseInvalid, "key id "+quote(id)+" is used by two keys: key ids are unique")
 			return
 		}
@@ -432,17 +435,6 @@ func (l *Loader) keys() {
 	if l.ki == n {
 		l.finishKeys()
 	}
-}
-
-// digestAfter reports whether digest d sorts after digest prev: by their
-// first eight bytes as a number, which settles it for all but keys that
-// share them (bytes.Compare is a call, and compares byte by byte in wasm).
-func digestAfter(d, prev []byte) bool {
-	a, b := binary.BigEndian.Uint64(d), binary.BigEndian.Uint64(prev)
-	if a != b {
-		return a > b
-	}
-	return bytes.Compare(d[8:32], prev[8:32]) > 0
 }
 
 // recordID is the id of key record m, located as snapIndex.find does

@@ -1,6 +1,10 @@
+// What the loader checks a snapshot's records with: the id sets, the
+// name lookups, the scope sort, the digest order.
+
 package policy
 
 import (
+	"bytes"
 	"math/bits"
 	"sort"
 )
@@ -28,12 +32,16 @@ func newIDSet(n int, idOf func(int) string) idSet {
 // add adds record i, whose id is id, and reports true, unless an earlier
 // record has the same id: then it returns that record and false.
 func (s *idSet) add(i int, id string) (int, bool) {
+	return s.addHashed(i, id, fnv1a(0, id))
+}
+
+// addHashed is add with h, fnv1a(0, id), computed by the caller.
+func (s *idSet) addHashed(i int, id string, h uint64) (int, bool) {
 	n := uint64(len(s.slots))
 	// The mixed hash's top 32 bits scaled to [0, n) pick the slot: no
 	// power-of-two size needed (FNV-1a alone leaves its top bits
 	// clustered for ids that differ only at the end). The tag is the top
 	// bits of the low half, which the multiplication mixed from all of it.
-	h := fnv1a(0, id)
 	h = (h ^ h>>32) * 0x9e3779b97f4a7c15
 	tag := uint32(h) >> s.bits << s.bits
 	for slot := (h >> 32) * n >> 32; ; slot++ {
@@ -85,4 +93,29 @@ func sortScopes(s []string) {
 			s[j], s[j-1] = s[j-1], s[j]
 		}
 	}
+}
+
+// visibleHash returns fnv1a(0, id) and whether id is visible ASCII, in
+// one pass over its bytes.
+func visibleHash(id string) (h uint64, visible bool) {
+	h = 14695981039346656037
+	bad := false
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		bad = bad || c < 0x21 || c > 0x7e
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	return h, !bad
+}
+
+// digestAfter reports whether digest d sorts after digest prev, given
+// their first eight bytes as numbers (hi, prevHi): these settle it for all
+// but keys that share them (bytes.Compare is a call, and compares byte by
+// byte in wasm).
+func digestAfter(hi, prevHi uint64, d, prev []byte) bool {
+	if hi != prevHi {
+		return hi > prevHi
+	}
+	return bytes.Compare(d[8:32], prev[8:32]) > 0
 }
