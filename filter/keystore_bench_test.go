@@ -15,6 +15,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"regexp"
+	"runtime"
 	"strconv"
 	"sync"
 	"testing"
@@ -39,11 +40,16 @@ const benchStoreKeys = 64
 // the same validity window), the raw keys of its first benchStoreKeys keys,
 // and the inline configuration of the same keys when inline.
 func benchStore(b *testing.B, n int, gen uint64, inline bool) (snap []byte, keys []string, inlineCfg []byte) {
+	return benchStoreVersion(b, n, gen, inline, keysnap.Version)
+}
+
+// benchStoreVersion is benchStore in snapshot format version.
+func benchStoreVersion(b *testing.B, n int, gen uint64, inline bool, version uint16) (snap []byte, keys []string, inlineCfg []byte) {
 	b.Helper()
 	rng := rand.New(rand.NewPCG(3, uint64(n)))
 	nb, _ := time.Parse(time.RFC3339, "2026-01-01T00:00:00Z")
 	na, _ := time.Parse(time.RFC3339, "2027-01-01T00:00:00Z")
-	s := &keysnap.Snapshot{Generation: gen, Created: time.Now()}
+	s := &keysnap.Snapshot{Generation: gen, Created: time.Now(), Version: version}
 	scopes := []string{"orders:read", "orders:write", "files:read"}
 	for c := 0; c < n/10; c++ {
 		s.Consumers = append(s.Consumers, keysnap.Consumer{ID: "consumer-" + strconv.Itoa(c), Scopes: scopes, RateLimit: "gold"})
@@ -130,20 +136,46 @@ func durationOf(v, unit string) time.Duration {
 // on one thread, so the sum is the VM's CPU time.
 func loadInHost(b *testing.B, vm *cpphost.VM, h *cpphost.Host, loadsBefore uint64) (total, longest time.Duration) {
 	b.Helper()
+	t := loadTimed(b, vm, h, loadsBefore)
+	return t.total, t.longest
+}
+
+// loadTimes is what loadTimed measured: the callbacks' wall time, the
+// longest callback, and the CPU time of the thread they ran on (which the
+// machine's other load does not inflate), in all and the most one
+// callback took.
+type loadTimes struct{ total, longest, cpu, longestCPU time.Duration }
+
+// loadTimed is loadInHost, also measuring the CPU time of the callbacks
+// (the goroutine is locked to its thread meanwhile: wasm runs on it).
+func loadTimed(b *testing.B, vm *cpphost.VM, h *cpphost.Host, loadsBefore uint64) loadTimes {
+	b.Helper()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var total, longest, cpu, lastCPU, longestCPU time.Duration
+	timed := func(f func()) time.Duration {
+		c, t := threadCPU(), time.Now()
+		f()
+		d := time.Since(t)
+		lastCPU = threadCPU() - c
+		cpu += lastCPU
+		longestCPU = max(longestCPU, lastCPU)
+		total += d
+		longest = max(longest, d)
+		return d
+	}
 	deliver := func() {
 		// Let the host read the whole response before the callback is timed.
 		if !vm.WaitHTTPCalls(30 * time.Second) {
 			b.Fatal("no answer to the snapshot fetch in 30 s")
 		}
-		begin := time.Now()
-		if _, err := vm.DeliverHTTPCalls(time.Second); err != nil {
-			b.Fatalf("delivering the snapshot: %v; logs %q", err, vm.LogsAt(logError))
-		}
-		d := time.Since(begin)
-		total += d
-		longest = max(longest, d)
+		d := timed(func() {
+			if _, err := vm.DeliverHTTPCalls(time.Second); err != nil {
+				b.Fatalf("delivering the snapshot: %v; logs %q", err, vm.LogsAt(logError))
+			}
+		})
 		if os.Getenv("KSDEBUG") != "" {
-			fmt.Println("response callback", d)
+			fmt.Println("response callback", d, "cpu", lastCPU)
 		}
 	}
 	deliver()
@@ -151,17 +183,15 @@ func loadInHost(b *testing.B, vm *cpphost.VM, h *cpphost.Host, loadsBefore uint6
 		if vm.TickPeriod != time.Millisecond {
 			b.Fatalf("load not finished, and ticks at %v; logs %q %q", vm.TickPeriod, vm.LogsAt(logWarn), vm.LogsAt(logError))
 		}
-		t := time.Now()
 		m0 := vm.MemorySize()
-		if err := vm.Tick(); err != nil {
-			b.Fatal(err)
-		}
-		d := time.Since(t)
+		d := timed(func() {
+			if err := vm.Tick(); err != nil {
+				b.Fatal(err)
+			}
+		})
 		if os.Getenv("KSDEBUG") != "" && d > 15*time.Millisecond {
-			fmt.Println("tick", d, m0>>20, vm.MemorySize()>>20)
+			fmt.Println("tick", d, "cpu", lastCPU, m0>>20, vm.MemorySize()>>20)
 		}
-		total += d
-		longest = max(longest, d)
 		if vm.PendingHTTPCalls() > 0 { // the next range
 			deliver()
 		}
@@ -169,15 +199,16 @@ func loadInHost(b *testing.B, vm *cpphost.VM, h *cpphost.Host, loadsBefore uint6
 	// The buckets of the new consumers are prepared over the next ticks
 	// while the snapshot serves: their callbacks count as the load's.
 	for vm.TickPeriod == time.Millisecond {
-		t := time.Now()
-		if err := vm.Tick(); err != nil {
-			b.Fatal(err)
+		d := timed(func() {
+			if err := vm.Tick(); err != nil {
+				b.Fatal(err)
+			}
+		})
+		if os.Getenv("KSDEBUG") != "" && d > 15*time.Millisecond {
+			fmt.Println("preparing tick", d, "cpu", lastCPU)
 		}
-		d := time.Since(t)
-		total += d
-		longest = max(longest, d)
 	}
-	return total, longest
+	return loadTimes{total: total, longest: longest, cpu: cpu, longestCPU: longestCPU}
 }
 
 // benchStoreRequests is how many requests meanRequestTimes measures per VM:

@@ -229,14 +229,19 @@ func (p *Policy) eachRoute(fn func(*route)) {
 
 // shortHash returns 16 lowercase hex digits of a seeded 64-bit hash of s.
 func shortHash(seed uint64, s string) string {
+	return string(appendShortHash(make([]byte, 0, 16), seed, s))
+}
+
+// appendShortHash appends shortHash(seed, s) to b.
+func appendShortHash(b []byte, seed uint64, s string) []byte {
 	h := mix64(fnv1a(seed, s))
 	const digits = "0123456789abcdef"
-	var b [16]byte
+	var d [16]byte
 	for i := 15; i >= 0; i-- {
-		b[i] = digits[h&15]
+		d[i] = digits[h&15]
 		h >>= 4
 	}
-	return string(b[:])
+	return append(b, d[:]...)
 }
 
 // fnv1a is the 64-bit FNV-1a hash of s, starting from offset basis ^ seed.

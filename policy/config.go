@@ -452,7 +452,12 @@ func isVisibleASCII(s string) bool { return keymat.VisibleASCII(s) }
 // isScope reports whether s is an OAuth-style scope token: visible ASCII
 // without '"' and '\' (RFC 6749, section 3.3).
 func isScope(s string) bool {
-	return s != "" && isVisibleASCII(s) && !strings.ContainsAny(s, `"\`)
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c > '~' || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // isPolicyName reports whether s can name a rate-limit policy: letters,

@@ -24,6 +24,7 @@ type consumerBuilder struct {
 	// the routes' scopes got (a scope no route requires needs no bit).
 	scopeID func(string) (int, bool)
 	sets    map[string]uint32 // header → index into p.scopeSets
+	last    uint32            // the set of the last consumer built
 	header  []byte            // scratch for a scopes header
 }
 
@@ -58,7 +59,12 @@ func (b *consumerBuilder) build(id string, scopes []string, limit, quota int) co
 		}
 		b.header = append(b.header, s...)
 	}
-	set, ok := b.sets[string(b.header)]
+	// Consumers in a row mostly share their scopes: the last set is
+	// compared before the map is asked.
+	set, ok := b.last, b.last < uint32(len(p.scopeSets)) && p.scopeSets[b.last].header == string(b.header)
+	if !ok {
+		set, ok = b.sets[string(b.header)]
+	}
 	if !ok {
 		ss := &scopeSet{scopes: make([]string, len(scopes)), header: string(b.header)}
 		at := 0
@@ -78,12 +84,13 @@ func (b *consumerBuilder) build(id string, scopes []string, limit, quota int) co
 		p.scopeSets = append(p.scopeSets, ss)
 		b.sets[ss.header] = set
 	}
+	b.last = set
 	size := 16 + len(id)
 	for _, lim := range p.limits {
 		size += len("consumer/") + len(lim.Name) + 1 + len(id)
 	}
 	chunk, off, buf := b.alloc(size)
-	buf = append(buf[:0], shortHash(p.anonSeed^0x636f6e73756d6572, id)...)
+	buf = appendShortHash(buf[:0], p.anonSeed^0x636f6e73756d6572, id)
 	buf = append(buf, id...)
 	for _, lim := range p.limits {
 		buf = append(buf, "consumer/"...)

@@ -1,9 +1,15 @@
 package policy
 
 import (
+	"encoding/binary"
 	"encoding/json"
+	"math/rand/v2"
+	"strconv"
 	"testing"
+	"time"
 
+	"github.com/apiguard/apiguard/internal/testing/benchconfig"
+	"github.com/apiguard/apiguard/policy/keymat"
 	"github.com/apiguard/apiguard/policy/keysnap"
 )
 
@@ -52,4 +58,56 @@ func BenchmarkDecideSnapshot(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkLoadSnapshot loads a snapshot of a million keys (ten per
+// consumer, as the filter's key store benchmark builds it) natively: the
+// time of the load's stages, for profiling the indexing (-cpuprofile).
+func BenchmarkLoadSnapshot(b *testing.B) {
+	const n = 1_000_000
+	rng := rand.New(rand.NewPCG(3, n))
+	s := &keysnap.Snapshot{Generation: 1}
+	scopes := []string{"orders:read", "orders:write", "files:read"}
+	for c := 0; c < n/10; c++ {
+		s.Consumers = append(s.Consumers, keysnap.Consumer{ID: "consumer-" + strconv.Itoa(c), Scopes: scopes, RateLimit: "gold"})
+	}
+	s.Keys = make([]keysnap.Key, n)
+	for i := range s.Keys {
+		k := &s.Keys[i]
+		for j := 0; j < 32; j += 8 {
+			binary.LittleEndian.PutUint64(k.Digest[j:], rng.Uint64())
+		}
+		k.Consumer, k.ID, k.NotBefore, k.NotAfter = i/10, "key-"+strconv.Itoa(i), 1, 2
+	}
+	snap, err := keysnap.Encode(s, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal(benchconfig.Config(10, 1000, func(int) string { return keymat.Hash("x") }), &cfg); err != nil {
+		b.Fatal(err)
+	}
+	delete(cfg, "consumers")
+	cfg["key_store"] = map[string]any{"cluster": "k", "path": "/k", "allow_unsigned": true}
+	cfg["rate_limits"].(map[string]any)["gold"] = map[string]any{"requests": 10, "per": "1s"}
+	config, _ := json.Marshal(cfg)
+	p, err := Compile(config)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var st LoadStats
+	for b.Loop() {
+		l, err := p.NewLoader(snap)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for !l.Step(time.Hour) {
+		}
+		if l.Err() != nil {
+			b.Fatal(l.Err())
+		}
+		st = l.Stats()
+	}
+	b.ReportMetric(float64(st.Verify.Microseconds())/1e3, "verify-ms")
+	b.ReportMetric(float64(st.Index.Microseconds())/1e3, "index-ms")
 }

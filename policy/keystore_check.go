@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"bytes"
 	"errors"
 	"strconv"
 
@@ -40,4 +41,37 @@ func (p *Policy) CheckHeader(prefix []byte) (keysnap.Header, error) {
 			" bytes, more than key_store.max_size (" + strconv.FormatInt(ks.MaxSize, 10) + ")"}
 	}
 	return h, nil
+}
+
+// Checked is a snapshot header that CheckFirst accepted for a policy,
+// with the bytes it was read from. A loader of that policy given it
+// (NewCheckedLoader) checks that its snapshot starts with the same bytes
+// instead of verifying the signature a second time: the check depends on
+// the policy and those bytes alone.
+type Checked struct {
+	base *Policy
+	hdr  keysnap.Header
+	raw  []byte // the header's bytes, a copy
+}
+
+// Header returns the checked header.
+func (c *Checked) Header() keysnap.Header { return c.hdr }
+
+// CheckFirst is CheckHeader for the first bytes of a fetch, returning what
+// NewCheckedLoader needs to trust the header of the whole snapshot.
+func (p *Policy) CheckFirst(prefix []byte) (*Checked, error) {
+	h, err := p.CheckHeader(prefix)
+	if err != nil {
+		return nil, err
+	}
+	return &Checked{base: p, hdr: h, raw: append([]byte(nil), prefix[:h.Size]...)}, nil
+}
+
+// of returns the header of the snapshot in buf when it is the checked one:
+// when c was checked for p and buf starts with the same bytes.
+func (c *Checked) of(p *Policy, buf *keysnap.Buffer) (keysnap.Header, bool) {
+	if c == nil || c.base != p || buf.Total() < len(c.raw) || !bytes.Equal(buf.Slice(0, len(c.raw)), c.raw) {
+		return keysnap.Header{}, false
+	}
+	return c.hdr, true
 }

@@ -1,9 +1,8 @@
 package policy
 
 import (
-	"bytes"
+	"encoding/binary"
 	"errors"
-	"sort"
 	"strconv"
 	"time"
 	"unsafe"
@@ -57,17 +56,17 @@ type Loader struct {
 	// np is the policy being made: the base's, with the snapshot's
 	// consumers (their text and scope sets) and keys.
 	np         *Policy
-	seen       map[string]int
-	limitIndex map[string]int
-	quotaIndex map[string]int
+	seen       idSet
+	limitIndex nameIndex
+	quotaIndex nameIndex
 	scopeIDs   map[string]int
 	builder    *consumerBuilder
 
 	ki, wi int
 	idOff  uint32
-	// ids is an open-addressing set of key record indices + 1 (0: empty),
-	// hashed by key id, to refuse a key id used twice.
-	ids []uint32
+	// ids is the set of key ids seen (records before ki), to refuse a key
+	// id used twice; seen that of consumer ids.
+	ids idSet
 	// indexed is set when the keys were indexed by an earlier load of the
 	// same verified snapshot (Policy.Rebind): only the consumers are built.
 	indexed bool
@@ -128,7 +127,14 @@ func (p *Policy) NewLoader(data []byte) (*Loader, error) {
 // sealed keysnap.Buffer, which the policy made keeps. The two consumer
 // sections are compared in steps, with the hashing.
 func (p *Policy) NewBufferLoader(buf *keysnap.Buffer, prev *Policy) (*Loader, error) {
-	l, err := p.newLoader(buf)
+	return p.NewCheckedLoader(buf, prev, nil)
+}
+
+// NewCheckedLoader is NewBufferLoader for a snapshot whose first bytes
+// p.CheckFirst accepted (checked, which may be nil): when buf starts with
+// the bytes checked, the header is not checked again.
+func (p *Policy) NewCheckedLoader(buf *keysnap.Buffer, prev *Policy, checked *Checked) (*Loader, error) {
+	l, err := p.newLoader(buf, checked)
 	if err == nil && prev != nil && prev.base == p && prev.snap != nil && prev.snapVersion == l.hdr.Version &&
 		prev.snap.consLen == l.ix.consLen {
 		l.prev = prev
@@ -145,11 +151,14 @@ func headerOf(buf *keysnap.Buffer) []byte {
 	return buf.Slice(0, min(buf.Total(), keysnap.MaxHeaderSize))
 }
 
-func (p *Policy) newLoader(buf *keysnap.Buffer) (*Loader, error) {
+func (p *Policy) newLoader(buf *keysnap.Buffer, checked *Checked) (*Loader, error) {
 	began := time.Now()
-	h, err := p.CheckHeader(headerOf(buf))
-	if err != nil {
-		return nil, err
+	h, ok := checked.of(p, buf)
+	if !ok {
+		var err error
+		if h, err = p.CheckHeader(headerOf(buf)); err != nil {
+			return nil, err
+		}
 	}
 	if err := h.CheckLen(buf.Total()); err != nil {
 		return nil, loadError(err)
@@ -197,7 +206,7 @@ func (l *Loader) Policy() *Policy { return l.out }
 func (l *Loader) fail(cause LoadCause, msg string) {
 	l.err = &LoadError{Cause: cause, Msg: msg}
 	l.stage = stageDone
-	l.consumers, l.np, l.seen, l.builder, l.ids = nil, nil, nil, nil, nil
+	l.consumers, l.np, l.seen, l.builder, l.ids = nil, nil, idSet{}, nil, idSet{}
 }
 
 // view returns b as a string without copying: snapshot data never changes.
@@ -227,9 +236,7 @@ func (l *Loader) unit() {
 			l.startConsumers()
 		}
 	case stageConsumers:
-		for n := 0; n < consumerUnit && l.stage == stageConsumers; n++ {
-			l.nextConsumer()
-		}
+		l.consumerBatch()
 	case stageWindows:
 		l.windows()
 	case stageKeys:
@@ -253,14 +260,14 @@ func (l *Loader) startConsumers() {
 	// keep none of it.
 	l.cr = keysnap.NewConsumerReader(l.ix.buf.Slice(l.ix.cons, l.ix.consLen), l.hdr.Version, view)
 	l.consumers = make([]consumer, 0, n)
-	l.seen = make(map[string]int, n)
-	l.limitIndex = make(map[string]int, len(p.limits))
+	l.seen = newIDSet(n, func(i int) string { return l.np.consumerID(&l.consumers[i]) }) // n < keysnap.MaxConsumers
+	l.limitIndex = nameIndex{m: make(map[string]int, len(p.limits)), last: -1}
 	for i, lim := range p.limits {
-		l.limitIndex[lim.Name] = i
+		l.limitIndex.m[lim.Name] = i
 	}
-	l.quotaIndex = make(map[string]int, len(p.quotas))
+	l.quotaIndex = nameIndex{m: make(map[string]int, len(p.quotas)), last: -1}
 	for i, q := range p.quotas {
-		l.quotaIndex[q.Name] = i
+		l.quotaIndex.m[q.Name] = i
 	}
 	// The interned ids of the route scopes, as Compile assigned them: a
 	// consumer scope no route requires needs no bit.
@@ -280,6 +287,13 @@ func (l *Loader) startConsumers() {
 	}
 }
 
+// consumerBatch checks and builds up to consumerUnit consumers.
+func (l *Loader) consumerBatch() {
+	for n := 0; n < consumerUnit && l.stage == stageConsumers; n++ {
+		l.nextConsumer()
+	}
+}
+
 func (l *Loader) nextConsumer() {
 	ci := len(l.consumers)
 	cc := &l.cc
@@ -287,43 +301,45 @@ func (l *Loader) nextConsumer() {
 		l.fail(CauseCorrupt, "consumer "+strconv.Itoa(ci)+": "+err.Error())
 		return
 	}
-	where := "consumer " + strconv.Itoa(ci)
 	if !isIdentifier(cc.ID) {
-		l.fail(CauseInvalid, where+": id must be 1 to 256 visible ASCII characters")
+		l.fail(CauseInvalid, "consumer "+strconv.Itoa(ci)+": id must be 1 to 256 visible ASCII characters")
 		return
 	}
-	where = "consumer " + quote(cc.ID)
-	if prev, dup := l.seen[cc.ID]; dup {
-		l.fail(CauseInvalid, where+": duplicate consumer id (also consumer "+strconv.Itoa(prev)+")")
+	// Errors name the consumer by its id (built only then: the quoting
+	// would cost more than the checks).
+	where := func() string { return "consumer " + quote(cc.ID) }
+	// One map operation: a duplicate leaves the map's size unchanged (the
+	// earlier consumer is then looked for, to name it).
+	if prev, ok := l.seen.add(ci, cc.ID); !ok {
+		l.fail(CauseInvalid, where()+": duplicate consumer id (also consumer "+strconv.Itoa(prev)+")")
 		return
 	}
-	l.seen[cc.ID] = ci
 	limit, quota := -1, -1
 	if cc.RateLimit != "" {
-		i, ok := l.limitIndex[cc.RateLimit]
+		i, ok := l.limitIndex.get(cc.RateLimit)
 		if !ok {
-			l.fail(CauseConfigMismatch, where+": unknown rate limit policy "+quote(cc.RateLimit)+" (not in the configuration's rate_limits)")
+			l.fail(CauseConfigMismatch, where()+": unknown rate limit policy "+quote(cc.RateLimit)+" (not in the configuration's rate_limits)")
 			return
 		}
 		limit = i
 	}
 	if cc.Quota != "" {
-		i, ok := l.quotaIndex[cc.Quota]
+		i, ok := l.quotaIndex.get(cc.Quota)
 		if !ok {
-			l.fail(CauseConfigMismatch, where+": unknown quota "+quote(cc.Quota)+" (not in the configuration's quotas)")
+			l.fail(CauseConfigMismatch, where()+": unknown quota "+quote(cc.Quota)+" (not in the configuration's quotas)")
 			return
 		}
 		quota = i
 	}
 	scopes := cc.Scopes // the reader's scratch: the builder copies what it keeps
-	sort.Strings(scopes)
+	sortScopes(scopes)
 	for i, s := range scopes {
 		if !isScope(s) {
-			l.fail(CauseInvalid, where+": scope "+quote(s)+" is not a scope token")
+			l.fail(CauseInvalid, where()+": scope "+quote(s)+" is not a scope token")
 			return
 		}
 		if i > 0 && scopes[i-1] == s {
-			l.fail(CauseInvalid, where+": duplicate scope "+quote(s))
+			l.fail(CauseInvalid, where()+": duplicate scope "+quote(s))
 			return
 		}
 	}
@@ -338,7 +354,8 @@ func (l *Loader) nextConsumer() {
 }
 
 func (l *Loader) startKeys() {
-	l.seen, l.builder, l.cr = nil, nil, nil
+	l.seen, l.builder, l.cr = idSet{}, nil, nil
+	l.limitIndex, l.quotaIndex = nameIndex{}, nameIndex{}
 	if l.indexed { // by the load that verified the snapshot
 		l.finish()
 		return
@@ -363,7 +380,7 @@ func (l *Loader) windows() {
 	l.ix.buckets = make([]uint32, 1<<16+1)
 	l.ix.idBase = make([]uint32, (int(l.hdr.Keys)+idGroup-1)/idGroup)
 	// Load factor 0.8 at most: 5 bytes per key while the keys are checked.
-	l.ids = make([]uint32, int(l.hdr.Keys)+int(l.hdr.Keys)/4+16)
+	l.ids = newIDSet(int(l.hdr.Keys), l.recordID) // Keys <= keysnap.MaxKeys
 	l.stage = stageKeys
 	if l.hdr.Keys == 0 {
 		l.finishKeys()
@@ -374,63 +391,49 @@ func (l *Loader) windows() {
 func (l *Loader) keys() {
 	n := int(l.hdr.Keys)
 	end := min(n, l.ki+keyUnit)
+	ix, buckets := l.ix, l.ix.buckets
+	consumers, windows, idBytes := uint32(len(l.consumers)), l.hdr.Windows, uint64(l.hdr.IDBytes)
+	var prev []byte // the digest before, and its first 8 bytes
+	var prevHi uint64
+	if l.ki > 0 {
+		prev = ix.record(l.ki - 1)[:32]
+		prevHi = binary.BigEndian.Uint64(prev)
+	}
 	for i := l.ki; i < end; i++ {
-		digest, cons, flags, idLen, window := keysnap.Record(l.ix.record(i), 0)
-		if i > 0 && bytes.Compare(l.ix.record(i - 1)[:32], digest) >= 0 {
+		digest, cons, flags, idLen, window := keysnap.Record(ix.record(i), 0)
+		hi := binary.BigEndian.Uint64(digest)
+		if prev != nil && !digestAfter(hi, prevHi, digest, prev) {
 			l.fail(CauseCorrupt, "key records are not in strictly ascending digest order (a duplicate key?) at record "+strconv.Itoa(i))
 			return
 		}
-		if int(cons) >= len(l.consumers) || flags&^keysnap.FlagRevoked != 0 || window > l.hdr.Windows {
+		prev, prevHi = digest, hi
+		if cons >= consumers || flags&^keysnap.FlagRevoked != 0 || window > windows {
 			l.fail(CauseCorrupt, "key record "+strconv.Itoa(i)+": consumer index, flags or window out of range")
 			return
 		}
-		if uint64(l.idOff)+uint64(idLen) > uint64(l.hdr.IDBytes) {
+		if uint64(l.idOff)+uint64(idLen) > idBytes {
 			l.fail(CauseCorrupt, "key ids overrun their section")
 			return
 		}
 		if i%idGroup == 0 {
-			l.ix.idBase[i/idGroup] = l.idOff
+			ix.idBase[i/idGroup] = l.idOff
 		}
-		id := l.ix.id(l.idOff, l.idOff+uint32(idLen))
-		if !isVisibleASCII(id) {
+		id := ix.id(l.idOff, l.idOff+uint32(idLen))
+		h, visible := visibleHash(id)
+		if !visible {
 			l.fail(CauseInvalid, "key record "+strconv.Itoa(i)+": key id must be visible ASCII")
 			return
 		}
-		if !l.uniqueID(i, id) {
+		if _, ok := l.ids.addHashed(i, id, h); !ok {
 			l.fail(CauseInvalid, "key id "+quote(id)+" is used by two keys: key ids are unique")
 			return
 		}
 		l.idOff += uint32(idLen)
-		l.ix.buckets[(int(digest[0])<<8|int(digest[1]))+1]++
+		buckets[(int(digest[0])<<8|int(digest[1]))+1]++
 	}
 	l.ki = end
 	if l.ki == n {
 		l.finishKeys()
-	}
-}
-
-// uniqueID adds key record i, whose id is id, to the set of key ids, and
-// reports whether no earlier record has the same id. Records before i have
-// their ids located through idBase, which is filled up to i.
-func (l *Loader) uniqueID(i int, id string) bool {
-	n := uint64(len(l.ids))
-	// The mixed hash's top 32 bits scaled to [0, n): no power-of-two size
-	// needed (FNV-1a alone leaves its top bits clustered for ids that
-	// differ only at the end).
-	h := fnv1a(0, id)
-	h = (h ^ h>>32) * 0x9e3779b97f4a7c15
-	for slot := (h >> 32) * n >> 32; ; slot++ {
-		if slot == n {
-			slot = 0
-		}
-		e := l.ids[slot]
-		if e == 0 {
-			l.ids[slot] = uint32(i) + 1
-			return true
-		}
-		if l.recordID(int(e-1)) == id {
-			return false
-		}
 	}
 }
 
@@ -442,7 +445,7 @@ func (l *Loader) recordID(m int) string {
 }
 
 func (l *Loader) finishKeys() {
-	l.ids = nil
+	l.ids = idSet{}
 	if l.idOff != l.hdr.IDBytes {
 		l.fail(CauseCorrupt, "key id section does not match the key records")
 		return

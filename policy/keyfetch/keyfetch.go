@@ -165,7 +165,11 @@ type Fetcher struct {
 	sentINM   bool
 	parts     *keysnap.Buffer // a ranged fetch's bytes so far
 	partsETag string
-	restarts  int
+	// checked is the header checked on the first bytes of the fetch in
+	// progress; the loader trusts it only if the snapshot starts with
+	// the same bytes.
+	checked  *policy.Checked
+	restarts int
 
 	loader      *policy.Loader
 	loaderETag  string

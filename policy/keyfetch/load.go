@@ -18,11 +18,12 @@ func (f *Fetcher) checkHeader(a *Actions, body Body, etag string) (h keysnap.Hea
 		f.outcome(a, Failed, 0, "reading the response body: "+err.Error())
 		return h, false
 	}
-	h, err = f.base.CheckHeader(pre)
+	c, err := f.base.CheckFirst(pre)
 	if err != nil {
 		f.reject(a, err)
 		return h, false
 	}
+	h, f.checked = c.Header(), c
 	if f.loaded && h.Generation == f.gen && h.Digest == f.digest {
 		f.etag = etag
 		f.outcome(a, Unchanged, 0, "")
@@ -47,7 +48,9 @@ func (f *Fetcher) checkHeader(a *Actions, body Body, etag string) (h keysnap.Hea
 }
 
 func (f *Fetcher) startLoad(a *Actions, now time.Time, buf *keysnap.Buffer, etag string) {
-	l, err := f.base.NewBufferLoader(buf, f.inUse)
+	// The header checked on the first bytes is not checked again.
+	l, err := f.base.NewCheckedLoader(buf, f.inUse, f.checked)
+	f.checked = nil
 	if err != nil {
 		f.reject(a, err)
 		return

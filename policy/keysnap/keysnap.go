@@ -49,7 +49,6 @@ package keysnap
 import (
 	"bytes"
 	"crypto/ed25519"
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"hash"
@@ -333,7 +332,7 @@ type Hasher struct {
 // NewBufferHasher returns a Hasher of the body of the sealed buf (whose
 // header h was parsed from its first bytes).
 func NewBufferHasher(buf *Buffer, h *Header) *Hasher {
-	return &Hasher{h: sha256.New(), buf: buf, off: h.Size, want: h.Digest}
+	return &Hasher{h: newBodyHash(), buf: buf, off: h.Size, want: h.Digest}
 }
 
 // Step hashes up to n more bytes. It returns done once the whole body is
