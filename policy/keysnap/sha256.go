@@ -67,8 +67,27 @@ func (d *digest) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// Sum256 returns the SHA-256 of data: crypto/sha256's natively,
+// digest's in WebAssembly, without allocating. The filter hashes presented
+// keys with it.
+func Sum256(data []byte) [32]byte {
+	if runtime.GOARCH != "wasm" {
+		return sha256.Sum256(data)
+	}
+	var d digest
+	d.Reset()
+	d.Write(data)
+	return d.sum()
+}
+
 // Sum appends the digest of what was written to b; d is unchanged.
 func (d *digest) Sum(b []byte) []byte {
+	s := d.sum()
+	return append(b, s[:]...)
+}
+
+// sum returns the digest of what was written; d is unchanged.
+func (d *digest) sum() (out [32]byte) {
 	c := *d
 	var pad [72]byte // 0x80, zeros, the length in bits
 	pad[0] = 0x80
@@ -78,10 +97,10 @@ func (d *digest) Sum(b []byte) []byte {
 	}
 	binary.BigEndian.PutUint64(pad[n:], c.len*8)
 	c.Write(pad[:n+8])
-	for _, v := range c.h {
-		b = binary.BigEndian.AppendUint32(b, v)
+	for i, v := range c.h {
+		binary.BigEndian.PutUint32(out[4*i:], v)
 	}
-	return b
+	return out
 }
 
 // sched is the message schedule's next word from the words 2, 7, 15 and

@@ -42,6 +42,28 @@ func TestDigest(t *testing.T) {
 	}
 }
 
+// TestSum256: Sum256 equals crypto/sha256's for every length a key can
+// have and more, through digest (the wasm path) as natively, and
+// allocates nothing.
+func TestSum256(t *testing.T) {
+	data := bytes.Repeat([]byte("agk_0123456789abcdefXYZ"), 40)
+	for n := 0; n <= len(data); n++ {
+		want := sha256.Sum256(data[:n])
+		if got := Sum256(data[:n]); got != want {
+			t.Fatalf("Sum256 of %d bytes: %x, want %x", n, got, want)
+		}
+		var d digest
+		d.Reset()
+		d.Write(data[:n])
+		if got := d.sum(); got != want {
+			t.Fatalf("digest of %d bytes: %x, want %x", n, got, want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = Sum256(data[:40]) }); n != 0 {
+		t.Errorf("Sum256 allocates %v times", n)
+	}
+}
+
 // FuzzDigest: digest's sum of data written in two parts equals
 // crypto/sha256's.
 func FuzzDigest(f *testing.F) {
