@@ -57,6 +57,42 @@ func getSharedData(key string) ([]byte, uint32, error) {
 	return v, cas, nil
 }
 
+// Map types of proxy-wasm besides the request headers.
+const mapTypeResponseHeaders = 2
+
+// replaceRequestHeader sets the request header key to value straight
+// through the bridge (the host copies both).
+func replaceRequestHeader(key, value string) error {
+	return errorOf(bridge.ReplaceHeader(mapTypeRequestHeaders, key, value))
+}
+
+// removeRequestHeader removes the request header key straight through
+// the bridge.
+func removeRequestHeader(key string) error {
+	return errorOf(bridge.RemoveHeader(mapTypeRequestHeaders, key))
+}
+
+// replaceResponseHeader sets the response header key to value straight
+// through the bridge.
+func replaceResponseHeader(key, value string) error {
+	return errorOf(bridge.ReplaceHeader(mapTypeResponseHeaders, key, value))
+}
+
+// setSharedData writes the shared-data value at key (views will do: the
+// host copies both) if its CAS token is still cas, straight through the
+// bridge.
+func setSharedData(key string, value []byte, cas uint32) error {
+	return errorOf(bridge.SetSharedData(unsafe.Slice(unsafe.StringData(key), len(key)), value, cas))
+}
+
+// errorOf is nil for status OK, else statusError's error.
+func errorOf(st uint32) error {
+	if st == 0 {
+		return nil
+	}
+	return statusError(st)
+}
+
 // statusError is the SDK's error for a proxy-wasm status other than OK
 // (internal.StatusToError).
 func statusError(st uint32) error {

@@ -247,8 +247,7 @@ func (j *judged) log(o policy.Outcome) {
 func (h *httpContext) judge(j *judged, headers policy.HeaderList) {
 	p := h.plugin
 	j.headers = headers
-	j.method, _ = headers.Get(":method")
-	j.path, _ = headers.Get(":path")
+	j.method, j.path = methodAndPath(headers)
 	j.now, j.clientIP = requestTime(), clientIP()
 	j.d = p.policy.Decide(policy.Request{
 		Method:   j.method,
@@ -271,6 +270,22 @@ func (h *httpContext) judge(j *judged, headers policy.HeaderList) {
 	}
 	p.metrics.decision(j.d.Reason)
 	publishDecision(&j.d, p.policy.Shadow(), h.tokens)
+}
+
+// methodAndPath returns the first values of :method and :path, as
+// headers.Get would, in one pass (SameHeaderName is case folding for names
+// without '-' or '_').
+func methodAndPath(headers policy.HeaderList) (method, path string) {
+	var found [2]bool
+	for _, h := range headers {
+		switch {
+		case len(h[0]) == len(":method") && !found[0] && policy.SameHeaderName(h[0], ":method"):
+			method, found[0] = h[1], true
+		case len(h[0]) == len(":path") && !found[1] && policy.SameHeaderName(h[0], ":path"):
+			path, found[1] = h[1], true
+		}
+	}
+	return method, path
 }
 
 // enforce applies a decision in enforce mode: a denial is answered here; an
@@ -312,7 +327,7 @@ func applyAllow(d *policy.Decision, request policy.HeaderList) {
 	removeHeaders(d.Upstream.RemoveHeaders, request)
 	setIdentity(d)
 	if d.Upstream.NewPath != "" {
-		if err := proxywasm.ReplaceHttpRequestHeader(":path", d.Upstream.NewPath); err != nil {
+		if err := replaceRequestHeader(":path", d.Upstream.NewPath); err != nil {
 			proxywasm.LogErrorf("apiguard: rewriting :path: %v", err)
 		}
 	}
@@ -361,7 +376,7 @@ func removeHeaders(names []string, request policy.HeaderList) {
 			if len(h[0]) != len(name) || !policy.SameHeaderName(h[0], name) {
 				continue
 			}
-			if err := proxywasm.RemoveHttpRequestHeader(h[0]); err != nil {
+			if err := removeRequestHeader(h[0]); err != nil {
 				proxywasm.LogErrorf("apiguard: removing header %q: %v", h[0], err)
 			}
 			break
@@ -376,7 +391,7 @@ func setIdentity(d *policy.Decision) {
 		if kv[0] == "" {
 			continue // no consumer identified (a public route)
 		}
-		if err := proxywasm.ReplaceHttpRequestHeader(kv[0], kv[1]); err != nil {
+		if err := replaceRequestHeader(kv[0], kv[1]); err != nil {
 			proxywasm.LogErrorf("apiguard: setting header %q: %v", kv[0], err)
 		}
 	}
@@ -391,7 +406,7 @@ func applyQuota(d *policy.Decision, name string, request policy.HeaderList) erro
 	if d.RateLimit.Quota == nil {
 		return nil
 	}
-	return proxywasm.ReplaceHttpRequestHeader(name, d.RateLimit.Quota.Name)
+	return replaceRequestHeader(name, d.RateLimit.Quota.Name)
 }
 
 // removeQuotaHeader removes the quota header under every spelling a back
@@ -409,9 +424,9 @@ func (h *httpContext) OnHttpResponseHeaders(_ int, endOfStream bool) types.Actio
 	if h.limit != nil {
 		p := h.plugin
 		f := p.fields.of(h.bucket, h.limit, h.partition)
-		_ = proxywasm.ReplaceHttpResponseHeader("ratelimit-policy", f.Policy)
+		_ = replaceResponseHeader("ratelimit-policy", f.Policy)
 		p.header = f.AppendHeader(p.header[:0], h.limitRes)
-		_ = proxywasm.ReplaceHttpResponseHeader("ratelimit", hostCopied(p.header))
+		_ = replaceResponseHeader("ratelimit", hostCopied(p.header))
 	}
 	return types.ActionContinue
 }

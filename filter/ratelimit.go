@@ -57,7 +57,7 @@ func (s *hostStore) Get(key string) ([]byte, uint32, bool, error) {
 }
 
 func (s *hostStore) Set(key string, value []byte, cas uint32) (bool, error) {
-	err := proxywasm.SetSharedData(s.key(key), value, cas)
+	err := setSharedData(s.key(key), value, cas)
 	if errors.Is(err, types.ErrorStatusCasMismatch) {
 		return true, nil
 	}

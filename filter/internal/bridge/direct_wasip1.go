@@ -98,3 +98,41 @@ func SendLocalResponse(status uint32, headers, body []byte) uint32 {
 	}
 	return imSendLocalResponse(status, nil, 0, b, int32(len(body)), h, int32(len(headers)), -1)
 }
+
+// ptr returns the address of s's bytes, nil for an empty s (as the SDK's
+// StringBytePtr).
+func ptr(s string) *byte {
+	if len(s) == 0 {
+		return nil
+	}
+	return unsafe.StringData(s)
+}
+
+// ReplaceHeader sets the header key of the header map mapType to value,
+// without the SDK's wrappers and its dispatch through an interface. The
+// host copies both strings before it returns. status is the proxy-wasm
+// status.
+func ReplaceHeader(mapType uint32, key, value string) uint32 {
+	return imReplaceHeaderMapValue(mapType, ptr(key), int32(len(key)), ptr(value), int32(len(value)))
+}
+
+// RemoveHeader removes the header key from the header map mapType, as
+// ReplaceHeader calls the host.
+func RemoveHeader(mapType uint32, key string) uint32 {
+	return imRemoveHeaderMapValue(mapType, ptr(key), int32(len(key)))
+}
+
+// SetSharedData writes the shared-data value at key if its CAS token is
+// still cas (0: unconditionally), as ReplaceHeader calls the host. The
+// host copies key and value. status is the proxy-wasm status (8: CAS
+// mismatch).
+func SetSharedData(key, value []byte, cas uint32) uint32 {
+	var k, v *byte
+	if len(key) > 0 {
+		k = &key[0]
+	}
+	if len(value) > 0 {
+		v = &value[0]
+	}
+	return imSetSharedData(k, int32(len(key)), v, int32(len(value)), cas)
+}
