@@ -2,8 +2,10 @@ package policy
 
 import (
 	"hash/maphash"
+	"math/bits"
 	"strings"
 	"sync"
+	"unsafe"
 )
 
 // keyCacheSlots is how many recently verified keys a Policy remembers
@@ -31,7 +33,7 @@ const keyCacheSlots = 1024
 type keyCache struct {
 	mu    sync.Mutex
 	owner *Policy
-	seed  maphash.Seed
+	seed  uint64
 	slots *[keyCacheSlots]keyCacheSlot
 	// scopes holds recent insufficient_scope denials (scope_denial.go),
 	// under the same lock and owner.
@@ -53,7 +55,7 @@ func (c *keyCache) entry(p *Policy, key string, out *keyEntry) (ok bool) {
 		return false
 	}
 	if c.owner == p && c.slots != nil {
-		s := &c.slots[maphash.String(c.seed, key)&(keyCacheSlots-1)]
+		s := &c.slots[slotOf(c.seed, key)]
 		if ok = equalConstantTime(s.key, key); ok {
 			*out = s.entry
 		}
@@ -69,9 +71,9 @@ func (c *keyCache) put(p *Policy, key string, e *keyEntry) {
 	}
 	c.own(p)
 	if c.slots == nil {
-		c.slots, c.seed = new([keyCacheSlots]keyCacheSlot), maphash.MakeSeed()
+		c.slots, c.seed = new([keyCacheSlots]keyCacheSlot), newSeed()
 	}
-	s := &c.slots[maphash.String(c.seed, key)&(keyCacheSlots-1)]
+	s := &c.slots[slotOf(c.seed, key)]
 	s.key, s.entry = strings.Clone(key), *e
 	c.mu.Unlock()
 }
@@ -84,15 +86,56 @@ func (c *keyCache) own(p *Policy) {
 	}
 }
 
+// slotOf is the slot of key under seed: a multiply-mix of its 8-byte
+// words, which Go's wasm code runs far faster than maphash's. Where a key
+// lands needs no secrecy: only keys the index knows are entered, and a
+// slot is matched by the whole key.
+func slotOf(seed uint64, key string) uint64 {
+	h := seed ^ uint64(len(key))
+	i := 0
+	for ; i+8 <= len(key); i += 8 {
+		h = mix(h ^ word(key, i))
+	}
+	var tail uint64
+	for ; i < len(key); i++ {
+		tail = tail<<8 | uint64(key[i])
+	}
+	return mix(h^tail) & (keyCacheSlots - 1)
+}
+
+// mix is a 64-bit multiply-fold.
+func mix(h uint64) uint64 {
+	hi, lo := bits.Mul64(h, 0x9e3779b97f4a7c15)
+	return hi ^ lo
+}
+
+// word is the 8 bytes of s from i (i+8 <= len(s)), as one load.
+func word(s string, i int) uint64 {
+	return *(*uint64)(unsafe.Add(unsafe.Pointer(unsafe.StringData(s)), i))
+}
+
+// newSeed returns a random seed for slotOf (a maphash.Hash's zero value
+// seeds itself at random).
+func newSeed() uint64 {
+	var h maphash.Hash
+	_ = h.WriteByte(0)
+	return h.Sum64()
+}
+
 // equalConstantTime reports whether a and b are equal, in a time that
-// depends only on their lengths.
+// depends only on their lengths: 8 bytes at a time, without a branch on
+// their contents.
 func equalConstantTime(a, b string) bool {
 	if len(a) != len(b) {
 		return false
 	}
-	var v byte
-	for i := 0; i < len(a); i++ {
-		v |= a[i] ^ b[i]
+	var v uint64
+	i := 0
+	for ; i+8 <= len(a); i += 8 {
+		v |= word(a, i) ^ word(b, i)
+	}
+	for ; i < len(a); i++ {
+		v |= uint64(a[i] ^ b[i])
 	}
 	return v == 0
 }

@@ -114,3 +114,37 @@ func TestEqualConstantTime(t *testing.T) {
 		}
 	}
 }
+
+// TestEqualConstantTimeWords: every length around the 8-byte words, with
+// one byte different anywhere.
+func TestEqualConstantTimeWords(t *testing.T) {
+	for n := 0; n <= 40; n++ {
+		a := strings.Repeat("k", n)
+		if !equalConstantTime(a, strings.Clone(a)) {
+			t.Fatalf("length %d: equal strings differ", n)
+		}
+		for i := 0; i < n; i++ {
+			b := []byte(a)
+			b[i] ^= 0x20
+			if equalConstantTime(a, string(b)) {
+				t.Fatalf("length %d: a difference at %d not seen", n, i)
+			}
+		}
+	}
+}
+
+// TestSlotOfSpreads: keys differing anywhere land in many slots, and
+// every slot is in range.
+func TestSlotOfSpreads(t *testing.T) {
+	seen := map[uint64]bool{}
+	for i := 0; i < 512; i++ {
+		s := slotOf(12345, "agk_"+strings.Repeat("x", i%40)+string(rune('a'+i%26))+strings.Repeat("y", i/26))
+		if s >= keyCacheSlots {
+			t.Fatalf("slot %d out of range", s)
+		}
+		seen[s] = true
+	}
+	if len(seen) < 256 {
+		t.Errorf("512 keys in %d slots", len(seen))
+	}
+}
