@@ -123,7 +123,7 @@ var (
 
 // deny returns a denial with its problem fields.
 func deny(r Reason, detail string) Decision {
-	info := reasonInfo[r]
+	info := infoOf(r)
 	return Decision{Status: info.status, Reason: r, Problem: Problem{Type: info.typ, Title: info.title, Detail: detail}}
 }
 

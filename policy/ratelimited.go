@@ -21,6 +21,9 @@ type Fields struct {
 	last                   *rateLimitedText
 }
 
+// rateLimitedInfo is the fixed response data of a 429.
+var rateLimitedInfo = reasonInfo[ReasonRateLimited]
+
 // rateLimitedText is what a 429 formats, with the numbers it was
 // formatted from.
 type rateLimitedText struct {
@@ -63,12 +66,9 @@ func RateLimited(d Decision, res TakeResult) Decision {
 func RateLimitedWith(d Decision, res TakeResult, f *Fields) Decision {
 	retry := max(ceilSeconds(res.RetryAfter), 1)
 	out := Decision{
-		Status: statusOf(ReasonRateLimited),
-		Reason: ReasonRateLimited,
-		Problem: Problem{
-			Type:  problemType(ReasonRateLimited),
-			Title: titleOf(ReasonRateLimited),
-		},
+		Status:    rateLimitedInfo.status,
+		Reason:    ReasonRateLimited,
+		Problem:   Problem{Type: rateLimitedInfo.typ, Title: rateLimitedInfo.title},
 		Route:     d.Route,
 		Identity:  d.Identity,
 		RateLimit: d.RateLimit,
