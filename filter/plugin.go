@@ -298,12 +298,12 @@ func (h *httpContext) enforce(j *judged) types.Action {
 		sendDenial(&j.d)
 		return types.ActionPause
 	}
-	applyAllow(&j.d, j.headers)
+	applyAllow(&j.d, p.policy.QuotaHeader(), j.headers)
 	if !p.setIdentityToken(&j.d, j.now) {
 		sendInternalError()
 		return types.ActionPause
 	}
-	if err := applyQuota(&j.d, p.policy.QuotaHeader(), j.headers); err != nil {
+	if err := applyQuota(&j.d, p.policy.QuotaHeader()); err != nil {
 		// Without its quota header the request would not be counted
 		// against the quota: fail it closed.
 		p.metrics.internalErrors.Increment(1)
@@ -321,10 +321,11 @@ func (h *httpContext) enforce(j *judged) types.Action {
 // applyAllow rewrites the request on its way upstream: the credential and any
 // client-supplied identity headers go, the identity headers are set, and the
 // path is replaced when the credential parameter was removed or pagination
-// was clamped or defaulted. Headers the request does not carry are not
+// was clamped or defaulted. Any client-supplied quota header goes too
+// (applyQuota sets it). Headers the request does not carry are not
 // removed: each removal is a host call.
-func applyAllow(d *policy.Decision, request policy.HeaderList) {
-	removeHeaders(d.Upstream.RemoveHeaders, request)
+func applyAllow(d *policy.Decision, quota string, request policy.HeaderList) {
+	removeHeaders(d.Upstream.RemoveHeaders, quota, request)
 	setIdentity(d)
 	if d.Upstream.NewPath != "" {
 		if err := replaceRequestHeader(":path", d.Upstream.NewPath); err != nil {
@@ -350,7 +351,7 @@ func (h *httpContext) applyShadow(j *judged) types.Action {
 		j.log(policy.OutcomeAllow)
 	}
 	h.limit = nil
-	removeHeaders(p.untrusted, j.headers)
+	removeHeaders(p.untrusted, p.policy.QuotaHeader(), j.headers)
 	if j.d.Allow {
 		setIdentity(&j.d)
 		if !p.setIdentityToken(&j.d, j.now) {
@@ -358,27 +359,29 @@ func (h *httpContext) applyShadow(j *judged) types.Action {
 			return types.ActionPause
 		}
 	}
-	removeQuotaHeader(p.policy.QuotaHeader(), j.headers)
 	return types.ActionContinue
 }
 
-// removeHeaders removes every request header that names one of names under
-// any spelling a back end reads as the same (policy.SameHeaderName): one
-// removal per value the request carries. Envoy's removal takes every value
+// removeHeaders removes every request header that names one of names, or
+// also ("" for none), under any spelling a back end reads as the same
+// (policy.SameHeaderName): one pass, one removal per value the request
+// carries. Envoy's removal takes every value
 // of a name, so a repeated header costs a removal that finds nothing; the
 // SDK's emulator takes one value per call, and a host that does the same
 // still loses every copy.
-func removeHeaders(names []string, request policy.HeaderList) {
+func removeHeaders(names []string, also string, request policy.HeaderList) {
 	for _, h := range request {
+		if also != "" && len(h[0]) == len(also) && policy.SameHeaderName(h[0], also) {
+			remove(h[0])
+			continue
+		}
 		for _, name := range names {
 			// The length first: most names differ in it, and the call
 			// costs more than the comparison in the module.
 			if len(h[0]) != len(name) || !policy.SameHeaderName(h[0], name) {
 				continue
 			}
-			if err := removeRequestHeader(h[0]); err != nil {
-				proxywasm.LogErrorf("apiguard: removing header %q: %v", h[0], err)
-			}
+			remove(h[0])
 			break
 		}
 	}
@@ -397,24 +400,22 @@ func setIdentity(d *policy.Decision) {
 	}
 }
 
+// remove removes the request header name.
+func remove(name string) {
+	if err := removeRequestHeader(name); err != nil {
+		proxywasm.LogErrorf("apiguard: removing header %q: %v", name, err)
+	}
+}
+
 // applyQuota sets the quota header of an allowed request for Envoy's global
 // rate-limit filter (its rate_limits actions read it with the consumer
-// header), after removing any client-supplied one under every spelling.
-// An error means the header could not be set.
-func applyQuota(d *policy.Decision, name string, request policy.HeaderList) error {
-	removeQuotaHeader(name, request)
+// header); applyAllow removed any client-supplied one under every
+// spelling. An error means the header could not be set.
+func applyQuota(d *policy.Decision, name string) error {
 	if d.RateLimit.Quota == nil {
 		return nil
 	}
 	return replaceRequestHeader(name, d.RateLimit.Quota.Name)
-}
-
-// removeQuotaHeader removes the quota header under every spelling a back
-// end (or Envoy's rate-limit descriptors, after a normalising hop) could
-// read as the same name, when the request carries it.
-func removeQuotaHeader(name string, request policy.HeaderList) {
-	names := [1]string{name}
-	removeHeaders(names[:], request)
 }
 
 func (h *httpContext) OnHttpResponseHeaders(_ int, endOfStream bool) types.Action {
