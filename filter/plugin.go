@@ -278,10 +278,11 @@ func (h *httpContext) judge(j *judged, headers policy.HeaderList) {
 func methodAndPath(headers policy.HeaderList) (method, path string) {
 	var found [2]bool
 	for _, h := range headers {
-		switch {
-		case len(h[0]) == len(":method") && !found[0] && policy.SameHeaderName(h[0], ":method"):
+		// Exact names first: compared in place, without a call.
+		switch n := h[0]; {
+		case len(n) == len(":method") && !found[0] && (n == ":method" || policy.SameHeaderName(n, ":method")):
 			method, found[0] = h[1], true
-		case len(h[0]) == len(":path") && !found[1] && policy.SameHeaderName(h[0], ":path"):
+		case len(n) == len(":path") && !found[1] && (n == ":path" || policy.SameHeaderName(n, ":path")):
 			path, found[1] = h[1], true
 		}
 	}
