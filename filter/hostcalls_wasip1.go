@@ -5,7 +5,6 @@ package main
 import (
 	"errors"
 	"strconv"
-	"unsafe"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
@@ -50,7 +49,7 @@ func readRequestHeaders() (policy.HeaderList, error) {
 // getSharedData reads the shared-data value at key (a view of key's
 // memory will do: the host copies it) and its CAS token.
 func getSharedData(key string) ([]byte, uint32, error) {
-	v, cas, st := bridge.SharedData(unsafe.Slice(unsafe.StringData(key), len(key)))
+	v, cas, st := bridge.SharedDataAt(key)
 	if st != 0 {
 		return nil, 0, statusError(st)
 	}
@@ -82,7 +81,7 @@ func replaceResponseHeader(key, value string) error {
 // host copies both) if its CAS token is still cas, straight through the
 // bridge.
 func setSharedData(key string, value []byte, cas uint32) error {
-	return errorOf(bridge.SetSharedData(unsafe.Slice(unsafe.StringData(key), len(key)), value, cas))
+	return errorOf(bridge.SetSharedData(key, value, cas))
 }
 
 // errorOf is nil for status OK, else statusError's error.
