@@ -366,10 +366,9 @@ func (h *httpContext) applyShadow(j *judged) types.Action {
 // removeHeaders removes every request header that names one of names, or
 // also ("" for none), under any spelling a back end reads as the same
 // (policy.SameHeaderName): one pass, one removal per value the request
-// carries. Envoy's removal takes every value
-// of a name, so a repeated header costs a removal that finds nothing; the
-// SDK's emulator takes one value per call, and a host that does the same
-// still loses every copy.
+// carries. Envoy's removal takes every value of a name, so a repeated
+// header costs a removal that finds nothing; the SDK's emulator takes one
+// value per call, and a host that does the same still loses every copy.
 func removeHeaders(names []string, also string, request policy.HeaderList) {
 	for _, h := range request {
 		if also != "" && len(h[0]) == len(also) && policy.SameHeaderName(h[0], also) {
