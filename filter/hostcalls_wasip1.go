@@ -62,19 +62,28 @@ const mapTypeResponseHeaders = 2
 // replaceRequestHeader sets the request header key to value straight
 // through the bridge (the host copies both).
 func replaceRequestHeader(key, value string) error {
-	return errorOf(bridge.ReplaceHeader(mapTypeRequestHeaders, key, value))
+	if st := bridge.ReplaceHeader(mapTypeRequestHeaders, key, value); st != 0 {
+		return statusError(st)
+	}
+	return nil
 }
 
 // removeRequestHeader removes the request header key straight through
 // the bridge.
 func removeRequestHeader(key string) error {
-	return errorOf(bridge.RemoveHeader(mapTypeRequestHeaders, key))
+	if st := bridge.RemoveHeader(mapTypeRequestHeaders, key); st != 0 {
+		return statusError(st)
+	}
+	return nil
 }
 
 // replaceResponseHeader sets the response header key to value straight
 // through the bridge.
 func replaceResponseHeader(key, value string) error {
-	return errorOf(bridge.ReplaceHeader(mapTypeResponseHeaders, key, value))
+	if st := bridge.ReplaceHeader(mapTypeResponseHeaders, key, value); st != 0 {
+		return statusError(st)
+	}
+	return nil
 }
 
 // setSharedData writes the shared-data value at key (views will do: the

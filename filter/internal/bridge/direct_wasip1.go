@@ -118,7 +118,9 @@ func ptr(s string) *byte {
 // host copies both strings before it returns. status is the proxy-wasm
 // status.
 func ReplaceHeader(mapType uint32, key, value string) uint32 {
-	return imReplaceHeaderMapValue(mapType, ptr(key), int32(len(key)), ptr(value), int32(len(value)))
+	// unsafe.StringData is nil for "" (the SDK's StringBytePtr's answer)
+	// or an address the host reads nothing at.
+	return imReplaceHeaderMapValue(mapType, unsafe.StringData(key), int32(len(key)), unsafe.StringData(value), int32(len(value)))
 }
 
 // RemoveHeader removes the header key from the header map mapType, as
@@ -132,11 +134,7 @@ func RemoveHeader(mapType uint32, key string) uint32 {
 // host copies key and value. status is the proxy-wasm status (8: CAS
 // mismatch).
 func SetSharedData(key string, value []byte, cas uint32) uint32 {
-	var v *byte
-	if len(value) > 0 {
-		v = &value[0]
-	}
-	return imSetSharedData(ptr(key), int32(len(key)), v, int32(len(value)), cas)
+	return imSetSharedData(unsafe.StringData(key), int32(len(key)), unsafe.SliceData(value), int32(len(value)), cas)
 }
 
 // SharedDataAt is SharedData of a key given as a string (a view will do:
