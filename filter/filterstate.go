@@ -2,7 +2,6 @@ package main
 
 import (
 	"math"
-	"strconv"
 	"unsafe"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
@@ -70,7 +69,7 @@ func publishDecision(d *policy.Decision, shadow bool, t tokens) {
 		d.Identity.Consumer, d.Identity.KeyID, quota)...)
 	if t.known {
 		b = append(b, `,"`+policy.FieldRateLimitRemaining+`":`...)
-		b = strconv.AppendInt(b, t.remaining, 10)
+		b = policy.AppendDecimal(b, t.remaining)
 	}
 	recordBuf = append(b, '}')
 	setState(recordBuf)

@@ -3,6 +3,7 @@ package policy
 import (
 	"math"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -209,5 +210,14 @@ func TestRateLimitedWithKeepsText(t *testing.T) {
 	res := results[0]
 	if n := testing.AllocsPerRun(100, func() { RateLimitedWith(d, res, &f) }); n != 0 {
 		t.Errorf("a repeated 429: %v allocations, want 0", n)
+	}
+}
+
+// TestAppendDecimal: AppendDecimal is strconv.AppendInt in base 10.
+func TestAppendDecimal(t *testing.T) {
+	for _, v := range []int64{0, 1, 9, 10, 11, 99, 100, 999, 1000, 12345, 999999999, 1000000000, math.MaxInt64, -1, -10, math.MinInt64} {
+		if got, want := string(AppendDecimal([]byte("x="), v)), "x="+strconv.FormatInt(v, 10); got != want {
+			t.Errorf("%d: %s, want %s", v, got, want)
+		}
 	}
 }
