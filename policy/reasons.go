@@ -133,11 +133,5 @@ func ReasonIndex(r Reason) int {
 // ProblemTypeBase prefixes the reason in a problem's "type" URI.
 const ProblemTypeBase = "https://apiguard.dev/problems/"
 
-// problemType returns the RFC 9457 type URI of a reason.
-func problemType(r Reason) string { return infoOf(r).typ }
-
 // statusOf returns the HTTP status of a reason.
 func statusOf(r Reason) int { return infoOf(r).status }
-
-// titleOf returns the problem title of a reason.
-func titleOf(r Reason) string { return infoOf(r).title }
