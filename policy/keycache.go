@@ -5,7 +5,6 @@ import (
 	"math/bits"
 	"strings"
 	"sync"
-	"unsafe"
 )
 
 // keyCacheSlots is how many recently verified keys a Policy remembers
@@ -109,9 +108,13 @@ func mix(h uint64) uint64 {
 	return hi ^ lo
 }
 
-// word is the 8 bytes of s from i (i+8 <= len(s)), as one load.
+// word is the 8 bytes of s from i (i+8 <= len(s)), little-endian: a
+// pattern the compiler turns into one load where unaligned loads are
+// allowed, and plain byte loads (no call) elsewhere.
 func word(s string, i int) uint64 {
-	return *(*uint64)(unsafe.Add(unsafe.Pointer(unsafe.StringData(s)), i))
+	s = s[i : i+8]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
 // newSeed returns a random seed for slotOf (a maphash.Hash's zero value
