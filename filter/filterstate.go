@@ -2,7 +2,6 @@ package main
 
 import (
 	"math"
-	"strconv"
 	"unsafe"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
@@ -70,7 +69,7 @@ func publishDecision(d *policy.Decision, shadow bool, t tokens) {
 		d.Identity.Consumer, d.Identity.KeyID, quota)...)
 	if t.known {
 		b = append(b, `,"`+policy.FieldRateLimitRemaining+`":`...)
-		b = strconv.AppendInt(b, t.remaining, 10)
+		b = policy.AppendDecimal(b, t.remaining)
 	}
 	recordBuf = append(b, '}')
 	setState(recordBuf)
@@ -109,8 +108,8 @@ func recordPrefix(outcome, reason, route, consumer, keyID, quota string) []byte 
 	i := (uintptr(unsafe.Pointer(unsafe.StringData(keyID))) ^ uintptr(unsafe.Pointer(unsafe.StringData(route)))>>4 ^
 		uintptr(len(reason))) % uintptr(len(recordCache))
 	e := &recordCache[i]
-	if e.prefix != nil && e.keyID == keyID && e.route == route && e.reason == reason && e.outcome == outcome &&
-		e.consumer == consumer && e.quota == quota {
+	if e.prefix != nil && sameString(e.keyID, keyID) && sameString(e.route, route) && sameString(e.reason, reason) &&
+		sameString(e.outcome, outcome) && sameString(e.consumer, consumer) && sameString(e.quota, quota) {
 		return e.prefix
 	}
 	b := append(e.prefix[:0], `{"`+policy.FieldDecision+`":"`...)
@@ -123,6 +122,14 @@ func recordPrefix(outcome, reason, route, consumer, keyID, quota string) []byte 
 	b = appendRecordField(b, `,"`+policy.FieldQuota+`":`, quota)
 	*e = recordEntry{outcome: outcome, reason: reason, route: route, consumer: consumer, keyID: keyID, quota: quota, prefix: b}
 	return b
+}
+
+// sameString is a == b, answered without comparing the bytes when both
+// are the same memory (Go's wasm code compares through a call to
+// runtime.memequal, which does not look at the pointers first): the
+// caches' strings usually come from the same place every time.
+func sameString(a, b string) bool {
+	return len(a) == len(b) && (unsafe.StringData(a) == unsafe.StringData(b) || a == b)
 }
 
 // internalErrorRecord is the filter state of a request failed closed.

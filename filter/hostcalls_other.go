@@ -28,3 +28,24 @@ func sendLocal(status uint32, headers, body []byte) error {
 	}
 	return proxywasm.SendHttpResponse(status, pairs, body, -1)
 }
+
+// replaceRequestHeader sets the request header key to value through the
+// SDK.
+func replaceRequestHeader(key, value string) error {
+	return proxywasm.ReplaceHttpRequestHeader(key, value)
+}
+
+// removeRequestHeader removes the request header key through the SDK.
+func removeRequestHeader(key string) error { return proxywasm.RemoveHttpRequestHeader(key) }
+
+// replaceResponseHeader sets the response header key to value through the
+// SDK.
+func replaceResponseHeader(key, value string) error {
+	return proxywasm.ReplaceHttpResponseHeader(key, value)
+}
+
+// setSharedData writes the shared-data value at key if its CAS token is
+// still cas, through the SDK.
+func setSharedData(key string, value []byte, cas uint32) error {
+	return proxywasm.SetSharedData(key, value, cas)
+}

@@ -5,7 +5,6 @@ package main
 import (
 	"errors"
 	"strconv"
-	"unsafe"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
@@ -50,11 +49,56 @@ func readRequestHeaders() (policy.HeaderList, error) {
 // getSharedData reads the shared-data value at key (a view of key's
 // memory will do: the host copies it) and its CAS token.
 func getSharedData(key string) ([]byte, uint32, error) {
-	v, cas, st := bridge.SharedData(unsafe.Slice(unsafe.StringData(key), len(key)))
+	v, cas, st := bridge.SharedDataAt(key)
 	if st != 0 {
 		return nil, 0, statusError(st)
 	}
 	return v, cas, nil
+}
+
+// Map types of proxy-wasm besides the request headers.
+const mapTypeResponseHeaders = 2
+
+// replaceRequestHeader sets the request header key to value straight
+// through the bridge (the host copies both).
+func replaceRequestHeader(key, value string) error {
+	if st := bridge.ReplaceHeader(mapTypeRequestHeaders, key, value); st != 0 {
+		return statusError(st)
+	}
+	return nil
+}
+
+// removeRequestHeader removes the request header key straight through
+// the bridge.
+func removeRequestHeader(key string) error {
+	if st := bridge.RemoveHeader(mapTypeRequestHeaders, key); st != 0 {
+		return statusError(st)
+	}
+	return nil
+}
+
+// replaceResponseHeader sets the response header key to value straight
+// through the bridge.
+func replaceResponseHeader(key, value string) error {
+	if st := bridge.ReplaceHeader(mapTypeResponseHeaders, key, value); st != 0 {
+		return statusError(st)
+	}
+	return nil
+}
+
+// setSharedData writes the shared-data value at key (views will do: the
+// host copies both) if its CAS token is still cas, straight through the
+// bridge.
+func setSharedData(key string, value []byte, cas uint32) error {
+	return errorOf(bridge.SetSharedData(key, value, cas))
+}
+
+// errorOf is nil for status OK, else statusError's error.
+func errorOf(st uint32) error {
+	if st == 0 {
+		return nil
+	}
+	return statusError(st)
 }
 
 // statusError is the SDK's error for a proxy-wasm status other than OK

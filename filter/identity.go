@@ -113,7 +113,7 @@ func (p *pluginContext) setIdentityToken(d *policy.Decision, now time.Time) bool
 	if minted {
 		p.metrics.tokensMinted.Increment(1)
 	}
-	if err := proxywasm.ReplaceHttpRequestHeader(p.tokens.tok.Header, v); err != nil {
+	if err := replaceRequestHeader(p.tokens.tok.Header, v); err != nil {
 		p.metrics.tokenFailures.Increment(1)
 		proxywasm.LogErrorf("apiguard: setting header %q: %v", p.tokens.tok.Header, err)
 		return false

@@ -247,8 +247,7 @@ func (j *judged) log(o policy.Outcome) {
 func (h *httpContext) judge(j *judged, headers policy.HeaderList) {
 	p := h.plugin
 	j.headers = headers
-	j.method, _ = headers.Get(":method")
-	j.path, _ = headers.Get(":path")
+	j.method, j.path = methodAndPath(headers)
 	j.now, j.clientIP = requestTime(), clientIP()
 	j.d = p.policy.Decide(policy.Request{
 		Method:   j.method,
@@ -273,6 +272,23 @@ func (h *httpContext) judge(j *judged, headers policy.HeaderList) {
 	publishDecision(&j.d, p.policy.Shadow(), h.tokens)
 }
 
+// methodAndPath returns the first values of :method and :path, as
+// headers.Get would, in one pass (SameHeaderName is case folding for names
+// without '-' or '_').
+func methodAndPath(headers policy.HeaderList) (method, path string) {
+	var found [2]bool
+	for _, h := range headers {
+		// Exact names first: compared in place, without a call.
+		switch n := h[0]; {
+		case len(n) == len(":method") && !found[0] && (n == ":method" || policy.SameHeaderName(n, ":method")):
+			method, found[0] = h[1], true
+		case len(n) == len(":path") && !found[1] && (n == ":path" || policy.SameHeaderName(n, ":path")):
+			path, found[1] = h[1], true
+		}
+	}
+	return method, path
+}
+
 // enforce applies a decision in enforce mode: a denial is answered here; an
 // allowed request goes upstream rewritten, with its identity (and token)
 // and quota headers.
@@ -283,12 +299,12 @@ func (h *httpContext) enforce(j *judged) types.Action {
 		sendDenial(&j.d)
 		return types.ActionPause
 	}
-	applyAllow(&j.d, j.headers)
+	applyAllow(&j.d, p.policy.QuotaHeader(), j.headers)
 	if !p.setIdentityToken(&j.d, j.now) {
 		sendInternalError()
 		return types.ActionPause
 	}
-	if err := applyQuota(&j.d, p.policy.QuotaHeader(), j.headers); err != nil {
+	if err := applyQuota(&j.d, p.policy.QuotaHeader()); err != nil {
 		// Without its quota header the request would not be counted
 		// against the quota: fail it closed.
 		p.metrics.internalErrors.Increment(1)
@@ -306,13 +322,14 @@ func (h *httpContext) enforce(j *judged) types.Action {
 // applyAllow rewrites the request on its way upstream: the credential and any
 // client-supplied identity headers go, the identity headers are set, and the
 // path is replaced when the credential parameter was removed or pagination
-// was clamped or defaulted. Headers the request does not carry are not
+// was clamped or defaulted. Any client-supplied quota header goes too
+// (applyQuota sets it). Headers the request does not carry are not
 // removed: each removal is a host call.
-func applyAllow(d *policy.Decision, request policy.HeaderList) {
-	removeHeaders(d.Upstream.RemoveHeaders, request)
+func applyAllow(d *policy.Decision, quota string, request policy.HeaderList) {
+	removeHeaders(d.Upstream.RemoveHeaders, quota, request)
 	setIdentity(d)
 	if d.Upstream.NewPath != "" {
-		if err := proxywasm.ReplaceHttpRequestHeader(":path", d.Upstream.NewPath); err != nil {
+		if err := replaceRequestHeader(":path", d.Upstream.NewPath); err != nil {
 			proxywasm.LogErrorf("apiguard: rewriting :path: %v", err)
 		}
 	}
@@ -335,7 +352,7 @@ func (h *httpContext) applyShadow(j *judged) types.Action {
 		j.log(policy.OutcomeAllow)
 	}
 	h.limit = nil
-	removeHeaders(p.untrusted, j.headers)
+	removeHeaders(p.untrusted, p.policy.QuotaHeader(), j.headers)
 	if j.d.Allow {
 		setIdentity(&j.d)
 		if !p.setIdentityToken(&j.d, j.now) {
@@ -343,27 +360,28 @@ func (h *httpContext) applyShadow(j *judged) types.Action {
 			return types.ActionPause
 		}
 	}
-	removeQuotaHeader(p.policy.QuotaHeader(), j.headers)
 	return types.ActionContinue
 }
 
-// removeHeaders removes every request header that names one of names under
-// any spelling a back end reads as the same (policy.SameHeaderName): one
-// removal per value the request carries. Envoy's removal takes every value
-// of a name, so a repeated header costs a removal that finds nothing; the
-// SDK's emulator takes one value per call, and a host that does the same
-// still loses every copy.
-func removeHeaders(names []string, request policy.HeaderList) {
+// removeHeaders removes every request header that names one of names, or
+// also ("" for none), under any spelling a back end reads as the same
+// (policy.SameHeaderName): one pass, one removal per value the request
+// carries. Envoy's removal takes every value of a name, so a repeated
+// header costs a removal that finds nothing; the SDK's emulator takes one
+// value per call, and a host that does the same still loses every copy.
+func removeHeaders(names []string, also string, request policy.HeaderList) {
 	for _, h := range request {
+		if also != "" && len(h[0]) == len(also) && policy.SameHeaderName(h[0], also) {
+			remove(h[0])
+			continue
+		}
 		for _, name := range names {
 			// The length first: most names differ in it, and the call
 			// costs more than the comparison in the module.
 			if len(h[0]) != len(name) || !policy.SameHeaderName(h[0], name) {
 				continue
 			}
-			if err := proxywasm.RemoveHttpRequestHeader(h[0]); err != nil {
-				proxywasm.LogErrorf("apiguard: removing header %q: %v", h[0], err)
-			}
+			remove(h[0])
 			break
 		}
 	}
@@ -376,30 +394,28 @@ func setIdentity(d *policy.Decision) {
 		if kv[0] == "" {
 			continue // no consumer identified (a public route)
 		}
-		if err := proxywasm.ReplaceHttpRequestHeader(kv[0], kv[1]); err != nil {
+		if err := replaceRequestHeader(kv[0], kv[1]); err != nil {
 			proxywasm.LogErrorf("apiguard: setting header %q: %v", kv[0], err)
 		}
 	}
 }
 
+// remove removes the request header name.
+func remove(name string) {
+	if err := removeRequestHeader(name); err != nil {
+		proxywasm.LogErrorf("apiguard: removing header %q: %v", name, err)
+	}
+}
+
 // applyQuota sets the quota header of an allowed request for Envoy's global
 // rate-limit filter (its rate_limits actions read it with the consumer
-// header), after removing any client-supplied one under every spelling.
-// An error means the header could not be set.
-func applyQuota(d *policy.Decision, name string, request policy.HeaderList) error {
-	removeQuotaHeader(name, request)
+// header); applyAllow removed any client-supplied one under every
+// spelling. An error means the header could not be set.
+func applyQuota(d *policy.Decision, name string) error {
 	if d.RateLimit.Quota == nil {
 		return nil
 	}
-	return proxywasm.ReplaceHttpRequestHeader(name, d.RateLimit.Quota.Name)
-}
-
-// removeQuotaHeader removes the quota header under every spelling a back
-// end (or Envoy's rate-limit descriptors, after a normalising hop) could
-// read as the same name, when the request carries it.
-func removeQuotaHeader(name string, request policy.HeaderList) {
-	names := [1]string{name}
-	removeHeaders(names[:], request)
+	return replaceRequestHeader(name, d.RateLimit.Quota.Name)
 }
 
 func (h *httpContext) OnHttpResponseHeaders(_ int, endOfStream bool) types.Action {
@@ -409,9 +425,9 @@ func (h *httpContext) OnHttpResponseHeaders(_ int, endOfStream bool) types.Actio
 	if h.limit != nil {
 		p := h.plugin
 		f := p.fields.of(h.bucket, h.limit, h.partition)
-		_ = proxywasm.ReplaceHttpResponseHeader("ratelimit-policy", f.Policy)
+		_ = replaceResponseHeader("ratelimit-policy", f.Policy)
 		p.header = f.AppendHeader(p.header[:0], h.limitRes)
-		_ = proxywasm.ReplaceHttpResponseHeader("ratelimit", hostCopied(p.header))
+		_ = replaceResponseHeader("ratelimit", hostCopied(p.header))
 	}
 	return types.ActionContinue
 }

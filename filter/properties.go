@@ -53,8 +53,38 @@ func hostOf(addr string) string {
 	} else if i := strings.LastIndexByte(addr, ':'); i >= 0 && strings.IndexByte(addr, ':') == i {
 		host = addr[:i]
 	}
+	if isDottedQuad(host) {
+		return host
+	}
 	if _, err := netip.ParseAddr(host); err != nil {
 		return ""
 	}
 	return host
+}
+
+// isDottedQuad reports whether s is an IPv4 address in the form
+// netip.ParseAddr accepts (four fields of 0 to 255, no leading zeros), in
+// one loop: the usual source address, checked without netip's calls. A
+// false answer leaves the decision to netip.ParseAddr.
+func isDottedQuad(s string) bool {
+	fields, digits, v := 0, 0, 0
+	for i := 0; i <= len(s); i++ {
+		if i == len(s) || s[i] == '.' {
+			if digits == 0 || fields == 4 {
+				return false
+			}
+			fields, digits, v = fields+1, 0, 0
+			continue
+		}
+		c := s[i]
+		if c < '0' || c > '9' || digits > 0 && v == 0 {
+			return false // not a digit, or after a leading zero
+		}
+		v = v*10 + int(c-'0')
+		digits++
+		if v > 255 {
+			return false
+		}
+	}
+	return fields == 4
 }

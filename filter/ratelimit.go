@@ -50,14 +50,20 @@ func (s *hostStore) key(k string) string {
 
 func (s *hostStore) Get(key string) ([]byte, uint32, bool, error) {
 	v, cas, err := getSharedData(s.key(key))
+	if err == nil {
+		return v, cas, true, nil
+	}
 	if errors.Is(err, types.ErrorStatusNotFound) {
 		return nil, 0, false, nil
 	}
-	return v, cas, err == nil, err
+	return v, cas, false, err
 }
 
 func (s *hostStore) Set(key string, value []byte, cas uint32) (bool, error) {
-	err := proxywasm.SetSharedData(s.key(key), value, cas)
+	err := setSharedData(s.key(key), value, cas)
+	if err == nil {
+		return false, nil
+	}
 	if errors.Is(err, types.ErrorStatusCasMismatch) {
 		return true, nil
 	}

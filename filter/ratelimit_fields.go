@@ -25,7 +25,7 @@ type bucketFieldsCache [64]*bucketFields
 // of returns the fields of bucket under limit l and partition.
 func (c *bucketFieldsCache) of(bucket string, l *policy.Limit, partition string) *bucketFields {
 	i := (uintptr(unsafe.Pointer(unsafe.StringData(bucket)))>>3 ^ uintptr(len(bucket))) % uintptr(len(c))
-	if f := c[i]; f != nil && f.limit == l && f.bucket == bucket && f.partition == partition {
+	if f := c[i]; f != nil && f.limit == l && sameString(f.bucket, bucket) && sameString(f.partition, partition) {
 		return f
 	}
 	// Copies: the keys may be views of a key snapshot, which the cache

@@ -112,36 +112,21 @@ func cutScheme(v, scheme string) (string, bool) {
 }
 
 // lookup validates a presented key and finds its entry. A key of a loaded
-// snapshot is decoded into found, which the result then points to.
+// snapshot, or one the key cache holds, is copied into found, which the
+// result then points to.
 func (p *Policy) lookup(key string, now time.Time, found *keyEntry) (*keyEntry, Reason, string) {
-	if key == "" || len(key) > keymat.MaxLen || !isVisibleASCII(key) {
+	if key == "" || len(key) > keymat.MaxLen {
 		return nil, ReasonMalformed, detailMalformed
 	}
-	// A key found before under this policy has passed the format check
-	// and has a known sum (keycache.go).
-	sum, cached := p.cache.sum(p, key)
-	if !cached {
-		if p.format != nil && keymat.Check(p.format.prefix, key, p.format.checksum) != nil {
-			return nil, ReasonMalformed, detailMalformed
+	// A key found before under this policy has passed the format check,
+	// and its entry is known (keycache.go).
+	e := found
+	if !p.cache.entry(p, key, found) {
+		var reason Reason
+		if e, reason = p.find(key, found); e == nil {
+			return nil, reason, detailOf(reason)
 		}
-		var buf [keymat.MaxLen]byte
-		n := copy(buf[:], key)
-		sum = sha256.Sum256(buf[:n])
-	}
-	var e *keyEntry
-	if p.snap != nil {
-		if e = p.snap.find(&sum, found); e == nil {
-			return nil, ReasonUnknown, detailUnknown
-		}
-	} else {
-		i, ok := p.keys[sum]
-		if !ok {
-			return nil, ReasonUnknown, detailUnknown
-		}
-		e = &p.entries[i]
-	}
-	if !cached {
-		p.cache.put(p, key, &sum)
+		p.cache.put(p, key, e)
 	}
 	switch t := unixNano(now); {
 	case e.revoked:
@@ -152,6 +137,36 @@ func (p *Policy) lookup(key string, now time.Time, found *keyEntry) (*keyEntry, 
 		return e, ReasonExpired, detailExpired
 	}
 	return e, ReasonAllowed, ""
+}
+
+// find checks the format of a presented key and finds its entry in the
+// index (a snapshot's is decoded into found): nil and ReasonMalformed or
+// ReasonUnknown when there is none.
+func (p *Policy) find(key string, found *keyEntry) (*keyEntry, Reason) {
+	if !isVisibleASCII(key) || p.format != nil && keymat.Check(p.format.prefix, key, p.format.checksum) != nil {
+		return nil, ReasonMalformed
+	}
+	var buf [keymat.MaxLen]byte
+	n := copy(buf[:], key)
+	sum := sha256.Sum256(buf[:n])
+	if p.snap != nil {
+		if e := p.snap.find(&sum, found); e != nil {
+			return e, ReasonAllowed
+		}
+		return nil, ReasonUnknown
+	}
+	if i, ok := p.keys[sum]; ok {
+		return &p.entries[i], ReasonAllowed
+	}
+	return nil, ReasonUnknown
+}
+
+// detailOf is the detail of a lookup's malformed or unknown key.
+func detailOf(r Reason) string {
+	if r == ReasonMalformed {
+		return detailMalformed
+	}
+	return detailUnknown
 }
 
 // authenticate checks the request's single credential and stores its key

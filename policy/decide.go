@@ -123,7 +123,7 @@ var (
 
 // deny returns a denial with its problem fields.
 func deny(r Reason, detail string) Decision {
-	info := reasonInfo[r]
+	info := infoOf(r)
 	return Decision{Status: info.status, Reason: r, Problem: Problem{Type: info.typ, Title: info.title, Detail: detail}}
 }
 
@@ -223,39 +223,13 @@ func identified(denial, d Decision) Decision {
 	return denial
 }
 
-// insufficientScope builds the 403 for a consumer lacking route scopes.
+// insufficientScope builds the 403 for a consumer lacking route scopes;
+// its text is kept per route and scope set (scope_denial.go).
 func (p *Policy) insufficientScope(d Decision, rt *route, c *consumer) Decision {
-	missing := make([]string, 0, len(rt.scopeIDs))
-	size := 0
-	for i, id := range rt.scopeIDs {
-		if !p.hasScope(c, id) {
-			missing = append(missing, rt.scopes[i])
-			size += len(rt.scopes[i]) + 1
-		}
-	}
-	// The detail and the header value share one string: "missing scopes:
-	// a b" then the WWW-Authenticate value naming the same scopes.
-	const detailPrefix, headerPrefix, headerSuffix = "missing scopes: ", `ApiKey realm="apiguard", error="insufficient_scope", scope="`, `"`
-	var b strings.Builder
-	b.Grow(len(detailPrefix) + len(headerPrefix) + len(headerSuffix) + 2*size)
-	joined := func() {
-		for i, s := range missing {
-			if i > 0 {
-				b.WriteByte(' ')
-			}
-			b.WriteString(s)
-		}
-	}
-	b.WriteString(detailPrefix)
-	joined()
-	cut := b.Len()
-	b.WriteString(headerPrefix)
-	joined()
-	b.WriteString(headerSuffix)
-	both := b.String()
-	out := identified(deny(ReasonInsufficientScope, both[:cut]), d)
-	out.Problem.MissingScopes = missing
-	out.Problem.ResponseHeaders = [][2]string{{"www-authenticate", both[cut:]}}
+	sd := p.scopeDenialFor(rt, c)
+	out := identified(deny(ReasonInsufficientScope, sd.detail), d)
+	out.Problem.MissingScopes = sd.missing
+	out.Problem.ResponseHeaders = sd.headers
 	return out
 }
 

@@ -2,85 +2,143 @@ package policy
 
 import (
 	"hash/maphash"
+	"math/bits"
 	"strings"
 	"sync"
 )
 
 // keyCacheSlots is how many recently verified keys a Policy remembers
 // (a power of two). Each slot holds the presented key (up to maxKeyLen
-// bytes, typically 40 to 60) and its SHA-256: 48 bytes plus the key, so
+// bytes, typically 40 to 60) and its key entry: 48 bytes plus the key, so
 // about 90 KiB per Policy, and so per worker, for typical keys and 560 KiB
 // at most, allocated on the first known key a Policy sees.
 const keyCacheSlots = 1024
 
-// keyCache remembers the SHA-256 of recently presented keys that were
-// found in the key index, so that a repeat key skips the format check and
-// the hash (the largest part of authenticating a key in the .wasm: see
-// docs/performance.md). A slot is found by a seeded hash of the key and
-// matched by comparing the whole presented key in constant time. Only keys
-// the index knows are entered, so that unknown keys cannot evict known
-// ones; the sum of a key never changes, and the key's entry (expiry,
-// revocation, consumer) is still looked up and checked on every request.
+// keyCache remembers the key entries of recently presented keys that were
+// found in the key index, so that a repeat key skips the format check, the
+// hash and the index lookup (the largest part of authenticating a key in
+// the .wasm: see docs/performance.md). A slot is found by a seeded hash of
+// the key and matched by comparing the whole presented key in constant
+// time. Only keys the index knows are entered, so that unknown keys cannot
+// evict known ones. An entry (validity window, revocation, consumer) never
+// changes within a Policy, and it is still checked against the request's
+// time on every request.
 //
 // A cache belongs to one Policy: a Policy copied from another (a key
 // snapshot swapped in, keystore_load.go) starts it over, as does every new
 // Policy (a configuration push), so that nothing a previous policy accepted
 // survives a swap. It serves one goroutine at a time, as a worker's VM
-// does: a concurrent caller finds it locked and hashes the key itself.
+// does: a concurrent caller finds it locked and looks the key up itself.
 type keyCache struct {
 	mu    sync.Mutex
 	owner *Policy
-	seed  maphash.Seed
+	seed  uint64
 	slots *[keyCacheSlots]keyCacheSlot
+	// scopes holds recent insufficient_scope denials (scope_denial.go),
+	// under the same lock and owner.
+	scopes *[scopeDenialSlots]scopeDenial
 }
 
 type keyCacheSlot struct {
-	key string
-	sum [32]byte
+	key   string
+	entry keyEntry
 }
 
 // newKeyCache returns an empty cache; its table and seed come with the
 // first key entered.
 func newKeyCache() *keyCache { return &keyCache{} }
 
-// sum returns the cached SHA-256 of key for p, if any.
-func (c *keyCache) sum(p *Policy, key string) (sum [32]byte, ok bool) {
+// entry copies the cached key entry of key for p into out, if any.
+func (c *keyCache) entry(p *Policy, key string, out *keyEntry) (ok bool) {
 	if c == nil || !c.mu.TryLock() {
-		return sum, false
+		return false
 	}
-	defer c.mu.Unlock()
-	if c.owner != p || c.slots == nil {
-		return sum, false
+	if c.owner == p && c.slots != nil {
+		s := &c.slots[slotOf(c.seed, key)]
+		if ok = equalConstantTime(s.key, key); ok {
+			*out = s.entry
+		}
 	}
-	s := &c.slots[maphash.String(c.seed, key)&(keyCacheSlots-1)]
-	if !equalConstantTime(s.key, key) {
-		return sum, false
-	}
-	return s.sum, true
+	c.mu.Unlock()
+	return ok
 }
 
-// put remembers sum as the SHA-256 of key, a key p's index knows.
-func (c *keyCache) put(p *Policy, key string, sum *[32]byte) {
+// put remembers e as the entry of key, a key p's index knows.
+func (c *keyCache) put(p *Policy, key string, e *keyEntry) {
 	if c == nil || !c.mu.TryLock() {
 		return
 	}
-	defer c.mu.Unlock()
-	if c.owner != p || c.slots == nil {
-		c.owner, c.slots, c.seed = p, new([keyCacheSlots]keyCacheSlot), maphash.MakeSeed()
+	c.own(p)
+	if c.slots == nil {
+		c.slots, c.seed = new([keyCacheSlots]keyCacheSlot), newSeed()
 	}
-	s := &c.slots[maphash.String(c.seed, key)&(keyCacheSlots-1)]
-	s.key, s.sum = strings.Clone(key), *sum
+	s := &c.slots[slotOf(c.seed, key)]
+	s.key, s.entry = strings.Clone(key), *e
+	c.mu.Unlock()
+}
+
+// own makes p the owner of c, emptying it when it had another; c is
+// locked.
+func (c *keyCache) own(p *Policy) {
+	if c.owner != p {
+		c.owner, c.slots, c.scopes = p, nil, nil
+	}
+}
+
+// slotOf is the slot of key under seed: a multiply-mix of its 8-byte
+// words, which Go's wasm code runs far faster than maphash's. Where a key
+// lands needs no secrecy: only keys the index knows are entered, and a
+// slot is matched by the whole key.
+func slotOf(seed uint64, key string) uint64 {
+	h := seed ^ uint64(len(key))
+	i := 0
+	for ; i+8 <= len(key); i += 8 {
+		h = mix(h ^ word(key, i))
+	}
+	var tail uint64
+	for ; i < len(key); i++ {
+		tail = tail<<8 | uint64(key[i])
+	}
+	return mix(h^tail) & (keyCacheSlots - 1)
+}
+
+// mix is a 64-bit multiply-fold.
+func mix(h uint64) uint64 {
+	hi, lo := bits.Mul64(h, 0x9e3779b97f4a7c15)
+	return hi ^ lo
+}
+
+// word is the 8 bytes of s from i (i+8 <= len(s)), little-endian: a
+// pattern the compiler turns into one load where unaligned loads are
+// allowed, and plain byte loads (no call) elsewhere.
+func word(s string, i int) uint64 {
+	s = s[i : i+8]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// newSeed returns a random seed for slotOf (a maphash.Hash's zero value
+// seeds itself at random).
+func newSeed() uint64 {
+	var h maphash.Hash
+	_ = h.WriteByte(0)
+	return h.Sum64()
 }
 
 // equalConstantTime reports whether a and b are equal, in a time that
-// depends only on their lengths.
+// depends only on their lengths: 8 bytes at a time, without a branch on
+// their contents.
 func equalConstantTime(a, b string) bool {
 	if len(a) != len(b) {
 		return false
 	}
-	var v byte
-	for i := 0; i < len(a); i++ {
-		v |= a[i] ^ b[i]
+	var v uint64
+	i := 0
+	for ; i+8 <= len(a); i += 8 {
+		v |= word(a, i) ^ word(b, i)
+	}
+	for ; i < len(a); i++ {
+		v |= uint64(a[i] ^ b[i])
 	}
 	return v == 0
 }

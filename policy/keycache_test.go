@@ -36,7 +36,7 @@ func TestKeyCacheSameDecisions(t *testing.T) {
 			if first.Reason != tt.reason {
 				t.Fatalf("reason %s, want %s", first.Reason, tt.reason)
 			}
-			if _, hit := p.cache.sum(p, tt.key); hit != tt.cached {
+			if hit := cachedKey(p, tt.key); hit != tt.cached {
 				t.Fatalf("cached after the first request: %v, want %v", hit, tt.cached)
 			}
 			for range 3 {
@@ -57,7 +57,7 @@ func TestKeyCacheChecksTheEntry(t *testing.T) {
 	if d := p.Decide(r); d.Reason != ReasonAllowed {
 		t.Fatalf("in the window: %s", d.Reason)
 	}
-	if _, hit := p.cache.sum(p, keys["billing-2026"]); !hit {
+	if hit := cachedKey(p, keys["billing-2026"]); !hit {
 		t.Fatal("the key was not remembered")
 	}
 	r.Now = time.Date(2027, 6, 1, 0, 0, 0, 0, time.UTC)
@@ -76,19 +76,25 @@ func TestKeyCacheNotCarriedOver(t *testing.T) {
 		t.Fatal(d.Reason)
 	}
 	np := *p
-	if _, hit := np.cache.sum(&np, key); hit {
+	if hit := cachedKey(&np, key); hit {
 		t.Error("a copied policy answered from its original's cache")
 	}
 	if d := np.Decide(get("/v1/orders/42", "x-api-key", key)); d.Reason != ReasonAllowed {
 		t.Errorf("copied policy: %s", d.Reason)
 	}
-	if _, hit := p.cache.sum(p, key); hit {
+	if hit := cachedKey(p, key); hit {
 		t.Error("the original's entries survived the copy's use")
 	}
 	fresh, _ := loadExample(t)
-	if _, hit := fresh.cache.sum(fresh, key); hit {
+	if hit := cachedKey(fresh, key); hit {
 		t.Error("a new policy starts with a remembered key")
 	}
+}
+
+// cachedKey reports whether p's key cache holds key for p.
+func cachedKey(p *Policy, key string) bool {
+	var e keyEntry
+	return p.cache.entry(p, key, &e)
 }
 
 func TestEqualConstantTime(t *testing.T) {
@@ -106,5 +112,39 @@ func TestEqualConstantTime(t *testing.T) {
 		if got := equalConstantTime(tt.a, tt.b); got != tt.want {
 			t.Errorf("equalConstantTime(%q, %q) = %v, want %v", tt.a, tt.b, got, tt.want)
 		}
+	}
+}
+
+// TestEqualConstantTimeWords: every length around the 8-byte words, with
+// one byte different anywhere.
+func TestEqualConstantTimeWords(t *testing.T) {
+	for n := 0; n <= 40; n++ {
+		a := strings.Repeat("k", n)
+		if !equalConstantTime(a, strings.Clone(a)) {
+			t.Fatalf("length %d: equal strings differ", n)
+		}
+		for i := 0; i < n; i++ {
+			b := []byte(a)
+			b[i] ^= 0x20
+			if equalConstantTime(a, string(b)) {
+				t.Fatalf("length %d: a difference at %d not seen", n, i)
+			}
+		}
+	}
+}
+
+// TestSlotOfSpreads: keys differing anywhere land in many slots, and
+// every slot is in range.
+func TestSlotOfSpreads(t *testing.T) {
+	seen := map[uint64]bool{}
+	for i := 0; i < 512; i++ {
+		s := slotOf(12345, "agk_"+strings.Repeat("x", i%40)+string(rune('a'+i%26))+strings.Repeat("y", i/26))
+		if s >= keyCacheSlots {
+			t.Fatalf("slot %d out of range", s)
+		}
+		seen[s] = true
+	}
+	if len(seen) < 256 {
+		t.Errorf("512 keys in %d slots", len(seen))
 	}
 }

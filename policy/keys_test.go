@@ -14,3 +14,16 @@ func TestReasons(t *testing.T) {
 		}
 	}
 }
+
+// TestInfoOf: infoOf gives reasonInfo's data for every reason, and none
+// for an unknown one.
+func TestInfoOf(t *testing.T) {
+	for _, r := range Reasons() {
+		if infoOf(r) != reasonInfo[r] {
+			t.Errorf("%s: %+v, want %+v", r, infoOf(r), reasonInfo[r])
+		}
+	}
+	if infoOf("nonsense") != (reasonData{}) {
+		t.Error("an unknown reason has data")
+	}
+}

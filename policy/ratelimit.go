@@ -212,9 +212,26 @@ func (l *Limit) AppendHeader(b []byte, res TakeResult, partitionKey string) []by
 
 // appendCounts appends `<remaining>;t=<seconds until full>`.
 func appendCounts(b []byte, res TakeResult) []byte {
-	b = strconv.AppendInt(b, max(res.Remaining, 0), 10)
+	b = AppendDecimal(b, max(res.Remaining, 0))
 	b = append(b, ";t="...)
-	return strconv.AppendInt(b, ceilSeconds(max(res.Reset, 0)), 10)
+	return AppendDecimal(b, ceilSeconds(max(res.Reset, 0)))
+}
+
+// AppendDecimal appends v in decimal, as strconv.AppendInt(b, v, 10): in
+// one call for v >= 0, where strconv makes three in the module (numbers
+// on the request path: the RateLimit field, the filter state).
+func AppendDecimal(b []byte, v int64) []byte {
+	if v < 0 {
+		return strconv.AppendInt(b, v, 10)
+	}
+	var buf [20]byte
+	i := len(buf) - 1
+	for ; v >= 10; i-- {
+		buf[i] = byte('0' + v%10)
+		v /= 10
+	}
+	buf[i] = byte('0' + v)
+	return append(b, buf[i:]...)
 }
 
 // headerBuf fits the RateLimit fields of any policy name up to 64

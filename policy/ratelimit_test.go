@@ -2,6 +2,8 @@ package policy
 
 import (
 	"math"
+	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -180,6 +182,42 @@ func TestFields(t *testing.T) {
 					t.Errorf("%q %q %+v: %s, want %s", l.Name, pk, res, got, want)
 				}
 			}
+		}
+	}
+}
+
+// TestRateLimitedWithKeepsText: RateLimitedWith with a Fields kept across
+// 429s gives RateLimited's decision whatever came before, and formats
+// nothing for a repeat of the last numbers.
+func TestRateLimitedWithKeepsText(t *testing.T) {
+	l := &Limit{Name: "gold", Requests: 10, Per: time.Second, Burst: 20}
+	d := Decision{Allow: true, Route: "r", RateLimit: RateLimiting{Limit: l, BucketKey: "consumer/gold/c", PartitionKey: "0123456789abcdef"}}
+	f := l.Fields(d.RateLimit.PartitionKey)
+	results := []TakeResult{
+		{RetryAfter: 1500 * time.Millisecond, Reset: 2 * time.Second},
+		{RetryAfter: 1500 * time.Millisecond, Reset: 2 * time.Second},
+		{RetryAfter: 1200 * time.Millisecond, Reset: 2 * time.Second},
+		{RetryAfter: 1200 * time.Millisecond, Reset: 3 * time.Second},
+		{RetryAfter: 1200 * time.Millisecond, Remaining: 2, Reset: 3 * time.Second},
+		{RetryAfter: 3 * time.Second, Reset: 2 * time.Second},
+		{RetryAfter: 1500 * time.Millisecond, Reset: 2 * time.Second},
+	}
+	for i, res := range results {
+		if got, want := RateLimitedWith(d, res, &f), RateLimited(d, res); !reflect.DeepEqual(got, want) {
+			t.Errorf("result %d %+v: %+v, want %+v", i, res, got, want)
+		}
+	}
+	res := results[0]
+	if n := testing.AllocsPerRun(100, func() { RateLimitedWith(d, res, &f) }); n != 0 {
+		t.Errorf("a repeated 429: %v allocations, want 0", n)
+	}
+}
+
+// TestAppendDecimal: AppendDecimal is strconv.AppendInt in base 10.
+func TestAppendDecimal(t *testing.T) {
+	for _, v := range []int64{0, 1, 9, 10, 11, 99, 100, 999, 1000, 12345, 999999999, 1000000000, math.MaxInt64, -1, -10, math.MinInt64} {
+		if got, want := string(AppendDecimal([]byte("x="), v)), "x="+strconv.FormatInt(v, 10); got != want {
+			t.Errorf("%d: %s, want %s", v, got, want)
 		}
 	}
 }

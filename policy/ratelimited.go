@@ -11,8 +11,25 @@ import "strconv"
 // the whole RateLimit-Policy value (PolicyHeader), and what the RateLimit
 // value holds before its remaining tokens (`"<name>";r=`) and after its
 // reset time (`;pk=:<base64>:`).
+//
+// A Fields also keeps the text of the last 429 RateLimitedWith made from
+// it, which repeats until the retry time or the counts change (once a
+// second at most): a Fields kept per bucket is for one goroutine at a
+// time, as a worker's VM is.
 type Fields struct {
 	Policy, Prefix, Suffix string
+	last                   *rateLimitedText
+}
+
+// rateLimitedInfo is the fixed response data of a 429.
+var rateLimitedInfo = reasonInfo[ReasonRateLimited]
+
+// rateLimitedText is what a 429 formats, with the numbers it was
+// formatted from.
+type rateLimitedText struct {
+	retry, remaining, reset int64
+	detail                  string
+	headers                 [][2]string
 }
 
 // Fields returns the fields of the bucket of partitionKey under l.
@@ -45,24 +62,31 @@ func RateLimited(d Decision, res TakeResult) Decision {
 // RateLimitedWith is RateLimited given the Fields of d's limit and
 // partition, which a caller may keep per bucket. The retry time, the
 // detail and the RateLimit value share one string: with the headers'
-// slice, two allocations.
+// slice, two allocations, none when f's last 429 had the same numbers.
 func RateLimitedWith(d Decision, res TakeResult, f *Fields) Decision {
-	retry := ceilSeconds(res.RetryAfter)
-	if retry < 1 {
-		retry = 1
-	}
+	retry := max(ceilSeconds(res.RetryAfter), 1)
 	out := Decision{
-		Status: statusOf(ReasonRateLimited),
-		Reason: ReasonRateLimited,
-		Problem: Problem{
-			Type:  problemType(ReasonRateLimited),
-			Title: titleOf(ReasonRateLimited),
-		},
+		Status:    rateLimitedInfo.status,
+		Reason:    ReasonRateLimited,
+		Problem:   Problem{Type: rateLimitedInfo.typ, Title: rateLimitedInfo.title},
 		Route:     d.Route,
 		Identity:  d.Identity,
 		RateLimit: d.RateLimit,
 	}
-	l := d.RateLimit.Limit
+	remaining, reset := max(res.Remaining, 0), ceilSeconds(max(res.Reset, 0))
+	t := f.last
+	if t == nil || t.retry != retry || t.remaining != remaining || t.reset != reset {
+		t = rateLimitedTextOf(d.RateLimit.Limit, f, res, retry)
+		t.remaining, t.reset = remaining, reset
+		f.last = t
+	}
+	out.Problem.Detail, out.Problem.ResponseHeaders = t.detail, t.headers
+	return out
+}
+
+// rateLimitedTextOf formats the detail and headers of a 429 under l (nil
+// for none) with fields f.
+func rateLimitedTextOf(l *Limit, f *Fields, res TakeResult, retry int64) *rateLimitedText {
 	var buf [2 * headerBuf]byte
 	b := strconv.AppendInt(buf[:0], retry, 10)
 	digits := len(b)
@@ -77,14 +101,13 @@ func RateLimitedWith(d Decision, res TakeResult, f *Fields) Decision {
 		b = f.AppendHeader(b, res)
 	}
 	all := string(b)
-	retryS := all[:digits]
-	out.Problem.Detail = all[digits:detailEnd]
+	t := &rateLimitedText{retry: retry, detail: all[digits:detailEnd]}
 	if l == nil {
-		out.Problem.ResponseHeaders = [][2]string{{"retry-after", retryS}}
-		return out
+		t.headers = [][2]string{{"retry-after", all[:digits]}}
+		return t
 	}
-	out.Problem.ResponseHeaders = [][2]string{{"retry-after", retryS},
+	t.headers = [][2]string{{"retry-after", all[:digits]},
 		{"ratelimit-policy", f.Policy},
 		{"ratelimit", all[detailEnd:]}}
-	return out
+	return t
 }

@@ -64,6 +64,23 @@ var reasonInfo = func() map[Reason]reasonData {
 	return m
 }()
 
+// reasonInfos is reasonInfo by ReasonIndex: on the request path a
+// switch costs less than hashing the reason.
+var reasonInfos = func() (a [len(reasonTable)]reasonData) {
+	for i, e := range reasonTable {
+		a[i] = reasonInfo[e.reason]
+	}
+	return a
+}()
+
+// infoOf returns the fixed response data of r (zero for an unknown one).
+func infoOf(r Reason) reasonData {
+	if i := ReasonIndex(r); i >= 0 {
+		return reasonInfos[i]
+	}
+	return reasonData{}
+}
+
 // Reasons returns every reason code, for metric registration.
 func Reasons() []Reason {
 	rs := make([]Reason, len(reasonTable))
@@ -77,6 +94,9 @@ func Reasons() []Reason {
 // Reasons does not list: a switch, so that a caller indexing per-reason
 // data (the filter's decision counters) hashes no string.
 func ReasonIndex(r Reason) int {
+	if r == ReasonAllowed { // most requests: compared in place
+		return 0
+	}
 	switch r {
 	case ReasonAllowed:
 		return 0
@@ -113,11 +133,5 @@ func ReasonIndex(r Reason) int {
 // ProblemTypeBase prefixes the reason in a problem's "type" URI.
 const ProblemTypeBase = "https://apiguard.dev/problems/"
 
-// problemType returns the RFC 9457 type URI of a reason.
-func problemType(r Reason) string { return reasonInfo[r].typ }
-
 // statusOf returns the HTTP status of a reason.
-func statusOf(r Reason) int { return reasonInfo[r].status }
-
-// titleOf returns the problem title of a reason.
-func titleOf(r Reason) string { return reasonInfo[r].title }
+func statusOf(r Reason) int { return infoOf(r).status }

@@ -11,7 +11,9 @@ type HeaderList [][2]string
 // and how many times the header occurs.
 func (l HeaderList) Get(name string) (value string, count int) {
 	for _, h := range l {
-		if equalFoldASCII(h[0], name) {
+		// The length first: a call costs more than the comparison in
+		// the module, and most names differ in length.
+		if len(h[0]) == len(name) && equalFoldASCII(h[0], name) {
 			if count == 0 {
 				value = h[1]
 			}

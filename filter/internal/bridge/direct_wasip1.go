@@ -20,7 +20,7 @@ func Property(path []byte) (value []byte, status uint32) {
 	if st = returned(st, &p, &n); st != statusOK || n == 0 {
 		return nil, st
 	}
-	return unsafe.Slice(p, n), statusOK
+	return view(p, n), statusOK
 }
 
 // SetProperty sets the property at path, already serialized as the ABI
@@ -56,7 +56,7 @@ func HeaderMapPairs(mapType uint32) (pairs []byte, status uint32) {
 	if p == nil {
 		return nil, 1 // NotFound
 	}
-	return unsafe.Slice(p, n), statusOK
+	return view(p, n), statusOK
 }
 
 // outCas receives proxy_get_shared_data's CAS token (see outAddr).
@@ -70,8 +70,13 @@ func SharedData(key []byte) (value []byte, cas uint32, status uint32) {
 	if len(key) > 0 {
 		k = &key[0]
 	}
+	return sharedData(k, len(key))
+}
+
+// sharedData is SharedData of the n bytes at k.
+func sharedData(k *byte, size int) (value []byte, cas uint32, status uint32) {
 	reserve(0)
-	st := imGetSharedData(k, int32(len(key)), &outAddr, &outSize, &outCas)
+	st := imGetSharedData(k, int32(size), &outAddr, &outSize, &outCas)
 	cas, outCas = outCas, 0
 	var p *byte
 	var n int
@@ -81,7 +86,7 @@ func SharedData(key []byte) (value []byte, cas uint32, status uint32) {
 	if n == 0 {
 		return nil, cas, statusOK
 	}
-	return unsafe.Slice(p, n), cas, statusOK
+	return view(p, n), cas, statusOK
 }
 
 // SendLocalResponse answers the request with status, headers already
@@ -97,4 +102,65 @@ func SendLocalResponse(status uint32, headers, body []byte) uint32 {
 		b = &body[0]
 	}
 	return imSendLocalResponse(status, nil, 0, b, int32(len(body)), h, int32(len(headers)), -1)
+}
+
+// ptr returns the address of s's bytes, nil for an empty s (as the SDK's
+// StringBytePtr).
+func ptr(s string) *byte {
+	if len(s) == 0 {
+		return nil
+	}
+	return unsafe.StringData(s)
+}
+
+// ReplaceHeader sets the header key of the header map mapType to value,
+// without the SDK's wrappers and its dispatch through an interface. The
+// host copies both strings before it returns. status is the proxy-wasm
+// status.
+func ReplaceHeader(mapType uint32, key, value string) uint32 {
+	// unsafe.StringData is nil for "" (the SDK's StringBytePtr's answer)
+	// or an address the host reads nothing at.
+	return imReplaceHeaderMapValue(mapType, unsafe.StringData(key), int32(len(key)), unsafe.StringData(value), int32(len(value)))
+}
+
+// RemoveHeader removes the header key from the header map mapType, as
+// ReplaceHeader calls the host.
+func RemoveHeader(mapType uint32, key string) uint32 {
+	return imRemoveHeaderMapValue(mapType, ptr(key), int32(len(key)))
+}
+
+// SetSharedData writes the shared-data value at key if its CAS token is
+// still cas (0: unconditionally), as ReplaceHeader calls the host. The
+// host copies key and value. status is the proxy-wasm status (8: CAS
+// mismatch).
+func SetSharedData(key string, value []byte, cas uint32) uint32 {
+	return imSetSharedData(unsafe.StringData(key), int32(len(key)), unsafe.SliceData(value), int32(len(value)), cas)
+}
+
+// SharedDataAt is SharedData of a key given as a string (a view will do:
+// the host copies it).
+func SharedDataAt(key string) (value []byte, cas uint32, status uint32) {
+	return sharedData(ptr(key), len(key))
+}
+
+// SetPropertyString is SetProperty of strings (views will do: the host
+// copies both).
+func SetPropertyString(path, value string) uint32 {
+	if len(path) == 0 {
+		return 2 // BadArgument
+	}
+	return imSetProperty(ptr(path), int32(len(path)), ptr(value), int32(len(value)))
+}
+
+// maxView bounds view's length: linear memory is 32-bit.
+const maxView = 1 << 31
+
+// view is the n bytes at p as a slice, as unsafe.Slice(p, n) but without
+// its runtime call (Go's wasm code calls a function to check the size's
+// multiplication even for bytes).
+func view(p *byte, n int) []byte {
+	if n > maxView {
+		return unsafe.Slice(p, n)
+	}
+	return (*[maxView]byte)(unsafe.Pointer(p))[:n:n]
 }
