@@ -90,7 +90,7 @@ var attributionPasses = []attributionPass{
 	// Within findCredentials and lookup.
 	{name: "l5", groups: []attributionGroup{
 		{"key-spellings", []string{policyFn + "__Policy_.otherSpellings$"}},
-		{"sha256", []string{"crypto_sha256.Sum256$"}},
+		{"sha256", []string{"github.com_apiguard_apiguard_policy_keysnap.Sum256$"}},
 	}},
 	// The heap, wherever it is used: allocation (growing linear memory
 	// and starting a collection inside), the collector's workers.
