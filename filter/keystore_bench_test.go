@@ -50,10 +50,7 @@ func benchStoreVersion(b *testing.B, n int, gen uint64, inline bool, version uin
 	nb, _ := time.Parse(time.RFC3339, "2026-01-01T00:00:00Z")
 	na, _ := time.Parse(time.RFC3339, "2027-01-01T00:00:00Z")
 	s := &keysnap.Snapshot{Generation: gen, Created: time.Now(), Version: version}
-	scopes := []string{"orders:read", "orders:write", "files:read"}
-	for c := 0; c < n/10; c++ {
-		s.Consumers = append(s.Consumers, keysnap.Consumer{ID: "consumer-" + strconv.Itoa(c), Scopes: scopes, RateLimit: "gold"})
-	}
+	s.Consumers = benchconfig.SnapshotConsumers(n)
 	s.Keys = make([]keysnap.Key, n)
 	for i := range s.Keys {
 		k := &s.Keys[i]

@@ -67,10 +67,7 @@ func BenchmarkLoadSnapshot(b *testing.B) {
 	const n = 1_000_000
 	rng := rand.New(rand.NewPCG(3, n))
 	s := &keysnap.Snapshot{Generation: 1}
-	scopes := []string{"orders:read", "orders:write", "files:read"}
-	for c := 0; c < n/10; c++ {
-		s.Consumers = append(s.Consumers, keysnap.Consumer{ID: "consumer-" + strconv.Itoa(c), Scopes: scopes, RateLimit: "gold"})
-	}
+	s.Consumers = benchconfig.SnapshotConsumers(n)
 	s.Keys = make([]keysnap.Key, n)
 	for i := range s.Keys {
 		k := &s.Keys[i]
