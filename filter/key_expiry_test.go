@@ -101,7 +101,9 @@ func TestKeysExpiringGaugeWithKeyStore(t *testing.T) {
 			c["key_policy"] = map[string]any{"expiry_warning": "14d"}
 			c["key_store"] = map[string]any{
 				"cluster": testKeyCluster, "authority": "keys.internal", "path": "/apiguard/keys.snap",
-				"refresh": "1s", "timeout": "300ms",
+				// The longest timeout the refresh allows: cpphost answers over
+				// real loopback HTTP, and nothing here tests a timeout.
+				"refresh": "1s", "timeout": "1s",
 				"public_key": base64.StdEncoding.EncodeToString(testSigner.Public().(ed25519.PublicKey)),
 			}
 		})
