@@ -49,7 +49,7 @@ func readRequestHeaders() (policy.HeaderList, error) {
 // getSharedData reads the shared-data value at key (a view of key's
 // memory will do: the host copies it) and its CAS token.
 func getSharedData(key string) ([]byte, uint32, error) {
-	v, cas, st := bridge.SharedDataAt(key)
+	v, cas, st := bridge.SharedData(key)
 	if st != 0 {
 		return nil, 0, statusError(st)
 	}
@@ -62,28 +62,19 @@ const mapTypeResponseHeaders = 2
 // replaceRequestHeader sets the request header key to value straight
 // through the bridge (the host copies both).
 func replaceRequestHeader(key, value string) error {
-	if st := bridge.ReplaceHeader(mapTypeRequestHeaders, key, value); st != 0 {
-		return statusError(st)
-	}
-	return nil
+	return errorOf(bridge.ReplaceHeader(mapTypeRequestHeaders, key, value))
 }
 
 // removeRequestHeader removes the request header key straight through
 // the bridge.
 func removeRequestHeader(key string) error {
-	if st := bridge.RemoveHeader(mapTypeRequestHeaders, key); st != 0 {
-		return statusError(st)
-	}
-	return nil
+	return errorOf(bridge.RemoveHeader(mapTypeRequestHeaders, key))
 }
 
 // replaceResponseHeader sets the response header key to value straight
 // through the bridge.
 func replaceResponseHeader(key, value string) error {
-	if st := bridge.ReplaceHeader(mapTypeResponseHeaders, key, value); st != 0 {
-		return statusError(st)
-	}
-	return nil
+	return errorOf(bridge.ReplaceHeader(mapTypeResponseHeaders, key, value))
 }
 
 // setSharedData writes the shared-data value at key (views will do: the
@@ -124,8 +115,5 @@ func statusError(st uint32) error {
 // sendLocal answers the request with status, the serialized header map
 // headers (appendHeaderMap) and body.
 func sendLocal(status uint32, headers, body []byte) error {
-	if st := bridge.SendLocalResponse(status, headers, body); st != 0 {
-		return statusError(st)
-	}
-	return nil
+	return errorOf(bridge.SendLocalResponse(status, headers, body))
 }

@@ -25,7 +25,7 @@ func hostCopied(b []byte) string { return unsafe.String(unsafe.SliceData(b), len
 // the bridge: the host copies both, so views of the strings do (no
 // allocation).
 func setProperty(key, value string) error {
-	st := bridge.SetPropertyString(key, value)
+	st := bridge.SetProperty(key, value)
 	if st != 0 {
 		return hostStatus(st)
 	}

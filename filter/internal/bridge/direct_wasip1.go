@@ -23,22 +23,6 @@ func Property(path []byte) (value []byte, status uint32) {
 	return view(p, n), statusOK
 }
 
-// SetProperty sets the property at path, already serialized as the ABI
-// wants it, to value, without the SDK's serialization of the path and its
-// refusal of an empty value. The host copies both before it returns (Envoy
-// into a filter-state object), so both may be reused. status is the
-// proxy-wasm status (0 OK, 1 not found ...).
-func SetProperty(path, value []byte) uint32 {
-	if len(path) == 0 {
-		return 2 // BadArgument
-	}
-	var v *byte
-	if len(value) > 0 {
-		v = &value[0]
-	}
-	return imSetProperty(&path[0], int32(len(path)), v, int32(len(value)))
-}
-
 // HeaderMapPairs reads the header map mapType (proxy-wasm MapType) as the
 // host serializes it, without the SDK's out-parameters, which escape to
 // the heap on every call (two allocations). The pairs are a view of memory
@@ -63,20 +47,12 @@ func HeaderMapPairs(mapType uint32) (pairs []byte, status uint32) {
 var outCas uint32
 
 // SharedData reads the shared-data value at key and its CAS token, without
-// the SDK's out-parameters, which escape to the heap on every call. The
-// value is a view of memory handed out by the allocator, as Property's.
-func SharedData(key []byte) (value []byte, cas uint32, status uint32) {
-	var k *byte
-	if len(key) > 0 {
-		k = &key[0]
-	}
-	return sharedData(k, len(key))
-}
-
-// sharedData is SharedData of the n bytes at k.
-func sharedData(k *byte, size int) (value []byte, cas uint32, status uint32) {
+// the SDK's out-parameters, which escape to the heap on every call. A view
+// of key's memory will do: the host copies it. The value is a view of
+// memory handed out by the allocator, as Property's.
+func SharedData(key string) (value []byte, cas uint32, status uint32) {
 	reserve(0)
-	st := imGetSharedData(k, int32(size), &outAddr, &outSize, &outCas)
+	st := imGetSharedData(ptr(key), int32(len(key)), &outAddr, &outSize, &outCas)
 	cas, outCas = outCas, 0
 	var p *byte
 	var n int
@@ -137,15 +113,12 @@ func SetSharedData(key string, value []byte, cas uint32) uint32 {
 	return imSetSharedData(unsafe.StringData(key), int32(len(key)), unsafe.SliceData(value), int32(len(value)), cas)
 }
 
-// SharedDataAt is SharedData of a key given as a string (a view will do:
-// the host copies it).
-func SharedDataAt(key string) (value []byte, cas uint32, status uint32) {
-	return sharedData(ptr(key), len(key))
-}
-
-// SetPropertyString is SetProperty of strings (views will do: the host
-// copies both).
-func SetPropertyString(path, value string) uint32 {
+// SetProperty sets the property at path, already serialized as the ABI
+// wants it, to value, without the SDK's serialization of the path and its
+// refusal of an empty value. The host copies both before it returns (Envoy
+// into a filter-state object), so views of the strings will do. status is
+// the proxy-wasm status (0 OK, 1 not found ...).
+func SetProperty(path, value string) uint32 {
 	if len(path) == 0 {
 		return 2 // BadArgument
 	}
