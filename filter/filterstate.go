@@ -65,7 +65,7 @@ func publishDecision(d *policy.Decision, shadow bool, t tokens) {
 	if d.Allow && d.RateLimit.Quota != nil {
 		quota = d.RateLimit.Quota.Name
 	}
-	b := append(recordBuf[:0], recordPrefix(decisionOutcome(d, shadow).String(), string(d.Reason), d.Route,
+	b := append(recordBuf[:0], recordPrefix(policy.OutcomeOf(d, shadow).String(), string(d.Reason), d.Route,
 		d.Identity.Consumer, d.Identity.KeyID, quota)...)
 	if t.known {
 		b = append(b, `,"`+policy.FieldRateLimitRemaining+`":`...)
@@ -73,17 +73,6 @@ func publishDecision(d *policy.Decision, shadow bool, t tokens) {
 	}
 	recordBuf = append(b, '}')
 	setState(recordBuf)
-}
-
-// decisionOutcome is policy.OutcomeOf without copying the decision.
-func decisionOutcome(d *policy.Decision, shadow bool) policy.Outcome {
-	switch {
-	case d.Allow:
-		return policy.OutcomeAllow
-	case shadow:
-		return policy.OutcomeShadowDeny
-	}
-	return policy.OutcomeDeny
 }
 
 // recordEntry is one record prefix (everything but the remaining tokens

@@ -72,8 +72,9 @@ type OutcomeError struct{ Text string }
 
 func (e *OutcomeError) Error() string { return "not a decision outcome: " + e.Text }
 
-// OutcomeOf returns the outcome of d in enforce or shadow mode.
-func OutcomeOf(d Decision, shadow bool) Outcome {
+// OutcomeOf returns the outcome of d in enforce or shadow mode (d by
+// pointer: the filter asks on every request, and a Decision is large).
+func OutcomeOf(d *Decision, shadow bool) Outcome {
 	switch {
 	case d.Allow:
 		return OutcomeAllow

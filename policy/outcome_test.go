@@ -41,7 +41,7 @@ func TestOutcomeOf(t *testing.T) {
 		{allow, false, OutcomeAllow}, {allow, true, OutcomeAllow},
 		{deny, false, OutcomeDeny}, {deny, true, OutcomeShadowDeny},
 	} {
-		if got := OutcomeOf(tc.d, tc.shadow); got != tc.want {
+		if got := OutcomeOf(&tc.d, tc.shadow); got != tc.want {
 			t.Errorf("OutcomeOf(allow=%v, shadow=%v) = %v, want %v", tc.d.Allow, tc.shadow, got, tc.want)
 		}
 	}

@@ -98,8 +98,6 @@ func ReasonIndex(r Reason) int {
 		return 0
 	}
 	switch r {
-	case ReasonAllowed:
-		return 0
 	case ReasonMissing:
 		return 1
 	case ReasonMalformed:
