@@ -256,6 +256,7 @@ fuzz:
 	$(GO) test ./policy -run='^$$' -fuzz='^FuzzSnapshot$$' -fuzztime=$(FUZZTIME)
 	$(GO) test ./policy -run='^$$' -fuzz='^FuzzSnapshotUnsigned$$' -fuzztime=$(FUZZTIME)
 	$(GO) test ./policy/keyfetch -run='^$$' -fuzz='^FuzzFirstRange$$' -fuzztime=$(FUZZTIME)
+	$(GO) test ./internal/accesslog -run='^$$' -fuzz='^FuzzAppendString$$' -fuzztime=$(FUZZTIME)
 
 # Benchmarks: every package's at -count=$(BENCHCOUNT), then the compiled
 # module's (filter/bench_test.go, filter/hostbench_test.go) with fixed

@@ -22,6 +22,10 @@ func AppendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0 // s[start:i] is plain and not yet appended
 	for i := 0; i < len(s); {
+		if i+8 <= len(s) && !needsEscape(load64(s, i)) {
+			i += 8
+			continue
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if plain[c] {
