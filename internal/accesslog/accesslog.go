@@ -78,16 +78,26 @@ func appendHead(b []byte, r *Record) []byte {
 
 // appendTail appends the fields of r from path on, and closes the object.
 func appendTail(b []byte, r *Record) []byte {
-	path := r.Path
+	b = AppendString(appendTailFields(b, pathOf(r.Path), r), r.RequestID)
+	return append(b, '}')
+}
+
+// pathOf is path without its query string, where a key may travel.
+func pathOf(path string) string {
 	if i := strings.IndexByte(path, '?'); i >= 0 {
-		path = path[:i]
+		return path[:i]
 	}
+	return path
+}
+
+// appendTailFields appends the fields from path (given without its query)
+// to client_ip, and the name of request_id.
+func appendTailFields(b []byte, path string, r *Record) []byte {
 	b = appendField(b, `,"path":`, path)
 	b = appendField(b, `,"consumer":`, r.Consumer)
 	b = appendField(b, `,"key_id":`, r.KeyID)
 	b = appendField(b, `,"client_ip":`, r.ClientIP)
-	b = appendField(b, `,"request_id":`, r.RequestID)
-	return append(b, '}')
+	return append(b, `,"request_id":`...)
 }
 
 func appendField(b []byte, prefix, value string) []byte {

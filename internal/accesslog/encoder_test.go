@@ -10,7 +10,8 @@ import (
 // TestEncoderWritesWhatRecordDoes: an Encoder writes every line as
 // Record.AppendJSON does, whatever it wrote before: heads that share a
 // slot, a route or method that changes, times in the same second and
-// across seconds, fractions of zero, years RFC 3339 cannot write.
+// across seconds, fractions of zero, years RFC 3339 cannot write, each
+// field after the head changed and changed back.
 func TestEncoderWritesWhatRecordDoes(t *testing.T) {
 	base := time.Date(2026, 6, 1, 12, 0, 0, 123456789, time.UTC)
 	var recs []Record
@@ -18,6 +19,7 @@ func TestEncoderWritesWhatRecordDoes(t *testing.T) {
 		base, base.Add(time.Millisecond), base.Add(time.Second), base.Add(-base.Sub(base.Truncate(time.Second))),
 		base.Add(999 * time.Millisecond), time.Date(10000, 1, 1, 0, 0, 0, 5, time.UTC), base.In(time.FixedZone("x", 3600)),
 		time.Date(1969, 12, 31, 23, 59, 59, 1, time.UTC), time.Date(1969, 12, 31, 23, 59, 59, 0, time.UTC),
+		base, time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC), base.Add(time.Nanosecond),
 	} {
 		r := sample
 		r.Time = tm
@@ -39,6 +41,17 @@ func TestEncoderWritesWhatRecordDoes(t *testing.T) {
 		r := sample
 		change(&r)
 		recs = append(recs, sample, r)
+	}
+	// The fields of the tail changed one at a time, then back.
+	for _, change := range []func(*Record){
+		func(r *Record) { r.Path = "/v1/orders/2" }, func(r *Record) { r.Path = "/v1/orders?x=1" },
+		func(r *Record) { r.Consumer = "reader" }, func(r *Record) { r.KeyID = "reader-1" },
+		func(r *Record) { r.ClientIP = "2001:db8::1" }, func(r *Record) { r.RequestID = "other" },
+		func(r *Record) { r.Consumer, r.KeyID = r.KeyID, r.Consumer },
+	} {
+		r := sample
+		change(&r)
+		recs = append(recs, sample, r, r, sample)
 	}
 	var e Encoder
 	for round := 0; round < 3; round++ {

@@ -17,7 +17,13 @@ func appendTime(b []byte, t time.Time) []byte {
 	b = append(b, digit(year/1000), digit(year/100), digit(year/10), digit(year), '-',
 		digit(int(month)/10), digit(int(month)), '-', digit(day/10), digit(day), 'T',
 		digit(hour/10), digit(hour), ':', digit(minute/10), digit(minute), ':', digit(sec/10), digit(sec))
-	if ns := t.Nanosecond(); ns != 0 {
+	return appendFraction(b, t.Nanosecond())
+}
+
+// appendFraction appends the fraction of a second ns as time.RFC3339Nano
+// writes it (without trailing zeros, none when zero), and the "Z".
+func appendFraction(b []byte, ns int) []byte {
+	if ns != 0 {
 		var frac [10]byte
 		frac[0] = '.'
 		for i := 9; i >= 1; i-- {
