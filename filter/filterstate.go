@@ -90,6 +90,12 @@ type recordEntry struct {
 // enough that this matters in make bench. A miss rebuilds the entry.
 var recordCache [64]recordEntry
 
+// forgetRecords empties recordCache. Its entries hold the compiled
+// policy's strings (key ids are views of the policy's text or of its key
+// snapshot's segments): setPolicy calls it, so that the policy served
+// before, and a reloaded snapshot, are not kept alive by them.
+func forgetRecords() { recordCache = [len(recordCache)]recordEntry{} }
+
 // recordPrefix returns the record of the values up to, not including, the
 // remaining tokens and the closing brace. The result is the cache's memory:
 // use it before the next call.

@@ -287,3 +287,28 @@ func TestRecordPrefixCache(t *testing.T) {
 		}
 	}
 }
+
+// TestSetPolicyForgetsRecords: a new policy empties the record prefixes,
+// whose strings (key ids, consumers, routes) are views of the policy before
+// and of its key snapshot, so that the cache does not keep them alive.
+func TestSetPolicyForgetsRecords(t *testing.T) {
+	forgetRecords() // what the tests before left
+	t.Cleanup(forgetRecords)
+	recordPrefix("allow", "allowed", "get-order", "billing", "billing-2026", "")
+	held := 0
+	for i := range recordCache {
+		if recordCache[i].prefix != nil {
+			held++
+		}
+	}
+	if held != 1 {
+		t.Fatalf("%d record prefixes held, want 1", held)
+	}
+	p := &pluginContext{}
+	p.setPolicy(nil)
+	for i, e := range recordCache {
+		if e.prefix != nil || e.keyID != "" || e.route != "" || e.consumer != "" {
+			t.Errorf("record prefix %d kept after setPolicy: %+v", i, e)
+		}
+	}
+}

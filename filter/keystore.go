@@ -97,7 +97,7 @@ func (k *keyStore) reset(p *pluginContext) { k.apply(p, k.f.Reset()) }
 // and only here, between two requests of the worker.
 func (k *keyStore) apply(p *pluginContext, a keyfetch.Actions) {
 	if a.Swap != nil {
-		p.policy = a.Swap
+		p.setPolicy(a.Swap)
 		p.vm.verified[k.identity] = a.Verified
 		h := a.Verified.Header()
 		k.generation.set(int64(h.Generation))

@@ -93,7 +93,7 @@ func (p *pluginContext) OnPluginStart(int) types.OnPluginStartStatus {
 		logConfigError(p.metrics, err)
 		return types.OnPluginStartStatusFailed
 	}
-	p.policy = pol
+	p.setPolicy(pol)
 	identity := pol.IdentityHeaders()
 	p.untrusted = identity[:]
 	if tok := pol.IdentityToken(); tok != nil {
@@ -158,6 +158,15 @@ func (p *pluginContext) OnTick() {
 		p.keyStore.tick(p)
 	}
 	p.tickKeyExpiry()
+}
+
+// setPolicy makes pol the policy requests are decided by: the one place
+// the policy changes (a plugin start, a key snapshot swapped in), always
+// between two requests of the worker. What the filter kept of the policy
+// before goes with it.
+func (p *pluginContext) setPolicy(pol *policy.Policy) {
+	p.policy = pol
+	forgetRecords()
 }
 
 func logConfigError(m *metrics, err error) {
