@@ -247,7 +247,9 @@ func TestKeyStoreFetch(t *testing.T) {
 		}
 		wantStatus(t, e.do("/v1/orders", [2]string{"x-api-key", k.billing}), 200, "after a 304")
 
-		// A new generation revokes billing-2026 and adds a key to reader.
+		// A new generation revokes billing-2026 and adds a key to reader:
+		// the unknown key refused above, whose refusal the policy before
+		// remembered (policy/keycache_miss.go) and the swap forgets.
 		srv.set(testSnapshot(t, k, 2, testSigner, func(cs []any) {
 			keys := cs[0].(map[string]any)["keys"].([]any)
 			keys[0].(map[string]any)["revoked"] = true

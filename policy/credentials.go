@@ -123,8 +123,14 @@ func (p *Policy) lookup(key string, now time.Time, found *keyEntry) (*keyEntry, 
 	// and its entry is known (keycache.go).
 	e := found
 	if !p.cache.entry(p, key, found) {
+		// A key refused before under this policy is refused again
+		// (keycache_miss.go).
+		if reason, ok := p.cache.missed(p, key); ok {
+			return nil, reason, detailOf(reason)
+		}
 		var reason Reason
 		if e, reason = p.find(key, found); e == nil {
+			p.cache.miss(p, key, reason)
 			return nil, reason, detailOf(reason)
 		}
 		p.cache.put(p, key, e)

@@ -35,8 +35,10 @@ type keyCache struct {
 	seed  uint64
 	slots *[keyCacheSlots]keyCacheSlot
 	// scopes holds recent insufficient_scope denials (scope_denial.go),
-	// under the same lock and owner.
+	// misses recently refused keys (keycache_miss.go), under the same lock,
+	// owner and seed.
 	scopes *[scopeDenialSlots]scopeDenial
+	misses *[missSlots]keyMiss
 }
 
 type keyCacheSlot struct {
@@ -70,7 +72,10 @@ func (c *keyCache) put(p *Policy, key string, e *keyEntry) {
 	}
 	c.own(p)
 	if c.slots == nil {
-		c.slots, c.seed = new([keyCacheSlots]keyCacheSlot), newSeed()
+		c.slots = new([keyCacheSlots]keyCacheSlot)
+		if c.misses == nil {
+			c.seed = newSeed()
+		}
 	}
 	s := &c.slots[slotOf(c.seed, key)]
 	s.key, s.entry = strings.Clone(key), *e
@@ -81,7 +86,7 @@ func (c *keyCache) put(p *Policy, key string, e *keyEntry) {
 // locked.
 func (c *keyCache) own(p *Policy) {
 	if c.owner != p {
-		c.owner, c.slots, c.scopes = p, nil, nil
+		c.owner, c.slots, c.scopes, c.misses = p, nil, nil, nil
 	}
 }
 
