@@ -167,6 +167,7 @@ func (p *pluginContext) OnTick() {
 func (p *pluginContext) setPolicy(pol *policy.Policy) {
 	p.policy = pol
 	forgetRecords()
+	forgetReplies()
 }
 
 func logConfigError(m *metrics, err error) {

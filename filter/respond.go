@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/binary"
 	"strconv"
+	"unsafe"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
 
@@ -36,27 +37,60 @@ func sendDenial(d *policy.Decision) {
 // so that a reply keeps no request's or policy's memory alive). It is never
 // written again once built: the SDK's emulator keeps views of what a local
 // response was given.
+//
+// src is the problem the reply was last found for: the policy's own
+// strings and header slice, kept so that a denial made of the very same
+// ones (a 401's constants, a 403's per route and consumer, a 429's per
+// bucket and second) is found by comparing pointers. They are never
+// written (the policy's strings, and slices it never changes), so the same
+// pointer and length is the same text. setPolicy empties replies, so that
+// they keep no policy served before alive.
 type reply struct {
 	status             int
 	reason             policy.Reason
 	typ, title, detail string
 	headers, body      []byte
+	src                policy.Problem
+	srcReason          policy.Reason
 }
 
 // replies holds the replies of recent denials, by replySlot.
 var replies [16]*reply
 
+// forgetReplies empties replies (setPolicy).
+func forgetReplies() { replies = [len(replies)]*reply{} }
+
 // replyFor returns the reply of the denial d, from replies or built anew.
 func replyFor(d *policy.Decision) *reply {
 	pr := &d.Problem
 	slot := &replies[replySlot(d)]
-	if r := *slot; r != nil && r.status == d.Status && r.reason == d.Reason && r.detail == pr.Detail &&
-		r.typ == pr.Type && r.title == pr.Title && mapHolds(r.headers, len(denialHeaders), pr.ResponseHeaders) {
+	r := *slot
+	if r != nil && r.status == d.Status && r.sameSource(d) {
 		return r
 	}
-	r := buildReply(d)
+	if r != nil && r.status == d.Status && r.reason == d.Reason && r.detail == pr.Detail &&
+		r.typ == pr.Type && r.title == pr.Title && mapHolds(r.headers, len(denialHeaders), pr.ResponseHeaders) {
+		r.src, r.srcReason = *pr, d.Reason
+		return r
+	}
+	r = buildReply(d)
 	*slot = r
 	return r
+}
+
+// sameSource reports whether d's problem is made of the strings and header
+// slice r was last found for (its status compared apart).
+func (r *reply) sameSource(d *policy.Decision) bool {
+	pr, src := &d.Problem, &r.src
+	return samePointer(string(d.Reason), string(r.srcReason)) && samePointer(pr.Detail, src.Detail) &&
+		samePointer(pr.Type, src.Type) && samePointer(pr.Title, src.Title) &&
+		len(pr.ResponseHeaders) == len(src.ResponseHeaders) &&
+		(len(pr.ResponseHeaders) == 0 || &pr.ResponseHeaders[0] == &src.ResponseHeaders[0])
+}
+
+// samePointer reports whether a and b are the same bytes in memory.
+func samePointer(a, b string) bool {
+	return len(a) == len(b) && (len(a) == 0 || unsafe.StringData(a) == unsafe.StringData(b))
 }
 
 // replySlot picks the slot of a denial from its cheap-to-read parts.
@@ -78,7 +112,7 @@ func buildReply(d *policy.Decision) *reply {
 	n := len(b)
 	b = appendProblem(b, pr.Type, pr.Title, d.Status, pr.Detail)
 	m := len(b)
-	r := &reply{status: d.Status, headers: b[:n:n], body: b[n:m:m]}
+	r := &reply{status: d.Status, headers: b[:n:n], body: b[n:m:m], src: *pr, srcReason: d.Reason}
 	var reason string
 	b, reason = accesslog.AppendView(b, string(d.Reason))
 	r.reason = policy.Reason(reason)

@@ -123,3 +123,48 @@ func TestLogMemoryNeverReused(t *testing.T) {
 		t.Errorf("room %d after a moved line, want %d", cap(logArena)-len(logArena), room)
 	}
 }
+
+// TestReplyBySource: a denial made of the very strings and header slice of
+// a reply's last problem is found by them; one that shares some of them
+// but differs in any field, or in its headers' text, gets a reply of its
+// own; setPolicy empties the replies.
+func TestReplyBySource(t *testing.T) {
+	forgetReplies()
+	t.Cleanup(forgetReplies)
+	headers := [][2]string{{"www-authenticate", "ApiKey x"}}
+	base := policy.Decision{Status: 403, Reason: policy.ReasonInsufficientScope, Problem: policy.Problem{
+		Type: policy.ProblemTypeBase + "insufficient_scope", Title: "Insufficient scope",
+		Detail: "missing scopes: a", ResponseHeaders: headers}}
+	r := replyFor(&base)
+	again := base
+	if replyFor(&again) != r || !r.sameSource(&again) {
+		t.Fatal("the same problem did not find its reply by its source")
+	}
+	for name, change := range map[string]func(d *policy.Decision){
+		"detail of the same length": func(d *policy.Decision) { d.Problem.Detail = "missing scopes: b" },
+		"title":                     func(d *policy.Decision) { d.Problem.Title = "Insufficient scopf" },
+		"header value, another slice": func(d *policy.Decision) {
+			d.Problem.ResponseHeaders = [][2]string{{"www-authenticate", "ApiKey y"}}
+		},
+		"one header less": func(d *policy.Decision) { d.Problem.ResponseHeaders = headers[:0] },
+		"status":          func(d *policy.Decision) { d.Status = 401 },
+	} {
+		d := base
+		change(&d)
+		got := replyFor(&d)
+		wantBody := appendProblem(nil, d.Problem.Type, d.Problem.Title, d.Status, d.Problem.Detail)
+		wantHeaders := appendHeaderMap(nil, denialHeaders[:], d.Problem.ResponseHeaders)
+		if got.status != d.Status || string(got.body) != string(wantBody) || string(got.headers) != string(wantHeaders) {
+			t.Errorf("%s: reply %d %q %q, want %d %q %q", name, got.status, got.body, got.headers, d.Status, wantBody, wantHeaders)
+		}
+		if r := replyFor(&base); string(r.body) != string(appendProblem(nil, base.Problem.Type, base.Problem.Title, 403, base.Problem.Detail)) {
+			t.Errorf("after %s: the first problem's reply is %q", name, r.body)
+		}
+	}
+	(&pluginContext{}).setPolicy(nil)
+	for i, r := range replies {
+		if r != nil {
+			t.Errorf("reply %d kept after setPolicy", i)
+		}
+	}
+}
