@@ -247,7 +247,7 @@ check: vet staticcheck
 # them.
 test: SHELL := /bin/bash
 test: .SHELLFLAGS := -o pipefail -c
-test: vet staticcheck build $(FIXTURES) oci rules ratelimit-deps
+test: vet staticcheck build $(FIXTURES) build/fixtures/floor.wasm oci rules ratelimit-deps
 	RATELIMIT_BIN=$(abspath $(RATELIMIT_BIN)) REDIS_SERVER='$(REDIS_SERVER)' $(GO) test -count=1 -json ./... | $(GO) run ./tools/testsummary
 
 fuzz:

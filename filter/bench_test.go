@@ -47,7 +47,7 @@ type benchKeys struct {
 // benchRequestConfig is the test configuration with a limit that never
 // bites for "billing", a consumer whose bucket is empty after one request,
 // and a clamping pagination profile.
-func benchRequestConfig(b *testing.B) ([]byte, benchKeys) {
+func benchRequestConfig(b testing.TB) ([]byte, benchKeys) {
 	k := benchKeys{testKeys: newTestKeys(b), limited: testKey(b, 7)}
 	cfg := testConfig(b, k.testKeys, func(c map[string]any) {
 		c["rate_limits"].(map[string]any)["gold"] = map[string]any{"requests": 1_000_000_000, "per": "1ms", "burst": 1_000_000_000}

@@ -3,8 +3,11 @@
 // runtime overlay) that makes the host calls an allowed, rate-limited
 // request of apiguard needs and decides nothing: it reads the request
 // headers, request.time and source.address, reads and writes one
-// shared-data entry, increments one counter, writes three request headers
-// and, on the response, two response headers. Its cost per request is the
+// shared-data entry, increments one counter, removes the credential
+// header, writes three request headers and a filter-state record of the
+// size of apiguard's and, on the response, two response headers
+// (filter/floor_test.go checks that these are the host calls the filter
+// makes for the benchmarks' allowed request). Its cost per request is the
 // floor of a Go-built filter doing apiguard's host work, so apiguard's
 // benchmarks in cpphost report their figures as ratios to it.
 package main
@@ -44,6 +47,13 @@ type http struct {
 
 var bucketKey = "floor:bucket"
 
+// stateKey and stateRecord are a filter-state record like apiguard's
+// (policy.StateKey, filter/filterstate.go) for an allowed request.
+var (
+	stateKey    = []string{"apiguard"}
+	stateRecord = []byte(`{"decision":"allow","reason":"allowed","route":"get-order","consumer":"billing","key_id":"billing-2026","remaining":999}`)
+)
+
 func (h *http) OnHttpRequestHeaders(int, bool) types.Action {
 	if _, err := proxywasm.GetHttpRequestHeaders(); err != nil {
 		return types.ActionContinue
@@ -56,9 +66,11 @@ func (h *http) OnHttpRequestHeaders(int, bool) types.Action {
 	}
 	_ = proxywasm.SetSharedData(bucketKey, v, cas)
 	h.plugin.counter.Increment(1)
+	_ = proxywasm.RemoveHttpRequestHeader("x-api-key")
 	_ = proxywasm.ReplaceHttpRequestHeader("x-apiguard-consumer", "billing")
 	_ = proxywasm.ReplaceHttpRequestHeader("x-apiguard-key-id", "billing-2026")
 	_ = proxywasm.ReplaceHttpRequestHeader("x-apiguard-scopes", "orders:read orders:write")
+	_ = proxywasm.SetProperty(stateKey, stateRecord)
 	return types.ActionContinue
 }
 
