@@ -121,6 +121,7 @@ func CompileAt(config []byte, now time.Time) (*Policy, error) {
 }
 
 func compile(config []byte, ps parser) (*Policy, error) {
+	defer holdGC()()
 	if !ps.checkDocument(config) {
 		return nil, &ConfigError{Errors: ps.errs}
 	}
