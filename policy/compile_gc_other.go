@@ -2,6 +2,6 @@
 
 package policy
 
-// holdGC does nothing outside a wasm VM: natively, Compile runs beside
-// other goroutines, which the collector's target is also for.
-func holdGC() (release func()) { return func() {} }
+// compileHoldsGC: natively, Compile leaves the collector's target alone
+// (compileGC).
+const compileHoldsGC = false
