@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"testing"
 
+	"github.com/apiguard/apiguard/internal/driver"
 	"github.com/apiguard/apiguard/internal/testing/vmtest"
 )
 
@@ -44,6 +45,7 @@ func TestKeyStoreBucketSurvivesSwapAndPush(t *testing.T) {
 // created; its start and its load of the snapshot refill none of them.
 func TestKeyStoreBucketSharedByWorkers(t *testing.T) {
 	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
+		skipUnless[driver.Workers](t, vm, "two worker VMs over one shared data: the SDK's emulator runs one VM per process, cpphost two")
 		k := newTestKeys(t)
 		tight := func(cs []any) { cs[1].(map[string]any)["rate_limit"] = "tight" }
 		config := testConfig(t, k, func(cfg map[string]any) {
