@@ -68,9 +68,6 @@ func newKeyStore(p *pluginContext, base *policy.Policy, prefix string) *keyStore
 	sum := sha256.Sum256([]byte(k.identity))
 	floor := &sharedFloor{key: prefix + "keystore/" + hex.EncodeToString(sum[:8]), errors: p.metrics.storeErrors}
 	k.f = keyfetch.New(base, floor)
-	k.f.SetPreparer(func(pol *policy.Policy, from int, deadline time.Time) int {
-		return p.limiter.prepareConsumers(pol, from, deadline)
-	})
 	return k
 }
 
@@ -83,8 +80,7 @@ func (k *keyStore) start(p *pluginContext) {
 	k.apply(p, k.f.Start(time.Now(), p.vm.verified[k.identity]))
 }
 
-// tick continues a load, a ranged fetch or the bucket preparation, or
-// starts the next fetch.
+// tick continues a load or a ranged fetch, or starts the next fetch.
 func (k *keyStore) tick(p *pluginContext) {
 	k.apply(p, k.f.Tick(time.Now()))
 	k.updateAge()

@@ -106,17 +106,24 @@ type limiter struct {
 // CAS attempt. The caller then denies the request as rate limited (fail
 // closed): a bucket that hot is one the limit exists for, and the client is
 // told to retry after a second.
+//
+// A missing bucket is created first, full (create), and then taken from by
+// compare-and-swap like any other.
 func (l limiter) take(key string, lim *policy.Limit, now time.Time) (res policy.TakeResult, ok bool) {
 	for range maxCASAttempts {
 		state, cas, found, err := l.store.Get(key)
+		if err == nil && !found {
+			if err = l.create(key); err == nil {
+				state, cas, found, err = l.store.Get(key)
+			}
+		}
 		if err != nil {
 			return l.storeFailure(err)
 		}
 		if !found {
-			// Buckets are created at plugin start (prepare); one missing
-			// here was not creatable then. A write to a missing key ignores
-			// its CAS token, so two workers creating the same bucket at the
-			// same instant may each admit one request from a full bucket.
+			// Created and gone again: nothing deletes a bucket, so this is
+			// a store that lost the write; write without a token, as for a
+			// missing key the host would anyway.
 			cas = 0
 		}
 		var dst []byte
@@ -140,46 +147,39 @@ func (l limiter) take(key string, lim *policy.Limit, now time.Time) (res policy.
 	return policy.TakeResult{RetryAfter: time.Second}, false
 }
 
+// create writes the bucket at key, which a read just found missing, as a
+// full bucket (an empty value). proxy-wasm shared data has no
+// create-if-absent: a write to a missing key ignores its CAS token. So the
+// bucket is created empty and taken from only by compare-and-swap, and a
+// race is lost only when another worker creates the same bucket and takes
+// from it, both between this worker's read and its write: the write then
+// makes the bucket full again. That is the window of creating every bucket
+// up front (prepare) as well, where another worker serves from a bucket
+// while this one's start creates it; it is the first take of a bucket
+// that pays for the creation instead (two more calls, once per bucket).
+// A bucket nobody asks for is never created.
+func (l limiter) create(key string) error {
+	_, err := l.store.Set(key, nil, 0)
+	return err
+}
+
 // prepare creates every bucket the policy can name that does not exist yet,
-// as a full bucket (an empty value). Doing this at plugin start, rather than
-// on first use, closes the window in which two workers could each create the
-// same bucket and admit one request too many: proxy-wasm shared data has no
-// create-if-absent. It returns how many buckets exist and how many it made.
+// as a full bucket (an empty value), at plugin start: the buckets of the
+// configuration's own consumers and anonymous slots (a key store's are
+// created on first use, see create). It returns how many buckets exist and
+// how many it made.
 func (l limiter) prepare(p *policy.Policy) (total, created int, err error) {
 	p.BucketKeys(func(key string) bool {
 		total++
 		_, _, found, e := l.store.Get(key)
 		if e == nil && !found {
-			_, e = l.store.Set(key, nil, 0)
+			e = l.create(key)
 			created++
 		}
 		err = e
 		return e == nil
 	})
 	return total, created, err
-}
-
-// prepareConsumers creates the missing buckets of the consumers of p
-// from index from on, until deadline, and returns the index to go on from:
-// the buckets of a key snapshot swapped in, a few consumers per tick (see
-// prepare). Errors are counted and logged; take creates what is missing.
-func (l limiter) prepareConsumers(p *policy.Policy, from int, deadline time.Time) int {
-	i := from
-	for n := p.NumConsumers(); i < n; {
-		p.ConsumerBucketKeys(i, func(key string) {
-			if _, _, found, err := l.store.Get(key); err == nil && !found {
-				_, err = l.store.Set(key, nil, 0)
-				if err != nil {
-					l.metrics.storeErrors.Increment(1)
-				}
-			}
-		})
-		i++
-		if i%64 == 0 && !time.Now().Before(deadline) {
-			break
-		}
-	}
-	return i
 }
 
 func (l limiter) storeFailure(err error) (policy.TakeResult, bool) {

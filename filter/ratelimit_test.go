@@ -259,3 +259,42 @@ func TestPluginName(t *testing.T) {
 		t.Errorf("pluginPrefix(\"\") = %q", got)
 	}
 }
+
+// TestTwoVMsCreateOneBucketNative: with no bucket created at start, the
+// first take creates it full and then takes by compare-and-swap, so two
+// limiters contending for it from then on (the second taking inside the
+// first's reads of the existing bucket) still admit exactly the burst,
+// and a take never refills a bucket another one created.
+func TestTwoVMsCreateOneBucketNative(t *testing.T) {
+	lim := &policy.Limit{Name: "gold", Requests: 1, Per: 3600e9, Burst: sharedBurst}
+	st := &memStore{values: map[string][]byte{}, cas: map[string]uint32{}}
+	m := newMetrics()
+	a, b := limiter{store: st, metrics: m}, limiter{store: st, metrics: m}
+	const key = "consumer/gold/billing"
+	admitted, injected := 0, 0
+	take := func(l limiter) {
+		if res, ok := l.take(key, lim, testNow); ok && res.Allowed {
+			admitted++
+		}
+	}
+	for i := range 12 {
+		if i%2 == 0 {
+			st.onGet = func() {
+				if _, exists := st.values[key]; exists && injected < 3 {
+					injected++
+					take(b)
+				}
+			}
+			take(a)
+			st.onGet = nil
+		} else {
+			take(b)
+		}
+	}
+	if admitted != sharedBurst {
+		t.Errorf("two limiters admitted %d, want exactly the burst, %d", admitted, sharedBurst)
+	}
+	if st.retries == 0 {
+		t.Error("no CAS mismatch happened: the test did not create contention")
+	}
+}

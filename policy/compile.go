@@ -108,7 +108,8 @@ const collectAbove = 1 << 20
 // Compile neither modifies config nor retains it (or any part of it) after
 // it returns; the caller must not modify config during the call. For a
 // configuration of collectAbove bytes or more, Compile runs the garbage
-// collector once, between parsing and building.
+// collector once, between parsing and building; in a wasm VM no other
+// collection runs while it does (compileGC).
 func Compile(config []byte) (*Policy, error) {
 	return compile(config, parser{})
 }
@@ -121,6 +122,7 @@ func CompileAt(config []byte, now time.Time) (*Policy, error) {
 }
 
 func compile(config []byte, ps parser) (*Policy, error) {
+	defer holdGC()()
 	if !ps.checkDocument(config) {
 		return nil, &ConfigError{Errors: ps.errs}
 	}

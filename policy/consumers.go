@@ -125,15 +125,15 @@ func (ps *parser) buildConsumers(p *Policy, c *config, resolveLimit, resolveQuot
 			idLen += len(kc.id)
 		}
 	}
-	t := keyTable{p: p, c: c, entries: make([]keyEntry, nKeys), keyIDs: make(map[string]keyRef, nKeys), refs: make([]keyRef, nKeys)}
+	t := keyTable{p: p, c: c, entries: make([]keyEntry, nKeys), keyIDs: newKeyIDs(nKeys), refs: make([]keyRef, nKeys)}
 	p.keys = make(map[[32]byte]int32, nKeys)
 	t.ids.Grow(idLen)
 	consumers := make([]consumer, len(c.consumers))
-	consumerIDs := make(map[string]*consumerConf, len(c.consumers))
+	consumerIDs := newConsumerIDs(c)
 	b := newConsumerBuilder(p, func(s string) (int, bool) { return intern(s), true })
 	for ci := range c.consumers {
 		cc := &c.consumers[ci]
-		ps.uniqueConsumerID(consumerIDs, cc)
+		ps.uniqueConsumerID(&consumerIDs, c, ci)
 		consumers[ci] = b.build(cc.id, sortedScopes(cc.scopes), resolveLimit(cc.limitPath, cc.rateLimit),
 			resolveQuota(cc.quotaPath, cc.quota))
 		for ki := range cc.keys {
@@ -155,7 +155,7 @@ type keyTable struct {
 	entries []keyEntry
 	n       int // entries in use
 	ids     strings.Builder
-	keyIDs  map[string]keyRef
+	keyIDs  *keyIDs
 	refs    []keyRef // of entries, to name a duplicate hash's first key
 }
 
@@ -184,28 +184,50 @@ func (ps *parser) addKey(t *keyTable, ref keyRef, kc *keyConf) {
 	t.n++
 }
 
-// uniqueConsumerID records cc's id, reporting a duplicate of an earlier one.
-func (ps *parser) uniqueConsumerID(seen map[string]*consumerConf, cc *consumerConf) {
+// newConsumerIDs is the set of the ids of c's consumers, by index.
+func newConsumerIDs(c *config) idSet {
+	return newIDSet(len(c.consumers), func(i int) string { return c.consumers[i].id })
+}
+
+// uniqueConsumerID records the id of consumer ci of c, reporting a
+// duplicate of an earlier one.
+func (ps *parser) uniqueConsumerID(seen *idSet, c *config, ci int) {
+	cc := &c.consumers[ci]
 	if !cc.idOK {
 		return
 	}
-	if prev, dup := seen[cc.id]; dup {
-		ps.add(cc.path.member("id"), "duplicate consumer id "+quote(cc.id)+" (also "+prev.path.String()+")")
-		return
+	if prev, ok := seen.add(ci, cc.id); !ok {
+		ps.add(cc.path.member("id"), "duplicate consumer id "+quote(cc.id)+" (also "+c.consumers[prev].path.String()+")")
 	}
-	seen[cc.id] = cc
+}
+
+// keyIDs is the set of the key ids seen, for refusing one used twice:
+// an idSet over ids, with the key each came from.
+type keyIDs struct {
+	set  idSet
+	ids  []string
+	refs []keyRef
+}
+
+// newKeyIDs returns the set for at most n keys.
+func newKeyIDs(n int) *keyIDs {
+	k := &keyIDs{ids: make([]string, 0, n), refs: make([]keyRef, 0, n)}
+	k.set = newIDSet(n, func(i int) string { return k.ids[i] })
+	return k
 }
 
 // uniqueKeyID records the id of the key at ref, reporting a duplicate.
-func (ps *parser) uniqueKeyID(seen map[string]keyRef, c *config, ref keyRef, kc *keyConf) {
+func (ps *parser) uniqueKeyID(seen *keyIDs, c *config, ref keyRef, kc *keyConf) {
 	if !kc.idOK {
 		return
 	}
-	if prev, dup := seen[kc.id]; dup {
-		ps.add(ref.path(c).member("id"), "duplicate key id "+quote(kc.id)+" (also "+prev.path(c).String()+")")
+	i := len(seen.ids)
+	if j, ok := seen.set.add(i, kc.id); !ok {
+		ps.add(ref.path(c).member("id"), "duplicate key id "+quote(kc.id)+" (also "+seen.refs[j].path(c).String()+")")
 		return
 	}
-	seen[kc.id] = ref
+	seen.ids = append(seen.ids, kc.id)
+	seen.refs = append(seen.refs, ref)
 }
 
 // warnNoKeys warns about a consumer without keys.

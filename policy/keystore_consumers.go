@@ -36,14 +36,18 @@ func ParseConsumers(doc []byte) ([]keysnap.Consumer, []keysnap.Key, error) {
 	if !found && root.IsObject() {
 		ps.add(jsonPath{}.member("consumers"), "is required")
 	}
-	consumerIDs := map[string]*consumerConf{}
-	keyIDs := map[string]keyRef{}
+	consumerIDs := newConsumerIDs(c)
+	nKeys := 0
+	for _, cc := range c.consumers {
+		nKeys += len(cc.keys)
+	}
+	keyIDs := newKeyIDs(nKeys)
 	sums := map[[32]byte]keyRef{}
 	var cons []keysnap.Consumer
 	var keys []keysnap.Key
 	for ci := range c.consumers {
 		cc := &c.consumers[ci]
-		ps.uniqueConsumerID(consumerIDs, cc)
+		ps.uniqueConsumerID(&consumerIDs, c, ci)
 		for ki := range cc.keys {
 			kc := &cc.keys[ki]
 			ref := keyRef{int32(ci), int32(ki)}
