@@ -44,22 +44,3 @@ func (p *Policy) SharesConsumers(other *Policy) bool {
 	return other != nil && len(p.consumers) > 0 && len(other.consumers) == len(p.consumers) && &p.consumers[0] == &other.consumers[0]
 }
 
-// NumConsumers is how many consumers the policy has (a key store's: those
-// of its snapshot).
-func (p *Policy) NumConsumers() int { return len(p.consumers) }
-
-// ConsumerBucketKeys calls fn with the bucket keys BucketKeys names for
-// consumer i (0 ≤ i < NumConsumers), so that a filter can create the
-// buckets of a large key snapshot a few consumers at a time.
-func (p *Policy) ConsumerBucketKeys(i int, fn func(key string)) {
-	c := &p.consumers[i]
-	own := int(c.limit)
-	if own < 0 {
-		own = p.defaultLimit
-	}
-	for li := range p.limits {
-		if li == own || p.routeLimits[li] {
-			fn(p.bucketKey(c, li))
-		}
-	}
-}

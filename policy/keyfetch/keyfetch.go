@@ -97,13 +97,6 @@ type Body interface {
 	ReadInto(dst []byte, offset, n int) ([]byte, error)
 }
 
-// Preparer creates the rate-limit buckets of the consumers of p, a
-// policy just swapped in, from consumer index from on, until deadline
-// passes, and returns the index to go on from (p.NumConsumers() when it is
-// done). Requests are served meanwhile: a bucket not yet created is
-// created on first use.
-type Preparer func(p *policy.Policy, from int, deadline time.Time) int
-
 // Level is a log line's level.
 type Level uint8
 
@@ -179,20 +172,7 @@ type Fetcher struct {
 	logState string // the last state logged, so that a repeated failure is logged once
 
 	inUse *policy.Policy // the policy of the snapshot in use
-
-	// Buckets of the policy swapped in last, prepared over ticks.
-	prepare    Preparer
-	prepPolicy *policy.Policy
-	prepNext   int
 }
-
-// SetPreparer has the buckets of every policy swapped in from now on
-// prepared with fn, LoadBudget per tick.
-func (f *Fetcher) SetPreparer(fn Preparer) { f.prepare = fn }
-
-// Preparing reports whether the buckets of the policy in use are still
-// being prepared.
-func (f *Fetcher) Preparing() bool { return f.prepPolicy != nil }
 
 // New returns the fetcher of base's key store. floor is shared with the
 // other plugins of the proxy.
@@ -271,18 +251,6 @@ func (f *Fetcher) adopt(a *Actions, v *policy.Verified) {
 // starts the next fetch.
 func (f *Fetcher) Tick(now time.Time) Actions {
 	var a Actions
-	if f.prepPolicy != nil {
-		f.prepNext = f.prepare(f.prepPolicy, f.prepNext, now.Add(LoadBudget))
-		if f.prepNext >= f.prepPolicy.NumConsumers() {
-			f.prepPolicy = nil
-		}
-		if f.state == Idle {
-			// A fast tick of the preparation, not a refresh: the refresh
-			// period starts again when the buckets are ready.
-			f.settle(&a)
-			return a
-		}
-	}
 	switch f.state {
 	case Loading:
 		f.step(&a, now)
@@ -311,7 +279,7 @@ func (f *Fetcher) Reset() Actions {
 // settle sets the tick period the state needs.
 func (f *Fetcher) settle(a *Actions) {
 	want := f.refreshPeriod()
-	if f.state == Pending || f.state == Loading || f.prepPolicy != nil {
+	if f.state == Pending || f.state == Loading {
 		want = LoadTickPeriod
 	}
 	if want != f.period {

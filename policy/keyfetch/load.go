@@ -104,11 +104,7 @@ func (f *Fetcher) step(a *Actions, began time.Time) {
 func (f *Fetcher) swap(a *Actions, l *policy.Loader, etag string) {
 	h := l.Header()
 	a.Swap, a.Verified = l.Policy(), l.Verified()
-	same := a.Swap.SharesConsumers(f.inUse)
 	f.inUse = a.Swap
-	if f.prepare != nil && a.Swap.NumConsumers() > 0 && !same {
-		f.prepPolicy, f.prepNext = a.Swap, 0
-	}
 	f.loaded, f.gen, f.digest, f.created, f.etag = true, h.Generation, h.Digest, h.Created, etag
 	f.floor.Raise(h.Generation, h.Digest)
 }
