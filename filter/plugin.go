@@ -75,7 +75,8 @@ func (p *pluginContext) OnPluginStart(int) types.OnPluginStartStatus {
 	p.build, p.counted = announceBuild(), true
 	p.metrics = newMetrics()
 	name, from := pluginName(proxywasm.GetProperty)
-	p.limiter = limiter{store: &hostStore{prefix: pluginPrefix(name)}, metrics: p.metrics, state: new([policy.StateLen]byte)}
+	p.limiter = limiter{store: &hostStore{prefix: pluginPrefix(name)}, metrics: p.metrics, state: new([policy.StateLen]byte),
+		empty: new(emptyBuckets)}
 	cfg, err := proxywasm.GetPluginConfiguration()
 	if err != nil && err != types.ErrorStatusNotFound {
 		p.metrics.configErrors.Increment(1)
@@ -168,6 +169,9 @@ func (p *pluginContext) setPolicy(pol *policy.Policy) {
 	p.policy = pol
 	forgetRecords()
 	forgetReplies()
+	if p.limiter.empty != nil {
+		*p.limiter.empty = emptyBuckets{}
+	}
 }
 
 func logConfigError(m *metrics, err error) {

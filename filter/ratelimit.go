@@ -99,6 +99,9 @@ type limiter struct {
 	// stored (the store copies it): one buffer per plugin, so that a
 	// request allocates nothing for it.
 	state *[policy.StateLen]byte
+	// empty holds the states of buckets found without a token
+	// (ratelimit_empty.go); nil remembers none.
+	empty *emptyBuckets
 }
 
 // take takes one token from the bucket at key. ok is false when no answer
@@ -108,8 +111,19 @@ type limiter struct {
 // told to retry after a second.
 //
 // A missing bucket is created first, full (create), and then taken from by
-// compare-and-swap like any other.
+// compare-and-swap like any other. A bucket found without a token is
+// decided from its remembered state until its next token is due (empty).
 func (l limiter) take(key string, lim *policy.Limit, now time.Time) (res policy.TakeResult, ok bool) {
+	var dst []byte
+	if l.state != nil {
+		dst = l.state[:0]
+	}
+	if state := l.empty.find(key, lim); state != nil {
+		if _, res := lim.TakeInto(dst, state, now); !res.Allowed {
+			return res, true
+		}
+		l.empty.forget(key)
+	}
 	for range maxCASAttempts {
 		state, cas, found, err := l.store.Get(key)
 		if err == nil && !found {
@@ -126,12 +140,9 @@ func (l limiter) take(key string, lim *policy.Limit, now time.Time) (res policy.
 			// missing key the host would anyway.
 			cas = 0
 		}
-		var dst []byte
-		if l.state != nil {
-			dst = l.state[:0]
-		}
 		next, res := lim.TakeInto(dst, state, now)
 		if !res.Allowed {
+			l.empty.remember(key, lim, state)
 			return res, true // nothing changed worth writing
 		}
 		mismatch, err := l.store.Set(key, next, cas)

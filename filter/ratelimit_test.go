@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
@@ -96,9 +97,11 @@ type memStore struct {
 	next    uint32
 	onGet   func()
 	retries int
+	gets    int
 }
 
 func (s *memStore) Get(key string) ([]byte, uint32, bool, error) {
+	s.gets++
 	v, ok := s.values[key]
 	c := s.cas[key]
 	if hook := s.onGet; hook != nil {
@@ -296,5 +299,49 @@ func TestTwoVMsCreateOneBucketNative(t *testing.T) {
 	}
 	if st.retries == 0 {
 		t.Error("no CAS mismatch happened: the test did not create contention")
+	}
+}
+
+// TestEmptyBucketDecidedWithoutReading: once a take finds a bucket without
+// a token, the worker's next takes of it answer what reading the shared
+// state would (the same retry and reset), without reading it, until the
+// next token is due; then it reads, and takes. Another limit of the same
+// name (a configuration pushed since) and a new policy read again.
+func TestEmptyBucketDecidedWithoutReading(t *testing.T) {
+	lim := &policy.Limit{Name: "tiny", Requests: 1, Per: 10 * time.Second, Burst: 1}
+	st := &memStore{values: map[string][]byte{}, cas: map[string]uint32{}}
+	key := strings.Clone("consumer/tiny/a")
+	l := limiter{store: st, metrics: newMetrics(), empty: new(emptyBuckets)}
+	reader := limiter{store: st, metrics: newMetrics()} // remembers nothing: reads every time
+	take := func(at time.Duration, wantAllowed bool, wantGets int) {
+		t.Helper()
+		st.gets = 0
+		res, ok := l.take(key, lim, testNow.Add(at))
+		if !ok || res.Allowed != wantAllowed || st.gets != wantGets {
+			t.Fatalf("take at %v: %+v, %v, %d reads; want allowed %v, %d reads", at, res, ok, st.gets, wantAllowed, wantGets)
+		}
+		if !res.Allowed {
+			if want, _ := reader.take(key, lim, testNow.Add(at)); res != want {
+				t.Fatalf("take at %v from the remembered state: %+v; the shared state gives %+v", at, res, want)
+			}
+		}
+	}
+	take(0, true, 2)               // created full, read back, taken
+	take(time.Second, false, 1)    // read: no token
+	take(2*time.Second, false, 0)  // remembered
+	take(9*time.Second, false, 0)  // still before the next token
+	take(10*time.Second, true, 1)  // due: read, taken
+	take(11*time.Second, false, 1) // empty again: read
+	take(12*time.Second, false, 0) // remembered again
+	other := &policy.Limit{Name: "tiny", Requests: 1, Per: 10 * time.Second, Burst: 1}
+	st.gets = 0
+	if _, ok := l.take(key, other, testNow.Add(13*time.Second)); !ok || st.gets != 1 {
+		t.Fatalf("another limit of the bucket's name: %d reads, want 1", st.gets)
+	}
+	p := &pluginContext{limiter: l}
+	p.setPolicy(nil)
+	st.gets = 0
+	if _, ok := l.take(key, other, testNow.Add(14*time.Second)); !ok || st.gets != 1 {
+		t.Fatalf("after a new policy: %d reads, want 1", st.gets)
 	}
 }
