@@ -15,21 +15,11 @@ import (
 func TestKeyStoreBucketSurvivesSwapAndPush(t *testing.T) {
 	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		k := newTestKeys(t)
-		tight := func(cs []any) { cs[1].(map[string]any)["rate_limit"] = "tight" }
-		config := testConfig(t, k, func(cfg map[string]any) {
-			delete(cfg, "consumers")
-			cfg["rate_limits"].(map[string]any)["tight"] = map[string]any{"requests": 1, "per": "1h", "burst": 3}
-			cfg["key_store"] = map[string]any{"cluster": testKeyCluster, "path": "/keys.snap", "refresh": "1s",
-				"public_key": base64.StdEncoding.EncodeToString(testSigner.Public().(ed25519.PublicKey))}
-		})
-		srv := &keyServer{}
-		srv.set(testSnapshot(t, k, 1, testSigner, tight))
-		e := startKeyStoreWith(t, vm, config, srv)
-		e.deliverAll()
+		e, srv, config := startTightKeyStore(t, vm, k, 3)
 		reader := [2]string{"x-api-key", k.reader}
 		wantStatus(t, e.do("/v1/files/a", reader), 200, "reader's first request, generation 1")
 
-		srv.set(testSnapshot(t, k, 2, testSigner, tight))
+		srv.set(testSnapshot(t, k, 2, testSigner, tightReader))
 		e.refresh()
 		wantStatus(t, e.do("/v1/files/a", reader), 200, "reader's second request, generation 2")
 
@@ -47,17 +37,7 @@ func TestKeyStoreBucketSharedByWorkers(t *testing.T) {
 	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		skipUnless[driver.Workers](t, vm, "two worker VMs over one shared data: the SDK's emulator runs one VM per process, cpphost two")
 		k := newTestKeys(t)
-		tight := func(cs []any) { cs[1].(map[string]any)["rate_limit"] = "tight" }
-		config := testConfig(t, k, func(cfg map[string]any) {
-			delete(cfg, "consumers")
-			cfg["rate_limits"].(map[string]any)["tight"] = map[string]any{"requests": 1, "per": "1h", "burst": 2}
-			cfg["key_store"] = map[string]any{"cluster": testKeyCluster, "path": "/keys.snap", "refresh": "1s",
-				"public_key": base64.StdEncoding.EncodeToString(testSigner.Public().(ed25519.PublicKey))}
-		})
-		srv := &keyServer{}
-		srv.set(testSnapshot(t, k, 1, testSigner, tight))
-		e := startKeyStoreWith(t, vm, config, srv)
-		e.deliverAll()
+		e, _, _ := startTightKeyStore(t, vm, k, 2)
 		reader := [2]string{"x-api-key", k.reader}
 		wantStatus(t, e.do("/v1/files/a", reader), 200, "first worker, reader's first request")
 
@@ -70,3 +50,24 @@ func TestKeyStoreBucketSharedByWorkers(t *testing.T) {
 		wantStatus(t, e.do("/v1/files/a", reader), 429, "first worker: the burst is spent")
 	})
 }
+
+// startTightKeyStore starts a key store whose snapshot (generation 1,
+// loaded) puts the reader under rate limit "tight": one request an hour
+// after a burst of burst.
+func startTightKeyStore(t *testing.T, vm vmtest.Runner, k testKeys, burst int) (*env, *keyServer, []byte) {
+	t.Helper()
+	config := testConfig(t, k, func(cfg map[string]any) {
+		delete(cfg, "consumers")
+		cfg["rate_limits"].(map[string]any)["tight"] = map[string]any{"requests": 1, "per": "1h", "burst": burst}
+		cfg["key_store"] = map[string]any{"cluster": testKeyCluster, "path": "/keys.snap", "refresh": "1s",
+			"public_key": base64.StdEncoding.EncodeToString(testSigner.Public().(ed25519.PublicKey))}
+	})
+	srv := &keyServer{}
+	srv.set(testSnapshot(t, k, 1, testSigner, tightReader))
+	e := startKeyStoreWith(t, vm, config, srv)
+	e.deliverAll()
+	return e, srv, config
+}
+
+// tightReader puts the reader (the second consumer) under "tight".
+func tightReader(cs []any) { cs[1].(map[string]any)["rate_limit"] = "tight" }

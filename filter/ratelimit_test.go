@@ -146,16 +146,25 @@ func TestTwoVMsShareOneBucketNative(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	contend(t, st, a, b, d.RateLimit.BucketKey, d.RateLimit.Limit)
+}
+
+// contend has limiters a and b take 12 tokens from the bucket at key by
+// turns, b also taking inside three of a's reads of the bucket once it
+// exists: together they must admit exactly sharedBurst, through at least
+// one CAS mismatch.
+func contend(t *testing.T, st *memStore, a, b limiter, key string, lim *policy.Limit) {
+	t.Helper()
 	admitted, injected := 0, 0
 	take := func(l limiter) {
-		if res, ok := l.take(d.RateLimit.BucketKey, d.RateLimit.Limit, testNow); ok && res.Allowed {
+		if res, ok := l.take(key, lim, testNow); ok && res.Allowed {
 			admitted++
 		}
 	}
 	for i := range 12 {
 		if i%2 == 0 {
 			st.onGet = func() {
-				if injected < 3 {
+				if _, exists := st.values[key]; exists && injected < 3 {
 					injected++
 					take(b)
 				}
@@ -274,32 +283,7 @@ func TestTwoVMsCreateOneBucketNative(t *testing.T) {
 	m := newMetrics()
 	a, b := limiter{store: st, metrics: m}, limiter{store: st, metrics: m}
 	const key = "consumer/gold/billing"
-	admitted, injected := 0, 0
-	take := func(l limiter) {
-		if res, ok := l.take(key, lim, testNow); ok && res.Allowed {
-			admitted++
-		}
-	}
-	for i := range 12 {
-		if i%2 == 0 {
-			st.onGet = func() {
-				if _, exists := st.values[key]; exists && injected < 3 {
-					injected++
-					take(b)
-				}
-			}
-			take(a)
-			st.onGet = nil
-		} else {
-			take(b)
-		}
-	}
-	if admitted != sharedBurst {
-		t.Errorf("two limiters admitted %d, want exactly the burst, %d", admitted, sharedBurst)
-	}
-	if st.retries == 0 {
-		t.Error("no CAS mismatch happened: the test did not create contention")
-	}
+	contend(t, st, a, b, key, lim)
 }
 
 // TestEmptyBucketDecidedWithoutReading: once a take finds a bucket without

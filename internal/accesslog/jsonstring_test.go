@@ -7,45 +7,9 @@ import (
 	"unicode/utf8"
 )
 
-// appendStringBytewise is AppendString as it was before the word-at-a-time
-// scan: every byte looked at on its own. The reference of the tests below.
-func appendStringBytewise(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if plain[c] {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			if c == '"' || c == '\\' {
-				b = append(b, '\\', c)
-			} else {
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 || r == 0x2028 || r == 0x2029 {
-			b = append(b, s[start:i]...)
-			if r == utf8.RuneError {
-				b = append(b, "\ufffd"...)
-			} else {
-				b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			}
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
+// appendStringBytewise is AppendString looking at every byte on its own:
+// the reference of the tests below.
+func appendStringBytewise(b []byte, s string) []byte { return appendString(b, s, false) }
 
 // TestNeedsEscapeByByte: a word of plain bytes with one byte b at any
 // place needs a look exactly when b is not a plain ASCII byte, and a word
