@@ -20,11 +20,15 @@ type credentials struct {
 	headerMask uint     // header sources that were present (for stripping)
 	queryCount int      // occurrences of credential query parameters
 	entry      keyEntry // the accepted key, set by authenticate
+	// scan is the pass over the query (query_scan.go), for the pagination
+	// check and the rewrite.
+	scan queryScan
 }
 
-// findCredentials reads every key source.
-func (p *Policy) findCredentials(h HeaderList, query string) credentials {
-	var c credentials
+// findCredentials reads every key source into c, which is zero. The query
+// is scanned once, for the credential parameters and the pagination
+// parameters of the matched route rt (may be nil), into c.scan.
+func (p *Policy) findCredentials(c *credentials, h HeaderList, query string, rt *route) {
 	for i := range p.sources {
 		s := &p.sources[i]
 		if s.query != "" || len(h) == 0 {
@@ -50,22 +54,13 @@ func (p *Policy) findCredentials(h HeaderList, query string) credentials {
 	if p.hide {
 		c.headerMask |= p.otherSpellings(h)
 	}
-	if len(p.queryParams) == 0 || query == "" {
-		return c
+	var prof *profile
+	if rt != nil {
+		prof = rt.profile
 	}
-	for q, more := query, true; more; {
-		var key, value string
-		_, key, value, q, more = nextPair(q)
-		if paramKind(key, p.queryParams, nil) != paramCredential {
-			continue
-		}
-		if c.count == 0 {
-			c.value, c.fromQuery = value, true
-		}
-		c.count++
-		c.queryCount++
+	if query != "" && (len(p.queryParams) > 0 || prof != nil) {
+		p.scanQuery(c, query, prof)
 	}
-	return c
 }
 
 // otherSpellings returns the mask of the header sources that the request

@@ -4,16 +4,17 @@
 package policy
 
 import (
-	"strconv"
 	"time"
+	"unsafe"
 )
 
 // pageResult is the outcome of checking a query against a profile.
 type pageResult struct {
 	detail string // non-empty: bad_pagination with this detail
-	// clamped[kind] >= 0: replace the value of that parameter.
+	// clamped[kind] replaces the value of that parameter when bit kind of
+	// clampMask is set.
 	clamped    [numParamKinds]int64
-	anyClamped bool
+	clampMask  uint
 	addDefault bool
 	// cursor is the back end's cursor opened from a sealed one, to send
 	// upstream in its place when unsealed.
@@ -29,26 +30,20 @@ type sealContext struct {
 	now             time.Time
 }
 
-// check validates the pagination parameters of query. It does not allocate
-// unless a parameter value is percent-encoded.
-func (p *profile) check(query string, credParams []string, sc *sealContext) pageResult {
+// check validates the pagination parameters that the scan of the query
+// (scanQuery, with this profile) recorded, in the order they came. It does
+// not allocate unless a parameter value is percent-encoded.
+func (p *profile) check(s *queryScan, sc *sealContext) pageResult {
 	var res pageResult
-	for i := range res.clamped {
-		res.clamped[i] = -1
-	}
 	var seen [numParamKinds]bool
-	for q, more := query, query != ""; more; {
-		var key, value string
-		_, key, value, q, more = nextPair(q)
-		kind := paramKind(key, credParams, p)
+	for i := 0; i < s.n; i++ {
+		sp := &s.pairs[i]
+		kind := int(sp.kind)
 		if kind < paramLimit {
 			continue
 		}
-		if seen[kind] {
-			res.detail = p.repeatedDetail[kind]
-			return res
-		}
 		seen[kind] = true
+		value := s.value(sp)
 		if kind == paramCursor {
 			if len(value) > p.maxCursorLength {
 				res.detail = p.cursorDetail
@@ -67,7 +62,10 @@ func (p *profile) check(query string, credParams []string, sc *sealContext) page
 			}
 			continue
 		}
-		v, ok := decodeComponent(value)
+		v, ok := value, true
+		if !sp.plainValue {
+			v, ok = decodeComponent(value)
+		}
 		if !ok {
 			res.detail = p.notIntegerDetail[kind]
 			return res
@@ -87,8 +85,13 @@ func (p *profile) check(query string, credParams []string, sc *sealContext) page
 				res.detail = p.tooLargeDetail[kind]
 				return res
 			}
-			res.clamped[kind], res.anyClamped = p.maxOf(kind), true
+			res.clamped[kind] = p.maxOf(kind)
+			res.clampMask |= 1 << kind
 		}
+	}
+	if s.repeated != 0 {
+		res.detail = p.repeatedDetail[s.repeated]
+		return res
 	}
 	// At most one position parameter: a back end that adds page and offset
 	// (or resolves a cursor and then skips) would reach past every maximum.
@@ -155,8 +158,11 @@ func mayName(raw, name string) bool {
 }
 
 // appendQuery appends to b the query without the credential parameters
-// (when dropCred), with clamped pagination values replaced and the default
-// limit appended, keeping every other pair intact and in order.
+// (when dropCred), with clamped pagination values replaced, keeping every
+// other pair intact and in order. It classifies every pair again: the
+// rewrite uses it only when the scan had no room for every credential
+// parameter (queryScan.overflow); appendEdited writes the same from the
+// record.
 func appendQuery(b []byte, query string, credParams []string, dropCred bool, prof *profile, pr *pageResult) []byte {
 	start := len(b)
 	sep := byte('&') // the separator before the current pair, kept as sent
@@ -183,13 +189,48 @@ func appendQuery(b []byte, query string, credParams []string, dropCred bool, pro
 			b = append(b, queryEscape(pr.cursor)...)
 			continue
 		}
-		if kind >= paramLimit && pr != nil && pr.clamped[kind] >= 0 {
+		if kind >= paramLimit && pr != nil && pr.clampMask&(1<<kind) != 0 {
 			b = append(b, key...)
 			b = append(b, '=')
-			b = strconv.AppendInt(b, pr.clamped[kind], 10)
+			b = appendUint(b, pr.clamped[kind])
 			continue
 		}
 		b = append(b, pair...)
+	}
+	return b
+}
+
+// rewrite checks pagination and computes the new :path, "" when unchanged.
+// A non-empty detail means bad_pagination. cred holds the scan of query
+// with prof (findCredentials).
+func (p *Policy) rewrite(norm, rawPath, query string, hasQuery bool, prof *profile, cred *credentials, sc *sealContext) (newPath, detail string) {
+	var pr *pageResult
+	if prof != nil {
+		res := prof.check(&cred.scan, sc)
+		if res.detail != "" {
+			return "", res.detail
+		}
+		pr = &res
+	}
+	dropCred := p.hide && cred.queryCount > 0
+	if !dropCred && (pr == nil || pr.clampMask == 0 && !pr.addDefault && !pr.unsealed) {
+		if norm == rawPath {
+			return "", ""
+		}
+		if hasQuery {
+			return norm + "?" + query, ""
+		}
+		return norm, ""
+	}
+	// The new path in one allocation: norm, "?", then the query, unless it
+	// comes out empty. Nothing writes b after it becomes the string.
+	b := make([]byte, 0, len(norm)+len(query)+24)
+	b = append(append(b, norm...), '?')
+	start := len(b)
+	if dropCred && cred.scan.overflow {
+		b = appendQuery(b, query, p.queryParams, true, prof, pr)
+	} else {
+		b = cred.scan.appendEdited(b, dropCred, pr)
 	}
 	if pr != nil && pr.addDefault {
 		if len(b) > start {
@@ -197,5 +238,8 @@ func appendQuery(b []byte, query string, credParams []string, dropCred bool, pro
 		}
 		b = append(b, prof.defaultPair...)
 	}
-	return b
+	if len(b) == start {
+		return norm, ""
+	}
+	return unsafe.String(unsafe.SliceData(b), len(b)), ""
 }
