@@ -73,26 +73,7 @@ func (p *Policy) scanQuery(c *credentials, query string, prof *profile) {
 		if eq < 0 {
 			eq = end
 		}
-		// A plain key (no '%', '+' or '[') spells a name only as the name
-		// itself, compared here without a call; any other goes through
-		// paramKind.
-		key, kind := query[start:eq], paramNone
-		if !plainKey {
-			kind = paramKind(key, p.queryParams, prof)
-		} else {
-			for _, name := range p.queryParams {
-				if name == key {
-					kind = paramCredential
-					break
-				}
-			}
-			for k := paramLimit; prof != nil && kind == paramNone && k < numParamKinds; k++ {
-				if name := prof.names[k]; name != "" && name == key {
-					kind = k
-				}
-			}
-		}
-		if kind == paramCredential {
+		if kind := p.classify(query[start:eq], plainKey, prof); kind == paramCredential {
 			if c.count == 0 {
 				c.value, c.fromQuery = query[min(eq+1, end):end], true
 			}
@@ -123,6 +104,28 @@ func (p *Policy) scanQuery(c *credentials, query string, prof *profile) {
 func (s *queryScan) add(kind int, plainValue bool, start, eq, end int) {
 	s.pairs[s.n] = scanPair{kind: uint8(kind), plainValue: plainValue, start: start, eq: eq, end: end}
 	s.n++
+}
+
+// classify is paramKind for the raw key of a pair. A plain key (no '%',
+// '+' or '[') spells a name only as the name itself, which is compared
+// here without a call; any other goes through paramKind.
+func (p *Policy) classify(key string, plain bool, prof *profile) int {
+	if !plain {
+		return paramKind(key, p.queryParams, prof)
+	}
+	for _, name := range p.queryParams {
+		if len(name) == len(key) && name == key {
+			return paramCredential
+		}
+	}
+	if prof != nil {
+		for kind := paramLimit; kind < numParamKinds; kind++ {
+			if name := prof.names[kind]; name != "" && len(name) == len(key) && name == key {
+				return kind
+			}
+		}
+	}
+	return paramNone
 }
 
 // appendEdited appends to b the query without the credential parameters
