@@ -253,6 +253,8 @@ test: vet staticcheck build $(FIXTURES) build/fixtures/floor.wasm oci rules rate
 fuzz:
 	$(GO) test ./policy -run='^$$' -fuzz='^FuzzCompile$$' -fuzztime=$(FUZZTIME)
 	$(GO) test ./policy -run='^$$' -fuzz='^FuzzDecide$$' -fuzztime=$(FUZZTIME)
+	$(GO) test ./policy -run='^$$' -fuzz='^FuzzQueryScan$$' -fuzztime=$(FUZZTIME)
+	$(GO) test ./policy -run='^$$' -fuzz='^FuzzHeaderCredentials$$' -fuzztime=$(FUZZTIME)
 	$(GO) test ./policy -run='^$$' -fuzz='^FuzzSnapshot$$' -fuzztime=$(FUZZTIME)
 	$(GO) test ./policy -run='^$$' -fuzz='^FuzzSnapshotUnsigned$$' -fuzztime=$(FUZZTIME)
 	$(GO) test ./policy/keyfetch -run='^$$' -fuzz='^FuzzFirstRange$$' -fuzztime=$(FUZZTIME)

@@ -20,17 +20,70 @@ type credentials struct {
 	headerMask uint     // header sources that were present (for stripping)
 	queryCount int      // occurrences of credential query parameters
 	entry      keyEntry // the accepted key, set by authenticate
+	// scan is the pass over the query (query_scan.go), for the pagination
+	// check and the rewrite.
+	scan queryScan
 }
 
-// findCredentials reads every key source.
-func (p *Policy) findCredentials(h HeaderList, query string) credentials {
-	var c credentials
+// findCredentials reads every key source into c, which is zero. The query
+// is scanned once, for the credential parameters and the pagination
+// parameters of the matched route rt (may be nil), into c.scan.
+func (p *Policy) findCredentials(c *credentials, h HeaderList, query string, rt *route) {
+	if len(h) > 0 {
+		p.headerCredentials(c, h)
+	}
+	var prof *profile
+	if rt != nil {
+		prof = rt.profile
+	}
+	if query != "" && (len(p.queryParams) > 0 || prof != nil) {
+		p.scanQuery(c, query, prof)
+	}
+}
+
+// headerCredentials reads the header sources into c in one walk over the
+// headers. A header whose name equals a source's under ASCII case folding
+// is a credential; the first value of each source and its count are
+// taken in the order of the sources. With hide_credentials, a header that
+// a back end reads as the same name under another spelling
+// (SameHeaderName: x_api_key for x-api-key) is no credential, but must not
+// reach the upstream either: its source's bit goes into the header mask.
+// A source with a scheme counts only when the value has the scheme (for a
+// credential, only when the header comes once).
+func (p *Policy) headerCredentials(c *credentials, h HeaderList) {
+	var first [maxKeySources]string
+	var count [maxKeySources]int
+	var other uint
+	for _, kv := range h {
+		for i := range p.sources {
+			s := &p.sources[i]
+			if len(kv[0]) != len(s.header) || s.query != "" {
+				continue
+			}
+			if equalFoldASCII(kv[0], s.header) {
+				// A credential: its source's bit is set below, unless
+				// it is alone and lacks the scheme, as an other spelling
+				// would.
+				if count[i] == 0 {
+					first[i] = kv[1]
+				}
+				count[i]++
+				continue
+			}
+			if !p.hide || !SameHeaderName(kv[0], s.header) {
+				continue
+			}
+			if s.scheme != "" {
+				if _, ok := cutScheme(kv[1], s.scheme); !ok {
+					continue
+				}
+			}
+			other |= 1 << s.bit
+		}
+	}
 	for i := range p.sources {
 		s := &p.sources[i]
-		if s.query != "" || len(h) == 0 {
-			continue
-		}
-		v, n := h.Get(s.header)
+		v, n := first[i], count[i]
 		if n == 0 {
 			continue
 		}
@@ -47,49 +100,7 @@ func (p *Policy) findCredentials(h HeaderList, query string) credentials {
 		c.count += n
 		c.headerMask |= 1 << s.bit
 	}
-	if p.hide {
-		c.headerMask |= p.otherSpellings(h)
-	}
-	if len(p.queryParams) == 0 || query == "" {
-		return c
-	}
-	for q, more := query, true; more; {
-		var key, value string
-		_, key, value, q, more = nextPair(q)
-		if paramKind(key, p.queryParams, nil) != paramCredential {
-			continue
-		}
-		if c.count == 0 {
-			c.value, c.fromQuery = value, true
-		}
-		c.count++
-		c.queryCount++
-	}
-	return c
-}
-
-// otherSpellings returns the mask of the header sources that the request
-// carries under another spelling a back end reads as the same name
-// (SameHeaderName: x_api_key for x-api-key): such a header is not read as a
-// credential, but with hide_credentials it must not reach the upstream
-// either. A source with a scheme counts only when the value has it.
-func (p *Policy) otherSpellings(h HeaderList) uint {
-	var mask uint
-	for _, kv := range h {
-		for i := range p.sources {
-			s := &p.sources[i]
-			if s.query != "" || len(kv[0]) != len(s.header) || kv[0] == s.header || !SameHeaderName(kv[0], s.header) {
-				continue
-			}
-			if s.scheme != "" {
-				if _, ok := cutScheme(kv[1], s.scheme); !ok {
-					continue
-				}
-			}
-			mask |= 1 << s.bit
-		}
-	}
-	return mask
+	c.headerMask |= other
 }
 
 // cutScheme splits an Authorization-style value "<scheme> <key>", comparing

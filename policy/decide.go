@@ -3,7 +3,6 @@ package policy
 import (
 	"net/netip"
 	"strings"
-	"unsafe"
 )
 
 // Decision is the answer for one request. Its fields are grouped by
@@ -155,7 +154,8 @@ func (p *Policy) Decide(r Request) Decision {
 		return deny(ReasonBadPath, bad)
 	}
 	rt := p.router.match(r.Method, norm)
-	cred := p.findCredentials(r.Headers, query)
+	var cred credentials
+	p.findCredentials(&cred, r.Headers, query, rt)
 	if rt != nil && rt.public {
 		return p.allowPublic(r, rt, norm, rawPath, query, hasQuery, &cred)
 	}
@@ -191,7 +191,7 @@ func (p *Policy) Decide(r Request) Decision {
 	}
 
 	sc := sealContext{open: !p.shadow, route: d.Route, consumer: d.Identity.Consumer, now: r.Now}
-	if newPath, detail := p.rewrite(norm, rawPath, query, hasQuery, prof, cred.queryCount, &sc); detail != "" {
+	if newPath, detail := p.rewrite(norm, rawPath, query, hasQuery, prof, &cred, &sc); detail != "" {
 		return identified(deny(ReasonBadPagination, detail), d)
 	} else {
 		d.Upstream.NewPath = newPath
@@ -238,7 +238,7 @@ func (p *Policy) insufficientScope(d Decision, rt *route, c *consumer) Decision 
 func (p *Policy) allowPublic(r Request, rt *route, norm, rawPath, query string, hasQuery bool, cred *credentials) Decision {
 	d := Decision{Allow: true, Status: 200, Reason: ReasonAllowed, Route: rt.name, Identity: Identity{KeyPresented: cred.count > 0}}
 	sc := sealContext{open: !p.shadow, route: rt.name, now: r.Now}
-	newPath, detail := p.rewrite(norm, rawPath, query, hasQuery, rt.profile, cred.queryCount, &sc)
+	newPath, detail := p.rewrite(norm, rawPath, query, hasQuery, rt.profile, cred, &sc)
 	if detail != "" {
 		out := deny(ReasonBadPagination, detail)
 		out.Route = rt.name
@@ -256,37 +256,6 @@ func (p *Policy) allowPublic(r Request, rt *route, norm, rawPath, query string, 
 		d.RateLimit.PartitionKey = p.anonPK[slot]
 	}
 	return d
-}
-
-// rewrite checks pagination and computes the new :path, "" when unchanged.
-// A non-empty detail means bad_pagination.
-func (p *Policy) rewrite(norm, rawPath, query string, hasQuery bool, prof *profile, credParams int, sc *sealContext) (newPath, detail string) {
-	var pr *pageResult
-	if prof != nil {
-		res := prof.check(query, p.queryParams, sc)
-		if res.detail != "" {
-			return "", res.detail
-		}
-		pr = &res
-	}
-	editQuery := p.hide && credParams > 0 || pr != nil && (pr.anyClamped || pr.addDefault || pr.unsealed)
-	if !editQuery {
-		if norm == rawPath {
-			return "", ""
-		}
-		if hasQuery {
-			return norm + "?" + query, ""
-		}
-		return norm, ""
-	}
-	// The new path in one allocation: norm, "?", then the query, unless it
-	// comes out empty. Nothing writes b after it becomes the string.
-	b := make([]byte, 0, len(norm)+len(query)+24)
-	b = append(append(b, norm...), '?')
-	if b = appendQuery(b, query, p.queryParams, p.hide, prof, pr); len(b) == len(norm)+1 {
-		return norm, ""
-	}
-	return unsafe.String(unsafe.SliceData(b), len(b)), ""
 }
 
 // slot maps a client address to one of the anonymous buckets. IPv4 (also
