@@ -89,7 +89,8 @@ var attributionPasses = []attributionPass{
 	}},
 	// Within findCredentials and lookup.
 	{name: "l5", groups: []attributionGroup{
-		{"key-spellings", []string{policyFn + "__Policy_.otherSpellings$"}},
+		{"key-headers", []string{policyFn + "__Policy_.headerCredentials$"}},
+		{"query-scan", []string{policyFn + "__Policy_.scanQuery$"}},
 		{"sha256", []string{"github.com_apiguard_apiguard_policy_keysnap.Sum256$"}},
 	}},
 	// The heap, wherever it is used: allocation (growing linear memory
