@@ -43,4 +43,3 @@ func (p *Policy) BucketKeys(yield func(key string) bool) {
 func (p *Policy) SharesConsumers(other *Policy) bool {
 	return other != nil && len(p.consumers) > 0 && len(other.consumers) == len(p.consumers) && &p.consumers[0] == &other.consumers[0]
 }
-
