@@ -19,7 +19,7 @@ import (
 func BenchmarkPluginStartAB(b *testing.B) {
 	wasmA, wasmB := abModules(b)
 	host := func(wasm []byte) *cpphost.Host {
-		h, err := cpphost.New(context.Background(), wasm, cpphost.Options{Profile: cpphost.Envoy133})
+		h, err := cpphost.New(context.Background(), wasm, cpphost.Options{Profile: cpphost.Envoy133, ReserveMemory: true})
 		if err != nil {
 			b.Fatal(err)
 		}

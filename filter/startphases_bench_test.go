@@ -45,7 +45,7 @@ func BenchmarkPluginStartPhases(b *testing.B) {
 		rules = append(rules, wasmprof.Rule{Group: p.slug, Prefixes: p.prefixes})
 	}
 	prof := wasmprof.New(rules)
-	h, err := cpphost.New(context.Background(), wasm, cpphost.Options{Listeners: prof, Cache: attributionCache})
+	h, err := cpphost.New(context.Background(), wasm, cpphost.Options{Listeners: prof, Cache: attributionCache, ReserveMemory: true})
 	if err != nil {
 		b.Fatal(err)
 	}
