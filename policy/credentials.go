@@ -133,11 +133,11 @@ func (p *Policy) lookup(key string, now time.Time, found *keyEntry) (*keyEntry, 
 	// A key found before under this policy has passed the format check,
 	// and its entry is known (keycache.go).
 	e := found
-	if !p.cache.entry(p, key, found) {
+	if ok, refused := p.cache.recall(p, key, found); !ok {
 		// A key refused before under this policy is refused again
 		// (keycache_miss.go).
-		if reason, ok := p.cache.missed(p, key); ok {
-			return nil, reason, detailOf(reason)
+		if refused != "" {
+			return nil, refused, detailOf(refused)
 		}
 		var reason Reason
 		if e, reason = p.find(key, found); e == nil {

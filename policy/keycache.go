@@ -50,19 +50,27 @@ type keyCacheSlot struct {
 // first key entered.
 func newKeyCache() *keyCache { return &keyCache{} }
 
-// entry copies the cached key entry of key for p into out, if any.
-func (c *keyCache) entry(p *Policy, key string, out *keyEntry) (ok bool) {
+// recall looks key up for p in both tables, under one lock and one hash:
+// found when the known keys' table holds it (its entry is copied into
+// out), else refused and its reason when the refused keys' table does
+// (keycache_miss.go).
+func (c *keyCache) recall(p *Policy, key string, out *keyEntry) (found bool, refused Reason) {
 	if c == nil || !c.mu.TryLock() {
-		return false
+		return false, ""
 	}
-	if c.owner == p && c.slots != nil {
-		s := &c.slots[slotOf(c.seed, key)]
-		if ok = equalConstantTime(s.key, key); ok {
-			*out = s.entry
+	if c.owner == p && (c.slots != nil || c.misses != nil) {
+		h := slotOf(c.seed, key)
+		if c.slots != nil {
+			if s := &c.slots[h]; equalConstantTime(s.key, key) {
+				*out, found = s.entry, true
+			}
+		}
+		if !found && c.misses != nil {
+			refused = c.misses[h&(missSlots-1)].refused(key)
 		}
 	}
 	c.mu.Unlock()
-	return ok
+	return found, refused
 }
 
 // put remembers e as the entry of key, a key p's index knows.
@@ -72,14 +80,20 @@ func (c *keyCache) put(p *Policy, key string, e *keyEntry) {
 	}
 	c.own(p)
 	if c.slots == nil {
+		c.seedTables()
 		c.slots = new([keyCacheSlots]keyCacheSlot)
-		if c.misses == nil {
-			c.seed = newSeed()
-		}
 	}
 	s := &c.slots[slotOf(c.seed, key)]
 	s.key, s.entry = strings.Clone(key), *e
 	c.mu.Unlock()
+}
+
+// seedTables draws the seed of the slots and the misses when neither
+// table exists yet (c is locked): both are found by the same hash.
+func (c *keyCache) seedTables() {
+	if c.slots == nil && c.misses == nil {
+		c.seed = newSeed()
+	}
 }
 
 // own makes p the owner of c, emptying it when it had another; c is

@@ -32,21 +32,13 @@ type keyMiss struct {
 // maxMissKey are not remembered. The bytes are held as the known keys'
 // are, in the worker's memory, as the request headers Envoy holds them.
 
-// missed reports why p refused key before, if it remembers.
-func (c *keyCache) missed(p *Policy, key string) (Reason, bool) {
-	if c == nil || len(key) > maxMissKey || !c.mu.TryLock() {
-		return "", false
+// refused is the reason m remembers for key, or "" when it holds another
+// key (compared whole, in constant time) or none.
+func (m *keyMiss) refused(key string) Reason {
+	if m.n == 0 || len(key) > maxMissKey || !equalConstantTime(unsafe.String(&m.key[0], int(m.n)), key) {
+		return ""
 	}
-	var reason Reason
-	ok := false
-	if c.owner == p && c.misses != nil {
-		m := &c.misses[slotOf(c.seed, key)&(missSlots-1)]
-		if ok = m.n != 0 && equalConstantTime(unsafe.String(&m.key[0], int(m.n)), key); ok {
-			reason = m.reason
-		}
-	}
-	c.mu.Unlock()
-	return reason, ok
+	return m.reason
 }
 
 // miss remembers that p refused key for reason.
@@ -56,10 +48,8 @@ func (c *keyCache) miss(p *Policy, key string, reason Reason) {
 	}
 	c.own(p)
 	if c.misses == nil {
+		c.seedTables()
 		c.misses = new([missSlots]keyMiss)
-		if c.slots == nil {
-			c.seed = newSeed()
-		}
 	}
 	m := &c.misses[slotOf(c.seed, key)&(missSlots-1)]
 	m.n = uint8(copy(m.key[:], key))

@@ -9,7 +9,11 @@ import (
 )
 
 // missedKey reports why p's cache remembers refusing key, if it does.
-func missedKey(p *Policy, key string) (Reason, bool) { return p.cache.missed(p, key) }
+func missedKey(p *Policy, key string) (Reason, bool) {
+	var e keyEntry
+	_, refused := p.cache.recall(p, key, &e)
+	return refused, refused != ""
+}
 
 // strangerKey is a well-formed key no example policy knows.
 func strangerKey(t *testing.T, seed string) string {

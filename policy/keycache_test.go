@@ -94,7 +94,8 @@ func TestKeyCacheNotCarriedOver(t *testing.T) {
 // cachedKey reports whether p's key cache holds key for p.
 func cachedKey(p *Policy, key string) bool {
 	var e keyEntry
-	return p.cache.entry(p, key, &e)
+	found, _ := p.cache.recall(p, key, &e)
+	return found
 }
 
 func TestEqualConstantTime(t *testing.T) {
