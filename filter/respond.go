@@ -32,26 +32,20 @@ func sendDenial(d *policy.Decision) {
 	}
 }
 
-// reply is a denial's serialized headers and body, and what they were
-// built from, all in one buffer of its own (the strings are views of it,
-// so that a reply keeps no request's or policy's memory alive). It is never
-// written again once built: the SDK's emulator keeps views of what a local
-// response was given.
-//
-// src is the problem the reply was last found for: the policy's own
-// strings and header slice, kept so that a denial made of the very same
-// ones (a 401's constants, a 403's per route and consumer, a 429's per
-// bucket and second) is found by comparing pointers. They are never
-// written (the policy's strings, and slices it never changes), so the same
+// reply is a denial's serialized headers and body, in one buffer of its
+// own that is never written again once built (the SDK's emulator keeps
+// views of what a local response was given), and the problem it was last
+// found for (src, srcReason): the policy's own strings and header slice,
+// so that a denial made of the very same ones (a 401's constants, a 403's
+// per route and consumer, a 429's per bucket and second) is found by
+// comparing pointers. The policy never writes them again, so the same
 // pointer and length is the same text. setPolicy empties replies, so that
 // they keep no policy served before alive.
 type reply struct {
-	status             int
-	reason             policy.Reason
-	typ, title, detail string
-	headers, body      []byte
-	src                policy.Problem
-	srcReason          policy.Reason
+	status        int
+	headers, body []byte
+	src           policy.Problem
+	srcReason     policy.Reason
 }
 
 // replies holds the replies of recent denials, by replySlot.
@@ -62,24 +56,33 @@ func forgetReplies() { replies = [len(replies)]*reply{} }
 
 // replyFor returns the reply of the denial d, from replies or built anew.
 func replyFor(d *policy.Decision) *reply {
-	pr := &d.Problem
 	slot := &replies[replySlot(d)]
-	r := *slot
-	if r != nil && r.status == d.Status && r.sameSource(d) {
+	if r := *slot; r != nil && r.status == d.Status && r.holds(d) {
 		return r
 	}
-	if r != nil && r.status == d.Status && r.reason == d.Reason && r.detail == pr.Detail &&
-		r.typ == pr.Type && r.title == pr.Title && mapHolds(r.headers, len(denialHeaders), pr.ResponseHeaders) {
-		r.src, r.srcReason = *pr, d.Reason
-		return r
-	}
-	r = buildReply(d)
+	r := buildReply(d)
 	*slot = r
 	return r
 }
 
+// holds reports whether r's problem is d's (its status compared apart):
+// the same strings and header slice as its source, or the same text, in
+// which case d's become the source.
+func (r *reply) holds(d *policy.Decision) bool {
+	if r.sameSource(d) {
+		return true
+	}
+	pr, src := &d.Problem, &r.src
+	if d.Reason != r.srcReason || pr.Detail != src.Detail || pr.Type != src.Type || pr.Title != src.Title ||
+		!mapHolds(r.headers, len(denialHeaders), pr.ResponseHeaders) {
+		return false
+	}
+	r.src, r.srcReason = *pr, d.Reason
+	return true
+}
+
 // sameSource reports whether d's problem is made of the strings and header
-// slice r was last found for (its status compared apart).
+// slice of r's source.
 func (r *reply) sameSource(d *policy.Decision) bool {
 	pr, src := &d.Problem, &r.src
 	return samePointer(string(d.Reason), string(r.srcReason)) && samePointer(pr.Detail, src.Detail) &&
@@ -106,20 +109,11 @@ func replySlot(d *policy.Decision) int {
 func buildReply(d *policy.Decision) *reply {
 	pr := &d.Problem
 	hsize := headerMapSize(denialHeaders[:]) + headerMapSize(pr.ResponseHeaders) - 4
-	keys := len(d.Reason) + len(pr.Type) + len(pr.Title) + len(pr.Detail)
-	b := make([]byte, 0, hsize+64+2*keys)
+	b := make([]byte, 0, hsize+64+2*(len(pr.Type)+len(pr.Title)+len(pr.Detail)))
 	b = appendHeaderMap(b, denialHeaders[:], pr.ResponseHeaders)
 	n := len(b)
 	b = appendProblem(b, pr.Type, pr.Title, d.Status, pr.Detail)
-	m := len(b)
-	r := &reply{status: d.Status, headers: b[:n:n], body: b[n:m:m], src: *pr, srcReason: d.Reason}
-	var reason string
-	b, reason = accesslog.AppendView(b, string(d.Reason))
-	r.reason = policy.Reason(reason)
-	b, r.typ = accesslog.AppendView(b, pr.Type)
-	b, r.title = accesslog.AppendView(b, pr.Title)
-	_, r.detail = accesslog.AppendView(b, pr.Detail)
-	return r
+	return &reply{status: d.Status, headers: b[:n:n], body: b[n:len(b):len(b)], src: *pr, srcReason: d.Reason}
 }
 
 // headerMapSize is the size of pairs serialized as a proxy-wasm header map.
