@@ -26,3 +26,12 @@ func needsEscape(w uint64) bool {
 		zeroByte(w^(0x5c*ones)))& // '\\'
 		highs != 0
 }
+
+// load64 is s[i:i+8] as a little-endian word (i+8 <= len(s)): byte loads
+// the compiler combines into one 8-byte load on the ports that allow
+// unaligned loads (wasm among them), as policy's key cache reads words.
+func load64(s string, i int) uint64 {
+	s = s[i : i+8]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
