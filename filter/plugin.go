@@ -169,9 +169,7 @@ func (p *pluginContext) setPolicy(pol *policy.Policy) {
 	p.policy = pol
 	forgetRecords()
 	forgetReplies()
-	if p.limiter.empty != nil {
-		*p.limiter.empty = emptyBuckets{}
-	}
+	p.limiter.empty.clear()
 }
 
 func logConfigError(m *metrics, err error) {

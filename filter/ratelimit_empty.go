@@ -58,6 +58,13 @@ func (e *emptyBuckets) remember(key string, lim *policy.Limit, state []byte) {
 	copy(s.state[:], state)
 }
 
+// clear drops every remembered bucket (setPolicy).
+func (e *emptyBuckets) clear() {
+	if e != nil {
+		*e = emptyBuckets{}
+	}
+}
+
 // forget drops what is remembered of bucket key.
 func (e *emptyBuckets) forget(key string) {
 	if e == nil {
