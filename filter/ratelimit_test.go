@@ -292,6 +292,7 @@ func TestTwoVMsCreateOneBucketNative(t *testing.T) {
 // next token is due; then it reads, and takes. Another limit of the same
 // name (a configuration pushed since) and a new policy read again.
 func TestEmptyBucketDecidedWithoutReading(t *testing.T) {
+	start(t, vmtest.Native(newVMContext), sharedConfig(t, newTestKeys(t))) // registers the emulator the metrics live in
 	lim := &policy.Limit{Name: "tiny", Requests: 1, Per: 10 * time.Second, Burst: 1}
 	st := &memStore{values: map[string][]byte{}, cas: map[string]uint32{}}
 	key := strings.Clone("consumer/tiny/a")
