@@ -278,6 +278,7 @@ func TestPluginName(t *testing.T) {
 // first's reads of the existing bucket) still admit exactly the burst,
 // and a take never refills a bucket another one created.
 func TestTwoVMsCreateOneBucketNative(t *testing.T) {
+	start(t, vmtest.Native(newVMContext), sharedConfig(t, newTestKeys(t))) // registers the emulator the metrics live in
 	lim := &policy.Limit{Name: "gold", Requests: 1, Per: 3600e9, Burst: sharedBurst}
 	st := &memStore{values: map[string][]byte{}, cas: map[string]uint32{}}
 	m := newMetrics()
