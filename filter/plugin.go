@@ -38,8 +38,11 @@ type pluginContext struct {
 	// fields keeps the constant parts of recent buckets' RateLimit fields
 	// (ratelimit_fields.go); header is where a RateLimit value is
 	// formatted.
-	fields  bucketFieldsCache
-	header  []byte
+	fields bucketFieldsCache
+	header []byte
+	// path is where Decide writes a new :path (policy.Request.PathBuffer),
+	// which applyAllow hands to the host in the same callback.
+	path    []byte
 	build   proxywasm.MetricGauge // this build's gauge, counted once at start
 	counted bool                  // build holds this instance
 	// keyStore is set when the keys come from a key store (keystore.go);
@@ -77,6 +80,7 @@ func (p *pluginContext) OnPluginStart(int) types.OnPluginStartStatus {
 	name, from := pluginName(proxywasm.GetProperty)
 	p.limiter = limiter{store: &hostStore{prefix: pluginPrefix(name)}, metrics: p.metrics, state: new([policy.StateLen]byte),
 		empty: new(emptyBuckets)}
+	p.path = pathBuffer()
 	cfg, err := proxywasm.GetPluginConfiguration()
 	if err != nil && err != types.ErrorStatusNotFound {
 		p.metrics.configErrors.Increment(1)
@@ -261,12 +265,13 @@ func (h *httpContext) judge(j *judged, headers policy.HeaderList) {
 	j.headers = headers
 	j.method, j.path = methodAndPath(headers)
 	j.now, j.clientIP = requestTime(), clientIP()
-	j.d = p.policy.Decide(policy.Request{
-		Method:   j.method,
-		Path:     j.path,
-		Headers:  headers,
-		ClientIP: j.clientIP,
-		Now:      j.now,
+	p.policy.DecideInto(&j.d, &policy.Request{
+		Method:     j.method,
+		Path:       j.path,
+		Headers:    headers,
+		ClientIP:   j.clientIP,
+		Now:        j.now,
+		PathBuffer: p.path,
 	})
 	if !p.policy.KeysLoaded() {
 		j.d = policy.KeyStoreUnavailable(j.d, p.keyStore.retryAfter())

@@ -19,6 +19,10 @@ func property(path []byte) ([]byte, bool) {
 // emulator keeps the strings it is given, so natively it is a copy.
 func hostCopied(b []byte) string { return string(b) }
 
+// pathBuffer returns nil: the SDK's emulator keeps the header values it
+// is given, so every new :path needs memory of its own.
+func pathBuffer() []byte { return nil }
+
 // setProperty sets the one-segment property key to value through the SDK,
 // which the native runner's emulator keeps: the value is a copy.
 func setProperty(key, value string) error {

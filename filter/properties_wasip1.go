@@ -21,6 +21,11 @@ func property(path []byte) ([]byte, bool) {
 // module, a view of b, so that reusing b costs no allocation.
 func hostCopied(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
+// pathBuffer returns the buffer a new :path is written into
+// (pluginContext.path): the host copies the header value, so the next
+// request may write it again. Longer paths get memory of their own.
+func pathBuffer() []byte { return make([]byte, 0, 1024) }
+
 // setProperty sets the one-segment property key to value straight through
 // the bridge: the host copies both, so views of the strings do (no
 // allocation).

@@ -189,7 +189,7 @@ func detailOf(r Reason) string {
 // authenticate checks the request's single credential and stores its key
 // entry in cred; denied reports a 400 or 401 denial, written into
 // *denial (an accepted key returns no Decision to copy).
-func (p *Policy) authenticate(r Request, cred *credentials, denial *Decision) (denied bool) {
+func (p *Policy) authenticate(r *Request, cred *credentials, denial *Decision) (denied bool) {
 	switch {
 	case cred.count == 0:
 		*denial = unauthorized(ReasonMissing, detailMissing, false)

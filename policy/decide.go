@@ -145,57 +145,69 @@ func unauthorized(r Reason, detail string, presented bool) Decision {
 // that unauthenticated clients cannot enumerate routes) and pagination
 // (bad_pagination). Decide never reads a clock and never panics.
 func (p *Policy) Decide(r Request) Decision {
+	var d Decision
+	p.DecideInto(&d, &r)
+	return d
+}
+
+// DecideInto is Decide writing the decision into *d (whatever it held),
+// for a caller that keeps the decision in place: the filter, where copying
+// the Decision and the Request costs more than in native code. A new
+// :path goes into r.PathBuffer when it fits (see Request).
+func (p *Policy) DecideInto(d *Decision, r *Request) {
+	*d = Decision{}
 	if strings.IndexByte(r.Path, '#') >= 0 {
-		return deny(ReasonBadPath, detailPathFragment) // in the query too
+		*d = deny(ReasonBadPath, detailPathFragment) // in the query too
+		return
 	}
 	rawPath, query, hasQuery := splitPathQuery(r.Path)
 	norm, bad := normalizePath(rawPath)
 	if bad != "" {
-		return deny(ReasonBadPath, bad)
+		*d = deny(ReasonBadPath, bad)
+		return
 	}
 	rt := p.router.match(r.Method, norm)
 	var cred credentials
 	p.findCredentials(&cred, r.Headers, query, rt)
 	if rt != nil && rt.public {
-		return p.allowPublic(r, rt, norm, rawPath, query, hasQuery, &cred)
+		p.allowPublic(d, r, rt, norm, rawPath, query, hasQuery, &cred)
+		return
 	}
 
-	var denial Decision
-	if p.authenticate(r, &cred, &denial) {
+	if p.authenticate(r, &cred, d) {
 		if rt != nil {
-			denial.Route = rt.name // for logs; the response never names routes
+			d.Route = rt.name // for logs; the response never names routes
 		}
-		return denial
+		return
 	}
 	e := &cred.entry
 	c := &p.consumers[e.consumer]
 
-	d := Decision{
-		Allow:    true,
-		Status:   200,
-		Reason:   ReasonAllowed,
-		Identity: Identity{Consumer: p.consumerID(c), KeyID: p.keyID(e), KeyPresented: true},
-	}
+	d.Allow, d.Status, d.Reason = true, 200, ReasonAllowed
+	d.Identity = Identity{Consumer: p.consumerID(c), KeyID: p.keyID(e), KeyPresented: true}
 	limit := -1
 	var prof *profile
 	if rt != nil {
 		d.Route = rt.name
 		for _, id := range rt.scopeIDs {
 			if !p.hasScope(c, id) {
-				return p.insufficientScope(d, rt, c)
+				*d = p.insufficientScope(*d, rt, c)
+				return
 			}
 		}
 		limit, prof = rt.limit, rt.profile
 	} else if !p.unmatched {
-		return identified(deny(ReasonNoRoute, detailNoRoute), d)
+		*d = identified(deny(ReasonNoRoute, detailNoRoute), *d)
+		return
 	}
 
 	sc := sealContext{open: !p.shadow, route: d.Route, consumer: d.Identity.Consumer, now: r.Now}
-	if newPath, detail := p.rewrite(norm, rawPath, query, hasQuery, prof, &cred, &sc); detail != "" {
-		return identified(deny(ReasonBadPagination, detail), d)
-	} else {
-		d.Upstream.NewPath = newPath
+	newPath, detail := p.rewrite(r.PathBuffer, norm, rawPath, query, hasQuery, prof, &cred, &sc)
+	if detail != "" {
+		*d = identified(deny(ReasonBadPagination, detail), *d)
+		return
 	}
+	d.Upstream.NewPath = newPath
 	d.Upstream.RemoveHeaders = p.remove[cred.headerMask]
 	d.Upstream.SetHeaders = [3][2]string{{p.forward[0], d.Identity.Consumer}, {p.forward[1], d.Identity.KeyID}, {p.forward[2], p.scopeSets[c.set].header}}
 
@@ -214,7 +226,6 @@ func (p *Policy) Decide(r Request) Decision {
 	if prof != nil && prof.seal != nil && !p.shadow {
 		d.CursorSeal = prof.seal
 	}
-	return d
 }
 
 // identified copies the identity of the allowed decision d into the denial.
@@ -233,17 +244,19 @@ func (p *Policy) insufficientScope(d Decision, rt *route, c *consumer) Decision 
 	return out
 }
 
-// allowPublic decides a request on a public route: any credential is
-// ignored (not validated) but still stripped when hide_credentials is on.
-func (p *Policy) allowPublic(r Request, rt *route, norm, rawPath, query string, hasQuery bool, cred *credentials) Decision {
-	d := Decision{Allow: true, Status: 200, Reason: ReasonAllowed, Route: rt.name, Identity: Identity{KeyPresented: cred.count > 0}}
+// allowPublic decides a request on a public route into d (zero): any
+// credential is ignored (not validated) but still stripped when
+// hide_credentials is on.
+func (p *Policy) allowPublic(d *Decision, r *Request, rt *route, norm, rawPath, query string, hasQuery bool, cred *credentials) {
 	sc := sealContext{open: !p.shadow, route: rt.name, now: r.Now}
-	newPath, detail := p.rewrite(norm, rawPath, query, hasQuery, rt.profile, cred, &sc)
+	newPath, detail := p.rewrite(r.PathBuffer, norm, rawPath, query, hasQuery, rt.profile, cred, &sc)
 	if detail != "" {
-		out := deny(ReasonBadPagination, detail)
-		out.Route = rt.name
-		return out
+		*d = deny(ReasonBadPagination, detail)
+		d.Route = rt.name
+		return
 	}
+	d.Allow, d.Status, d.Reason, d.Route = true, 200, ReasonAllowed, rt.name
+	d.Identity.KeyPresented = cred.count > 0
 	d.Upstream.NewPath = newPath
 	d.Upstream.RemoveHeaders = p.remove[cred.headerMask]
 	if rt.profile != nil && rt.profile.seal != nil && !p.shadow {
@@ -255,7 +268,6 @@ func (p *Policy) allowPublic(r Request, rt *route, norm, rawPath, query string, 
 		d.RateLimit.BucketKey = p.anonKeys[rt.limit][slot]
 		d.RateLimit.PartitionKey = p.anonPK[slot]
 	}
-	return d
 }
 
 // slot maps a client address to one of the anonymous buckets. IPv4 (also

@@ -203,7 +203,7 @@ func appendQuery(b []byte, query string, credParams []string, dropCred bool, pro
 // rewrite checks pagination and computes the new :path, "" when unchanged.
 // A non-empty detail means bad_pagination. cred holds the scan of query
 // with prof (findCredentials).
-func (p *Policy) rewrite(norm, rawPath, query string, hasQuery bool, prof *profile, cred *credentials, sc *sealContext) (newPath, detail string) {
+func (p *Policy) rewrite(buf []byte, norm, rawPath, query string, hasQuery bool, prof *profile, cred *credentials, sc *sealContext) (newPath, detail string) {
 	var pr *pageResult
 	if prof != nil {
 		res := prof.check(&cred.scan, sc)
@@ -218,13 +218,16 @@ func (p *Policy) rewrite(norm, rawPath, query string, hasQuery bool, prof *profi
 			return "", ""
 		}
 		if hasQuery {
-			return norm + "?" + query, ""
+			b := append(pathBuffer(buf, len(norm)+1+len(query)), norm...)
+			b = append(append(b, '?'), query...)
+			return unsafe.String(unsafe.SliceData(b), len(b)), ""
 		}
 		return norm, ""
 	}
-	// The new path in one allocation: norm, "?", then the query, unless it
-	// comes out empty. Nothing writes b after it becomes the string.
-	b := make([]byte, 0, len(norm)+len(query)+24)
+	// The new path in one buffer: norm, "?", then the query, unless it
+	// comes out empty. Nothing writes b after it becomes the string (the
+	// caller's buffer: not while the caller uses the decision).
+	b := pathBuffer(buf, len(norm)+len(query)+24)
 	b = append(append(b, norm...), '?')
 	start := len(b)
 	if dropCred && cred.scan.overflow {
@@ -242,4 +245,14 @@ func (p *Policy) rewrite(norm, rawPath, query string, hasQuery bool, prof *profi
 		return norm, ""
 	}
 	return unsafe.String(unsafe.SliceData(b), len(b)), ""
+}
+
+// pathBuffer returns buf emptied when it has room for n bytes (a new :path
+// written into the caller's buffer, Request.PathBuffer), else a new slice
+// of that capacity. The path may still outgrow it; append then moves it.
+func pathBuffer(buf []byte, n int) []byte {
+	if cap(buf) >= n {
+		return buf[:0]
+	}
+	return make([]byte, 0, n)
 }

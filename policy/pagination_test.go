@@ -1,8 +1,10 @@
 package policy
 
 import (
+	"reflect"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/apiguard/apiguard/policy/keymat"
 )
@@ -65,6 +67,30 @@ func TestPaginationClamp(t *testing.T) {
 		d := p.Decide(r)
 		if string(d.Reason) != tt.reason || d.Upstream.NewPath != tt.newPath || !strings.Contains(d.Problem.Detail, tt.detail) {
 			t.Errorf("%s: %s %q %q; want %s %q %q", tt.path, d.Reason, d.Upstream.NewPath, d.Problem.Detail, tt.reason, tt.newPath, tt.detail)
+		}
+		checkDecideInto(t, p, r, d)
+	}
+}
+
+// checkDecideInto checks that DecideInto decides r as Decide did (want):
+// into a decision that held another request's, and with path buffers
+// that the new path fits or not; a path written into a buffer with room
+// shares its memory.
+func checkDecideInto(t *testing.T, p *Policy, r Request, want Decision) {
+	t.Helper()
+	for _, room := range []int{0, 12, 1024} {
+		var d Decision
+		other := get("/list?limit=500", "x-api-key", "wrong") // a denial, with a problem
+		p.DecideInto(&d, &other)
+		buf := make([]byte, 0, room)
+		r.PathBuffer = buf
+		p.DecideInto(&d, &r)
+		if !reflect.DeepEqual(d, want) {
+			t.Errorf("%s: DecideInto with %d bytes of path buffer: %+v; Decide: %+v", r.Path, room, d, want)
+		}
+		np := d.Upstream.NewPath
+		if written := strings.Contains(np, "?"); written && room == 1024 && unsafe.StringData(np) != unsafe.SliceData(buf) {
+			t.Errorf("%s: new path %q not written into a buffer of %d bytes", r.Path, np, room)
 		}
 	}
 }

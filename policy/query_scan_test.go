@@ -64,7 +64,8 @@ func scanOutcome(credParams []string, hide bool, prof *profile, query string, sc
 	p := &Policy{queryParams: credParams, hide: hide}
 	var c credentials
 	p.findCredentials(&c, nil, query, &route{profile: prof})
-	newPath, detail := p.rewrite("/", "/", query, true, prof, &c, sc)
+	// A buffer that some new paths fit and some outgrow, as the filter's.
+	newPath, detail := p.rewrite(make([]byte, 0, 40), "/", "/", query, true, prof, &c, sc)
 	r := refResult{count: c.count, value: c.value, detail: detail, edit: newPath != ""}
 	if len(newPath) > 2 {
 		r.newQuery = newPath[2:]

@@ -37,6 +37,12 @@ type Request struct {
 	ClientIP string
 	// Now is the time of the request. The policy never reads a clock.
 	Now time.Time
+	// PathBuffer, when it has the room, is where a new :path is written:
+	// Decision.Upstream.NewPath then shares its memory, and holds only
+	// until the caller writes the buffer again (the filter hands the path
+	// to a host call that copies it, and reuses the buffer on the next
+	// request). nil, or too small: NewPath has memory of its own.
+	PathBuffer []byte
 }
 
 // equalFoldASCII reports whether a and b are equal under ASCII case folding.
