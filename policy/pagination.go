@@ -263,14 +263,19 @@ func parsePlainUint(s string) (v int64, ok bool) {
 	if s == "" || len(s) > 1 && s[0] == '0' {
 		return 0, false
 	}
+	// Up to 18 digits cannot leave int64; a 19th is checked, without the
+	// division per digit that costs in the filter's module.
 	const maxInt64 = 1<<63 - 1
+	if len(s) > 19 {
+		return 0, false
+	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c < '0' || c > '9' {
 			return 0, false
 		}
 		d := int64(c - '0')
-		if v > (maxInt64-d)/10 {
+		if i == 18 && v > (maxInt64-d)/10 {
 			return 0, false // beyond int64
 		}
 		v = v*10 + d

@@ -1,7 +1,9 @@
 package policy
 
 import (
+	"math/big"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"unsafe"
@@ -106,11 +108,40 @@ func TestParsePlainUint(t *testing.T) {
 		{"9223372036854775808", 0, false}, {"123456789012345678901234567890", 0, false},
 		{"", 0, false}, {"00", 0, false}, {"01", 0, false}, {"+1", 0, false}, {"-1", 0, false},
 		{"1e3", 0, false}, {"0x10", 0, false}, {" 1", 0, false}, {"1 ", 0, false},
+		{"999999999999999999", 999999999999999999, true}, {"1000000000000000000", 1000000000000000000, true},
+		{"9223372036854775806", 1<<63 - 2, true}, {"9223372036854775810", 0, false},
+		{"9999999999999999999", 0, false}, {"10000000000000000000", 0, false}, {"1000000000000000000x", 0, false},
 	}
 	for _, tt := range tests {
 		v, ok := parsePlainUint(tt.in)
 		if v != tt.v || ok != tt.ok {
 			t.Errorf("parsePlainUint(%q) = %d, %v; want %d, %v", tt.in, v, ok, tt.v, tt.ok)
+		}
+	}
+}
+
+// TestParsePlainUintMatchesStrconv compares parsePlainUint with
+// strconv.ParseInt (plus the plain-form rules: digits only, no leading
+// zero) on values around every power of ten and around the int64 limit.
+func TestParsePlainUintMatchesStrconv(t *testing.T) {
+	var ins []string
+	for p, n := uint64(1), 0; n < 20; p, n = p*10, n+1 {
+		for _, d := range []int64{-2, -1, 0, 1, 2} {
+			ins = append(ins, strconv.FormatUint(p+uint64(d), 10))
+		}
+	}
+	for d := -3; d <= 3; d++ {
+		ins = append(ins, new(big.Int).Add(big.NewInt(1<<63-1), big.NewInt(int64(d))).String())
+	}
+	ins = append(ins, "18446744073709551615", "18446744073709551616", "99999999999999999999")
+	for _, in := range ins {
+		want, err := strconv.ParseInt(in, 10, 64)
+		wantOK := err == nil && want >= 0 && (in == "0" || in[0] != '0')
+		if !wantOK {
+			want = 0
+		}
+		if v, ok := parsePlainUint(in); v != want || ok != wantOK {
+			t.Errorf("parsePlainUint(%q) = %d, %v; strconv says %d, %v", in, v, ok, want, wantOK)
 		}
 	}
 }
