@@ -189,14 +189,20 @@ func logConfigError(m *metrics, err error) {
 	}
 }
 
-func (p *pluginContext) NewHttpContext(uint32) types.HttpContext {
-	return &httpContext{plugin: p}
+func (p *pluginContext) NewHttpContext(id uint32) types.HttpContext {
+	h := streams.get()
+	h.plugin, h.id = p, id
+	return h
 }
 
-// httpContext handles one request: it asks the policy and applies the answer.
+// httpContext handles one request: it asks the policy and applies the
+// answer. Contexts are reused once the host has deleted them
+// (stream_pool.go): everything a stream keeps lives here, and a reused
+// context starts zero.
 type httpContext struct {
 	types.DefaultHttpContext
 	plugin *pluginContext
+	id     uint32 // the host's context id
 
 	// Set when the request was admitted by a rate-limited route, for the
 	// RateLimit headers on the response.
@@ -434,6 +440,10 @@ func applyQuota(d *policy.Decision, name string) error {
 	}
 	return replaceRequestHeader(name, d.RateLimit.Quota.Name)
 }
+
+// OnHttpStreamDone hands the context to the pool, which reuses it once the
+// host has deleted it.
+func (h *httpContext) OnHttpStreamDone() { streams.streamEnded(h.id, h) }
 
 func (h *httpContext) OnHttpResponseHeaders(_ int, endOfStream bool) types.Action {
 	if h.sealing != nil {

@@ -61,7 +61,10 @@
 //   - Property and SetProperty (direct_wasip1.go; filter/properties_wasip1.go)
 //     read and set properties without the SDK's copies;
 //   - ReadInto and ReadRoom (readinto_wasip1.go; filter/keystore.go) let the
-//     key store receive an HTTP call's body into its own buffer.
+//     key store receive an HTTP call's body into its own buffer;
+//   - OnContextDeleted (exports_wasip1.go; filter/stream_pool_wasip1.go)
+//     tells the filter when the host has deleted a context, so that it can
+//     reuse its HTTP contexts.
 //
 // Overflows (host_wasip1.go) counts the allocator's falls back to the heap;
 // nothing reads it yet.

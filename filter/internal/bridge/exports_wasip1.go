@@ -111,11 +111,24 @@ func proxyOnDone(contextID uint32) uint32 { return boolToU32(sdkOnDone(contextID
 //go:wasmexport proxy_on_delete
 func proxyOnDelete(contextID uint32) {
 	sdkOnDelete(contextID)
+	if contextDeleted != nil {
+		contextDeleted(contextID)
+	}
 	deleted++
 	if deleted%yieldEvery == 0 || gcMarking() {
 		yieldToRuntime()
 	}
 }
+
+// contextDeleted is called with every context the host deletes, after
+// the SDK has forgotten it (OnContextDeleted).
+var contextDeleted func(contextID uint32)
+
+// OnContextDeleted has f called with the id of every context the host
+// deletes (proxy_on_delete), after the SDK has dropped the context: from
+// then on no callback reaches it, so its memory may be used again. The
+// filter reuses its HTTP contexts this way (filter/stream_pool.go).
+func OnContextDeleted(f func(contextID uint32)) { contextDeleted = f }
 
 // deleted counts the contexts deleted; the runtime's goroutines get a
 // chance to run at every yieldEvery-th one, and at every one while a
