@@ -1,6 +1,7 @@
 package driver
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -27,6 +28,8 @@ type Emulator struct {
 	failed    bool
 	delivered int // callouts answered so far
 	stop      func()
+	// logs are copies of the plugin's log lines by level (keepLogs).
+	logs [6][]string
 }
 
 // StartEmulator starts the plugin of vm (the plugin linked into this
@@ -54,7 +57,43 @@ func StartEmulator(vm types.VMContext, c Config) (*Emulator, error) {
 		}
 	}()
 	e.failed = host.StartPlugin() != types.OnPluginStartStatusOK
+	e.keepLogs()
 	return e, nil
+}
+
+// keepLogs copies the lines the plugin logged since it last ran. The SDK's
+// emulator keeps the strings a plugin hands to proxy_log, and for a
+// compiled module they are views of its linear memory
+// (proxytest/wasmwrapper.go and root.go, ProxyLog, at v0.24.0). A module
+// may write its next line into the same memory, as Envoy allows (it has
+// written the line out before proxy_log returns), so every call that runs
+// the plugin ends with the lines copied.
+func (e *Emulator) keepLogs() {
+	for level, get := range []func() []string{e.host.GetTraceLogs, e.host.GetDebugLogs, e.host.GetInfoLogs,
+		e.host.GetWarnLogs, e.host.GetErrorLogs, e.host.GetCriticalLogs} {
+		all := get()
+		if len(all) < len(e.logs[level]) {
+			e.logs[level] = e.logs[level][:0] // the emulator's logs were reset
+		}
+		for _, l := range all[len(e.logs[level]):] {
+			e.logs[level] = append(e.logs[level], strings.Clone(l))
+		}
+	}
+}
+
+// cloneHeaders returns a copy of hs whose strings are copies too: what
+// the emulator reports of a stream may be views of the module's memory,
+// which the module may reuse once its callback has returned (Envoy has
+// copied the headers by then).
+func cloneHeaders(hs [][2]string) [][2]string {
+	if hs == nil {
+		return nil
+	}
+	out := make([][2]string, len(hs))
+	for i, h := range hs {
+		out[i] = [2]string{strings.Clone(h[0]), strings.Clone(h[1])}
+	}
+	return out
 }
 
 // EmulatorSupports returns an error wrapping ErrUnsupported when the SDK's
@@ -90,12 +129,14 @@ func (e *Emulator) Do(r Request) (res Result, err error) {
 	if err := e.host.SetProperty([]string{policy.StateKey}, []byte(stateAbsent)); err != nil {
 		return res, err
 	}
+	defer e.keepLogs()
 	id := e.host.InitializeHttpContext()
 	res.Action = e.host.CallOnRequestHeaders(id, r.Headers, false)
 	if l := e.host.GetSentLocalResponse(id); l != nil {
-		res.Local = &Local{Status: int(l.StatusCode), Details: l.StatusCodeDetail, Headers: l.Headers, Body: l.Data}
+		res.Local = &Local{Status: int(l.StatusCode), Details: strings.Clone(l.StatusCodeDetail), Headers: cloneHeaders(l.Headers),
+			Body: bytes.Clone(l.Data)}
 	} else {
-		res.Upstream = e.host.GetCurrentRequestHeaders(id)
+		res.Upstream = cloneHeaders(e.host.GetCurrentRequestHeaders(id))
 		response := r.Response
 		if response == nil {
 			response = [][2]string{{":status", "200"}}
@@ -109,7 +150,7 @@ func (e *Emulator) Do(r Request) (res Result, err error) {
 				res.Buffered = true
 			}
 		}
-		res.Response = e.host.GetCurrentResponseHeaders(id)
+		res.Response = cloneHeaders(e.host.GetCurrentResponseHeaders(id))
 	}
 	e.host.CompleteHttpContext(id)
 	v, err := e.host.GetProperty([]string{policy.StateKey})
@@ -124,7 +165,11 @@ func (e *Emulator) Do(r Request) (res Result, err error) {
 }
 
 // Tick implements Env.
-func (e *Emulator) Tick() error { e.host.Tick(); return nil }
+func (e *Emulator) Tick() error {
+	e.host.Tick()
+	e.keepLogs()
+	return nil
+}
 
 // TickPeriod implements Env.
 func (e *Emulator) TickPeriod() time.Duration {
@@ -134,6 +179,7 @@ func (e *Emulator) TickPeriod() time.Duration {
 // DeliverHTTPCalls implements Env: each call is answered in-process by its
 // cluster's handler.
 func (e *Emulator) DeliverHTTPCalls() (int, error) {
+	defer e.keepLogs()
 	n := 0
 	for {
 		calls := e.host.GetCalloutAttributesFromContext(proxytest.PluginContextID)
@@ -213,10 +259,11 @@ func (e *Emulator) HTTPCalls() []Call {
 	return out
 }
 
-// Logs implements Env.
+// Logs implements Env: copies of the lines, kept as the plugin logged them
+// (keepLogs).
 func (e *Emulator) Logs(level int) []string {
-	return []func() []string{e.host.GetTraceLogs, e.host.GetDebugLogs, e.host.GetInfoLogs,
-		e.host.GetWarnLogs, e.host.GetErrorLogs, e.host.GetCriticalLogs}[level]()
+	e.keepLogs()
+	return e.logs[level]
 }
 
 // Counter implements Env.
@@ -241,6 +288,7 @@ func (e *Emulator) PushConfig(config []byte) error {
 		return err
 	}
 	e.host.FinishVM() // proxy_on_done on the plugin context
+	defer e.keepLogs()
 	if e.failed = e.host.StartPlugin() != types.OnPluginStartStatusOK; e.failed {
 		return errors.New("the plugin refused the pushed configuration")
 	}
@@ -256,11 +304,16 @@ func (e *Emulator) Restart(pluginName string) error {
 		}
 	}
 	e.failed = e.host.StartPlugin() != types.OnPluginStartStatusOK
+	e.keepLogs()
 	return nil
 }
 
 // Finish implements Env.
-func (e *Emulator) Finish() error { e.host.FinishVM(); return nil }
+func (e *Emulator) Finish() error {
+	e.host.FinishVM()
+	e.keepLogs()
+	return nil
+}
 
 // TimeProperty is the request.time property for at, as Envoy encodes it
 // (nanoseconds since the epoch, little-endian), which the filter reads as
