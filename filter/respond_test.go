@@ -98,32 +98,6 @@ func TestReplyReused(t *testing.T) {
 	}
 }
 
-// TestLogMemoryNeverReused: each line's memory is fresh, so that the
-// views of earlier lines a host keeps never change.
-func TestLogMemoryNeverReused(t *testing.T) {
-	var lines [][]byte
-	var want []string
-	for i := range 3000 {
-		line := strings.Repeat(string(rune('a'+i%26)), 50+i%200)
-		b := append(logMemory(len(line)), line...)
-		logUsed(b)
-		lines, want = append(lines, b), append(want, line)
-	}
-	for i := range lines {
-		if string(lines[i]) != want[i] {
-			t.Fatalf("line %d changed to %q", i, lines[i])
-		}
-	}
-	// A line that outgrows the chunk's room moves out of it and leaves
-	// the room as it was.
-	room := cap(logArena) - len(logArena)
-	b := append(logMemory(1), strings.Repeat("x", room+1)...)
-	logUsed(b)
-	if cap(logArena)-len(logArena) != room {
-		t.Errorf("room %d after a moved line, want %d", cap(logArena)-len(logArena), room)
-	}
-}
-
 // TestReplyBySource: a denial made of the very strings and header slice of
 // a reply's last problem is found by them; one that shares some of them
 // but differs in any field, or in its headers' text, gets a reply of its
