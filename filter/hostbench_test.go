@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"testing"
 	"time"
 
@@ -110,7 +111,63 @@ func BenchmarkHostRequest(b *testing.B) {
 			})
 		}
 	}
+	b.Run("plugin=apiguard/case=401-new-key", func(b *testing.B) { hostNewKey401(b, apiguardVM.VM, floorVM.VM, cases[1]) })
 	b.Run("filter-state=allowed", func(b *testing.B) { hostFilterStateCost(b, vms, cases[0]) })
+}
+
+// newKeys is how many unknown keys hostNewKey401 cycles through: more than
+// the refused keys a worker remembers (policy/keycache_miss.go), so that
+// every request pays the key's checks, its SHA-256 and the lookup, as a
+// flood of guessed keys does.
+const newKeys = 4096
+
+// hostNewKey401 measures the 401 of c (an unknown key) with a different
+// well-formed key in every request, and its ratio to the floor (the
+// floor's request is c's; it reads no key), interleaved as
+// interleavedRatio does. The 401 case itself repeats one key, which the
+// worker answers from its refused keys after the first time.
+func hostNewKey401(b *testing.B, vm, floor *cpphost.VM, c benchCase) {
+	reqs := make([][][2]string, newKeys)
+	for i := range reqs {
+		h := slices.Clone(c.headers)
+		for j := range h {
+			if h[j][0] == "x-api-key" {
+				h[j][1] = testKey(b, int64(1_000_000+i))
+			}
+		}
+		reqs[i] = h
+	}
+	if r := mustRequest(b, cpphost.EnvOf(vm), benchCase{headers: reqs[0]}); status(r) != 401 {
+		b.Fatalf("got status %d, want 401", status(r))
+	}
+	next := 0
+	block := func() float64 {
+		start := time.Now()
+		for range attributionBlock {
+			if _, err := vm.Request(reqs[next%newKeys]); err != nil {
+				b.Fatal(err)
+			}
+			next++
+		}
+		took := float64(time.Since(start).Nanoseconds()) / 1000 / attributionBlock
+		vm.Logs = vm.Logs[:0]
+		return took
+	}
+	for b.Loop() {
+		if _, err := vm.Request(reqs[next%newKeys]); err != nil {
+			b.Fatal(err)
+		}
+		next++
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1000, "us/req")
+	vm.Logs = vm.Logs[:0]
+	b.StopTimer()
+	var f, a []float64
+	for range ratioBlocks {
+		f = append(f, blockMicros(b, floor, c.headers))
+		a = append(a, block())
+	}
+	b.ReportMetric(median(a)/median(f), "x-floor")
 }
 
 // interleavedRatio is vm's time per request over the floor's, medians of

@@ -96,6 +96,9 @@ func (w *reportWriter) hostRequest() {
 			a, f := w.use("HostRequest/plugin=apiguard/case="+c), w.use("HostRequest/plugin=floor/case="+c)
 			fmt.Fprintf(w.b, "| %s | %s | %s | %s× | %s |\n", c, r.cell(a, "us/req"), r.cell(f, "us/req"), r.cell(a, "x-floor"), r.cell(a, "allocs/req"))
 		}
+		if a := w.use(newKey401Bench); r.runs(a) > 0 {
+			fmt.Fprintf(w.b, "| 401, a new unknown key every request | %s | – | %s× | – |\n", r.cell(a, "us/req"), r.cell(a, "x-floor"))
+		}
 		h := headline(r)
 		if fs := w.use("HostRequest/filter-state=allowed"); r.runs(fs) > 0 {
 			// The floor, the filter built without filter state and the
@@ -292,6 +295,10 @@ func (w *reportWriter) others() {
 		}
 	}
 }
+
+// newKey401Bench is BenchmarkHostRequest's 401 with a new unknown key in
+// every request (the 401 case repeats one).
+const newKey401Bench = "HostRequest/plugin=apiguard/case=401-new-key"
 
 // hostCases are the request shapes of BenchmarkHostRequest.
 var hostCases = []string{"allowed", "401", "403", "429", "400", "clamp"}

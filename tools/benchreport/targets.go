@@ -17,6 +17,7 @@ type target struct {
 var targets25 = []target{
 	{"allowed request / floor", "allowed_ratio", func(h Headline) float64 { return h.AllowedRatio }, "×", 1.5},
 	{"401 / floor", "denied_ratio_401", func(h Headline) float64 { return h.DeniedRatio401 }, "×", 1.5},
+	{"401, a new unknown key every request / floor", "denied_ratio_401_new_key", func(h Headline) float64 { return h.DeniedRatio401NewKey }, "×", 1.5},
 	{"403 / floor", "denied_ratio_403", func(h Headline) float64 { return h.DeniedRatio403 }, "×", 1.5},
 	{"400 / floor", "denied_ratio_400", func(h Headline) float64 { return h.DeniedRatio400 }, "×", 1.5},
 	{"429 / floor", "denied_ratio_429", func(h Headline) float64 { return h.DeniedRatio429 }, "×", 1.5},
