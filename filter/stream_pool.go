@@ -2,8 +2,8 @@ package main
 
 // Reusing HTTP contexts. Allocating an httpContext was the one heap
 // allocation of an allowed request, and with it went a share of every
-// collection's work: in make bench, reusing contexts took 0.86–0.95 of each
-// request's time (docs/performance.md, "Fifth round"). A context is used
+// collection's work: reusing contexts took 0.89–0.99 of each request's
+// time in BenchmarkHostAB (docs/performance.md, "Fifth round"). A context is used
 // again only once the host has deleted it (proxy_on_delete, which the
 // bridge reports after the SDK has dropped the context): from then on no
 // callback can reach it. A stream that ends without being deleted, or is
