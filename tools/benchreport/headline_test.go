@@ -15,7 +15,8 @@ BenchmarkHostRequest/plugin=apiguard/case=401-new-key-2  3000  28000 ns/op  28.0
 `
 
 // TestNewKey401 checks that the 401 with a new key in every request is a
-// figure of its own, counts among the denials, and has its row and target.
+// figure of its own, counts among the denials, and has its row and target;
+// and that 0 allocations shows as a figure.
 func TestNewKey401(t *testing.T) {
 	res, cpu, err := parse(strings.NewReader(newKeySample))
 	if err != nil {
@@ -29,6 +30,8 @@ func TestNewKey401(t *testing.T) {
 	for _, want := range []string{
 		"| 401, a new unknown key every request | 27.00 | – | 1.40× | – |",
 		"| 401, a new unknown key every request / floor | `denied_ratio_401_new_key` | 1.40× | ≤ 1.50× ✅",
+		// No allocation is a measured figure, not a missing one.
+		"| allocations per allowed request | `allocs_allowed` | 0 | ≤ 2.00 ✅",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)

@@ -187,6 +187,8 @@ type Headline struct {
 	DeniedRatio429       float64 `json:"denied_ratio_429"`
 	ClampRatio           float64 `json:"clamp_ratio"`
 	AllocsAllowed        float64 `json:"allocs_allowed"`
+	// allocsMeasured tells a measured 0 allocations from none measured.
+	allocsMeasured bool
 	// The allowed request's ratio to the floor with and without filter
 	// state, interleaved (make bench's comparison).
 	FilterStateRatio   float64 `json:"filter_state_ratio"`
@@ -247,6 +249,7 @@ func headline(r results) Headline {
 		SignEdDSAUs:        v("HostIdentityToken/token=EdDSA/minted", "sign-us"),
 		SignES256Us:        v("HostIdentityToken/token=ES256/minted", "sign-us"),
 	}
+	_, h.allocsMeasured = r.get("HostRequest/plugin=apiguard/case=allowed", "allocs/req")
 	const ks = "KeyStoreLoad/keys=1000000"
 	h.KSLoadMs1M, h.KSMaxCbMs1M, h.KSPushMs1M = v(ks, "load-ms"), v(ks, "max-cb-ms"), v(ks, "push-ms")
 	h.KSMemMiB1M, h.KSReloadMemMiB1M, h.KSReloadMaxCbMs1M = v(ks, "mem-MiB"), v(ks, "mem-reload-MiB"), v(ks, "reload-max-cb-ms")
