@@ -206,6 +206,9 @@ func appendQuery(b []byte, query string, credParams []string, dropCred bool, pro
 func (p *Policy) rewrite(buf []byte, norm, rawPath, query string, hasQuery bool, prof *profile, cred *credentials, sc *sealContext) (newPath, detail string) {
 	var pr *pageResult
 	if prof != nil {
+		if newPath, ok := p.rewritePlain(buf, norm, rawPath, prof, cred); ok {
+			return newPath, ""
+		}
 		res := prof.check(&cred.scan, sc)
 		if res.detail != "" {
 			return "", res.detail
@@ -255,4 +258,67 @@ func pathBuffer(buf []byte, n int) []byte {
 		return buf[:0]
 	}
 	return make([]byte, 0, n)
+}
+
+// rewritePlain is rewrite, check included, for the common query of a
+// paginated route: its recorded pairs are numeric pagination parameters
+// with plain values within their bounds or over a maximum to clamp, none
+// repeated, at most one position parameter, no credential parameter and
+// no default limit to add. ok is false for any other query, which the
+// general check and rewrite answer; where ok is true they give the same
+// answer (the reference tests in query_scan_test.go run both). It exists
+// because the general code, whose every case a request of this shape
+// skips, costs the clamped request several times its work in the module.
+func (p *Policy) rewritePlain(buf []byte, norm, rawPath string, prof *profile, cred *credentials) (newPath string, ok bool) {
+	s := &cred.scan
+	if s.repeated != 0 || s.overflow || cred.queryCount > 0 {
+		return "", false
+	}
+	var seen, clamp uint
+	var clamped [numParamKinds]int64
+	for i := 0; i < s.n; i++ {
+		sp := &s.pairs[i]
+		kind := int(sp.kind)
+		if kind < paramLimit || kind == paramCursor || !sp.plainValue {
+			return "", false
+		}
+		seen |= 1 << kind
+		v, ok := parsePlainUint(s.value(sp))
+		if !ok || v < prof.minOf(kind) {
+			return "", false
+		}
+		if top := prof.maxOf(kind); v > top {
+			if !prof.clamp {
+				return "", false
+			}
+			clamped[kind] = top
+			clamp |= 1 << kind
+		}
+	}
+	if seen&(1<<paramOffset) != 0 && seen&(1<<paramPage) != 0 || prof.defaultPair != "" && seen&(1<<paramLimit) == 0 {
+		return "", false
+	}
+	q := s.query
+	if clamp == 0 {
+		return "", norm == rawPath
+	}
+	if q[0] == '&' || q[0] == ';' {
+		return "", false // leading empty pairs: the general rewrite drops them
+	}
+	// Clamped values are never longer than the values they replace (plain
+	// digits, no leading zero, over the maximum).
+	b := append(pathBuffer(buf, len(norm)+1+len(q)), norm...)
+	b = append(b, '?')
+	at := 0
+	for i := 0; i < s.n; i++ {
+		sp := &s.pairs[i]
+		if clamp&(1<<sp.kind) == 0 {
+			continue
+		}
+		b = append(b, q[at:sp.eq+1]...)
+		b = appendUint(b, clamped[sp.kind])
+		at = sp.end
+	}
+	b = append(b, q[at:]...)
+	return unsafe.String(unsafe.SliceData(b), len(b)), true
 }

@@ -38,6 +38,10 @@ func TestPaginationClamp(t *testing.T) {
 		{"/list?page=6&key=secret", "allowed", "/list?page=5&limit=10", ""},
 		{"/list?li%6Dit=60", "allowed", "/list?li%6Dit=50", ""},
 		{"/list?limit=50", "allowed", "", ""},
+		// A path that normalizes is sent normalized, with its query as
+		// sent or clamped.
+		{"//list?limit=5", "allowed", "/list?limit=5", ""},
+		{"/x/../list?a=1&limit=500", "allowed", "/list?a=1&limit=50", ""},
 		{"/list?", "allowed", "/list?limit=10", ""},
 		{"/list?x=a+b&&y", "allowed", "/list?x=a+b&&y&limit=10", ""},
 		{"/list?limit=1e3", "bad_pagination", "", "integer"},

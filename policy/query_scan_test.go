@@ -44,6 +44,8 @@ func scanQueries(cursor string) []string {
 	return []string{
 		"", "&", "&&", ";", "a", "=", "==", "a=1", "a=1&", "&a=1", "&&a=1&&", ";;a=1;", "a=1;b=2&c",
 		"limit=5000&sort=asc", "limit=500", "limit=50", "limit=5", "limit=0", "limit=", "limit", "limit==5", "limit=1e3", "limit=%35%30%30",
+		"&limit=500", ";limit=500&x=1", "&&offset=999999;a", "a=1&&limit=500&&", "limit=500&offset=99999&x", "x=1;page=99&limit=9999;",
+		"limit=0500", "limit=500&limit=50",
 		"limit=5+0", "limit=%2B5", "limit=%zz", "li%6Dit=60", "LIMIT=500", "limit[]=500", "limit%5B%5D=500", "limit%5b0%5d=1&limit=2",
 		"limit[0]=500", "limit[x]=1&limit[]=1", "limit=1&limit=1", "limit=1;limit=abc", "limit=abc&limit=1", "x=1;limit=500&y=2",
 		"offset=1&offset=2", "offset=0", "offset=5", "offset=10001", "page=0", "page=6&limit=5", "p+g=9", "p%20g=9&limit=70",
