@@ -69,21 +69,26 @@ func TestStreamPool(t *testing.T) {
 // the other to one plugin, whose HTTP contexts are reused in cpphost
 // (stream_pool.go), and checks that each is answered as by a plugin that
 // serves nothing else: a stream keeps nothing of the one before, such as
-// its rate limit (RateLimit headers on the next response) or its path.
+// its rate limit (RateLimit headers on the next response), its quota or
+// its path. The plugin serves with quotas in enforce mode, then after a
+// configuration push in shadow mode.
 func TestReusedContextsStartClean(t *testing.T) {
 	vmTest(t, func(t *testing.T, vm vmtest.Runner) {
 		k := newTestKeys(t)
-		cfg := testConfig(t, k, func(c map[string]any) {
-			// Rounds of requests, each answered as alone: no bucket runs dry.
-			c["rate_limits"].(map[string]any)["anonymous"] = map[string]any{"requests": 1000, "per": "1s", "burst": 1000}
-		})
+		config := func(mode string) []byte {
+			return quotaTestConfig(t, k, func(c map[string]any) {
+				c["mode"] = mode
+				// Rounds of requests, each answered as alone: no bucket runs dry.
+				c["rate_limits"].(map[string]any)["anonymous"] = map[string]any{"requests": 1000, "per": "1s", "burst": 1000}
+			})
+		}
 		requests := []struct {
 			path string
 			key  string
 		}{
-			{"/v1/orders/1", k.billing},           // allowed, rate-limited
+			{"/v1/orders/1", k.billing},           // allowed, rate-limited, quota
 			{"/v1/orders/1", k.unknown},           // 401
-			{"/v1/files/a", k.reader},             // allowed, no rate limit
+			{"/v1/files/a", k.reader},             // allowed, no rate limit, route quota
 			{"/v1/orders?limit=500", k.billing},   // 400
 			{"/healthz?api_key=" + k.billing, ""}, // public: credential stripped, anonymous limit
 			{"/v1/orders/1", k.reader},            // 403
@@ -97,22 +102,35 @@ func TestReusedContextsStartClean(t *testing.T) {
 			}
 			return e.do(r.path, [2]string{"x-api-key", r.key})
 		}
-		want := make([]outcome, len(requests))
-		for i := range requests {
-			e := start(t, vm, cfg)
-			want[i] = do(e, i)
-			e.close()
-		}
-		e := start(t, vm, cfg)
-		defer e.close()
-		for round := range 3 {
+		// Every answer alone first: the SDK's emulator runs one plugin at
+		// a time.
+		modes := []string{"enforce", "shadow"}
+		alone := map[string][]outcome{}
+		for _, mode := range modes {
 			for i := range requests {
-				got := do(e, i)
-				if got.status() != want[i].status() || !slices.Equal(got.upstream, want[i].upstream) ||
-					!slices.Equal(headerNames(got.response), headerNames(want[i].response)) {
-					t.Errorf("round %d, request %d (%s): got %d upstream %q response %q; alone: %d upstream %q response %q",
-						round, i, requests[i].path, got.status(), got.upstream, headerNames(got.response),
-						want[i].status(), want[i].upstream, headerNames(want[i].response))
+				a := start(t, vm, config(mode))
+				alone[mode] = append(alone[mode], do(a, i))
+				a.close()
+			}
+		}
+		e := start(t, vm, config(modes[0]))
+		defer e.close()
+		for m, mode := range modes {
+			if m > 0 {
+				if err := e.d.PushConfig(config(mode)); err != nil {
+					t.Fatalf("pushing the %s configuration: %v", mode, err)
+				}
+			}
+			want := alone[mode]
+			for round := range 3 {
+				for i := range requests {
+					got := do(e, i)
+					if got.status() != want[i].status() || !slices.Equal(got.upstream, want[i].upstream) ||
+						!slices.Equal(headerNames(got.response), headerNames(want[i].response)) {
+						t.Errorf("%s, round %d, request %d (%s): got %d upstream %q response %q; alone: %d upstream %q response %q",
+							mode, round, i, requests[i].path, got.status(), got.upstream, headerNames(got.response),
+							want[i].status(), want[i].upstream, headerNames(want[i].response))
+					}
 				}
 			}
 		}
