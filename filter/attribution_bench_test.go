@@ -52,7 +52,7 @@ var attributionPasses = []attributionPass{
 	{name: "calibration", all: true},
 	// Every host call, by function (and the WASI clocks and random).
 	{name: "host", hosts: true, groups: []attributionGroup{
-		{"wasi", []string{"wasi_snapshot_preview1.", "wasi_unstable."}},
+		{"wasi", []string{"wasi_snapshot_preview1."}},
 	}},
 	// The callbacks as the host calls them (go:wasmexport: the Go
 	// runtime's entry and exit, the bridge, the SDK and the filter).
@@ -69,11 +69,11 @@ var attributionPasses = []attributionPass{
 	{name: "l3", groups: []attributionGroup{
 		{"headers", []string{"main.readRequestHeaders$"}},
 		{"properties", []string{"main.requestTime$", "main.clientIP$"}},
-		{"decide", []string{policyFn + "__Policy_.Decide$"}},
+		{"decide", []string{policyFn + "__Policy_.DecideInto$"}},
 		{"bucket", []string{"main.limiter.take$"}},
 		{"ratelimited", []string{policyFn + "RateLimitedWith$"}},
 		{"filterstate", []string{"main.publishDecision$"}},
-		{"identity", []string{"main.applyAllow$", "main.applyQuota$", "main.__pluginContext_.setIdentityToken$"}},
+		{"identity", []string{"main.applyAllow$", "main.__pluginContext_.setIdentityToken$"}},
 		{"denial-log", []string{"main.logDecision$"}},
 		{"denial-reply", []string{"main.sendDenial$"}},
 	}},
@@ -84,7 +84,7 @@ var attributionPasses = []attributionPass{
 		{"key-extract", []string{policyFn + "__Policy_.findCredentials$"}},
 		{"key-lookup", []string{policyFn + "__Policy_.lookup$"}},
 		{"route", []string{policyFn + "__router_.match$", policyFn + "normalizePath$"}},
-		{"query", []string{policyFn + "__profile_.check$", policyFn + "__Policy_.rewrite$"}},
+		{"query", []string{policyFn + "__profile_.check$", policyFn + "__Policy_.rewrite$", policyFn + "__Policy_.rewritePlain$"}},
 		{"scope", []string{policyFn + "__Policy_.insufficientScope$"}},
 	}},
 	// Within findCredentials and lookup.
@@ -153,6 +153,10 @@ func BenchmarkHostAttribution(b *testing.B) {
 		vm, err := h.StartVM(cpphost.Plugin{Name: "apiguard", Configuration: cfg})
 		if err != nil {
 			b.Fatal(err)
+		}
+		// A function renamed or inlined away would leave its row at zero.
+		if missing := prof.Unmatched(); len(missing) > 0 {
+			b.Fatalf("pass %s: no function of the profiling build matches %q", pass.name, missing)
 		}
 		vm.Properties["source.address"] = []byte(testSourceAddress)
 		vm.Properties["request.time"] = binary.LittleEndian.AppendUint64(nil, uint64(testNow.UnixNano()))

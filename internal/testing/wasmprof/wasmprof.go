@@ -67,6 +67,8 @@ type Profiler struct {
 	groups []*Group
 	index  map[string]int
 	calls  uint64
+	// matched holds the rule prefixes that matched a function.
+	matched map[string]bool
 }
 
 // Group is what a group's frames cost while the profiler was on, listener
@@ -105,7 +107,7 @@ type frame struct {
 
 // New returns a profiler with rules, switched off.
 func New(rules []Rule) *Profiler {
-	p := &Profiler{rules: rules, base: time.Now(), index: map[string]int{}}
+	p := &Profiler{rules: rules, base: time.Now(), index: map[string]int{}, matched: map[string]bool{}}
 	p.groupIndex(OtherGroup)
 	return p
 }
@@ -164,6 +166,21 @@ func (p *Profiler) Funcs(n int) []Func {
 	return out[:min(n, len(out))]
 }
 
+// Unmatched returns the rules' prefixes that matched no function of the
+// modules compiled with p so far, in the rules' order: a function renamed
+// or inlined away, whose row would otherwise read as zero.
+func (p *Profiler) Unmatched() []string {
+	var out []string
+	for _, r := range p.rules {
+		for _, pre := range r.Prefixes {
+			if !p.matched[pre] {
+				out = append(out, r.Group+": "+pre)
+			}
+		}
+	}
+	return out
+}
+
 // group returns the name of the function def and its group ("" for none).
 func (p *Profiler) group(def api.FunctionDefinition) (name, group string, host bool) {
 	name = def.Name()
@@ -178,6 +195,7 @@ func (p *Profiler) group(def api.FunctionDefinition) (name, group string, host b
 	for _, r := range p.rules {
 		for _, pre := range r.Prefixes {
 			if exact, ok := strings.CutSuffix(pre, "$"); ok && name == exact || !ok && strings.HasPrefix(name, pre) {
+				p.matched[pre] = true
 				return name, r.Group, host
 			}
 		}

@@ -100,6 +100,10 @@ func TestUnlistened(t *testing.T) {
 	if outer := g["outer"]; outer.Calls != 4 || outer.Self < 12*200*time.Microsecond || p.Calls() != 4 {
 		t.Errorf("outer: %d calls, self %v; listened calls %d", outer.Calls, outer.Self, p.Calls())
 	}
+	// The prefix that matched nothing is reported, the one that did is not.
+	if got := p.Unmatched(); len(got) != 1 || got[0] != "inner: pkg.inn$" {
+		t.Errorf("Unmatched() = %q, want [\"inner: pkg.inn$\"]", got)
+	}
 }
 
 func TestAllFuncs(t *testing.T) {
