@@ -219,7 +219,7 @@ func (p *Policy) eachRoute(fn func(*route)) {
 		each(n.end)
 		each(n.wildcard)
 		visit(n.param)
-		for _, c := range n.literal {
+		for _, c := range n.literal.nodes {
 			visit(c)
 		}
 	}

@@ -40,15 +40,63 @@ func (r *route) allows(method string) bool {
 // order of the configuration plays no part (see match).
 type router struct {
 	exact map[string]routeSet // by path
-	root  *node               // nil when there are no patterns
+	// exactLens has bit min(len(path), 63) set for every path of exact, so
+	// that most paths a pattern serves skip the map (hashing a string is
+	// among the dearer steps of Go's wasm code).
+	exactLens uint64
+	root      *node // nil when there are no patterns
 }
 
 // node is a trie node; it consumes one path segment per level.
 type node struct {
-	literal  map[string]*node
+	literal  children
 	param    *node
 	end      routeSet // patterns that end here
 	wildcard routeSet // patterns ending here in "/*"
+}
+
+// maxListedChildren is how many literal children a node searches in a
+// list; a node with more looks them up in a map.
+const maxListedChildren = 8
+
+// children are a node's literal child segments. Most nodes have a few, and
+// comparing a few strings (their lengths first) costs less than hashing
+// one; a node with more than maxListedChildren keeps a map as well.
+type children struct {
+	names []string
+	nodes []*node
+	index map[string]*node // nil up to maxListedChildren
+}
+
+// get returns the child for segment seg, or nil.
+func (c *children) get(seg string) *node {
+	if c.index != nil {
+		return c.index[seg]
+	}
+	for i, name := range c.names {
+		if len(name) == len(seg) && name == seg {
+			return c.nodes[i]
+		}
+	}
+	return nil
+}
+
+// add returns the child for segment seg, created when missing.
+func (c *children) add(seg string) *node {
+	if n := c.get(seg); n != nil {
+		return n
+	}
+	n := &node{}
+	c.names, c.nodes = append(c.names, seg), append(c.nodes, n)
+	if c.index != nil {
+		c.index[seg] = n
+	} else if len(c.names) > maxListedChildren {
+		c.index = make(map[string]*node, len(c.names))
+		for i, name := range c.names {
+			c.index[name] = c.nodes[i]
+		}
+	}
+	return n
 }
 
 // routeSet holds the routes of one pattern: those naming methods first (no
@@ -185,6 +233,7 @@ func (rt *router) add(r *route, pt pattern, path string) (conflict *route) {
 		set := rt.exact[path]
 		conflict = set.insert(r)
 		rt.exact[path] = set
+		rt.exactLens |= 1 << min(len(path), 63)
 		return conflict
 	}
 	if rt.root == nil {
@@ -199,13 +248,7 @@ func (rt *router) add(r *route, pt pattern, path string) (conflict *route) {
 			n = n.param
 			continue
 		}
-		if n.literal == nil {
-			n.literal = map[string]*node{}
-		}
-		if n.literal[seg] == nil {
-			n.literal[seg] = &node{}
-		}
-		n = n.literal[seg]
+		n = n.literal.add(seg)
 	}
 	if pt.wildcard {
 		return n.wildcard.insert(r)
@@ -220,8 +263,10 @@ func (rt *router) add(r *route, pt pattern, path string) (conflict *route) {
 // beats one whose "/*" matches the rest. Within one pattern a route naming
 // the method beats one accepting every method.
 func (rt *router) match(method, path string) *route {
-	if r := rt.exact[path].pick(method); r != nil {
-		return r
+	if rt.exactLens&(1<<min(len(path), 63)) != 0 {
+		if r := rt.exact[path].pick(method); r != nil {
+			return r
+		}
 	}
 	if rt.root != nil {
 		return rt.root.match(method, path)
@@ -246,7 +291,7 @@ func (n *node) match(method, rest string) *route {
 			break
 		}
 	}
-	if child := n.literal[seg]; child != nil {
+	if child := n.literal.get(seg); child != nil {
 		if r := child.match(method, tail); r != nil {
 			return r
 		}

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
@@ -111,6 +112,60 @@ func TestMostSpecificRouteWins(t *testing.T) {
 			if d.Route != tt.route {
 				t.Errorf("order %v: %s %s: route %q (%s), want %q", perm, tt.method, tt.path, d.Route, d.Reason, tt.route)
 			}
+		}
+	}
+}
+
+// TestRouteMatchingAnyFanOut: a node finds its literal children whether it
+// searches them in a list or, past maxListedChildren, in a map; an exact
+// path is found at every length, 63 bytes and more sharing one bit of the
+// length filter.
+func TestRouteMatchingAnyFanOut(t *testing.T) {
+	for _, n := range []int{1, maxListedChildren, maxListedChildren + 1, 40} {
+		var routes []string
+		for i := range n {
+			seg := "r" + strconv.Itoa(i) + "z" // no segment a prefix of another
+			routes = append(routes, `{"name": "lit-`+seg+`", "path": "/v1/`+seg+`/{id}"}`)
+		}
+		exact := []string{"/e", "/" + strings.Repeat("a", 61), "/" + strings.Repeat("b", 62), "/" + strings.Repeat("c", 63), "/" + strings.Repeat("d", 200)}
+		if n == 1 {
+			exact = exact[4:] // only a long one
+		}
+		for _, e := range exact {
+			routes = append(routes, `{"name": "exact-`+strconv.Itoa(len(e))+`", "path": "`+e+`"}`)
+		}
+		routes = append(routes, `{"name": "any-param", "path": "/v1/{kind}/{id}"}`)
+		p := mustCompile(t, `{"consumers": [{"id": "c", "keys": [{"id": "k", "sha256": "`+keymat.Hash("secret")+`"}]}],
+			"routes": [`+strings.Join(routes, ",")+`]}`)
+		route := func(path string) string {
+			d := p.Decide(Request{Method: "GET", Path: path, Headers: HeaderList{{"x-api-key", "secret"}}})
+			return d.Route
+		}
+		for i := range n {
+			seg := "r" + strconv.Itoa(i) + "z" // no segment a prefix of another
+			if got := route("/v1/" + seg + "/7"); got != "lit-"+seg {
+				t.Errorf("%d children: /v1/%s/7 went to %q", n, seg, got)
+			}
+			// One byte more or less is another segment: the param route.
+			if got := route("/v1/" + seg + "y/7"); got != "any-param" {
+				t.Errorf("%d children: /v1/%sy/7 went to %q", n, seg, got)
+			}
+			if got := route("/v1/" + seg[:len(seg)-1] + "/7"); got != "any-param" {
+				t.Errorf("%d children: /v1/%s/7 went to %q", n, seg[:len(seg)-1], got)
+			}
+		}
+		for _, e := range exact {
+			if got := route(e); got != "exact-"+strconv.Itoa(len(e)) {
+				t.Errorf("%d children: %s (%d bytes) went to %q", n, e[:min(len(e), 20)], len(e), got)
+			}
+			// The same length, another path: no route.
+			other := e[:len(e)-1] + "z"
+			if got := route(other); got != "" {
+				t.Errorf("%d children: %s… (%d bytes) went to %q", n, other[:min(len(other), 20)], len(other), got)
+			}
+		}
+		if got := route("/" + strings.Repeat("d", 120)); got != "" {
+			t.Errorf("%d children: a long path of no route went to %q", n, got)
 		}
 	}
 }
