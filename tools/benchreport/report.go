@@ -205,7 +205,7 @@ func (w *reportWriter) pluginStart() {
 func (w *reportWriter) steadyTraffic() {
 	r := w.r
 	if r.runs(w.use("SteadyTraffic/keys=10000"))+r.runs(w.use("SteadyTraffic/keys=100000")) > 0 {
-		w.b.WriteString("\n## Steady traffic (one VM, real clocks, cpphost)\n\nOne denial per request, as many requests as the benchmark ran; the longest requests are those in which the collector works. Each request is timed by the CPU time of the VM's thread (the module's own work) and by the wall clock (which adds whatever else the machine ran).\n\n| keys | memory after start MiB | memory after the run MiB | collections | p99.9 µs (CPU) | longest ms (CPU) | p99.9 µs (wall) | longest ms (wall) |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		w.b.WriteString("\n## Steady traffic (one VM, real clocks, cpphost)\n\nOne denial per request, as many requests as the benchmark ran; the longest requests are those in which the collector works, or ordinary ones the machine slowed when no collection ran. Each request is timed by the CPU time of the VM's thread (the module's own work, and what the machine's other load costs it in caches) and by the wall clock (which adds whatever else the machine ran). Each figure is the median over the runs: a run's longest request is one sample.\n\n| keys | memory after start MiB | memory after the run MiB | collections | p99.9 µs (CPU) | longest ms (CPU) | p99.9 µs (wall) | longest ms (wall) |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, keys := range []string{"10000", "100000"} {
 			n := "SteadyTraffic/keys=" + keys
 			if r.runs(n) == 0 {
