@@ -162,7 +162,11 @@ func BenchmarkHostAttribution(b *testing.B) {
 		vm.Properties["request.time"] = binary.LittleEndian.AppendUint64(nil, uint64(testNow.UnixNano()))
 		passes = append(passes, passVM{pass, prof, vm})
 	}
-	for _, c := range benchCases(k) {
+	cases := benchCases(k)
+	// The 401 of a new key in every request (BenchmarkHostRequest's
+	// 401-new-key): each VM takes its own turn through the keys.
+	cases = append(cases, benchCase{name: "401-new-key", headers: cases[1].headers, status: 401})
+	for _, c := range cases {
 		b.Run("case="+c.name, func(b *testing.B) {
 			vms := []*cpphost.VM{plain}
 			for _, p := range passes {
@@ -170,6 +174,15 @@ func BenchmarkHostAttribution(b *testing.B) {
 			}
 			checkCase(b, c, vms...)
 			run := func(vm *cpphost.VM) float64 { return blockMicros(b, vm, c.headers) }
+			if c.name == "401-new-key" {
+				blocks := newKeyBlocks(b, newKeyRequests(b, c))
+				run = func(vm *cpphost.VM) float64 {
+					if vm == floor {
+						return blockMicros(b, vm, c.headers)
+					}
+					return blocks(vm)
+				}
+			}
 			// Per block, per request: the floor's, the plain build's and
 			// each pass's µs, the pass's listened calls, and each group's
 			// inclusive µs and calls. Every figure is the median over the

@@ -16,6 +16,10 @@ import (
 
 const attributionBench = "HostAttribution/case="
 
+// attributionCases are the table's columns: BenchmarkHostRequest's cases
+// and the 401 with a new key in every request.
+var attributionCases = append(slices.Clip(hostCases), "401-new-key")
+
 // attrRow is one row: label, depth, and how to compute its µs from the
 // case's metrics.
 type attrRow struct {
@@ -76,7 +80,7 @@ var attrRows = []attrRow{
 // attribution renders the attribution table, or "" when the run has none.
 func attribution(r results) string {
 	var cases []string
-	for _, c := range hostCases {
+	for _, c := range attributionCases {
 		if r.runs(attributionBench+c) > 0 {
 			cases = append(cases, c)
 		}

@@ -256,7 +256,7 @@ func headline(r results) Headline {
 	if h.KSMemMiB1M > 0 {
 		h.KSReloadMemRatio = h.KSReloadMemMiB1M / h.KSMemMiB1M
 	}
-	for _, c := range hostCases {
+	for _, c := range attributionCases {
 		name := attributionBench + c
 		if r.runs(name) == 0 {
 			continue
