@@ -20,10 +20,10 @@ type Policy struct {
 	sources     []keySource
 	queryParams []string // names of the query sources
 	format      *keyFormat
-	// keys maps the SHA-256 of a key to its entry in entries. The map,
+	// keys finds the entry in entries of a key by its SHA-256. The index,
 	// entries and keyIDs hold no pointers, so the garbage collector skips
 	// the key table instead of marking two pointers per key at every cycle.
-	keys    map[[32]byte]int32
+	keys    sumIndex
 	entries []keyEntry
 	keyIDs  string // every key id, back to back (see keyEntry.idStart)
 	router  router

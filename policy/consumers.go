@@ -126,7 +126,7 @@ func (ps *parser) buildConsumers(p *Policy, c *config, resolveLimit, resolveQuot
 		}
 	}
 	t := keyTable{p: p, c: c, entries: make([]keyEntry, nKeys), keyIDs: newKeyIDs(nKeys), refs: make([]keyRef, nKeys)}
-	p.keys = make(map[[32]byte]int32, nKeys)
+	p.keys = newSumIndex(nKeys)
 	t.ids.Grow(idLen)
 	consumers := make([]consumer, len(c.consumers))
 	consumerIDs := newConsumerIDs(c)
@@ -170,17 +170,16 @@ func (ps *parser) addKey(t *keyTable, ref keyRef, kc *keyConf) {
 	if !kc.sumOK {
 		return
 	}
-	if prev, dup := t.p.keys[kc.sum]; dup {
-		ps.add(ref.path(c).member("sha256"), "duplicate key hash (also "+t.refs[prev].path(c).String()+")")
+	k, added := t.p.keys.add(&kc.sum)
+	if !added {
+		ps.add(ref.path(c).member("sha256"), "duplicate key hash (also "+t.refs[k].path(c).String()+")")
 		return
 	}
-	k := t.n
 	t.refs[k] = ref
 	start := t.ids.Len()
 	t.ids.WriteString(kc.id)
 	t.entries[k] = keyEntry{notBefore: kc.notBefore, notAfter: kc.notAfter,
 		idStart: uint32(start), idEnd: uint32(t.ids.Len()), consumer: ref.consumer, revoked: kc.revoked}
-	t.p.keys[kc.sum] = int32(k)
 	t.n++
 }
 

@@ -172,7 +172,7 @@ func (p *Policy) find(key string, found *keyEntry) (*keyEntry, Reason) {
 		}
 		return nil, ReasonUnknown
 	}
-	if i, ok := p.keys[sum]; ok {
+	if i, ok := p.keys.find(&sum); ok {
 		return &p.entries[i], ReasonAllowed
 	}
 	return nil, ReasonUnknown

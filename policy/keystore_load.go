@@ -458,7 +458,7 @@ func (l *Loader) finishKeys() {
 
 func (l *Loader) finish() {
 	np := *l.np
-	np.keys, np.entries = nil, nil
+	np.keys, np.entries = sumIndex{}, nil
 	np.keyIDs = ""
 	np.base, np.snapVersion = l.base, l.hdr.Version
 	np.consumers = l.consumers
