@@ -9,7 +9,8 @@ import "encoding/binary"
 // inserts took about 45 ms of a plugin start in the module's Go wasm code
 // against 2 ms for this table (docs/performance.md, "Sixth round"). Its
 // arrays hold no pointers, so that a collection does not scan them. It is
-// built once per Policy and only read after.
+// built once per Policy and only read after. Building a key snapshot's
+// records (keystore_consumers.go) finds duplicate digests with it too.
 type sumIndex struct {
 	slots []int32    // entry index + 1; 0 is an empty slot
 	sums  [][32]byte // the digest of each entry, by entry index

@@ -42,7 +42,7 @@ func ParseConsumers(doc []byte) ([]keysnap.Consumer, []keysnap.Key, error) {
 		nKeys += len(cc.keys)
 	}
 	keyIDs := newKeyIDs(nKeys)
-	sums := map[[32]byte]keyRef{}
+	sums, sumRefs := newSumIndex(nKeys), make([]keyRef, 0, nKeys)
 	var cons []keysnap.Consumer
 	var keys []keysnap.Key
 	for ci := range c.consumers {
@@ -53,10 +53,10 @@ func ParseConsumers(doc []byte) ([]keysnap.Consumer, []keysnap.Key, error) {
 			ref := keyRef{int32(ci), int32(ki)}
 			ps.uniqueKeyID(keyIDs, c, ref, kc)
 			if kc.sumOK {
-				if prev, dup := sums[kc.sum]; dup {
-					ps.add(ref.path(c).member("sha256"), "duplicate key hash (also "+prev.path(c).String()+")")
+				if prev, added := sums.add(&kc.sum); !added {
+					ps.add(ref.path(c).member("sha256"), "duplicate key hash (also "+sumRefs[prev].path(c).String()+")")
 				} else {
-					sums[kc.sum] = ref
+					sumRefs = append(sumRefs, ref)
 				}
 			}
 			keys = append(keys, keysnap.Key{Digest: kc.sum, Consumer: ci, ID: kc.id, Revoked: kc.revoked,
