@@ -283,9 +283,15 @@ func checkCase(b *testing.B, c benchCase, vms ...*cpphost.VM) {
 // while cpphost keeps every line (VM.Logs), which would make the host's
 // memory, and its collector's work, grow with every denial benchmarked.
 func blockMicros(b *testing.B, vm *cpphost.VM, headers [][2]string) float64 {
+	return timedBlock(b, vm, func(int) [][2]string { return headers })
+}
+
+// timedBlock is blockMicros with the headers of the i-th request of the
+// block from headers(i).
+func timedBlock(b *testing.B, vm *cpphost.VM, headers func(i int) [][2]string) float64 {
 	start := time.Now()
-	for range attributionBlock {
-		if _, err := vm.Request(headers); err != nil {
+	for i := range attributionBlock {
+		if _, err := vm.Request(headers(i)); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -144,18 +144,9 @@ func newKeyRequests(b *testing.B, c benchCase) [][][2]string {
 func newKeyBlocks(b *testing.B, reqs [][][2]string) func(vm *cpphost.VM) float64 {
 	next := map[*cpphost.VM]int{}
 	return func(vm *cpphost.VM) float64 {
-		i := next[vm]
-		start := time.Now()
-		for range attributionBlock {
-			if _, err := vm.Request(reqs[i%len(reqs)]); err != nil {
-				b.Fatal(err)
-			}
-			i++
-		}
-		took := float64(time.Since(start).Nanoseconds()) / 1000 / attributionBlock
-		next[vm] = i
-		vm.Logs = vm.Logs[:0]
-		return took
+		at := next[vm]
+		next[vm] = at + attributionBlock
+		return timedBlock(b, vm, func(i int) [][2]string { return reqs[(at+i)%len(reqs)] })
 	}
 }
 
